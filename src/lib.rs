@@ -1,0 +1,12 @@
+//! ctmuxd: an event-driven daemon that watches tmux panes through control mode.
+//!
+//! Data flows one way: tmux bytes → [`tmux_control_parser`] → [`tmux`] (events,
+//! command replies) → [`pane`] (screen text, ring buffer) → [`matcher`] (one lazy
+//! DFA for every rule) → [`rules`] (firing policy) → [`action`] → [`eventlog`].
+//! The binary (`src/main.rs`) is a thin layer over this library.
+
+pub mod action;
+pub mod eventlog;
+pub mod matcher;
+pub mod pane;
+pub mod rules;

@@ -1,0 +1,1 @@
+//! Matcher (in progress)
