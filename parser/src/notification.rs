@@ -107,14 +107,12 @@ pub(crate) fn closing_guard(line: &[u8], open: &Guard) -> Option<bool> {
 /// Only this exact shape counts (no command prints it); anything else inside
 /// a block is a body line.
 pub(crate) fn flow_in_block(line: &[u8]) -> Option<Event> {
-    let id = |t: &[u8]| t.strip_prefix(b"%").and_then(parse_u32_digits).map(PaneId);
-    if let Some(t) = line.strip_prefix(b"%pause %") {
-        return id(&line[line.len() - t.len() - 1..]).map(|pane| Event::Pause { pane });
+    let id = |digits: &[u8]| parse_u32_digits(digits).map(PaneId);
+    if let Some(digits) = line.strip_prefix(b"%pause %") {
+        return id(digits).map(|pane| Event::Pause { pane });
     }
-    if let Some(t) = line.strip_prefix(b"%continue %") {
-        return id(&line[line.len() - t.len() - 1..]).map(|pane| Event::Continue { pane });
-    }
-    None
+    let digits = line.strip_prefix(b"%continue %")?;
+    id(digits).map(|pane| Event::Continue { pane })
 }
 
 /// Parses one line that arrives outside a block.

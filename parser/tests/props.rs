@@ -10,15 +10,20 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use tmux_control_parser::{escape, unescape, Decoder, Event, PaneId, ParseError, Reply, WindowId};
 
-/// Decodes `data` cut at the given points (sorted, deduplicated, clamped).
-fn decode_split(dec: &mut Decoder, data: &[u8], cuts: &[usize]) -> Vec<Result<Event, ParseError>> {
-    let mut points: Vec<usize> = cuts.iter().map(|&c| c % (data.len() + 1)).collect();
-    points.push(0);
-    points.push(data.len());
+/// The chunk boundaries for `cuts` over `len` bytes: clamped, sorted,
+/// deduplicated, starting at 0 and ending at `len`.
+fn cut_points(len: usize, cuts: &[usize]) -> Vec<usize> {
+    let mut points: Vec<usize> = cuts.iter().map(|&c| c % (len + 1)).collect();
+    points.extend([0, len]);
     points.sort_unstable();
     points.dedup();
+    points
+}
+
+/// Decodes `data` cut at the given points.
+fn decode_split(dec: &mut Decoder, data: &[u8], cuts: &[usize]) -> Vec<Result<Event, ParseError>> {
     let mut out = Vec::new();
-    for w in points.windows(2) {
+    for w in cut_points(data.len(), cuts).windows(2) {
         dec.feed(&data[w[0]..w[1]]);
         out.extend(std::iter::from_fn(|| dec.next_event()));
     }
@@ -163,12 +168,8 @@ proptest! {
         let whole = decode_split(&mut Decoder::with_limits(MAX_LINE, MAX_BLOCK), &input, &[]);
 
         let mut dec = Decoder::with_limits(MAX_LINE, MAX_BLOCK);
-        let mut points: Vec<usize> = cuts.iter().map(|&c| c % (input.len() + 1)).collect();
-        points.extend([0, input.len()]);
-        points.sort_unstable();
-        points.dedup();
         let mut split = Vec::new();
-        for w in points.windows(2) {
+        for w in cut_points(input.len(), &cuts).windows(2) {
             dec.feed(&input[w[0]..w[1]]);
             split.extend(std::iter::from_fn(|| dec.next_event()));
             // After draining, only a partial line (or a partial DCS marker) is buffered.
