@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use tokio_util::task::TaskTracker;
 
-use crate::action::{ActionOutcome, ExecRunner};
+use crate::action::{Action, ActionOutcome, ExecRunner};
 use crate::engine::{now_ns, Firing};
 use crate::eventlog::{EventLog, Record};
-use crate::rules::Action;
 
 /// Runs firings' actions and records them.
 #[derive(Clone)]
@@ -48,11 +47,13 @@ impl Dispatcher {
         let actions = firing.rule().actions.clone();
         for (i, action) in actions.iter().enumerate() {
             let start_ns = now_ns();
-            let (name, outcome) = match action {
-                Action::Exec(exec) => ("exec", self.runner.run(exec, &firing.ctx).await),
+            let outcome: ActionOutcome = match action {
+                Action::Exec(exec) => self.runner.run(exec, &firing.ctx).await,
                 Action::Log => continue,
             };
-            let mut rec = outcome_record(&firing, name, &outcome, self.mode);
+            let name = action.kind();
+            let mut rec = outcome.to_record(action, &firing.ctx);
+            rec.mode = Some(self.mode.to_string());
             rec.extra.insert("start_ns".into(), start_ns.into());
             rec.extra.insert("index".into(), i.into());
             if let Action::Exec(exec) = action {
@@ -111,18 +112,5 @@ pub fn match_record(f: &Firing, mode: &str) -> Record {
             f.ctx.captures.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect();
         rec.extra.insert("captures".into(), caps.into());
     }
-    rec
-}
-
-fn outcome_record(f: &Firing, action: &str, o: &ActionOutcome, mode: &str) -> Record {
-    let mut rec = Record::now("action");
-    fill_common(&mut rec, f, mode);
-    rec.action = Some(action.to_string());
-    rec.exit_code = o.exit_code;
-    rec.signal = o.signal;
-    rec.duration_ms = Some(o.duration.as_secs_f64() * 1000.0);
-    rec.error = o.error.clone();
-    rec.timed_out = Some(o.timed_out);
-    rec.extra.insert("ok".into(), o.ok.into());
     rec
 }
