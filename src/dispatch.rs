@@ -64,7 +64,10 @@ impl Dispatcher {
                 if i + 1 < actions.len() {
                     let mut skip = Record::now("skipped");
                     fill_common(&mut skip, &firing, self.mode);
-                    skip.message = Some(format!("{} remaining action(s) skipped after a failed {name}", actions.len() - i - 1));
+                    skip.message = Some(format!(
+                        "{} remaining action(s) skipped after a failed {name}",
+                        actions.len() - i - 1
+                    ));
                     self.append(&skip);
                 }
                 break;

@@ -68,7 +68,11 @@ fn compile_with(rules: &RuleSet, dynamic: &[(u64, DynamicPattern)]) -> Result<Ma
         .rules
         .iter()
         .map(|r| PatternSpec { pattern: r.pattern.clone(), prompt: r.prompt })
-        .chain(dynamic.iter().map(|(_, d)| PatternSpec { pattern: d.pattern.clone(), prompt: d.prompt }))
+        .chain(
+            dynamic
+                .iter()
+                .map(|(_, d)| PatternSpec { pattern: d.pattern.clone(), prompt: d.prompt }),
+        )
         .collect();
     Matcher::new(&specs).map_err(|e| match rules.rules.get(e.index) {
         Some(r) => format!("{}: rule `{}`: {e}", rules.path.display(), r.name),
@@ -193,7 +197,12 @@ impl Engine {
             .rules
             .iter()
             .map(|r| {
-                self.rules.rules.iter().position(|o| o.name == r.name).map(|i| self.counts[i]).unwrap_or(0)
+                self.rules
+                    .rules
+                    .iter()
+                    .position(|o| o.name == r.name)
+                    .map(|i| self.counts[i])
+                    .unwrap_or(0)
             })
             .collect();
         self.counts = counts;
@@ -248,7 +257,12 @@ impl Engine {
     ///
     /// # Errors
     /// The pattern does not compile.
-    pub fn search_recent(&self, pane: PaneId, pattern: &str, n: usize) -> Result<Option<DynamicMatch>, String> {
+    pub fn search_recent(
+        &self,
+        pane: PaneId,
+        pattern: &str,
+        n: usize,
+    ) -> Result<Option<DynamicMatch>, String> {
         let m = Matcher::new(&[PatternSpec { pattern: pattern.to_string(), prompt: false }])
             .map_err(|e| format!("pattern {pattern:?}: {e}"))?;
         let Some(p) = self.panes.get(&pane) else { return Ok(None) };
@@ -295,7 +309,11 @@ impl Engine {
 
     /// The panes of `window` known to the engine.
     pub fn panes_in_window(&self, window: WindowId) -> Vec<PaneId> {
-        self.panes.iter().filter(|(_, p)| p.info.window == Some(window)).map(|(id, _)| *id).collect()
+        self.panes
+            .iter()
+            .filter(|(_, p)| p.info.window == Some(window))
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     /// All known panes and their info, ordered by id.
@@ -317,16 +335,24 @@ impl Engine {
 
     fn pane_mut(&mut self, id: PaneId) -> &mut PaneState {
         let (matcher, ring) = (&self.matcher, self.rules.settings.ring_lines);
-        self.panes
-            .entry(id)
-            .or_insert_with(|| PaneState { watch: PaneWatch::new(matcher.clone(), ring), info: PaneInfo::default() })
+        self.panes.entry(id).or_insert_with(|| PaneState {
+            watch: PaneWatch::new(matcher.clone(), ring),
+            info: PaneInfo::default(),
+        })
     }
 
     /// Feeds bytes a pane printed; appends the rules that fire to `out`.
     ///
     /// `now` drives cooldowns (injected so tests and replay control time); `ts_ns` is
     /// the wall-clock stamp put on each firing.
-    pub fn on_output(&mut self, pane: PaneId, data: &[u8], now: Instant, ts_ns: u64, out: &mut Vec<Firing>) {
+    pub fn on_output(
+        &mut self,
+        pane: PaneId,
+        data: &[u8],
+        now: Instant,
+        ts_ns: u64,
+        out: &mut Vec<Firing>,
+    ) {
         let mut matches = std::mem::take(&mut self.scratch);
         let state = self.pane_mut(pane);
         state.watch.feed(data, &mut matches);
@@ -446,5 +472,8 @@ impl DynamicPattern {
 
 /// Wall-clock now in ns since the Unix epoch.
 pub fn now_ns() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
 }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use tmux_control_parser::{Decoder, Event, PaneId};
 
-use crate::engine::{Engine, Firing, PaneInfo};
 use crate::action::Action;
+use crate::engine::{Engine, Firing, PaneInfo};
 use crate::rules::RuleSet;
 
 /// One firing as `replay` prints it (one JSON object per line).
@@ -72,7 +72,11 @@ pub fn replay(
     for (id, label) in labels {
         engine.upsert_pane(
             *id,
-            PaneInfo { label: Some(label.clone()), session_name: "replay".into(), ..PaneInfo::default() },
+            PaneInfo {
+                label: Some(label.clone()),
+                session_name: "replay".into(),
+                ..PaneInfo::default()
+            },
         );
     }
     let start = Instant::now();

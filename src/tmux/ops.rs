@@ -201,7 +201,11 @@ pub async fn list(client: &ControlClient) -> Result<Vec<PaneRecord>, OpsError> {
 /// # Errors
 /// tmux errors.
 pub async fn find(client: &ControlClient, pattern: &str) -> Result<Vec<PaneRecord>, OpsError> {
-    Ok(list(client).await?.into_iter().filter(|r| r.label.as_deref().is_some_and(|l| glob_match(pattern, l))).collect())
+    Ok(list(client)
+        .await?
+        .into_iter()
+        .filter(|r| r.label.as_deref().is_some_and(|l| glob_match(pattern, l)))
+        .collect())
 }
 
 /// The one pane labelled exactly `label`.
@@ -221,16 +225,26 @@ pub async fn resolve(client: &ControlClient, label: &str) -> Result<PaneRecord, 
 
 /// Spawns a labelled pane and returns its record.
 ///
+/// `on_created` runs on the connection's reader task with the new pane's id as soon as
+/// tmux answers, before the pane's first output is processed: the caller records the
+/// label there so no early line is matched without it.
+///
 /// # Errors
 /// [`OpsError::DuplicateLabel`] when the label is taken in the session and `replace` is
 /// false; [`OpsError::InvalidLabel`]; tmux errors (bad directory, pane to split gone).
-pub async fn spawn(client: &ControlClient, spec: &SpawnSpec) -> Result<PaneRecord, OpsError> {
+pub async fn spawn(
+    client: &ControlClient,
+    spec: &SpawnSpec,
+    on_created: impl FnOnce(PaneId) + Send + 'static,
+) -> Result<PaneRecord, OpsError> {
     if spec.label.is_empty() || spec.label.chars().any(char::is_control) {
         return Err(OpsError::InvalidLabel(spec.label.clone()));
     }
     let all = list(client).await?;
     let sid = resolve_session(client, &spec.session).await?;
-    if let Some(taken) = all.iter().find(|r| r.session == sid && r.label.as_deref() == Some(spec.label.as_str())) {
+    if let Some(taken) =
+        all.iter().find(|r| r.session == sid && r.label.as_deref() == Some(spec.label.as_str()))
+    {
         if spec.replace {
             client.command(line("kill-pane", &["-t", &taken.id.to_string()])).await?;
         } else {
@@ -244,7 +258,13 @@ pub async fn spawn(client: &ControlClient, spec: &SpawnSpec) -> Result<PaneRecor
     let mut args: Vec<String> = Vec::new();
     let name = match &spec.placement {
         Placement::Window => {
-            args.extend(["-d".into(), "-t".into(), format!("{sid}:"), "-n".into(), spec.label.clone()]);
+            args.extend([
+                "-d".into(),
+                "-t".into(),
+                format!("{sid}:"),
+                "-n".into(),
+                spec.label.clone(),
+            ]);
             "new-window"
         }
         Placement::Split { beside, horizontal, size } => {
@@ -273,11 +293,17 @@ pub async fn spawn(client: &ControlClient, spec: &SpawnSpec) -> Result<PaneRecor
         Some(PaneCommand::Argv(argv)) => args.extend(argv.iter().cloned()),
         Some(PaneCommand::Shell(s)) => args.extend(["sh".into(), "-c".into(), s.clone()]),
     }
-    let out = client.command(line(name, &args)).await?;
-    let id: PaneId = out
-        .first()
-        .and_then(|l| l.trim().parse().ok())
-        .ok_or_else(|| OpsError::Unexpected(format!("{name} printed {out:?} instead of a pane id")))?;
+    let hook = Box::new(move |reply: &tmux_control_parser::Reply| {
+        if let Some(id) = reply.lines.first().and_then(|l| PaneId::from_bytes(l.trim_ascii())) {
+            if reply.ok {
+                on_created(id);
+            }
+        }
+    });
+    let out = client.command_with_hook(line(name, &args), hook).await?;
+    let id: PaneId = out.first().and_then(|l| l.trim().parse().ok()).ok_or_else(|| {
+        OpsError::Unexpected(format!("{name} printed {out:?} instead of a pane id"))
+    })?;
     let pane = id.to_string();
     if spec.keep {
         client.command(line("set-option", &["-p", "-t", &pane, "remain-on-exit", "on"])).await?;
@@ -296,7 +322,9 @@ pub async fn spawn(client: &ControlClient, spec: &SpawnSpec) -> Result<PaneRecor
 }
 
 async fn resolve_session(client: &ControlClient, session: &str) -> Result<SessionId, OpsError> {
-    let out = client.command(line("display-message", &["-p", "-t", &format!("{session}:"), "#{session_id}"])).await?;
+    let out = client
+        .command(line("display-message", &["-p", "-t", &format!("{session}:"), "#{session_id}"]))
+        .await?;
     out.first()
         .and_then(|l| l.parse().ok())
         .ok_or_else(|| OpsError::Unexpected(format!("no session id for {session}: {out:?}")))
@@ -315,7 +343,12 @@ pub async fn close(client: &ControlClient, pane: PaneId) -> Result<(), OpsError>
 ///
 /// # Errors
 /// tmux errors.
-pub async fn send(client: &ControlClient, pane: PaneId, text: &str, enter: bool) -> Result<(), OpsError> {
+pub async fn send(
+    client: &ControlClient,
+    pane: PaneId,
+    text: &str,
+    enter: bool,
+) -> Result<(), OpsError> {
     let target = pane.to_string();
     for l in send_keys_literal(&target, text) {
         client.command(l).await?;
@@ -375,8 +408,22 @@ mod tests {
 
     #[test]
     fn record_round_trip() {
-        let l = ["%3", "$0", "@2", "123", "sh", "80", "24", "1", "3", "", "main", "build", "{\"stage\":\"b\"}"]
-            .join(&SEP.to_string());
+        let l = [
+            "%3",
+            "$0",
+            "@2",
+            "123",
+            "sh",
+            "80",
+            "24",
+            "1",
+            "3",
+            "",
+            "main",
+            "build",
+            "{\"stage\":\"b\"}",
+        ]
+        .join(&SEP.to_string());
         let r = PaneRecord::parse(&l).unwrap();
         assert_eq!(r.id, PaneId(3));
         assert!(r.dead);
