@@ -20,6 +20,7 @@ use crate::action::ExecRunner;
 use crate::dispatch::Dispatcher;
 use crate::engine::{now_ns, Engine, PaneInfo};
 use crate::eventlog::{EventLog, Record};
+use crate::orchestrate;
 use crate::rules::RuleSet;
 use crate::tmux::command::line;
 use crate::tmux::control::{ConnectOptions, ConnectionEnd, ControlClient};
@@ -28,6 +29,8 @@ use crate::tmux::{TmuxError, TmuxTarget};
 
 /// Name of the format subscription that reports label changes.
 const LABEL_SUBSCRIPTION: &str = "ctmuxd_label";
+/// Name of the format subscription that reports dead panes and their exit status.
+const DEAD_SUBSCRIPTION: &str = "ctmuxd_dead";
 
 /// How to run the daemon.
 #[derive(Clone, Debug)]
@@ -68,7 +71,7 @@ struct Conn {
 
 /// Shared between the control loop and the reader tasks.
 struct Shared {
-    engine: Mutex<Engine>,
+    engine: Arc<Mutex<Engine>>,
     /// Which connection feeds each pane's output (first come); see the module docs.
     owner: Mutex<HashMap<PaneId, SessionId>>,
     dispatcher: Dispatcher,
@@ -86,14 +89,16 @@ pub async fn run(
     let log = Arc::new(EventLog::open(&opts.events_dir).map_err(|e| {
         anyhow::anyhow!("cannot open event log in {}: {e}", opts.events_dir.display())
     })?);
-    let settings = opts.rules.settings;
+    let settings = opts.rules.settings.clone();
     let engine = Engine::new(opts.rules.clone()).map_err(anyhow::Error::msg)?;
     let runner = ExecRunner::new(settings.max_concurrent_actions, settings.default_timeout);
+    let engine = Arc::new(Mutex::new(engine));
     let shared = Arc::new(Shared {
-        engine: Mutex::new(engine),
+        engine: engine.clone(),
         owner: Mutex::new(HashMap::new()),
-        dispatcher: Dispatcher::new(runner, log.clone(), "control"),
+        dispatcher: Dispatcher::new(runner, log.clone(), "control", engine),
     });
+    let (exit_tx, exit_rx) = mpsc::unbounded_channel();
     let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel::<Control>();
 
     let sessions = match &opts.session {
@@ -122,6 +127,19 @@ pub async fn run(
     shared.dispatcher.append(&ready);
     tracing::info!("{}", ready.message.as_deref().unwrap_or_default());
 
+    if !opts.rules.panes.is_empty() {
+        let session = opts
+            .rules
+            .settings
+            .session
+            .clone()
+            .or_else(|| conns.values().next().map(|c| c.name.clone()))
+            .unwrap_or_default();
+        let d = shared.dispatcher.clone();
+        let specs = opts.rules.panes.clone();
+        shared.dispatcher.spawn(orchestrate::start_panes(d, specs, session, exit_rx));
+    }
+
     tokio::pin!(shutdown);
     let exit = loop {
         let msg = tokio::select! {
@@ -132,6 +150,7 @@ pub async fn run(
         match msg {
             Control::Ended { session, end } => {
                 let gone = conns.remove(&session);
+                shared.dispatcher.clients.lock().expect("clients").remove(&session);
                 shared.owner.lock().expect("owner").retain(|_, s| *s != session);
                 let why = match &end {
                     ConnectionEnd::Exit(Some(r)) => r.clone(),
@@ -149,7 +168,8 @@ pub async fn run(
                 refresh_panes(&conns, &shared, None).await;
             }
             Control::Event { session, event } => {
-                if let Err(e) = on_event(&opts, &mut conns, &shared, &ctl_tx, session, event).await
+                if let Err(e) =
+                    on_event(&opts, &mut conns, &shared, &ctl_tx, &exit_tx, session, event).await
                 {
                     tracing::warn!("handling a tmux notification: {e}");
                 }
@@ -261,6 +281,13 @@ async fn attach(
     *sid_cell.lock().expect("sid") = Some(sid);
     let label_sub = format!("{LABEL_SUBSCRIPTION}:%*:#{{{LABEL_OPTION}}}");
     client.command(line("refresh-client", &["-B", &label_sub])).await?;
+    // Exits with their status (panes ctmuxd spawns keep remain-on-exit on). tmux checks
+    // subscriptions on its own one-second timer; ctmuxd itself never polls.
+    let dead_sub = format!(
+        "{DEAD_SUBSCRIPTION}:%*:#{{pane_dead}}/#{{pane_dead_status}}/#{{pane_dead_signal}}"
+    );
+    client.command(line("refresh-client", &["-B", &dead_sub])).await?;
+    shared.dispatcher.clients.lock().expect("clients").insert(sid, client.clone());
     let tx = ctl_tx.clone();
     tokio::spawn(async move {
         let mut conn = conn;
@@ -291,6 +318,8 @@ async fn refresh_panes(
         .filter(|r| window.is_none_or(|w| r.window == w))
         .map(|r: PaneRecord| {
             let info = PaneInfo {
+                dead: r.dead,
+                reap: false,
                 session: Some(r.session),
                 session_name: r.session_name,
                 window: Some(r.window),
@@ -310,10 +339,15 @@ async fn refresh_panes(
         }
     }
     for (id, mut info) in seen {
-        // A label set by ctmuxd itself may not have reached tmux yet: keep it. Labels
-        // removed by hand arrive through the label subscription instead.
-        if info.label.is_none() {
-            info.label = engine.pane_info(id).and_then(|p| p.label.clone());
+        if let Some(old) = engine.pane_info(id) {
+            // A label set by ctmuxd itself may not have reached tmux yet: keep it. Labels
+            // removed by hand arrive through the label subscription instead.
+            if info.label.is_none() {
+                info.label = old.label.clone();
+            }
+            // Exits are recorded through the dead-pane subscription only, once.
+            info.dead = old.dead;
+            info.reap = old.reap;
         }
         engine.upsert_pane(id, info);
     }
@@ -324,6 +358,7 @@ async fn on_event(
     conns: &mut HashMap<SessionId, Conn>,
     shared: &Arc<Shared>,
     ctl_tx: &mpsc::UnboundedSender<Control>,
+    exits: &mpsc::UnboundedSender<(PaneId, Option<i32>)>,
     session: SessionId,
     event: Event,
 ) -> Result<(), TmuxError> {
@@ -352,6 +387,13 @@ async fn on_event(
                 .lock()
                 .expect("engine")
                 .set_label(pane, (!value.is_empty()).then_some(value));
+        }
+        Event::SubscriptionChanged { name, pane: Some(pane), value, .. }
+            if name == DEAD_SUBSCRIPTION =>
+        {
+            if let Some((status, signal)) = orchestrate::parse_dead(&value) {
+                orchestrate::pane_exited(&shared.dispatcher, exits, pane, status, signal);
+            }
         }
         Event::SessionRenamed { session: sid, name } => {
             if let Some(c) = conns.get_mut(&sid) {

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::action::ActionContext;
 use crate::matcher::{Matcher, PatternSpec};
 use crate::pane::watch::{LineMatch, PaneWatch};
-use crate::rules::{Rule, RuleSet};
+use crate::rules::{Rule, RuleSet, Trigger};
 
 /// What the daemon knows about a pane besides its text.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -29,6 +29,10 @@ pub struct PaneInfo {
     pub window: Option<WindowId>,
     /// The `@ctmuxd_label` pane option, when set.
     pub label: Option<String>,
+    /// The pane's process has exited (the pane remains, dead).
+    pub dead: bool,
+    /// Spawned by ctmuxd and to be closed once its exit is recorded (`keep = false`).
+    pub reap: bool,
 }
 
 /// A rule that fired on a line: everything its actions need.
@@ -299,6 +303,87 @@ impl Engine {
     /// Updates a pane's label (from the `@ctmuxd_label` subscription).
     pub fn set_label(&mut self, id: PaneId, label: Option<String>) {
         self.pane_mut(id).info.label = label;
+    }
+
+    /// Number of labelled panes whose process is still running (the timeline's measure).
+    pub fn panes_alive(&self) -> usize {
+        self.panes.values().filter(|p| p.info.label.is_some() && !p.info.dead).count()
+    }
+
+    /// Marks a pane's process as exited; returns the `on = "exit"` rules that fire, or
+    /// `None` if the exit was already recorded (subscriptions report state, not edges).
+    pub fn pane_exited(
+        &mut self,
+        pane: PaneId,
+        status: Option<i32>,
+        ts_ns: u64,
+    ) -> Option<Vec<Firing>> {
+        let state = self.panes.get_mut(&pane)?;
+        if state.info.dead {
+            return None;
+        }
+        state.info.dead = true;
+        let info = state.info.clone();
+        let line = match status {
+            Some(s) => format!("exited with status {s}"),
+            None => "killed by a signal".to_string(),
+        };
+        let mut out = Vec::new();
+        for (idx, rule) in self.rules.rules.iter().enumerate() {
+            let Trigger::Exit(filter) = &rule.trigger else { continue };
+            if !filter.accepts(status) || !rule.pane.matches(pane, info.label.as_deref()) {
+                continue;
+            }
+            if rule.once && !self.fired_once.insert(idx) {
+                continue;
+            }
+            self.counts[idx] += 1;
+            let mut captures = vec![];
+            if let Some(s) = status {
+                captures.push(("status".to_string(), s.to_string()));
+            }
+            out.push(Firing {
+                rules: self.rules.clone(),
+                rule: idx,
+                ctx: ActionContext {
+                    rule: rule.name.clone(),
+                    line: line.clone(),
+                    pane_id: pane,
+                    pane_label: info.label.clone(),
+                    session: info.session_name.clone(),
+                    captures,
+                },
+                ts_ns,
+                seq: 0,
+                complete: true,
+            });
+        }
+        Some(out)
+    }
+
+    /// The `on = "event"` rules that a named event fires, with the emitting match's context.
+    pub fn fire_event(&mut self, name: &str, cause: &ActionContext) -> Vec<Firing> {
+        let mut out = Vec::new();
+        for (idx, rule) in self.rules.rules.iter().enumerate() {
+            if rule.trigger != Trigger::Event(name.to_string()) {
+                continue;
+            }
+            if rule.once && !self.fired_once.insert(idx) {
+                continue;
+            }
+            self.counts[idx] += 1;
+            let mut ctx = cause.clone();
+            ctx.rule = rule.name.clone();
+            out.push(Firing {
+                rules: self.rules.clone(),
+                rule: idx,
+                ctx,
+                ts_ns: now_ns(),
+                seq: 0,
+                complete: true,
+            });
+        }
+        out
     }
 
     /// Forgets a pane that is gone.

@@ -12,6 +12,7 @@ pub mod dispatch;
 pub mod engine;
 pub mod eventlog;
 pub mod matcher;
+pub mod orchestrate;
 pub mod pane;
 pub mod replay;
 pub mod rules;

@@ -53,6 +53,10 @@ fn describe(a: &Action) -> String {
     match a {
         Action::Exec(e) => format!("exec {}", serde_json::to_string(&e.argv).unwrap_or_default()),
         Action::Log => "log".to_string(),
+        Action::Spawn(s) => format!("spawn {}", s.label),
+        Action::Close(g) => format!("close {g}"),
+        Action::Send(s) => format!("send {} {:?}", s.pane, s.text),
+        Action::Emit(e) => format!("emit {e}"),
     }
 }
 

@@ -40,6 +40,9 @@ pub(super) struct RawFile {
     /// `[[rule]]` tables, in file order.
     #[serde(default)]
     pub rule: Vec<Spanned<RawRule>>,
+    /// `[[pane]]` tables, checked in `orchestration.rs`.
+    #[serde(default)]
+    pub pane: Vec<Spanned<toml::Value>>,
 }
 
 /// `[settings]`; absent keys take their defaults.
@@ -49,6 +52,7 @@ pub(super) struct RawSettings {
     pub ring_lines: Option<Spanned<usize>>,
     pub max_concurrent_actions: Option<Spanned<usize>>,
     pub default_timeout: Option<Spanned<DurationText>>,
+    pub session: Option<Spanned<String>>,
 }
 
 /// One `[[rule]]` table.
@@ -56,7 +60,14 @@ pub(super) struct RawSettings {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRule {
     pub name: Spanned<String>,
-    pub pattern: Spanned<String>,
+    #[serde(default)]
+    pub pattern: Option<Spanned<String>>,
+    #[serde(default)]
+    pub on: Option<Spanned<String>>,
+    #[serde(default)]
+    pub status: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    pub event: Option<Spanned<String>>,
     #[serde(default)]
     pub pane: Option<Spanned<String>>,
     #[serde(default)]

@@ -22,12 +22,14 @@
 
 mod error;
 mod file;
+mod orchestration;
 mod rule;
 
 use std::path::{Path, PathBuf};
 
-pub use crate::action::{Action, ExecAction};
+pub use crate::action::{Action, ExecAction, SendAction, SpawnAction};
 pub use error::{RulesError, RulesErrorKind};
+pub use orchestration::{PaneSpec, StatusFilter, Trigger};
 pub use rule::{
     parse_duration, DurationError, PaneSelector, Rule, Settings, MAX_CONCURRENT_ACTIONS,
     MAX_RING_LINES,
@@ -42,6 +44,8 @@ pub struct RuleSet {
     pub rules: Vec<Rule>,
     /// `[settings]`, with defaults for what the file leaves out.
     pub settings: Settings,
+    /// `[[pane]]` entries, in file order (start order follows `after`).
+    pub panes: Vec<PaneSpec>,
 }
 
 impl RuleSet {
@@ -74,8 +78,8 @@ pub fn load(path: &Path) -> Result<RuleSet, RulesError> {
 pub fn parse(text: &str, path: &Path) -> Result<RuleSet, RulesError> {
     let source = error::Source { text, path };
     let raw = file::parse_raw(source)?;
-    let (settings, rules) = rule::validate(raw, source)?;
-    Ok(RuleSet { path: path.to_path_buf(), rules, settings })
+    let (settings, rules, panes) = rule::validate(raw, source)?;
+    Ok(RuleSet { path: path.to_path_buf(), rules, settings, panes })
 }
 
 #[cfg(test)]

@@ -17,10 +17,11 @@ use toml::{Spanned, Value};
 
 use super::error::{RulesError, Source};
 use super::file::{DurationText, RawAction, RawFile, RawRule, RawSettings};
+use super::orchestration::{Checker, PaneSpec, Trigger};
 use crate::action::{Action, ExecAction};
 
 /// Daemon-wide knobs from the `[settings]` table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     /// Lines kept per pane for `capture` and `--since` (default 50).
     pub ring_lines: usize,
@@ -28,6 +29,9 @@ pub struct Settings {
     pub max_concurrent_actions: usize,
     /// Timeout for `exec` actions that set none (default 60 s).
     pub default_timeout: Duration,
+    /// Session where spawned panes go (default: the triggering pane's session, or
+    /// the first watched session for `[[pane]]` entries).
+    pub session: Option<String>,
 }
 
 impl Default for Settings {
@@ -36,6 +40,7 @@ impl Default for Settings {
             ring_lines: 50,
             max_concurrent_actions: 8,
             default_timeout: Duration::from_secs(60),
+            session: None,
         }
     }
 }
@@ -65,7 +70,13 @@ pub struct Rule {
     pub cooldown: Option<Duration>,
     /// What to do, in order; never empty.
     pub actions: Vec<Action>,
+    /// What makes it fire: output (the pattern), a pane exiting, or a named event.
+    pub trigger: Trigger,
 }
+
+/// The pattern given to the matcher for rules that do not watch output: a NUL byte,
+/// which the screen model never lets into a line, so it never matches.
+pub const NEVER_PATTERN: &str = r"\x00";
 
 /// Which panes a rule watches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,7 +257,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
 pub(super) fn validate(
     raw: RawFile,
     source: Source<'_>,
-) -> Result<(Settings, Vec<Rule>), RulesError> {
+) -> Result<(Settings, Vec<Rule>, Vec<PaneSpec>), RulesError> {
     let settings = match raw.settings {
         Some(settings) => validate_settings(settings, source)?,
         None => Settings::default(),
@@ -268,7 +279,8 @@ pub(super) fn validate(
         first_line.insert(rule.name.clone(), line);
         rules.push(rule);
     }
-    Ok((settings, rules))
+    let panes = Checker { source, rule: None }.panes(&raw.pane)?;
+    Ok((settings, rules, panes))
 }
 
 fn validate_settings(raw: RawSettings, source: Source<'_>) -> Result<Settings, RulesError> {
@@ -294,6 +306,9 @@ fn validate_settings(raw: RawSettings, source: Source<'_>) -> Result<Settings, R
     }
     if let Some(value) = &raw.default_timeout {
         settings.default_timeout = positive_duration(source, None, value, "default_timeout")?;
+    }
+    if let Some(value) = &raw.session {
+        settings.session = Some(value.get_ref().clone());
     }
     Ok(settings)
 }
@@ -332,7 +347,7 @@ struct RuleChecker<'a> {
 }
 
 /// The action kinds a table can have, for messages.
-const ACTION_KINDS: &str = "`exec`, `log`";
+const ACTION_KINDS: &str = "`exec`, `log`, `spawn`, `close`, `send`, `emit`";
 
 /// Keys an `exec` action table accepts, for messages.
 const EXEC_KEYS: &str = "`exec`, `timeout`, `cwd`, `env`";
@@ -349,7 +364,28 @@ impl RuleChecker<'_> {
                 "rule name is empty; give every rule a unique name".to_owned(),
             ));
         }
-        self.check_pattern(&raw.pattern)?;
+        let trigger = self.orchestration().trigger(
+            raw.on.as_ref(),
+            raw.status.as_ref(),
+            raw.event.as_ref(),
+            raw.name.span(),
+        )?;
+        let pattern = match (&trigger, &raw.pattern) {
+            (Trigger::Output, Some(p)) => {
+                self.check_pattern(p)?;
+                p.get_ref().clone()
+            }
+            (Trigger::Output, None) => {
+                return Err(self.err(
+                    raw.name.span(),
+                    "rule has no `pattern`; add the regex to watch for, or `on = \"exit\"` / `on = \"event\"`".to_owned(),
+                ))
+            }
+            (_, Some(p)) => {
+                return Err(self.err(p.span(), "`pattern` only applies to output rules; remove it or drop `on`".to_owned()))
+            }
+            (_, None) => NEVER_PATTERN.to_owned(),
+        };
         let pane = match &raw.pane {
             Some(pane) => PaneSelector::parse(pane.get_ref())
                 .map_err(|message| self.err(pane.span(), message))?,
@@ -376,13 +412,18 @@ impl RuleChecker<'_> {
             .collect::<Result<_, _>>()?;
         Ok(Rule {
             name: self.name.to_owned(),
-            pattern: raw.pattern.get_ref().clone(),
+            pattern,
             prompt: raw.prompt,
             pane,
             once: raw.once,
             cooldown,
             actions,
+            trigger,
         })
+    }
+
+    fn orchestration(&self) -> Checker<'_> {
+        Checker { source: self.source, rule: Some(self.name) }
     }
 
     /// The pattern compiles, has no line break and only env-safe group names.
@@ -468,6 +509,12 @@ impl RuleChecker<'_> {
         match action.get_ref() {
             RawAction::Name(name) => match name.as_str() {
                 "log" => Ok(Action::Log),
+                "spawn" | "close" | "send" | "emit" => Err(self.err(
+                    action.span(),
+                    format!(
+                        "`{name}` needs a value; write it as a table, e.g. `{{ {name} = ... }}`"
+                    ),
+                )),
                 "exec" => Err(self.err(
                     action.span(),
                     "`exec` needs an argv; write `{ exec = [\"program\", \"arg\"] }`".to_owned(),
@@ -486,7 +533,8 @@ impl RuleChecker<'_> {
         span: Range<usize>,
         entries: &[(Spanned<String>, Spanned<Value>)],
     ) -> Result<Action, RulesError> {
-        let is_kind = |key: &str| matches!(key, "exec" | "log");
+        let is_kind =
+            |key: &str| matches!(key, "exec" | "log" | "spawn" | "close" | "send" | "emit");
         let mut kinds = entries.iter().filter(|(key, _)| is_kind(key.get_ref()));
         let Some((kind, value)) = kinds.next() else {
             let option = |key: &str| matches!(key, "timeout" | "cwd" | "env");
@@ -509,8 +557,21 @@ impl RuleChecker<'_> {
             ));
         }
         let options = entries.iter().filter(|(key, _)| !is_kind(key.get_ref()));
-        match kind.get_ref().as_str() {
+        let kind_name = kind.get_ref().as_str();
+        if matches!(kind_name, "spawn" | "close" | "send" | "emit") {
+            if let Some((key, _)) = options.clone().next() {
+                return Err(self.err(
+                    key.span(),
+                    format!("unknown field `{}` beside `{kind_name}`; put its options inside the {kind_name} value", key.get_ref()),
+                ));
+            }
+        }
+        match kind_name {
             "exec" => self.check_exec(value, options).map(Action::Exec),
+            "spawn" => self.orchestration().spawn_action(value).map(Action::Spawn),
+            "send" => self.orchestration().send_action(value).map(Action::Send),
+            "close" => self.orchestration().name_action(value, "close").map(Action::Close),
+            "emit" => self.orchestration().name_action(value, "emit").map(Action::Emit),
             _ => {
                 if value.get_ref().as_bool() != Some(true) {
                     return Err(self.err(
