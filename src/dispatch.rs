@@ -92,6 +92,17 @@ impl Dispatcher {
         depth: usize,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
         Box::pin(async move {
+            let trigger = &firing.rule().trigger;
+            if *trigger != Trigger::Output {
+                // Exit and event rules have no match record: say why they fired.
+                let mut rec = Record::now("trigger");
+                fill_common(&mut rec, &firing, self.mode);
+                rec.extra.insert(
+                    "on".into(),
+                    if matches!(trigger, Trigger::Exit(_)) { "exit" } else { "event" }.into(),
+                );
+                self.append(&rec);
+            }
             let actions = firing.rule().actions.clone();
             for (i, action) in actions.iter().enumerate() {
                 let start_ns = now_ns();
