@@ -36,7 +36,9 @@ impl Ring {
     /// partial line).
     pub fn new(capacity: usize) -> Ring {
         Ring {
-            lines: VecDeque::with_capacity(capacity),
+            // Grows to `capacity` as lines arrive; a huge configured capacity must not
+            // allocate up front.
+            lines: VecDeque::with_capacity(capacity.min(1024)),
             partial: String::new(),
             capacity,
             total: 0,
