@@ -557,7 +557,7 @@ mod tests {
                 5 => s.push_str("   \n"),
                 6 => s.push_str("warning: unused variable `x`; note: unused import\n"),
                 7 => s.push_str("naïve café — ünïcödé TRIGGER: START_ é\n"),
-                8 => s.push_str("\n"),
+                8 => s.push('\n'),
                 9 => s.push_str("   Compiling foo v0.1.0 (/src/foo) in 12ms\r\n"),
                 _ => s.push_str(&format!("plain log line number {i} with nothing in it\n")),
             }

@@ -70,6 +70,7 @@ fn the_documented_minimal_rule_parses_with_defaults() {
                 cwd: None,
                 env: vec![],
             })],
+            trigger: crate::rules::Trigger::Output,
         }]
     );
     assert!(set.get("build").is_some());
@@ -114,7 +115,8 @@ actions = ["log"]
         Settings {
             ring_lines: 200,
             max_concurrent_actions: 2,
-            default_timeout: Duration::from_secs(90)
+            default_timeout: Duration::from_secs(90),
+            session: None,
         }
     );
     let rule = &set.rules[0];
@@ -176,7 +178,7 @@ fn unknown_field_is_pointed_at_and_the_known_ones_listed() {
         (3, 1),
         Some("build"),
         "rules.toml:3:1: rule `build`: unknown field `patern`, expected one of `name`, `pattern`, \
-         `pane`, `once`, `cooldown`, `prompt`, `actions`",
+         `on`, `status`, `event`, `pane`, `once`, `cooldown`, `prompt`, `actions`",
     );
 }
 
@@ -187,7 +189,7 @@ fn unknown_top_level_table_is_refused() {
         RulesErrorKind::Syntax,
         (1, 3),
         None,
-        "rules.toml:1:3: unknown field `rules`, expected `settings` or `rule`",
+        "rules.toml:1:3: unknown field `rules`, expected one of `settings`, `rule`, `pane`",
     );
 }
 
@@ -222,7 +224,7 @@ fn unknown_settings_key_is_refused() {
         (2, 1),
         None,
         "rules.toml:2:1: unknown field `ring_line`, expected one of `ring_lines`, `max_concurrent_actions`, \
-         `default_timeout`",
+         `default_timeout`, `session`",
     );
 }
 
@@ -293,18 +295,18 @@ fn unknown_action_key_is_pointed_at() {
         RulesErrorKind::Invalid,
         (4, 22),
         Some("build"),
-        "rules.toml:4:22: rule `build`: unknown action `exc`, expected one of `exec`, `log`",
+        "rules.toml:4:22: rule `build`: unknown action `exc`, expected one of `exec`, `log`, `spawn`, `close`, `send`, `emit`",
     );
 }
 
 #[test]
 fn unknown_action_name_is_pointed_at() {
     assert_refused(
-        &rule_with("actions = [\"spawn\"]"),
+        &rule_with("actions = [\"frobnicate\"]"),
         RulesErrorKind::Invalid,
         (4, 12),
         Some("build"),
-        "rules.toml:4:12: rule `build`: unknown action `spawn`, expected one of `exec`, `log`",
+        "rules.toml:4:12: rule `build`: unknown action `frobnicate`, expected one of `exec`, `log`, `spawn`, `close`, `send`, `emit`",
     );
 }
 
