@@ -9,3 +9,6 @@ mod engine;
 
 /// Labelled panes, pane actions, exit rules, `[[pane]]` readiness.
 mod orchestration;
+
+/// Faults and hostile input: restarts, floods, hostile text, kill -9, bad rules.
+mod faults;
