@@ -121,15 +121,14 @@ impl ExecRunner {
         drop(waiting);
         let _running = CountGuard::enter(&self.inner.running);
 
-        let program = action.argv.first().map(String::as_str).unwrap_or("");
-        if program.is_empty() {
-            return failure(Duration::ZERO, "exec action has an empty argv".to_owned());
-        }
+        let Some((program, args)) = action.argv.split_first().filter(|(p, _)| !p.is_empty()) else {
+            return failure(Duration::ZERO, "exec action has no program in its argv".to_owned());
+        };
         let start = Instant::now();
-        let mut child = match command(action, ctx).spawn() {
+        let mut child = match command(program, args, action, ctx).spawn() {
             Ok(child) => child,
             Err(err) => {
-                return failure(start.elapsed(), spawn_error(program, &err));
+                return failure(start.elapsed(), spawn_error(program, action, &err));
             }
         };
         // The child leads its own group (`process_group(0)`), so its pid is the pgid.
@@ -201,10 +200,11 @@ impl ExecRunner {
     }
 }
 
-/// The `Command` for `action`: argv only, env, cwd, null stdin, piped output, own group.
-fn command(action: &ExecAction, ctx: &ActionContext) -> Command {
-    let mut cmd = Command::new(&action.argv[0]);
-    cmd.args(&action.argv[1..])
+/// The `Command` for `action` (`program` and `args` are its argv): argv only, env,
+/// cwd, null stdin, piped output, own process group.
+fn command(program: &str, args: &[String], action: &ExecAction, ctx: &ActionContext) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -256,7 +256,14 @@ fn failure(duration: Duration, error: String) -> ActionOutcome {
 }
 
 /// "cannot run `prog`: <reason>; <fix>" for a spawn failure.
-fn spawn_error(program: &str, err: &std::io::Error) -> String {
+fn spawn_error(program: &str, action: &ExecAction, err: &std::io::Error) -> String {
+    // execve and chdir both report ENOENT; say which one it was.
+    if let Some(cwd) = action.cwd.as_ref().filter(|cwd| !cwd.is_dir()) {
+        return format!(
+            "cannot run `{program}`: working directory `{}` does not exist; fix the action's `cwd`",
+            cwd.display()
+        );
+    }
     let fix = match err.kind() {
         std::io::ErrorKind::NotFound => {
             "; check the program exists (a relative path is resolved from the daemon's working \

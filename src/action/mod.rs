@@ -11,6 +11,7 @@
 
 pub mod exec;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -28,6 +29,50 @@ pub enum Action {
     Exec(ExecAction),
     /// Only record the match in the event log.
     Log,
+    /// Open a labelled pane.
+    Spawn(SpawnAction),
+    /// Close the panes whose label matches this label or glob.
+    Close(String),
+    /// Type text into a labelled pane.
+    Send(SendAction),
+    /// Raise a named event that `on = "event"` rules react to.
+    Emit(String),
+}
+
+/// `{ spawn = { label, command | shell, cwd, env, meta, window | beside + split + size, keep, replace } }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpawnAction {
+    /// Label of the new pane, unique within its session.
+    pub label: String,
+    /// What it runs; `None` runs the default shell.
+    pub command: Option<crate::tmux::ops::PaneCommand>,
+    /// Working directory.
+    pub cwd: Option<PathBuf>,
+    /// Extra environment for the pane.
+    pub env: Vec<(String, String)>,
+    /// Metadata stored with the pane (`@ctmuxd_meta`).
+    pub meta: BTreeMap<String, serde_json::Value>,
+    /// Split beside the pane with this label; `None`: a new window.
+    pub beside: Option<String>,
+    /// With `beside`: side by side (`split = "h"`) rather than stacked.
+    pub horizontal: bool,
+    /// With `beside`: size of the new pane (`30%`, or cells).
+    pub size: Option<String>,
+    /// The pane stays (dead) after its process exits.
+    pub keep: bool,
+    /// Replace a pane that already has the label instead of failing.
+    pub replace: bool,
+}
+
+/// `{ send = { pane, text, enter } }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendAction {
+    /// Label of the pane to type into.
+    pub pane: String,
+    /// Text typed literally.
+    pub text: String,
+    /// Press Enter afterwards, as its own keystroke.
+    pub enter: bool,
 }
 
 impl Action {
@@ -37,6 +82,10 @@ impl Action {
         match self {
             Action::Exec(_) => "exec",
             Action::Log => "log",
+            Action::Spawn(_) => "spawn",
+            Action::Close(_) => "close",
+            Action::Send(_) => "send",
+            Action::Emit(_) => "emit",
         }
     }
 }

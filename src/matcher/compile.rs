@@ -32,12 +32,9 @@ const SET_NFA_LIMIT: usize = 64 * (1 << 20);
 pub(super) struct Compiled {
     /// One forward lazy DFA for every pattern; pattern `i` is `PatternID` `i`.
     pub(super) dfa: DFA,
-    /// One regex per pattern, for capture groups, prompt peeks in fallback and
-    /// one-shot checks.
+    /// One regex per pattern: capture groups, one-shot checks, and the per-line
+    /// fallback when the DFA gave up or quit on a non-ASCII byte (Unicode `\b`).
     pub(super) singles: Vec<meta::Regex>,
-    /// All patterns in one `MatchKind::All` regex: the per-line fallback when the
-    /// DFA gave up or quit on a non-ASCII byte (Unicode `\b`).
-    pub(super) all: meta::Regex,
 }
 
 /// The syntax used everywhere (DFA, meta regexes): Unicode on, UTF-8 matches only,
@@ -115,13 +112,7 @@ pub(super) fn compile(
         )
         .build_from_nfa(nfa)
         .map_err(|e| set_err(&e))?;
-    let all = meta::Regex::builder()
-        .configure(
-            meta::Config::new().match_kind(MatchKind::All).nfa_size_limit(Some(SET_NFA_LIMIT)),
-        )
-        .build_many_from_hir(&hirs)
-        .map_err(|e| set_err(&e))?;
-    Ok(Compiled { dfa, singles, all })
+    Ok(Compiled { dfa, singles })
 }
 
 /// Rejects a pattern that contains a literal `'\n'` (in a literal, or a class that

@@ -14,7 +14,7 @@ mod stream;
 
 use std::fmt;
 
-use regex_automata::{hybrid::dfa::DFA, meta, Input, PatternID, PatternSet};
+use regex_automata::{hybrid::dfa::DFA, meta, PatternID};
 
 pub use stream::PaneMatcher;
 
@@ -83,8 +83,6 @@ pub struct Matcher {
     dfa: DFA,
     /// Pattern `i`'s own regex (captures, prompt peeks in fallback).
     singles: Vec<meta::Regex>,
-    /// Every pattern in one `MatchKind::All` regex (fallback, one-shot checks).
-    all: meta::Regex,
     /// `prompt[i]`: pattern `i` is also checked on the unterminated line.
     prompt: Vec<bool>,
     /// The ids of the prompt patterns, so peeks cost nothing when there are none.
@@ -119,7 +117,6 @@ impl Matcher {
         Ok(Matcher {
             dfa: compiled.dfa,
             singles: compiled.singles,
-            all: compiled.all,
             prompt,
             prompt_ids,
             specs: specs.to_vec(),
@@ -166,9 +163,9 @@ impl Matcher {
     /// One-shot: which patterns match this complete line, in ascending order (for
     /// tests, replay oracles and `wait-for --since` over lines already in the ring).
     pub fn matches_line(&self, line: &str) -> Vec<PatternId> {
-        let mut set = PatternSet::new(self.len());
-        self.all.which_overlapping_matches(&Input::new(line), &mut set);
-        set.iter().map(|p| p.as_usize()).collect()
+        let mut out = Vec::new();
+        self.fallback_line(line, |p| out.push(p));
+        out
     }
 
     fn is_prompt(&self, id: PatternId) -> bool {

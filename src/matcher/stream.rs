@@ -14,7 +14,7 @@ use std::sync::Arc;
 use regex_automata::{
     hybrid::{dfa::Cache, LazyStateID},
     util::start,
-    Anchored, PatternSet,
+    Anchored,
 };
 
 use super::{fallback::RETRY_AFTER_LINES, Matcher, PatternId};
@@ -94,8 +94,6 @@ pub struct PaneMatcher {
     /// The patterns whose mark is not `UNSEEN`: clearing costs O(matches), not
     /// O(patterns).
     touched: Vec<PatternId>,
-    /// Scratch for the fallback's `which_overlapping_matches`.
-    set: PatternSet,
     /// Bytes walked since this cache was created: the progress the cache's
     /// bytes-per-state heuristic needs (`Cache::search_update`).
     pos: usize,
@@ -118,7 +116,6 @@ impl PaneMatcher {
             mode: Mode::Dfa,
             marks: vec![UNSEEN; n],
             touched: Vec::new(),
-            set: PatternSet::new(n),
             pos: 0,
             give_ups: 0,
             matcher,
@@ -220,10 +217,8 @@ impl PaneMatcher {
             }
         }
         if self.mode != Mode::Dfa || self.line == LineState::Quit {
-            self.matcher.fallback_line(line, &mut self.set);
-            for pid in self.set.iter() {
-                mark(&mut self.marks, &mut self.touched, pid.as_usize());
-            }
+            let (marks, touched) = (&mut self.marks, &mut self.touched);
+            self.matcher.fallback_line(line, |p| mark(marks, touched, p));
         }
         for &p in &self.touched {
             if self.marks[p] == MATCHED {
@@ -562,7 +557,7 @@ mod tests {
                 5 => s.push_str("   \n"),
                 6 => s.push_str("warning: unused variable `x`; note: unused import\n"),
                 7 => s.push_str("naïve café — ünïcödé TRIGGER: START_ é\n"),
-                8 => s.push_str("\n"),
+                8 => s.push('\n'),
                 9 => s.push_str("   Compiling foo v0.1.0 (/src/foo) in 12ms\r\n"),
                 _ => s.push_str(&format!("plain log line number {i} with nothing in it\n")),
             }

@@ -263,6 +263,21 @@ async fn missing_binary_is_an_outcome_naming_argv0() {
 }
 
 #[tokio::test]
+async fn missing_cwd_is_named_instead_of_the_program() {
+    let mut action = exec(&["true"]);
+    action.cwd = Some("/nonexistent/ctmuxd-dir".into());
+    let outcome = ExecRunner::new(1, Duration::from_secs(10)).run(&action, &ctx("x")).await;
+    assert!(!outcome.ok);
+    assert_eq!(
+        outcome.error.as_deref(),
+        Some(
+            "cannot run `true`: working directory `/nonexistent/ctmuxd-dir` does not exist; \
+             fix the action's `cwd`"
+        )
+    );
+}
+
+#[tokio::test]
 async fn hostile_line_text_is_only_data() {
     let dir = tempfile::tempdir().unwrap();
     let canary = dir.path().join("canary");
