@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 use std::future::Future;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use thiserror::Error;
@@ -91,8 +91,13 @@ const PIPELINE_FILES: &[Embedded] = embed![
     "pipeline/deployer.sh",
 ];
 
-const SERVICES_FILES: &[Embedded] =
-    embed!["services.toml", "services/lib.sh", "services/db.sh", "services/api.sh", "services/frontend.sh"];
+const SERVICES_FILES: &[Embedded] = embed![
+    "services.toml",
+    "services/lib.sh",
+    "services/db.sh",
+    "services/api.sh",
+    "services/frontend.sh"
+];
 
 impl Scenario {
     /// The session name, which is also the rules file's stem.
@@ -233,7 +238,8 @@ fn pane_specs(rules_text: &str) -> Result<Vec<PaneSpec>, String> {
     panes
         .iter()
         .map(|p| {
-            let label = p.get("label").and_then(toml::Value::as_str).ok_or("a [[pane]] without a label")?;
+            let label =
+                p.get("label").and_then(toml::Value::as_str).ok_or("a [[pane]] without a label")?;
             let after = p
                 .get("after")
                 .and_then(toml::Value::as_array)
@@ -258,30 +264,34 @@ pub async fn run<W: Write>(
 ) -> Result<DemoReport, DemoError> {
     let scenario = opts.scenario;
     let session = scenario.name().to_string();
-    let specs = pane_specs(scenario.rules_text())
-        .map_err(|message| DemoError::Rules { path: PathBuf::from(scenario.files()[0].path), message })?;
+    let specs = pane_specs(scenario.rules_text()).map_err(|message| DemoError::Rules {
+        path: PathBuf::from(scenario.files()[0].path),
+        message,
+    })?;
     if let Some(label) = &opts.fail {
         check_fail(scenario, &specs, label)?;
     }
     let speed = if opts.fast { FAST_SPEED } else { 1.0 };
-    let socket = opts.socket.clone().unwrap_or_else(|| format!("ctmuxd-demo-{}", std::process::id()));
+    let socket =
+        opts.socket.clone().unwrap_or_else(|| format!("ctmuxd-demo-{}", std::process::id()));
     let target = TmuxTarget::Name(socket.clone());
     let server = target.describe();
+
+    let existing = tmux(&target, &["list-sessions", "-F", "#{session_name}"]).await.ok();
+    if existing.as_ref().is_some_and(|names| names.contains(&session)) {
+        return Err(DemoError::SessionExists { server, session });
+    }
+    let own_server = existing.is_none();
 
     let files_dir = write_files(scenario)?;
     let rules_path = files_dir.join(scenario.files()[0].path);
     let events_dir = opts.events.clone().unwrap_or_else(|| files_dir.join("events"));
     let log_path = events_dir.join(LOG_FILE);
-
-    let existing = tmux(&target, &["list-sessions", "-F", "#{session_name}"]).await.ok();
-    if existing.as_ref().is_some_and(|names| names.iter().any(|n| *n == session)) {
-        return Err(DemoError::SessionExists { server, session });
-    }
-    let own_server = existing.is_none();
-    let mut args: Vec<String> = ["-f", "/dev/null", "new-session", "-d", "-s", &session, "-x", SESSION_SIZE.0]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut args: Vec<String> =
+        ["-f", "/dev/null", "new-session", "-d", "-s", &session, "-x", SESSION_SIZE.0]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     args.extend(["-y", SESSION_SIZE.1, "-P", "-F", "#{window_id}"].map(String::from));
     args.extend(["-c".to_string(), files_dir.display().to_string()]);
     for (k, v) in [
@@ -304,13 +314,20 @@ pub async fn run<W: Write>(
         .map_err(|source| DemoError::EventLog { path: log_path.clone(), source })?;
 
     writeln!(out, "ctmuxd demo {session}{}", if opts.fast { " (fast)" } else { "" })?;
-    writeln!(out, "  tmux server  {server} (session {session}, {}x{})", SESSION_SIZE.0, SESSION_SIZE.1)?;
+    writeln!(
+        out,
+        "  tmux server  {server} (session {session}, {}x{})",
+        SESSION_SIZE.0, SESSION_SIZE.1
+    )?;
     writeln!(out, "  rules        {}", rules_path.display())?;
     writeln!(out, "  event log    {}", log_path.display())?;
     if let Some(label) = &opts.fail {
         writeln!(out, "  failing      {label} (CTMUXD_DEMO_FAIL={label})")?;
     }
-    writeln!(out, "  attach       {server} attach -t {session}   (any time; Ctrl-C here stops the demo)\n")?;
+    writeln!(
+        out,
+        "  attach       {server} attach -t {session}   (any time; Ctrl-C here stops the demo)\n"
+    )?;
     writeln!(out, "{}", Progress::header())?;
 
     let start_ns = now_ns();
@@ -330,7 +347,8 @@ pub async fn run<W: Write>(
     });
     tokio::pin!(daemon);
     tokio::pin!(interrupt);
-    let deadline = tokio::time::sleep(Duration::from_secs_f64(scenario.length_secs() * speed) + SLACK);
+    let deadline =
+        tokio::time::sleep(Duration::from_secs_f64(scenario.length_secs() * speed) + SLACK);
     tokio::pin!(deadline);
     let mut tick = tokio::time::interval(REFRESH);
     let mut window_tidied = false;
@@ -380,7 +398,9 @@ pub async fn run<W: Write>(
     }
     match exit {
         Ok(DaemonExit::Stopped) => {}
-        Ok(DaemonExit::TmuxGone(why)) => writeln!(out, "\nthe daemon stopped: tmux went away: {why}")?,
+        Ok(DaemonExit::TmuxGone(why)) => {
+            writeln!(out, "\nthe daemon stopped: tmux went away: {why}")?
+        }
         Err(e) => return Err(DemoError::Daemon(format!("{e:#}"))),
     }
     if let Some(why) = &ended {
@@ -393,7 +413,11 @@ pub async fn run<W: Write>(
     if own_server {
         writeln!(out, "  remove   {server} kill-server && rm -r {}", files_dir.display())?;
     } else {
-        writeln!(out, "  remove   {server} kill-session -t {session} && rm -r {}", files_dir.display())?;
+        writeln!(
+            out,
+            "  remove   {server} kill-session -t {session} && rm -r {}",
+            files_dir.display()
+        )?;
     }
     out.flush()?;
     Ok(DemoReport { finished: ended.is_none(), socket, session, events_dir, files_dir })
@@ -416,7 +440,12 @@ fn check_fail(scenario: Scenario, specs: &[PaneSpec], label: &str) -> Result<(),
 /// temporary directory and returns it. It is left behind on purpose: the panes run
 /// the scripts from it and the event log is in it.
 fn write_files(scenario: Scenario) -> Result<PathBuf, DemoError> {
-    let dir = std::env::temp_dir().join(format!("ctmuxd-demo-{}-{}-{}", scenario.name(), std::process::id(), now_ns()));
+    let dir = std::env::temp_dir().join(format!(
+        "ctmuxd-demo-{}-{}-{}",
+        scenario.name(),
+        std::process::id(),
+        now_ns()
+    ));
     write_embedded(scenario.files(), &dir)?;
     Ok(dir)
 }
@@ -457,7 +486,10 @@ async fn tidy_first_window(target: &TmuxTarget, first_window: &str, pane: &str) 
     if first_window.is_empty() || pane.is_empty() {
         return;
     }
-    let Ok(window) = tmux(target, &["display-message", "-p", "-t", pane, "#{window_id}"]).await else { return };
+    let Ok(window) = tmux(target, &["display-message", "-p", "-t", pane, "#{window_id}"]).await
+    else {
+        return;
+    };
     if window.first().is_some_and(|w| w != first_window) {
         let _ = tmux(target, &["kill-window", "-t", first_window]).await;
         let _ = tmux(target, &["select-window", "-t", pane]).await;
@@ -547,11 +579,22 @@ impl Progress {
         let (event, action) = match rec["event"].as_str().unwrap_or_default() {
             "daemon" => ("daemon".to_string(), s("message")),
             "match" => {
-                let mut action = format!("{}: {}", s("label"), s("line"));
-                if let Some(printed) = capture_ns(rec) {
-                    let _ = write!(action, "  (seen {} after it was printed)", ms(ts as i128 - printed as i128));
-                    self.detections.push(Detection { rule: s("rule"), printed_ns: printed, matched_ns: ts, opened_ns: None });
-                }
+                let action = match capture_ns(rec) {
+                    Some(printed) => {
+                        self.detections.push(Detection {
+                            rule: s("rule"),
+                            printed_ns: printed,
+                            matched_ns: ts,
+                            opened_ns: None,
+                        });
+                        format!(
+                            "seen {} after printing: {}",
+                            ms(ts as i128 - printed as i128),
+                            s("line")
+                        )
+                    }
+                    None => format!("{}: {}", s("label"), s("line")),
+                };
                 (format!("match {}", s("rule")), action)
             }
             "action" => {
@@ -563,13 +606,17 @@ impl Progress {
                         d.opened_ns = Some(d.opened_ns.map_or(ts, |o| o.max(ts)));
                     }
                 }
-                // Successful spawns and closes show as their pane records.
-                if ok && (kind == "spawn" || kind == "close") {
+                // Successful spawns, closes and emits show as their own records.
+                if ok && matches!(kind.as_str(), "spawn" | "close" | "emit") {
                     return None;
                 }
-                let target = [s("target_label"), s("label"), s("pane")].into_iter().find(|t| !t.is_empty());
+                let target =
+                    [s("target_label"), s("label"), s("pane")].into_iter().find(|t| !t.is_empty());
                 let outcome = if ok { "ok".to_string() } else { format!("FAILED: {}", s("error")) };
-                (format!("{kind} by {}", s("rule")), format!("{} {outcome}", target.unwrap_or_default()))
+                (
+                    format!("{kind} by {}", s("rule")),
+                    format!("{} {outcome}", target.unwrap_or_default()),
+                )
             }
             "pane" => {
                 let what = s("action");
@@ -615,7 +662,9 @@ impl Progress {
         match self.scenario {
             Scenario::Pipeline => self.done_emitted,
             Scenario::Services => {
-                let settled = |p: Option<&PaneTrack>| p.is_some_and(|p| p.ready_ns.is_some() || p.stopped.is_some());
+                let settled = |p: Option<&PaneTrack>| {
+                    p.is_some_and(|p| p.ready_ns.is_some() || p.stopped.is_some())
+                };
                 self.specs.iter().all(|s| settled(self.panes.get(&s.label)))
                     || self.failure_ns.is_some() && now_ns.saturating_sub(self.last_ns) >= SETTLE_NS
             }
@@ -643,21 +692,27 @@ impl Progress {
         for d in &self.detections {
             let seen = d.matched_ns as i128 - d.printed_ns as i128;
             lat.push(seen);
-            let opened = d.opened_ns.map_or(String::new(), |o| format!("   panes open {}", ms(o as i128 - d.printed_ns as i128)));
+            let opened = d.opened_ns.map_or(String::new(), |o| {
+                format!("   panes open {}", ms(o as i128 - d.printed_ns as i128))
+            });
             let _ = writeln!(out, "    {:<16} {:>9}{opened}", d.rule, ms(seen));
         }
         lat.sort_unstable();
+        let mid = lat.len() / 2;
+        let median = if lat.len() % 2 == 0 { (lat[mid - 1] + lat[mid]) / 2 } else { lat[mid] };
         let _ = writeln!(
             out,
             "    {} trigger(s): median {}, max {}",
             lat.len(),
-            ms(lat[lat.len() / 2]),
+            ms(median),
             ms(*lat.last().unwrap_or(&0))
         );
     }
 
     fn services_summary(&self, out: &mut String) {
-        out.push_str("  start order (delay = started after its dependency printed its ready line):\n");
+        out.push_str(
+            "  start order (delay = started after its dependency printed its ready line):\n",
+        );
         let mut order: Vec<&PaneSpec> = self.specs.iter().collect();
         let started = |s: &PaneSpec| self.panes.get(&s.label).and_then(|p| p.spawned_ns);
         // Started ones by start time, then the ones that never started, in file order.
@@ -674,14 +729,23 @@ impl Progress {
                         .max_by_key(|(_, r)| *r);
                     match dep_ready {
                         Some((dep, r)) => {
-                            let _ = write!(line, " started {} after {dep} was ready", ms(t as i128 - r as i128));
+                            let _ = write!(
+                                line,
+                                " started {} after {dep} was ready",
+                                ms(t as i128 - r as i128)
+                            );
                         }
                         None => {
-                            let _ = write!(line, " started at +{:.3}s", t.saturating_sub(self.start_ns) as f64 / 1e9);
+                            let _ = write!(
+                                line,
+                                " started at +{:.3}s",
+                                t.saturating_sub(self.start_ns) as f64 / 1e9
+                            );
                         }
                     }
                     if let Some(r) = track.ready_ns {
-                        let _ = write!(line, ", ready {:.3}s later", r.saturating_sub(t) as f64 / 1e9);
+                        let _ =
+                            write!(line, ", ready {:.3}s later", r.saturating_sub(t) as f64 / 1e9);
                     }
                 }
                 None if track.stopped.is_none() => line.push_str(" never started"),
@@ -728,11 +792,18 @@ mod tests {
     fn embedded_rules_declare_the_panes_and_the_chain() {
         let labels = |s: Scenario| pane_specs(s.rules_text()).unwrap();
         let p = labels(Scenario::Pipeline);
-        assert_eq!(p.iter().map(|s| s.label.as_str()).collect::<Vec<_>>(), ["orchestrator", "monitor", "logger"]);
+        assert_eq!(
+            p.iter().map(|s| s.label.as_str()).collect::<Vec<_>>(),
+            ["orchestrator", "monitor", "logger"]
+        );
         let s = labels(Scenario::Services);
         assert_eq!(
             s.iter().map(|s| (s.label.as_str(), s.after.clone())).collect::<Vec<_>>(),
-            [("db", vec![]), ("api", vec!["db".to_string()]), ("frontend", vec!["api".to_string()])]
+            [
+                ("db", vec![]),
+                ("api", vec!["db".to_string()]),
+                ("frontend", vec!["api".to_string()])
+            ]
         );
     }
 
@@ -753,7 +824,10 @@ mod tests {
                 if let Some(spawn) = action.get("spawn") {
                     let label = spawn["label"].as_str().unwrap().to_string();
                     let script = spawn["command"][1].as_str().unwrap();
-                    assert!(PIPELINE_FILES.iter().any(|f| f.path == script), "{script} is embedded");
+                    assert!(
+                        PIPELINE_FILES.iter().any(|f| f.path == script),
+                        "{script} is embedded"
+                    );
                     alive.push(label.clone());
                     peak = peak.max(alive.len());
                     seq.push(format!("+{label}"));
@@ -815,9 +889,16 @@ mod tests {
             })
             .collect();
         let names: Vec<&str> = triggers.iter().map(|(n, _)| *n).collect();
-        assert_eq!(names, ["START_ANALYSIS", "START_BUILD", "START_SECURITY", "START_DEPLOY"], "{text}");
+        assert_eq!(
+            names,
+            ["START_ANALYSIS", "START_BUILD", "START_SECURITY", "START_DEPLOY"],
+            "{text}"
+        );
         assert!(triggers.windows(2).all(|w| w[0].1 < w[1].1), "times increase: {triggers:?}");
-        assert!(triggers[0].1 >= before && triggers[3].1 <= now_ns(), "wall-clock ns: {triggers:?}");
+        assert!(
+            triggers[0].1 >= before && triggers[3].1 <= now_ns(),
+            "wall-clock ns: {triggers:?}"
+        );
     }
 
     #[test]
@@ -856,19 +937,32 @@ mod tests {
                        "line": format!("TRIGGER: START_ANALYSIS t={printed}"), "captures": {"t": printed.to_string()}});
         let line = p.observe(&m).unwrap();
         assert!(line.contains("match start-analysis"), "{line}");
-        assert!(line.contains("seen 2.000 ms after it was printed"), "{line}");
+        assert!(
+            line.contains("seen 2.000 ms after printing: TRIGGER: START_ANALYSIS t="),
+            "{line}"
+        );
         let spawn = json!({"ts_ns": printed + 9 * MS, "event": "action", "rule": "start-analysis", "action": "spawn",
                            "ok": true, "label": "linter"});
         assert_eq!(p.observe(&spawn), None, "a successful spawn shows as its pane record");
         let line = p.observe(&pane(5_010, "spawned", "linter", 5)).unwrap();
-        assert!(line.starts_with("     +5.010s  5  █████"), "{line}");
+        assert!(
+            line.starts_with("    +5.010s  5  █████  pane spawned            linter"),
+            "{line}"
+        );
         assert!(!p.is_over(u64::MAX));
+        let printed2 = T0 + 5_500 * MS;
+        p.observe(&json!({"ts_ns": printed2 + 4 * MS, "event": "match", "rule": "start-build", "label": "orchestrator",
+                          "line": "TRIGGER: START_BUILD", "captures": {"t": printed2}}));
         p.observe(&json!({"ts_ns": T0 + 6_000 * MS, "event": "emit", "name": PIPELINE_DONE, "rule": "deployed"}));
         assert!(p.is_over(0));
         let sum = p.summary();
         assert!(sum.contains("peak panes alive: 5"), "{sum}");
-        assert!(sum.contains("start-analysis       2.000 ms   panes open 9.000 ms"), "{sum}");
-        assert!(sum.contains("1 trigger(s): median 2.000 ms, max 2.000 ms"), "{sum}");
+        assert!(sum.contains("    start-analysis    2.000 ms   panes open 9.000 ms\n"), "{sum}");
+        assert!(
+            sum.contains("    start-build       4.000 ms\n"),
+            "no spawn recorded: no open time\n{sum}"
+        );
+        assert!(sum.contains("2 trigger(s): median 3.000 ms, max 4.000 ms"), "{sum}");
     }
 
     #[test]
@@ -900,8 +994,14 @@ mod tests {
         let sum = p.summary();
         let lines: Vec<&str> = sum.lines().skip(3).collect();
         assert_eq!(lines[0], "    db         started at +0.005s, ready 1.495s later");
-        assert_eq!(lines[1], "    api        started 2.000 ms after db was ready, ready 1.498s later");
-        assert_eq!(lines[2], "    frontend   started 1.000 ms after api was ready, ready 0.999s later");
+        assert_eq!(
+            lines[1],
+            "    api        started 2.000 ms after db was ready, ready 1.498s later"
+        );
+        assert_eq!(
+            lines[2],
+            "    frontend   started 1.000 ms after api was ready, ready 0.999s later"
+        );
     }
 
     #[test]
@@ -917,14 +1017,20 @@ mod tests {
                    "message": "waiting for db, which failed", "panes_alive": 0})
         };
         let line = p.observe(&held("api")).unwrap();
-        assert!(line.contains("pane held") && line.contains("api: waiting for db, which failed"), "{line}");
+        assert!(
+            line.contains("pane held") && line.contains("api: waiting for db, which failed"),
+            "{line}"
+        );
         assert!(!p.is_over(T0 + 402 * MS));
         // Without the frontend's record the scenario still ends once the log goes quiet.
         assert!(p.is_over(T0 + 401 * MS + SETTLE_NS));
         p.observe(&held("frontend"));
         assert!(p.is_over(T0 + 402 * MS));
         let sum = p.summary();
-        assert!(sum.contains("    db         started at +0.005s FAILED: output matched fail pattern"), "{sum}");
+        assert!(
+            sum.contains("    db         started at +0.005s FAILED: output matched fail pattern"),
+            "{sum}"
+        );
         assert!(sum.contains("    api        HELD: waiting for db, which failed"), "{sum}");
         assert!(sum.contains("    frontend   HELD: waiting for db, which failed"), "{sum}");
     }

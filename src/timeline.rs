@@ -9,8 +9,14 @@
 //! Pure text in, text out: no terminal I/O besides [`terminal_size`].
 
 use std::fmt::Write as _;
+use std::io;
+use std::path::Path;
 
 use serde_json::Value;
+
+/// The most records [`render_log`] reads from the end of the log (a run of ctmuxd
+/// writes one per match, action and pane change; this is hours of busy panes).
+pub const MAX_LOG_RECORDS: usize = 200_000;
 
 /// Narrowest plot area drawn, whatever width the caller asks for.
 const MIN_PLOT_WIDTH: usize = 8;
@@ -20,7 +26,11 @@ const EIGHTHS: [char; 8] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇'
 
 /// Candidate tick spacings on the time axis, in seconds; the first that leaves room
 /// for the labels is used.
-const TICK_STEPS: [f64; 14] = [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0];
+const TICK_STEPS: [f64; 14] =
+    [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0];
+
+/// Pane changes closer than this to the previous one are listed with it.
+const GROUP_GAP_NS: u64 = 50_000_000;
 
 /// Width reserved for one tick label ("12.5s" plus a gap).
 const TICK_LABEL_ROOM: usize = 7;
@@ -39,7 +49,10 @@ struct Mark {
 /// Parses JSON lines (an `events.jsonl` text) into records, skipping lines that are
 /// not JSON objects (a torn last line, a stray blank).
 pub fn parse_lines(text: &str) -> Vec<Value> {
-    text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter(Value::is_object).collect()
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(Value::is_object)
+        .collect()
 }
 
 /// The records of the latest daemon run: everything from the last
@@ -53,6 +66,22 @@ pub fn last_run(records: &[Value]) -> &[Value] {
         })
         .unwrap_or(0);
     &records[start..]
+}
+
+/// The chart of the latest run in an event log (`ctmuxd logs --timeline`): reads the last
+/// [`MAX_LOG_RECORDS`] records of `path_or_dir` (the log directory or its
+/// `events.jsonl`), keeps the latest run ([`last_run`]) and [`render`]s it.
+///
+/// # Errors
+/// When the log cannot be read.
+pub fn render_log(path_or_dir: &Path, width: usize, height: usize) -> io::Result<String> {
+    let lines = crate::eventlog::read_last(path_or_dir, MAX_LOG_RECORDS)?;
+    let records: Vec<Value> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(Value::is_object)
+        .collect();
+    Ok(render(last_run(&records), width, height))
 }
 
 /// Draws the number of panes alive over time as a step chart `width` columns wide
@@ -71,7 +100,8 @@ pub fn last_run(records: &[Value]) -> &[Value] {
 /// Records without a numeric `ts_ns` are ignored. Never panics: tiny sizes are
 /// raised to a minimum and a log without pane records yields a one-line note.
 pub fn render(records: &[Value], width: usize, height: usize) -> String {
-    let stamped: Vec<(u64, &Value)> = records.iter().filter_map(|r| Some((r["ts_ns"].as_u64()?, r))).collect();
+    let stamped: Vec<(u64, &Value)> =
+        records.iter().filter_map(|r| Some((r["ts_ns"].as_u64()?, r))).collect();
     let Some(t0) = stamped.iter().map(|(t, _)| *t).min() else {
         return "no events to chart\n".to_string();
     };
@@ -173,7 +203,11 @@ fn column_values(steps: &[(u64, u64)], span: u64, plot_w: usize) -> Vec<u64> {
     let mut current = 0; // panes alive before the first record: none labelled yet
     for col in 0..plot_w {
         let start = slice_start(col, span, plot_w);
-        let end = if col + 1 == plot_w { span.saturating_add(1) } else { slice_start(col + 1, span, plot_w) };
+        let end = if col + 1 == plot_w {
+            span.saturating_add(1)
+        } else {
+            slice_start(col + 1, span, plot_w)
+        };
         // Bring `current` up to the value holding at the start of the slice.
         while next < steps.len() && steps[next].0 <= start {
             current = steps[next].1;
@@ -239,23 +273,37 @@ fn ticks(span: u64, plot_w: usize) -> Vec<(usize, String)> {
 
 /// Spawn/close marks that fall in the same column, listed together.
 struct Group {
+    /// Column of the first mark.
     col: usize,
+    /// Time of the first and of the latest mark.
     at_ns: u64,
+    last_ns: u64,
     spawned: Vec<String>,
     closed: Vec<String>,
 }
 
+/// Marks join the previous group when they fall in its column or follow its last mark
+/// within [`GROUP_GAP_NS`] (one rule's closes and spawns, a few ms apart, can straddle
+/// a column boundary); the group is drawn at its first mark's column.
 fn group_marks(marks: &[Mark], span: u64, plot_w: usize) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
     for m in marks {
-        let col = ((u128::from(m.at_ns) * plot_w as u128 / u128::from(span)) as usize).min(plot_w - 1);
+        let col =
+            ((u128::from(m.at_ns) * plot_w as u128 / u128::from(span)) as usize).min(plot_w - 1);
         let g = match groups.last_mut() {
-            Some(g) if g.col == col => g,
+            Some(g) if g.col == col || m.at_ns.saturating_sub(g.last_ns) <= GROUP_GAP_NS => g,
             _ => {
-                groups.push(Group { col, at_ns: m.at_ns, spawned: Vec::new(), closed: Vec::new() });
+                groups.push(Group {
+                    col,
+                    at_ns: m.at_ns,
+                    last_ns: m.at_ns,
+                    spawned: Vec::new(),
+                    closed: Vec::new(),
+                });
                 groups.last_mut().expect("just pushed")
             }
         };
+        g.last_ns = m.at_ns;
         if m.spawned {
             g.spawned.push(m.label.clone());
         } else {
@@ -331,7 +379,10 @@ mod tests {
         assert_eq!(full(row(&chart, "2")), (1..10).collect::<Vec<_>>(), "{chart}");
         assert_eq!(full(row(&chart, "1")), (0..10).collect::<Vec<_>>(), "{chart}");
         assert!(!chart.contains("4 ┤"), "no row above the peak\n{chart}");
-        assert!(chart.starts_with("panes alive over 10.0s (peak 3 at +2.0s, 5 change(s))"), "{chart}");
+        assert!(
+            chart.starts_with("panes alive over 10.0s (peak 3 at +2.0s, 5 change(s))"),
+            "{chart}"
+        );
     }
 
     #[test]
@@ -366,8 +417,32 @@ mod tests {
     }
 
     #[test]
+    fn one_rules_changes_across_a_column_boundary_are_listed_together() {
+        // 1.99 s and 2.01 s fall in columns 1 and 2 of 1 s each, 20 ms apart.
+        let recs = vec![
+            pane(0.0, "spawned", "a", 1),
+            pane(1.99, "closed", "a", 0),
+            pane(2.01, "spawned", "b", 1),
+            pane(10.0, "spawned", "c", 2),
+        ];
+        let chart = render(&recs, 13, 5);
+        assert!(chart.contains("  +2.0s    ▼ a ▲ b\n"), "{chart}");
+        assert!(chart.contains("  +0.0s    ▲ a\n"), "{chart}");
+        assert_eq!(chart.matches("  +").count(), 3, "{chart}");
+        let marks = chart.lines().find(|l| l.starts_with("   ▲")).expect("marker line");
+        assert_eq!(
+            marks, "   ▲◆       ▲",
+            "a close and a spawn: ◆ at the group's first column\n{chart}"
+        );
+    }
+
+    #[test]
     fn rows_scale_with_eighth_blocks_when_the_height_is_short() {
-        let recs = vec![pane(0.0, "spawned", "a", 3), pane(5.0, "spawned", "b", 4), pane(10.0, "closed", "b", 3)];
+        let recs = vec![
+            pane(0.0, "spawned", "a", 3),
+            pane(5.0, "spawned", "b", 4),
+            pane(10.0, "closed", "b", 3),
+        ];
         // Peak 4 in 2 rows: 2 panes per row; 3 alive is half of the top row.
         let chart = render(&recs, 13, 2);
         let top: Vec<char> = row(&chart, "4").chars().collect();
@@ -379,7 +454,11 @@ mod tests {
 
     #[test]
     fn a_zero_count_leaves_its_columns_empty() {
-        let recs = vec![pane(0.0, "spawned", "a", 1), pane(5.0, "closed", "a", 0), pane(10.0, "spawned", "b", 1)];
+        let recs = vec![
+            pane(0.0, "spawned", "a", 1),
+            pane(5.0, "closed", "a", 0),
+            pane(10.0, "spawned", "b", 1),
+        ];
         let chart = render(&recs, 13, 5);
         // [0,5) full; [5,9) empty; column 9 holds the spawn at 10 s.
         assert_eq!(full(row(&chart, "1")), vec![0, 1, 2, 3, 4, 9], "{chart}");
@@ -388,11 +467,37 @@ mod tests {
     #[test]
     fn last_run_starts_at_the_last_ready_record() {
         let ready = |t: u64| json!({"ts_ns": t, "event": "daemon", "message": "ready: watching 1 session(s)"});
-        let recs = vec![ready(1), pane(0.0, "spawned", "old", 1), ready(2), pane(1.0, "spawned", "new", 1)];
+        let recs = vec![
+            ready(1),
+            pane(0.0, "spawned", "old", 1),
+            ready(2),
+            pane(1.0, "spawned", "new", 1),
+        ];
         let run = last_run(&recs);
         assert_eq!(run.len(), 2);
         assert_eq!(run[1]["label"], "new");
         assert_eq!(last_run(&recs[1..2]).len(), 1, "no ready record: everything");
+    }
+
+    #[test]
+    fn render_log_charts_the_latest_run_of_a_log_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let ready =
+            json!({"ts_ns": T0, "event": "daemon", "message": "ready: watching 1 session(s)"});
+        let mut text = String::new();
+        for r in [
+            pane(0.0, "spawned", "old", 9),
+            ready,
+            pane(1.0, "spawned", "a", 1),
+            pane(2.0, "spawned", "b", 2),
+        ] {
+            text.push_str(&r.to_string());
+            text.push('\n');
+        }
+        std::fs::write(dir.path().join("events.jsonl"), text).unwrap();
+        let chart = render_log(dir.path(), 40, 10).unwrap();
+        assert!(chart.contains("peak 2 at +2.0s"), "the older run's 9 is not in it:\n{chart}");
+        assert!(chart.contains("▲ a"), "{chart}");
     }
 
     #[test]

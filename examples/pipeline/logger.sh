@@ -25,8 +25,8 @@ field() {
 }
 
 tail -n +1 -f "$log" | while IFS= read -r rec; do
-    label=$(field label "$rec")
-    [ -n "$label" ] || label=$(field target_label "$rec")
+    label=$(field target_label "$rec")
+    [ -n "$label" ] || label=$(field label "$rec")
     [ -n "$label" ] || label=$(field name "$rec")
     printf '%-7s %-8s %-17s %-16s %s\n' "$(field event "$rec")" "$(field action "$rec")" \
         "$label" "$(field rule "$rec")" "$(field panes_alive "$rec")"
