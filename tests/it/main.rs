@@ -9,3 +9,6 @@ mod engine;
 
 /// Labelled panes, pane actions, exit rules, `[[pane]]` readiness.
 mod orchestration;
+
+/// `ctmuxd demo`: the pipeline and services scenarios end to end, from their event logs.
+mod demo;
