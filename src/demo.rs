@@ -52,6 +52,26 @@ const SETTLE_NS: u64 = 1_500_000_000;
 /// Records kept for the summary and the chart; a demo run writes a few dozen.
 const MAX_KEPT: usize = 100_000;
 
+/// The pane changes the pipeline makes, in order (`+` spawned, `-` closed): the three
+/// permanent panes, then each stage closing the previous stage's panes before opening
+/// its own, so at most 5 are alive.
+pub const PIPELINE_CHANGES: [&str; 14] = [
+    "+orchestrator",
+    "+monitor",
+    "+logger",
+    "+linter",
+    "+type-checker",
+    "-linter",
+    "-type-checker",
+    "+compiler",
+    "+test-runner",
+    "-compiler",
+    "-test-runner",
+    "+security-scanner",
+    "-security-scanner",
+    "+deployer",
+];
+
 /// The emitted event that ends the pipeline (the `deployed` rule of `pipeline.toml`).
 pub const PIPELINE_DONE: &str = "pipeline-done";
 
@@ -812,8 +832,12 @@ mod tests {
     #[test]
     fn pipeline_rules_open_and_close_stages_in_order_within_five_panes() {
         let doc: toml::Value = toml::from_str(Scenario::Pipeline.rules_text()).unwrap();
-        let mut alive: Vec<String> = vec!["orchestrator".into(), "monitor".into(), "logger".into()];
-        let (mut seq, mut peak) = (Vec::new(), alive.len());
+        let mut alive: Vec<String> = Vec::new();
+        let (mut seq, mut peak) = (Vec::new(), 0);
+        for pane in doc["pane"].as_array().unwrap() {
+            alive.push(pane["label"].as_str().unwrap().to_string());
+            seq.push(format!("+{}", alive[alive.len() - 1]));
+        }
         for rule in doc["rule"].as_array().unwrap() {
             for action in rule["actions"].as_array().unwrap() {
                 if let Some(label) = action.get("close").and_then(|c| c.as_str()) {
@@ -834,22 +858,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(
-            seq,
-            [
-                "+linter",
-                "+type-checker",
-                "-linter",
-                "-type-checker",
-                "+compiler",
-                "+test-runner",
-                "-compiler",
-                "-test-runner",
-                "+security-scanner",
-                "-security-scanner",
-                "+deployer"
-            ]
-        );
+        assert_eq!(seq, PIPELINE_CHANGES);
         assert_eq!(peak, 5);
     }
 
