@@ -157,12 +157,11 @@ pub fn render(records: &[Value], width: usize, height: usize) -> String {
     let ticks = ticks(span, plot_w);
     let mut axis: Vec<char> = vec!['─'; plot_w];
     let mut tick_line: Vec<char> = vec![' '; plot_w];
-    for (col, text) in &ticks {
-        axis[*col] = '┬';
-        for (i, ch) in text.chars().enumerate() {
-            if let Some(slot) = tick_line.get_mut(col + i) {
-                *slot = ch;
-            }
+    for &(col, ref text) in &ticks {
+        axis[col] = '┬';
+        // A label that would run past the plot is left out rather than cut ("3." for 3.5s).
+        if col + text.len() <= plot_w {
+            tick_line.splice(col..col + text.len(), text.chars());
         }
     }
     let pad = " ".repeat(label_w + 2);
@@ -399,6 +398,18 @@ mod tests {
         assert_eq!(lines[axis + 3].trim_end(), "  +0.0s    ▲ a");
         assert_eq!(lines[axis + 6].trim_end(), "  +6.0s    ▼ c");
         assert_eq!(lines.len(), axis + 3 + 5, "one legend line per marked column\n{chart}");
+    }
+
+    #[test]
+    fn a_tick_label_that_does_not_fit_is_left_out_not_cut() {
+        // 3.5 s over 117 columns: ticks every 0.5 s, the last (3.5s) at column 116.
+        let recs = vec![pane(0.0, "spawned", "a", 1), pane(3.534, "spawned", "b", 2)];
+        let chart = render(&recs, 120, 5);
+        let labels =
+            chart.lines().find(|l| l.trim_start().starts_with("0.0s")).expect("tick labels");
+        assert!(labels.trim_end().ends_with("3.0s"), "{labels}");
+        let axis = chart.lines().find(|l| l.contains('└')).expect("axis");
+        assert_eq!(axis.matches('┬').count(), 8, "the 3.5 s tick mark stays: {axis}");
     }
 
     #[test]
