@@ -8,6 +8,7 @@
 pub mod action;
 pub mod cli;
 pub mod daemon;
+pub mod demo;
 pub mod dispatch;
 pub mod engine;
 pub mod eventlog;
@@ -16,4 +17,5 @@ pub mod orchestrate;
 pub mod pane;
 pub mod replay;
 pub mod rules;
+pub mod timeline;
 pub mod tmux;

@@ -12,3 +12,6 @@ mod orchestration;
 
 /// Faults and hostile input: restarts, floods, hostile text, kill -9, bad rules.
 mod faults;
+
+/// `ctmuxd demo`: the pipeline and services scenarios end to end, from their event logs.
+mod demo;
