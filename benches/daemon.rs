@@ -47,7 +47,11 @@ impl Drop for Server {
 }
 
 fn events(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
 }
 
 fn start_daemon(server: &Server, dir: &Path, rules: &str) -> Child {
@@ -91,8 +95,14 @@ fn proc_stat(pid: u32) -> (u64, u64) {
         for t in rd.flatten() {
             let s = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
             for l in s.lines() {
-                if l.starts_with("voluntary_ctxt_switches") || l.starts_with("nonvoluntary_ctxt_switches") {
-                    switches += l.split_whitespace().last().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+                if l.starts_with("voluntary_ctxt_switches")
+                    || l.starts_with("nonvoluntary_ctxt_switches")
+                {
+                    switches += l
+                        .split_whitespace()
+                        .last()
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .unwrap_or(0);
                 }
             }
         }
@@ -104,7 +114,8 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` probes with --list
     }
-    let secs: u64 = std::env::var("CTMUXD_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    let secs: u64 =
+        std::env::var("CTMUXD_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
     let tmp = tempfile::tempdir().unwrap();
 
     // 1. latency
@@ -174,13 +185,18 @@ fn main() {
     let log = dir.join("events/events.jsonl");
     let expected = 4 * per_pane as usize;
     let end = Instant::now() + Duration::from_secs(secs.min(10) * 4 + 10);
-    while events(&log).iter().filter(|e| e["event"] == "match").count() < expected && Instant::now() < end {
+    while events(&log).iter().filter(|e| e["event"] == "match").count() < expected
+        && Instant::now() < end
+    {
         std::thread::sleep(Duration::from_millis(200));
     }
     std::thread::sleep(Duration::from_millis(500));
     let mut seen: HashMap<(String, String), usize> = HashMap::new();
     for e in events(&log).iter().filter(|e| e["event"] == "match") {
-        let k = (e["captures"]["p"].as_str().unwrap_or("").to_string(), e["captures"]["n"].as_str().unwrap_or("").to_string());
+        let k = (
+            e["captures"]["p"].as_str().unwrap_or("").to_string(),
+            e["captures"]["n"].as_str().unwrap_or("").to_string(),
+        );
         *seen.entry(k).or_default() += 1;
     }
     let missed = (0..4)
@@ -195,12 +211,26 @@ fn main() {
     println!("| scenario | figure | value |");
     println!("| --- | --- | --- |");
     println!("| 4 panes × 5 lines/s | triggers | {} |", detect.len());
-    println!("| | print → detection p50 / p99 / max (ms) | {:.2} / {:.2} / {:.2} |", pct(&detect, 0.5), pct(&detect, 0.99), pct(&detect, 1.0));
-    println!("| | print → exec start p50 / p99 / max (ms) | {:.2} / {:.2} / {:.2} |", pct(&start, 0.5), pct(&start, 0.99), pct(&start, 1.0));
+    println!(
+        "| | print → detection p50 / p99 / max (ms) | {:.2} / {:.2} / {:.2} |",
+        pct(&detect, 0.5),
+        pct(&detect, 0.99),
+        pct(&detect, 1.0)
+    );
+    println!(
+        "| | print → exec start p50 / p99 / max (ms) | {:.2} / {:.2} / {:.2} |",
+        pct(&start, 0.5),
+        pct(&start, 0.99),
+        pct(&start, 1.0)
+    );
     println!("| 4 panes × 200 lines/s | triggers expected / missed / fired twice | {expected} / {missed} / {twice} |");
     println!("| quiet 10 s | CPU ticks / context switches | {} / {} |", t1 - t0, c1 - c0);
 }
 
 fn tmux_version() -> String {
-    Command::new("tmux").arg("-V").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
 }

@@ -87,7 +87,9 @@ pub enum Command {
         events: Option<PathBuf>,
     },
     /// Run the rules over recorded control-mode streams, without tmux; print what would fire as JSON lines.
-    #[command(after_help = "Example:\n  ctmuxd replay --rules rules.toml --label %0=build session.rec")]
+    #[command(
+        after_help = "Example:\n  ctmuxd replay --rules rules.toml --label %0=build session.rec"
+    )]
     Replay {
         /// The rules file (TOML).
         #[arg(long, value_name = "FILE")]

@@ -20,17 +20,17 @@ use crate::action::ExecRunner;
 use crate::dispatch::Dispatcher;
 use crate::engine::{now_ns, Engine, PaneInfo};
 use crate::eventlog::{EventLog, Record};
+use crate::orchestrate;
 use crate::rules::RuleSet;
 use crate::tmux::command::line;
 use crate::tmux::control::{ConnectOptions, ConnectionEnd, ControlClient};
+use crate::tmux::ops::{self, PaneRecord, LABEL_OPTION, SEP};
 use crate::tmux::{TmuxError, TmuxTarget};
 
-/// The pane user option holding a pane's label.
-pub const LABEL_OPTION: &str = "@ctmuxd_label";
 /// Name of the format subscription that reports label changes.
 const LABEL_SUBSCRIPTION: &str = "ctmuxd_label";
-/// Field separator in `list-panes -F` output: a control character no field can contain.
-const SEP: char = '\x1f';
+/// Name of the format subscription that reports dead panes and their exit status.
+const DEAD_SUBSCRIPTION: &str = "ctmuxd_dead";
 
 /// How to run the daemon.
 #[derive(Clone, Debug)]
@@ -71,7 +71,7 @@ struct Conn {
 
 /// Shared between the control loop and the reader tasks.
 struct Shared {
-    engine: Mutex<Engine>,
+    engine: Arc<Mutex<Engine>>,
     /// Which connection feeds each pane's output (first come); see the module docs.
     owner: Mutex<HashMap<PaneId, SessionId>>,
     dispatcher: Dispatcher,
@@ -82,18 +82,23 @@ struct Shared {
 /// # Errors
 /// When the server is not running, no session can be attached, the rules do not compile,
 /// or the event log cannot be opened. Once running, errors are logged, not returned.
-pub async fn run(opts: DaemonOptions, shutdown: impl Future<Output = ()>) -> anyhow::Result<DaemonExit> {
+pub async fn run(
+    opts: DaemonOptions,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<DaemonExit> {
     let log = Arc::new(EventLog::open(&opts.events_dir).map_err(|e| {
         anyhow::anyhow!("cannot open event log in {}: {e}", opts.events_dir.display())
     })?);
     let settings = opts.rules.settings.clone();
     let engine = Engine::new(opts.rules.clone()).map_err(anyhow::Error::msg)?;
     let runner = ExecRunner::new(settings.max_concurrent_actions, settings.default_timeout);
+    let engine = Arc::new(Mutex::new(engine));
     let shared = Arc::new(Shared {
-        engine: Mutex::new(engine),
+        engine: engine.clone(),
         owner: Mutex::new(HashMap::new()),
-        dispatcher: Dispatcher::new(runner, log.clone(), "control"),
+        dispatcher: Dispatcher::new(runner, log.clone(), "control", engine),
     });
+    let (exit_tx, exit_rx) = mpsc::unbounded_channel();
     let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel::<Control>();
 
     let sessions = match &opts.session {
@@ -122,6 +127,19 @@ pub async fn run(opts: DaemonOptions, shutdown: impl Future<Output = ()>) -> any
     shared.dispatcher.append(&ready);
     tracing::info!("{}", ready.message.as_deref().unwrap_or_default());
 
+    if !opts.rules.panes.is_empty() {
+        let session = opts
+            .rules
+            .settings
+            .session
+            .clone()
+            .or_else(|| conns.values().next().map(|c| c.name.clone()))
+            .unwrap_or_default();
+        let d = shared.dispatcher.clone();
+        let specs = opts.rules.panes.clone();
+        shared.dispatcher.spawn(orchestrate::start_panes(d, specs, session, exit_rx));
+    }
+
     tokio::pin!(shutdown);
     let exit = loop {
         let msg = tokio::select! {
@@ -132,6 +150,7 @@ pub async fn run(opts: DaemonOptions, shutdown: impl Future<Output = ()>) -> any
         match msg {
             Control::Ended { session, end } => {
                 let gone = conns.remove(&session);
+                shared.dispatcher.clients.lock().expect("clients").remove(&session);
                 shared.owner.lock().expect("owner").retain(|_, s| *s != session);
                 let why = match &end {
                     ConnectionEnd::Exit(Some(r)) => r.clone(),
@@ -140,7 +159,8 @@ pub async fn run(opts: DaemonOptions, shutdown: impl Future<Output = ()>) -> any
                 };
                 let name = gone.map(|c| c.name).unwrap_or_else(|| session.to_string());
                 tracing::info!("connection to session {name} ended: {why}");
-                let server_gone = matches!(&end, ConnectionEnd::Exit(Some(r)) if r.contains("server exited"));
+                let server_gone =
+                    matches!(&end, ConnectionEnd::Exit(Some(r)) if r.contains("server exited"));
                 if conns.is_empty() || server_gone || opts.session.is_some() {
                     break DaemonExit::TmuxGone(format!("tmux session {name}: {why}"));
                 }
@@ -148,7 +168,9 @@ pub async fn run(opts: DaemonOptions, shutdown: impl Future<Output = ()>) -> any
                 refresh_panes(&conns, &shared, None).await;
             }
             Control::Event { session, event } => {
-                if let Err(e) = on_event(&opts, &mut conns, &shared, &ctl_tx, session, event).await {
+                if let Err(e) =
+                    on_event(&opts, &mut conns, &shared, &ctl_tx, &exit_tx, session, event).await
+                {
                     tracing::warn!("handling a tmux notification: {e}");
                 }
             }
@@ -164,7 +186,10 @@ pub async fn run(opts: DaemonOptions, shutdown: impl Future<Output = ()>) -> any
     conns.clear(); // closes every tmux -C stdin: tmux detaches them
     let left = shared.dispatcher.shutdown(opts.shutdown_grace).await;
     if left > 0 {
-        tracing::warn!("{left} action(s) still running after {:?}; leaving them", opts.shutdown_grace);
+        tracing::warn!(
+            "{left} action(s) still running after {:?}; leaving them",
+            opts.shutdown_grace
+        );
     }
     Ok(exit)
 }
@@ -173,7 +198,11 @@ pub async fn run(opts: DaemonOptions, shutdown: impl Future<Output = ()>) -> any
 async fn list_sessions(target: &TmuxTarget) -> anyhow::Result<Vec<(String, String)>> {
     let fmt = format!("#{{session_id}}{SEP}#{{session_name}}");
     let lines = target.run(["list-sessions", "-F", &fmt]).await?;
-    Ok(lines.iter().filter_map(|l| l.split_once(SEP)).map(|(id, n)| (id.to_string(), n.to_string())).collect())
+    Ok(lines
+        .iter()
+        .filter_map(|l| l.split_once(SEP))
+        .map(|(id, n)| (id.to_string(), n.to_string()))
+        .collect())
 }
 
 async fn attach(
@@ -201,6 +230,7 @@ async fn attach(
         let shared = shared.clone();
         let tx = ctl_tx.clone();
         let sid_cell = sid_cell.clone();
+        let sname = name.to_string();
         let mut firings = Vec::new();
         move |event: Event| {
             let sid = *sid_cell.lock().expect("sid");
@@ -213,13 +243,19 @@ async fn attach(
                             return;
                         }
                     }
-                    shared.engine.lock().expect("engine").on_output(
-                        pane,
-                        &data,
-                        Instant::now(),
-                        now_ns(),
-                        &mut firings,
-                    );
+                    let mut engine = shared.engine.lock().expect("engine");
+                    if engine.pane_info(pane).is_none() {
+                        // First output of a pane the registry has not caught up with yet
+                        // (tmux delivers %window-add after the output of a new window).
+                        let info = PaneInfo {
+                            session: Some(sid),
+                            session_name: sname.clone(),
+                            ..PaneInfo::default()
+                        };
+                        engine.upsert_pane(pane, info);
+                    }
+                    engine.on_output(pane, &data, Instant::now(), now_ns(), &mut firings);
+                    drop(engine);
                     for f in firings.drain(..) {
                         shared.dispatcher.fire(f);
                     }
@@ -245,6 +281,13 @@ async fn attach(
     *sid_cell.lock().expect("sid") = Some(sid);
     let label_sub = format!("{LABEL_SUBSCRIPTION}:%*:#{{{LABEL_OPTION}}}");
     client.command(line("refresh-client", &["-B", &label_sub])).await?;
+    // Exits with their status (panes ctmuxd spawns keep remain-on-exit on). tmux checks
+    // subscriptions on its own one-second timer; ctmuxd itself never polls.
+    let dead_sub = format!(
+        "{DEAD_SUBSCRIPTION}:%*:#{{pane_dead}}/#{{pane_dead_status}}/#{{pane_dead_signal}}"
+    );
+    client.command(line("refresh-client", &["-B", &dead_sub])).await?;
+    shared.dispatcher.clients.lock().expect("clients").insert(sid, client.clone());
     let tx = ctl_tx.clone();
     tokio::spawn(async move {
         let mut conn = conn;
@@ -257,36 +300,34 @@ async fn attach(
 }
 
 /// Re-reads panes (all of them, or one window's) with one `list-panes` and updates the engine.
-async fn refresh_panes(conns: &HashMap<SessionId, Conn>, shared: &Shared, window: Option<WindowId>) {
+async fn refresh_panes(
+    conns: &HashMap<SessionId, Conn>,
+    shared: &Shared,
+    window: Option<WindowId>,
+) {
     let Some(conn) = conns.values().next() else { return };
-    let fmt = format!(
-        "#{{pane_id}}{SEP}#{{window_id}}{SEP}#{{session_id}}{SEP}#{{session_name}}{SEP}#{{{LABEL_OPTION}}}"
-    );
-    let cmd = match window {
-        Some(w) => line("list-panes", &["-t", &w.to_string(), "-F", &fmt]),
-        None => line("list-panes", &["-a", "-F", &fmt]),
-    };
-    let lines = match conn.client.command(cmd).await {
-        Ok(l) => l,
+    let records = match ops::list(&conn.client).await {
+        Ok(r) => r,
         Err(e) => {
             tracing::debug!("list-panes: {e}");
             return;
         }
     };
-    let mut seen: HashMap<PaneId, PaneInfo> = HashMap::new();
-    for l in &lines {
-        let f: Vec<&str> = l.splitn(5, SEP).collect();
-        if f.len() < 5 {
-            continue;
-        }
-        let (Ok(p), Ok(w), Ok(s)) = (f[0].parse::<PaneId>(), f[1].parse(), f[2].parse()) else { continue };
-        seen.entry(p).or_insert(PaneInfo {
-            session: Some(s),
-            session_name: f[3].to_string(),
-            window: Some(w),
-            label: (!f[4].is_empty()).then(|| f[4].to_string()),
-        });
-    }
+    let seen: HashMap<PaneId, PaneInfo> = records
+        .into_iter()
+        .filter(|r| window.is_none_or(|w| r.window == w))
+        .map(|r: PaneRecord| {
+            let info = PaneInfo {
+                dead: r.dead,
+                reap: false,
+                session: Some(r.session),
+                session_name: r.session_name,
+                window: Some(r.window),
+                label: r.label,
+            };
+            (r.id, info)
+        })
+        .collect();
     let mut engine = shared.engine.lock().expect("engine");
     let known: Vec<PaneId> = match window {
         Some(w) => engine.panes_in_window(w),
@@ -297,7 +338,17 @@ async fn refresh_panes(conns: &HashMap<SessionId, Conn>, shared: &Shared, window
             engine.remove_pane(id);
         }
     }
-    for (id, info) in seen {
+    for (id, mut info) in seen {
+        if let Some(old) = engine.pane_info(id) {
+            // A label set by ctmuxd itself may not have reached tmux yet: keep it. Labels
+            // removed by hand arrive through the label subscription instead.
+            if info.label.is_none() {
+                info.label = old.label.clone();
+            }
+            // Exits are recorded through the dead-pane subscription only, once.
+            info.dead = old.dead;
+            info.reap = old.reap;
+        }
         engine.upsert_pane(id, info);
     }
 }
@@ -307,6 +358,7 @@ async fn on_event(
     conns: &mut HashMap<SessionId, Conn>,
     shared: &Arc<Shared>,
     ctl_tx: &mpsc::UnboundedSender<Control>,
+    exits: &mpsc::UnboundedSender<(PaneId, Option<i32>)>,
     session: SessionId,
     event: Event,
 ) -> Result<(), TmuxError> {
@@ -327,8 +379,21 @@ async fn on_event(
                 refresh_panes(conns, shared, Some(window)).await;
             }
         }
-        Event::SubscriptionChanged { name, pane: Some(pane), value, .. } if name == LABEL_SUBSCRIPTION => {
-            shared.engine.lock().expect("engine").set_label(pane, (!value.is_empty()).then_some(value));
+        Event::SubscriptionChanged { name, pane: Some(pane), value, .. }
+            if name == LABEL_SUBSCRIPTION =>
+        {
+            shared
+                .engine
+                .lock()
+                .expect("engine")
+                .set_label(pane, (!value.is_empty()).then_some(value));
+        }
+        Event::SubscriptionChanged { name, pane: Some(pane), value, .. }
+            if name == DEAD_SUBSCRIPTION =>
+        {
+            if let Some((status, signal)) = orchestrate::parse_dead(&value) {
+                orchestrate::pane_exited(&shared.dispatcher, exits, pane, status, signal);
+            }
         }
         Event::SessionRenamed { session: sid, name } => {
             if let Some(c) = conns.get_mut(&sid) {
@@ -355,10 +420,15 @@ async fn on_event(
         Event::Pause { pane } => {
             let mut rec = Record::now("skipped");
             rec.pane = Some(pane.to_string());
-            rec.message = Some("tmux paused this pane's output for ctmuxd; resuming (output in between is lost)".into());
+            rec.message = Some(
+                "tmux paused this pane's output for ctmuxd; resuming (output in between is lost)"
+                    .into(),
+            );
             shared.dispatcher.append(&rec);
             if let Some(c) = conns.get(&session) {
-                c.client.command(line("refresh-client", &["-A", &format!("{pane}:continue")])).await?;
+                c.client
+                    .command(line("refresh-client", &["-A", &format!("{pane}:continue")]))
+                    .await?;
             }
         }
         Event::Exit { .. } => {}

@@ -7,13 +7,14 @@
 
 pub mod action;
 pub mod api;
-pub mod eventlog;
-pub mod matcher;
-pub mod pane;
-pub mod rules;
 pub mod cli;
 pub mod daemon;
 pub mod dispatch;
 pub mod engine;
+pub mod eventlog;
+pub mod matcher;
+pub mod orchestrate;
+pub mod pane;
 pub mod replay;
+pub mod rules;
 pub mod tmux;

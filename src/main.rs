@@ -33,13 +33,14 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("ctmuxd: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
+    let rt =
+        match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("ctmuxd: cannot start the runtime: {e}");
+                return ExitCode::from(1);
+            }
+        };
     match rt.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
@@ -58,13 +59,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         None => run_daemon(cli.daemon).await,
         Some(Command::Logs { n, follow, events }) => {
             let dir = events.unwrap_or_else(EventLog::default_dir);
-            let path = dir.join("events.jsonl");
-            let lines = eventlog::read_last(&path, n).with_context(|| format!("reading {}", path.display()))?;
+            if follow {
+                let mut out = tokio::io::stdout();
+                eventlog::follow(&dir, n, &mut out, shutdown_signal()).await?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let lines = eventlog::read_last(&dir, n)
+                .with_context(|| format!("reading the event log in {}", dir.display()))?;
             for l in lines {
                 println!("{l}");
-            }
-            if follow {
-                eventlog::follow(&path).await?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -75,12 +78,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let (p, name) = l
                     .split_once('=')
                     .and_then(|(p, n)| Some((p.parse::<PaneId>().ok()?, n)))
-                    .ok_or_else(|| BadInput(format!("--label {l:?}: expected PANE=LABEL, e.g. %0=build")))?;
+                    .ok_or_else(|| {
+                        BadInput(format!("--label {l:?}: expected PANE=LABEL, e.g. %0=build"))
+                    })?;
                 labels.insert(p, name.to_string());
             }
             let mut data = Vec::new();
             for t in &transcripts {
-                data.push(std::fs::read(t).with_context(|| format!("reading transcript {}", t.display()))?);
+                data.push(
+                    std::fs::read(t)
+                        .with_context(|| format!("reading transcript {}", t.display()))?,
+                );
             }
             let firings = replay::replay(set, &data, &labels).map_err(BadInput)?;
             replay::write_json_lines(&mut std::io::stdout().lock(), &firings)?;
@@ -91,7 +99,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 async fn run_daemon(args: DaemonArgs) -> anyhow::Result<ExitCode> {
     let Some(rules_path) = args.rules.clone() else {
-        return Err(BadInput("--rules FILE is required to run the daemon (see `ctmuxd --help`)".into()).into());
+        return Err(BadInput(
+            "--rules FILE is required to run the daemon (see `ctmuxd --help`)".into(),
+        )
+        .into());
     };
     let set = rules::load(&rules_path).map_err(|e| BadInput(e.to_string()))?;
     // Compile now so a pattern the matcher refuses is also reported before anything starts.
@@ -115,7 +126,9 @@ async fn run_daemon(args: DaemonArgs) -> anyhow::Result<ExitCode> {
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+    let (Ok(mut int), Ok(mut term)) =
+        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
         std::future::pending::<()>().await;
         return;
     };

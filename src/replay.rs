@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use tmux_control_parser::{Decoder, Event, PaneId};
 
+use crate::action::Action;
 use crate::engine::{Engine, Firing, PaneInfo};
-use crate::rules::{Action, RuleSet};
+use crate::rules::RuleSet;
 
 /// One firing as `replay` prints it (one JSON object per line).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -52,6 +53,10 @@ fn describe(a: &Action) -> String {
     match a {
         Action::Exec(e) => format!("exec {}", serde_json::to_string(&e.argv).unwrap_or_default()),
         Action::Log => "log".to_string(),
+        Action::Spawn(s) => format!("spawn {}", s.label),
+        Action::Close(g) => format!("close {g}"),
+        Action::Send(s) => format!("send {} {:?}", s.pane, s.text),
+        Action::Emit(e) => format!("emit {e}"),
     }
 }
 
@@ -71,7 +76,11 @@ pub fn replay(
     for (id, label) in labels {
         engine.upsert_pane(
             *id,
-            PaneInfo { label: Some(label.clone()), session_name: "replay".into(), ..PaneInfo::default() },
+            PaneInfo {
+                label: Some(label.clone()),
+                session_name: "replay".into(),
+                ..PaneInfo::default()
+            },
         );
     }
     let start = Instant::now();

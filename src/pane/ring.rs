@@ -1,1 +1,171 @@
-//! ring (in progress)
+//! The last N complete lines of a pane plus the line being written: the only
+//! source for `capture`, `wait-for --since` and prompt checks. Lines arrive from
+//! [`super::screen`] through [`super::watch::PaneWatch`], already stripped and
+//! bounded in length, so the ring's memory is bounded by
+//! `(capacity + 1) × screen::MAX_LINE_BYTES`.
+//!
+//! PERF: completing a line recycles the evicted oldest line's `String` as the new
+//! partial line, so a full ring allocates nothing in the steady state.
+
+use std::collections::VecDeque;
+
+/// Last N complete lines (default 50) + the line being written.
+#[derive(Clone, Debug)]
+pub struct Ring {
+    /// Complete lines, oldest first; at most `capacity`.
+    lines: VecDeque<String>,
+    /// The line being written (no line end yet).
+    partial: String,
+    /// Most complete lines kept.
+    capacity: usize,
+    /// Lines ever completed.
+    total: u64,
+}
+
+impl Default for Ring {
+    fn default() -> Ring {
+        Ring::new(Ring::DEFAULT_CAPACITY)
+    }
+}
+
+impl Ring {
+    /// Complete lines kept when the configuration does not say.
+    pub const DEFAULT_CAPACITY: usize = 50;
+
+    /// An empty ring keeping the last `capacity` complete lines (0 keeps only the
+    /// partial line).
+    pub fn new(capacity: usize) -> Ring {
+        Ring {
+            // Grows to `capacity` as lines arrive; a huge configured capacity must not
+            // allocate up front.
+            lines: VecDeque::with_capacity(capacity.min(1024)),
+            partial: String::new(),
+            capacity,
+            total: 0,
+        }
+    }
+
+    /// Most complete lines kept.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Complete lines, oldest first.
+    pub fn lines(&self) -> impl Iterator<Item = &str> {
+        self.lines.iter().map(String::as_str)
+    }
+
+    /// The last `n` complete lines, oldest first, followed by the partial line if it
+    /// is not empty.
+    pub fn last_lines(&self, n: usize) -> Vec<String> {
+        let skip = self.lines.len().saturating_sub(n);
+        let mut out: Vec<String> = self.lines.iter().skip(skip).cloned().collect();
+        if !self.partial.is_empty() {
+            out.push(self.partial.clone());
+        }
+        out
+    }
+
+    /// The line being written.
+    pub fn partial(&self) -> &str {
+        &self.partial
+    }
+
+    /// How many lines were ever completed: the sequence number of the newest
+    /// complete line (lines are numbered from 1).
+    pub fn total_lines(&self) -> u64 {
+        self.total
+    }
+
+    /// Heap bytes held by the lines and the partial line (capacities, so recycled
+    /// buffers count): what tests use to check the ring stays bounded.
+    pub fn heap_bytes(&self) -> usize {
+        self.lines.iter().map(String::capacity).sum::<usize>()
+            + self.partial.capacity()
+            + self.lines.capacity() * std::mem::size_of::<String>()
+    }
+
+    /// The line being written, for the screen to append to.
+    pub(crate) fn partial_mut(&mut self) -> &mut String {
+        &mut self.partial
+    }
+
+    /// Completes the partial line: it becomes the newest complete line (evicting the
+    /// oldest when full) and a new, empty partial line starts.
+    pub(crate) fn complete_line(&mut self) {
+        self.total += 1;
+        if self.capacity == 0 {
+            self.partial.clear();
+            return;
+        }
+        let next = if self.lines.len() >= self.capacity {
+            let mut old = self.lines.pop_front().unwrap_or_default();
+            old.clear();
+            old
+        } else {
+            String::new()
+        };
+        let done = std::mem::replace(&mut self.partial, next);
+        self.lines.push_back(done);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn push(r: &mut Ring, s: &str) {
+        r.partial_mut().push_str(s);
+        r.complete_line();
+    }
+
+    #[test]
+    fn capacity_respected_and_total_counts() {
+        let mut r = Ring::new(3);
+        for i in 0..10 {
+            push(&mut r, &format!("line {i}"));
+        }
+        assert_eq!(r.lines().collect::<Vec<_>>(), ["line 7", "line 8", "line 9"]);
+        assert_eq!(r.total_lines(), 10);
+        assert_eq!(r.capacity(), 3);
+    }
+
+    #[test]
+    fn last_lines_with_and_without_partial() {
+        let mut r = Ring::default();
+        assert_eq!(r.capacity(), 50);
+        for i in 0..5 {
+            push(&mut r, &format!("l{i}"));
+        }
+        assert_eq!(r.last_lines(2), ["l3", "l4"]);
+        assert_eq!(r.last_lines(100).len(), 5);
+        r.partial_mut().push_str("Password: ");
+        assert_eq!(r.partial(), "Password: ");
+        assert_eq!(r.last_lines(2), ["l3", "l4", "Password: "]);
+        assert_eq!(r.last_lines(0), ["Password: "]);
+    }
+
+    #[test]
+    fn zero_capacity_keeps_partial_only() {
+        let mut r = Ring::new(0);
+        push(&mut r, "a");
+        r.partial_mut().push('b');
+        assert_eq!(r.lines().count(), 0);
+        assert_eq!(r.total_lines(), 1);
+        assert_eq!(r.last_lines(5), ["b"]);
+    }
+
+    #[test]
+    fn full_ring_recycles_buffers() {
+        let mut r = Ring::new(4);
+        for _ in 0..8 {
+            push(&mut r, &"x".repeat(100));
+        }
+        let before = r.heap_bytes();
+        for _ in 0..1000 {
+            push(&mut r, &"y".repeat(100));
+        }
+        assert_eq!(r.heap_bytes(), before, "steady state must not grow");
+        assert_eq!(r.lines().last(), Some("y".repeat(100).as_str()));
+    }
+}

@@ -1,1 +1,155 @@
-//! watch (in progress)
+//! [`PaneWatch`]: the facade the daemon keeps for each pane. Raw pane bytes go
+//! through the [`Screen`] into the [`Ring`], and each line's text is walked by the
+//! pane's [`PaneMatcher`] as it grows; every line that matched becomes a
+//! [`LineMatch`]. Prompt patterns are also checked on the unterminated line at the
+//! end of each feed.
+//!
+//! The matcher walks the text of the current line lazily, at the line end or at
+//! the end of the feed, over the bytes appended since its last walk: each byte
+//! once, in one tight loop over a slice rather than one call per character.
+
+use std::sync::Arc;
+
+use crate::matcher::{Matcher, PaneMatcher, PatternId};
+
+use super::{
+    ring::Ring,
+    screen::{LineSink, Screen},
+};
+
+/// One line on which rule patterns fired.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineMatch {
+    /// The line as shown: escapes stripped, lossy UTF-8, bounded length.
+    pub line: String,
+    /// Every pattern that matched this line, ascending; each at most once per line.
+    pub patterns: Vec<PatternId>,
+    /// False if this matched prompt patterns on the unterminated line.
+    pub complete: bool,
+    /// The line's sequence number in this pane, counted from 1: the value of
+    /// [`Ring::total_lines`] once this line is complete (for a prompt match on the
+    /// unterminated line, the number the line will get).
+    pub seq: u64,
+}
+
+/// One pane's screen, ring buffer and matcher state.
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+/// use ctmuxd::matcher::{Matcher, PatternSpec};
+/// use ctmuxd::pane::watch::PaneWatch;
+///
+/// let m = Arc::new(Matcher::new(&[
+///     PatternSpec::line(r"TRIGGER: START_\w+ (?P<id>\S+)"),
+///     PatternSpec::prompt(r"Password: $"),
+/// ])?);
+/// let mut w = PaneWatch::new(m.clone(), 50);
+/// let mut out = Vec::new();
+/// w.feed(b"\x1b[32mTRIGGER: START_", &mut out);
+/// w.feed(b"JOB 42\x1b[0m\r\nPassword: ", &mut out);
+/// assert_eq!(out.len(), 2);
+/// assert_eq!((out[0].patterns.as_slice(), out[0].complete, out[0].seq), (&[0][..], true, 1));
+/// assert_eq!(m.captures(0, &out[0].line), vec![("id".to_string(), "42".to_string())]);
+/// assert_eq!((out[1].patterns.as_slice(), out[1].complete), (&[1][..], false));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct PaneWatch {
+    screen: Screen,
+    ring: Ring,
+    matcher: PaneMatcher,
+    /// Reused pattern list for each line's matches (copied out only on a match).
+    scratch: Vec<PatternId>,
+}
+
+impl PaneWatch {
+    /// A watch for a new pane, keeping the last `ring_lines` complete lines.
+    pub fn new(matcher: Arc<Matcher>, ring_lines: usize) -> PaneWatch {
+        PaneWatch {
+            screen: Screen::new(),
+            ring: Ring::new(ring_lines),
+            matcher: PaneMatcher::new(matcher),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Feeds raw pane bytes (any chunking) and appends the matches found to `out`:
+    /// one [`LineMatch`] per completed line that matched, then at most one for
+    /// prompt patterns on the unterminated line.
+    pub fn feed(&mut self, data: &[u8], out: &mut Vec<LineMatch>) {
+        let mut sink = Sink {
+            ring: &mut self.ring,
+            matcher: &mut self.matcher,
+            scratch: &mut self.scratch,
+            out,
+        };
+        self.screen.feed(data, &mut sink);
+        let partial = self.ring.partial();
+        self.matcher.scan(partial);
+        self.matcher.peek_prompts(partial, &mut self.scratch);
+        if !self.scratch.is_empty() {
+            out.push(LineMatch {
+                line: partial.to_string(),
+                patterns: self.scratch.clone(),
+                complete: false,
+                seq: self.ring.total_lines() + 1,
+            });
+        }
+    }
+
+    /// The pane's recent lines.
+    pub fn ring(&self) -> &Ring {
+        &self.ring
+    }
+
+    /// The rule set in use.
+    pub fn matcher(&self) -> &Arc<Matcher> {
+        self.matcher.matcher()
+    }
+
+    /// The pane's matcher state (fallback status, cache size).
+    pub fn pane_matcher(&self) -> &PaneMatcher {
+        &self.matcher
+    }
+
+    /// Swaps in a new rule set (reload). The DFA state is reset and the line being
+    /// written is matched against the new rules from its start.
+    pub fn set_matcher(&mut self, matcher: Arc<Matcher>) {
+        self.matcher.set_matcher(matcher);
+    }
+}
+
+/// The screen's view of the pane during one feed.
+struct Sink<'a> {
+    ring: &'a mut Ring,
+    matcher: &'a mut PaneMatcher,
+    scratch: &'a mut Vec<PatternId>,
+    out: &'a mut Vec<LineMatch>,
+}
+
+impl LineSink for Sink<'_> {
+    #[inline]
+    fn line(&mut self) -> &mut String {
+        self.ring.partial_mut()
+    }
+
+    fn line_edited(&mut self, new_len: usize) {
+        self.matcher.line_edited(new_len);
+    }
+
+    fn end_line(&mut self) {
+        let line = self.ring.partial();
+        self.matcher.end_line(line, self.scratch);
+        if !self.scratch.is_empty() {
+            self.out.push(LineMatch {
+                line: line.to_string(),
+                patterns: self.scratch.clone(),
+                complete: true,
+                seq: self.ring.total_lines() + 1,
+            });
+        }
+        self.ring.complete_line();
+    }
+}

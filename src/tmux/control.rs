@@ -64,7 +64,16 @@ pub enum ConnectionEnd {
     Lost,
 }
 
-type PendingReply = oneshot::Sender<Result<Reply, TmuxError>>;
+/// Runs on the reader task when a reply arrives, before any later event is handed to
+/// the sink: lets a caller record what a command created (a new pane's label) before
+/// that pane's first output is matched.
+pub type ReplyHook = Box<dyn FnOnce(&Reply) + Send>;
+
+/// A command waiting for its reply block.
+struct PendingReply {
+    tx: oneshot::Sender<Result<Reply, TmuxError>>,
+    hook: Option<ReplyHook>,
+}
 
 /// A live control-mode connection. Cheap to clone; commands can be sent from any task.
 #[derive(Clone)]
@@ -108,19 +117,17 @@ impl ControlClient {
         let stderr = child.stderr.take().expect("stderr piped");
         let record = match &opts.record {
             Some(p) => Some(
-                tokio::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)
-                    .await
-                    .map_err(|e| TmuxError::Io(format!("cannot open record file {}: {e}", p.display()), e))?,
+                tokio::fs::OpenOptions::new().create(true).append(true).open(p).await.map_err(
+                    |e| TmuxError::Io(format!("cannot open record file {}: {e}", p.display()), e),
+                )?,
             ),
             None => None,
         };
 
         let pending: Arc<Mutex<VecDeque<PendingReply>>> = Arc::default();
         let (attached_tx, attached_rx) = oneshot::channel();
-        let reader = tokio::spawn(read_loop(stdout, record, pending.clone(), attached_tx, Box::new(sink)));
+        let reader =
+            tokio::spawn(read_loop(stdout, record, pending.clone(), attached_tx, Box::new(sink)));
         let session = opts.session.clone();
         tokio::spawn(async move {
             let mut buf = String::new();
@@ -180,12 +187,38 @@ impl ControlClient {
     /// # Errors
     /// As [`ControlClient::command`], except that `%error` is returned as `Ok(reply)`.
     pub async fn request(&self, line: impl Into<String>) -> Result<Reply, TmuxError> {
+        self.request_with_hook(line, None).await
+    }
+
+    /// Like [`ControlClient::command`], with a [`ReplyHook`] run on the reader task as
+    /// soon as the reply is read.
+    ///
+    /// # Errors
+    /// As [`ControlClient::command`].
+    pub async fn command_with_hook(
+        &self,
+        line: impl Into<String>,
+        hook: ReplyHook,
+    ) -> Result<Vec<String>, TmuxError> {
+        let reply = self.request_with_hook(line, Some(hook)).await?;
+        if reply.ok {
+            Ok(reply.lines.iter().map(|l| String::from_utf8_lossy(l).into_owned()).collect())
+        } else {
+            Err(TmuxError::Command(reply.text()))
+        }
+    }
+
+    async fn request_with_hook(
+        &self,
+        line: impl Into<String>,
+        hook: Option<ReplyHook>,
+    ) -> Result<Reply, TmuxError> {
         let line = line.into();
         if !is_sendable(&line) {
             return Err(TmuxError::InvalidCommandLine(line));
         }
         let (tx, rx) = oneshot::channel();
-        self.tx.send((line, tx)).map_err(|_| TmuxError::Closed(None))?;
+        self.tx.send((line, PendingReply { tx, hook })).map_err(|_| TmuxError::Closed(None))?;
         rx.await.map_err(|_| TmuxError::Closed(None))?
     }
 
@@ -247,7 +280,7 @@ async fn read_loop(
         handle(item, &pending, &mut attached, &mut exit, sink.as_mut());
     }
     for slot in pending.lock().expect("pending lock").drain(..) {
-        let _ = slot.send(Err(TmuxError::Closed(exit.clone().flatten())));
+        let _ = slot.tx.send(Err(TmuxError::Closed(exit.clone().flatten())));
     }
     if let Some(f) = record.as_mut() {
         let _ = f.flush().await;
@@ -270,14 +303,26 @@ fn handle(
             if let Some(tx) = attached.take() {
                 let _ = tx.send(if reply.ok { Ok(()) } else { Err(reply.text()) });
             } else {
-                tracing::debug!(number = reply.number, ok = reply.ok, "unsolicited reply: {}", reply.text());
+                tracing::debug!(
+                    number = reply.number,
+                    ok = reply.ok,
+                    "unsolicited reply: {}",
+                    reply.text()
+                );
             }
         }
         Ok(Event::Reply(reply)) => match pending.lock().expect("pending lock").pop_front() {
             Some(slot) => {
-                let _ = slot.send(Ok(reply));
+                if let Some(hook) = slot.hook {
+                    hook(&reply);
+                }
+                let _ = slot.tx.send(Ok(reply));
             }
-            None => tracing::warn!(number = reply.number, "reply with no command waiting: {}", reply.text()),
+            None => tracing::warn!(
+                number = reply.number,
+                "reply with no command waiting: {}",
+                reply.text()
+            ),
         },
         Ok(Event::Exit { reason }) => {
             *exit = Some(reason.clone());

@@ -62,7 +62,8 @@ fn coloured_crlf_trigger_fires_exec_once_with_environment() {
 #[test]
 fn trigger_split_across_chunks_fires_once_and_noise_fires_nothing() {
     let server = TmuxServer::new();
-    let rules = "[[rule]]\nname = \"split\"\npattern = 'TRIGGER: SPLIT (\\w+)'\nactions = [\"log\"]\n\n\
+    let rules =
+        "[[rule]]\nname = \"split\"\npattern = 'TRIGGER: SPLIT (\\w+)'\nactions = [\"log\"]\n\n\
                  [[rule]]\nname = \"end\"\npattern = '^ALL DONE$'\nactions = [\"log\"]\n";
     let mut d = Daemon::start(&server, rules, &[]);
     server.spawn(
@@ -79,7 +80,8 @@ fn trigger_split_across_chunks_fires_once_and_noise_fires_nothing() {
 #[test]
 fn prompt_without_newline_matches() {
     let server = TmuxServer::new();
-    let rules = "[[rule]]\nname = \"pw\"\npattern = 'Password: $'\nprompt = true\nactions = [\"log\"]\n";
+    let rules =
+        "[[rule]]\nname = \"pw\"\npattern = 'Password: $'\nprompt = true\nactions = [\"log\"]\n";
     let mut d = Daemon::start(&server, rules, &[]);
     server.spawn("printf 'Password: '; sleep 30");
     assert!(d.wait_until(Duration::from_secs(10), |e| e.iter().any(|e| e["rule"] == "pw")));
@@ -90,7 +92,8 @@ fn prompt_without_newline_matches() {
 #[test]
 fn invalid_utf8_and_a_megabyte_line_do_not_break_matching() {
     let server = TmuxServer::new();
-    let rules = "[[rule]]\nname = \"after\"\npattern = 'TRIGGER: AFTER (\\S+)'\nactions = [\"log\"]\n";
+    let rules =
+        "[[rule]]\nname = \"after\"\npattern = 'TRIGGER: AFTER (\\S+)'\nactions = [\"log\"]\n";
     let mut d = Daemon::start(&server, rules, &[]);
     server.spawn(
         "printf '\\377\\376 bad \\300\\200 bytes\\n'; head -c 1048576 /dev/zero | tr '\\0' x; printf '\\n'; \
@@ -121,8 +124,10 @@ fn bad_rules_file_names_line_and_column_and_exits_2() {
     assert!(err.contains("rules.toml:3:1"), "{err}");
     assert!(err.contains("patern"), "{err}");
 
-    let rules = server.write_rules("[[rule]]\nname = \"bad-re\"\npattern = 'a(b'\nactions = [\"log\"]\n");
-    let out = Command::new(bin()).args(["-L", &server.name, "--rules"]).arg(&rules).output().unwrap();
+    let rules =
+        server.write_rules("[[rule]]\nname = \"bad-re\"\npattern = 'a(b'\nactions = [\"log\"]\n");
+    let out =
+        Command::new(bin()).args(["-L", &server.name, "--rules"]).arg(&rules).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad-re"), "{err}");
@@ -135,7 +140,11 @@ fn record_then_replay_reproduces_the_matches() {
     let rec = server.path("session.rec");
     let mut d = Daemon::start(&server, rules, &["--record", rec.to_str().unwrap()]);
     server.spawn("for i in 1 2 3 4 5; do echo \"STEP $i done\"; done; sleep 30");
-    assert!(d.wait_until(Duration::from_secs(10), |e| e.iter().filter(|e| e["rule"] == "r").count() == 5));
+    assert!(d.wait_until(Duration::from_secs(10), |e| e
+        .iter()
+        .filter(|e| e["rule"] == "r")
+        .count()
+        == 5));
     d.stop();
     let out = Command::new(bin())
         .arg("replay")
@@ -145,8 +154,10 @@ fn record_then_replay_reproduces_the_matches() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let lines: Vec<serde_json::Value> =
-        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 5, "{lines:?}");
     for (i, l) in lines.iter().enumerate() {
         assert_eq!(l["captures"]["n"], (i + 1).to_string());
@@ -162,12 +173,28 @@ fn every_session_is_watched_and_new_sessions_are_picked_up() {
     server.tmux_ok(&["new-session", "-d", "-s", "second"]);
     let rules = "[[rule]]\nname = \"s\"\npattern = 'HELLO FROM (\\w+)'\nactions = [\"log\"]\n";
     let mut d = Daemon::start(&server, rules, &[]);
-    server.tmux_ok(&["new-window", "-d", "-t", "second", "sh", "-c", "echo HELLO FROM second; sleep 30"]);
+    server.tmux_ok(&[
+        "new-window",
+        "-d",
+        "-t",
+        "second",
+        "sh",
+        "-c",
+        "echo HELLO FROM second; sleep 30",
+    ]);
     server.tmux_ok(&["new-session", "-d", "-s", "third"]);
     // Give ctmuxd the %sessions-changed round trip before printing in the new session.
     assert!(d.wait_until(Duration::from_secs(10), |e| e.iter().any(|e| e["rule"] == "s")));
     std::thread::sleep(Duration::from_millis(500));
-    server.tmux_ok(&["new-window", "-d", "-t", "third", "sh", "-c", "echo HELLO FROM third; sleep 30"]);
+    server.tmux_ok(&[
+        "new-window",
+        "-d",
+        "-t",
+        "third",
+        "sh",
+        "-c",
+        "echo HELLO FROM third; sleep 30",
+    ]);
     assert!(d.wait_until(Duration::from_secs(10), |e| e
         .iter()
         .any(|e| e["rule"] == "s" && e["session"] == "third")));
@@ -181,8 +208,13 @@ fn logs_prints_the_last_events() {
     let rules = "[[rule]]\nname = \"l\"\npattern = 'LOGME (\\d+)'\nactions = [\"log\"]\n";
     let mut d = Daemon::start(&server, rules, &[]);
     server.spawn("for i in 1 2 3; do echo \"LOGME $i\"; done; sleep 30");
-    assert!(d.wait_until(Duration::from_secs(10), |e| e.iter().filter(|e| e["rule"] == "l").count() == 3));
-    let out = Command::new(bin()).args(["logs", "2", "--events"]).arg(&d.events_dir).output().unwrap();
+    assert!(d.wait_until(Duration::from_secs(10), |e| e
+        .iter()
+        .filter(|e| e["rule"] == "l")
+        .count()
+        == 3));
+    let out =
+        Command::new(bin()).args(["logs", "2", "--events"]).arg(&d.events_dir).output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();
@@ -193,7 +225,8 @@ fn logs_prints_the_last_events() {
 #[test]
 fn tmux_server_exit_ends_the_daemon_with_a_message() {
     let server = TmuxServer::new();
-    let d = Daemon::start(&server, "[[rule]]\nname = \"x\"\npattern = 'x'\nactions = [\"log\"]\n", &[]);
+    let d =
+        Daemon::start(&server, "[[rule]]\nname = \"x\"\npattern = 'x'\nactions = [\"log\"]\n", &[]);
     server.tmux_ok(&["kill-server"]);
     let st = d.wait_exit();
     assert_eq!(st.code(), Some(1));

@@ -23,11 +23,16 @@ pub struct TmuxServer {
 impl TmuxServer {
     /// Starts a server with one session `main` (120x40, `/bin/sh` panes).
     pub fn new() -> TmuxServer {
-        let name = format!("ctmuxd-it-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+        let name =
+            format!("ctmuxd-it-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
         let dir = tempfile::tempdir().expect("tempdir");
         let server = TmuxServer { name, dir };
         let out = server.tmux(&["new-session", "-d", "-s", "main", "-x", "120", "-y", "40"]);
-        assert!(out.status.success(), "tmux new-session failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "tmux new-session failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         server
     }
 
@@ -55,9 +60,20 @@ impl TmuxServer {
 
     /// Opens a new window in session `main` running `sh -c script`; returns its pane id.
     pub fn spawn(&self, script: &str) -> String {
-        self.tmux_ok(&["new-window", "-d", "-t", "main", "-P", "-F", "#{pane_id}", "sh", "-c", script])
-            .trim()
-            .to_string()
+        self.tmux_ok(&[
+            "new-window",
+            "-d",
+            "-t",
+            "main",
+            "-P",
+            "-F",
+            "#{pane_id}",
+            "sh",
+            "-c",
+            script,
+        ])
+        .trim()
+        .to_string()
     }
 
     /// A path inside the test's scratch directory.
@@ -113,7 +129,9 @@ impl Daemon {
             .expect("spawn ctmuxd");
         let mut d = Daemon { child, events_dir };
         let ok = d.wait_until(Duration::from_secs(10), |evs| {
-            evs.iter().any(|e| e["event"] == "daemon" && e["message"].as_str().unwrap_or("").starts_with("ready"))
+            evs.iter().any(|e| {
+                e["event"] == "daemon" && e["message"].as_str().unwrap_or("").starts_with("ready")
+            })
         });
         if !ok {
             let _ = d.child.kill();

@@ -6,3 +6,6 @@ mod harness;
 
 /// The control-mode engine: triggers, chunking, prompts, hostile bytes, bad rules, replay.
 mod engine;
+
+/// Labelled panes, pane actions, exit rules, `[[pane]]` readiness.
+mod orchestration;
