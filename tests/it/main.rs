@@ -9,3 +9,6 @@ mod engine;
 
 /// Labelled panes, pane actions, exit rules, `[[pane]]` readiness.
 mod orchestration;
+
+/// The control socket and the client subcommands.
+mod api;
