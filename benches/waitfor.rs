@@ -75,8 +75,11 @@ fn main() {
     server.tmux(&["new-session", "-d", "-s", "bench", "-x", "120", "-y", "40"]);
     let dir = tempfile::tempdir().expect("tempdir");
     let rules = dir.path().join("rules.toml");
-    std::fs::write(&rules, "[[rule]]\nname = \"quiet\"\npattern = '^NEVER-PRINTED-9f3c$'\nactions = [ \"log\" ]\n")
-        .unwrap();
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"quiet\"\npattern = '^NEVER-PRINTED-9f3c$'\nactions = [ \"log\" ]\n",
+    )
+    .unwrap();
     let mut daemon = Command::new(env!("CARGO_BIN_EXE_ctmuxd"))
         .args(["--control-mode", "-L", &server.name, "--rules"])
         .arg(&rules)
@@ -97,14 +100,38 @@ fn main() {
     assert!(out.status.success(), "spawn: {}", String::from_utf8_lossy(&out.stderr));
     let pane: serde_json::Value = serde_json::from_slice(&out.stdout).expect("spawn --json");
     let pane = pane["id"].as_str().expect("pane id").to_string();
-    let poke = |i: usize| server.tmux(&["send-keys", "-t", &pane, "-l", &i.to_string(), ";", "send-keys", "-t", &pane, "Enter"]);
+    let poke = |i: usize| {
+        server.tmux(&[
+            "send-keys",
+            "-t",
+            &pane,
+            "-l",
+            &i.to_string(),
+            ";",
+            "send-keys",
+            "-t",
+            &pane,
+            "Enter",
+        ])
+    };
 
     let n = env_n("CTMUXD_BENCH_N", 1000);
     let mut waitfor = Vec::with_capacity(n);
     for i in 0..n {
         let pattern = format!("^pong-{i} ");
         let child = Command::new(env!("CARGO_BIN_EXE_ctmuxd"))
-            .args(["wait-for", "-L", &server.name, "poked", "--pattern", &pattern, "--since", "1", "--timeout", "10s"])
+            .args([
+                "wait-for",
+                "-L",
+                &server.name,
+                "poked",
+                "--pattern",
+                &pattern,
+                "--since",
+                "1",
+                "--timeout",
+                "10s",
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -138,7 +165,10 @@ fn main() {
     let _ = daemon.wait();
     println!("wait-for latency: from the line's print to the waiter's return (ms)");
     println!("{:<34} {:>6} {:>9} {:>9} {:>9}", "method", "n", "median", "p99", "max");
-    for (name, samples) in [("ctmuxd wait-for (process)", &mut waitfor), ("tmux capture-pane poll, 100 ms", &mut polled)] {
+    for (name, samples) in [
+        ("ctmuxd wait-for (process)", &mut waitfor),
+        ("tmux capture-pane poll, 100 ms", &mut polled),
+    ] {
         if samples.is_empty() {
             continue;
         }

@@ -10,7 +10,8 @@ use serde_json::Value;
 use crate::harness::{bin, Daemon, TmuxServer};
 
 /// A rule that never fires: the daemon needs a rules file, these tests need no rules.
-const QUIET_RULES: &str = "[[rule]]\nname = \"quiet\"\npattern = '^NEVER-PRINTED-9f3c$'\nactions = [ \"log\" ]\n";
+const QUIET_RULES: &str =
+    "[[rule]]\nname = \"quiet\"\npattern = '^NEVER-PRINTED-9f3c$'\nactions = [ \"log\" ]\n";
 
 /// Runs `ctmuxd <sub> -L <server> <rest...>` (the server flag right after the subcommand,
 /// so it never lands after a `--`).
@@ -48,7 +49,11 @@ fn daemon(server: &TmuxServer) -> Daemon {
     let d = Daemon::start(server, QUIET_RULES, &[]);
     let end = Instant::now() + Duration::from_secs(10);
     while !ctl(server, &["status"]).status.success() {
-        assert!(Instant::now() < end, "the control socket never answered: {}", stderr(&ctl(server, &["status"])));
+        assert!(
+            Instant::now() < end,
+            "the control socket never answered: {}",
+            stderr(&ctl(server, &["status"]))
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     d
@@ -81,20 +86,27 @@ fn keys(v: &Value) -> Vec<&str> {
 fn spawn_send_wait_for_capture_close_by_label_only() {
     let server = TmuxServer::new();
     let _d = daemon(&server);
-    let spawned = json(&ctl_ok(&server, &["spawn", "--label", "sh1", "--meta", "role=demo", "--json", "--", "sh"]));
+    let spawned = json(&ctl_ok(
+        &server,
+        &["spawn", "--label", "sh1", "--meta", "role=demo", "--json", "--", "sh"],
+    ));
     assert_eq!(spawned["label"], "sh1");
     assert!(spawned["id"].as_str().unwrap().starts_with('%'), "{spawned}");
     assert_eq!(spawned["meta"]["role"], "demo");
 
     // The typed text does not match the pattern; only the shell's answer does.
     ctl_ok(&server, &["send", "sh1", "--enter", "--", "echo hel\"\"lo-$((6*7))"]);
-    let line = ctl_ok(&server, &["wait-for", "sh1", "--pattern", "^hello-42$", "--since", "20", "--timeout", "10s"]);
+    let line = ctl_ok(
+        &server,
+        &["wait-for", "sh1", "--pattern", "^hello-42$", "--since", "20", "--timeout", "10s"],
+    );
     assert_eq!(line, "hello-42\n");
     let captured = ctl_ok(&server, &["capture", "sh1", "--lines", "10"]);
     assert!(captured.lines().any(|l| l == "hello-42"), "{captured}");
 
     let panes = json(&ctl_ok(&server, &["panes", "--json"]));
-    let me = panes.as_array().unwrap().iter().find(|p| p["label"] == "sh1").expect("sh1 listed").clone();
+    let me =
+        panes.as_array().unwrap().iter().find(|p| p["label"] == "sh1").expect("sh1 listed").clone();
     assert_eq!(me["id"], spawned["id"]);
     assert_eq!(me["alive"], true);
 
@@ -120,16 +132,34 @@ fn send_expect_waits_for_a_prompt_that_takes_a_second() {
     let server = TmuxServer::new();
     let _d = daemon(&server);
     // The shell only starts reading after a second; the typed line waits in the tty.
-    ctl_ok(&server, &["spawn", "--label", "slow", "--shell", "--", "sleep 1; PS1='slow$ ' exec sh"]);
+    ctl_ok(
+        &server,
+        &["spawn", "--label", "slow", "--shell", "--", "sleep 1; PS1='slow$ ' exec sh"],
+    );
     let t0 = Instant::now();
     let out = ctl_ok(
         &server,
-        &["send", "slow", "--enter", "--expect", "^answer=42$", "--timeout", "15s", "--json", "--", "echo answer=$((40+2))"],
+        &[
+            "send",
+            "slow",
+            "--enter",
+            "--expect",
+            "^answer=42$",
+            "--timeout",
+            "15s",
+            "--json",
+            "--",
+            "echo answer=$((40+2))",
+        ],
     );
     let m = json(&out);
     assert_eq!(m["line"], "answer=42");
     assert_eq!(m["label"], "slow");
-    assert!(t0.elapsed() >= Duration::from_millis(700), "answered before the shell could: {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() >= Duration::from_millis(700),
+        "answered before the shell could: {:?}",
+        t0.elapsed()
+    );
 }
 
 #[test]
@@ -140,7 +170,14 @@ fn wait_for_catches_a_line_printed_right_after_the_request() {
     // must be returned, not an old one.
     ctl_ok(
         &server,
-        &["spawn", "--label", "ticker", "--shell", "--", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); echo tick-$i; sleep 0.001; done"],
+        &[
+            "spawn",
+            "--label",
+            "ticker",
+            "--shell",
+            "--",
+            "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); echo tick-$i; sleep 0.001; done",
+        ],
     );
     ctl_ok(&server, &["wait-for", "ticker", "--pattern", "^tick-[0-9]+$", "--timeout", "10s"]);
     let before: u64 = ctl_ok(&server, &["capture", "ticker", "--lines", "2"])
@@ -149,7 +186,10 @@ fn wait_for_catches_a_line_printed_right_after_the_request() {
         .max()
         .expect("a tick captured");
     let t0 = Instant::now();
-    let m = json(&ctl_ok(&server, &["wait-for", "ticker", "--pattern", "^tick-(?P<n>[0-9]+)$", "--json"]));
+    let m = json(&ctl_ok(
+        &server,
+        &["wait-for", "ticker", "--pattern", "^tick-(?P<n>[0-9]+)$", "--json"],
+    ));
     let n: u64 = m["captures"]["n"].as_str().unwrap().parse().unwrap();
     assert!(n > before, "tick-{n} is not newer than tick-{before} seen before the request");
     assert!(t0.elapsed() < Duration::from_secs(3), "took {:?}", t0.elapsed());
@@ -174,20 +214,41 @@ fn wait_for_times_out_with_exit_1_and_says_what_it_awaited() {
 fn json_output_follows_the_documented_schema() {
     let server = TmuxServer::new();
     let _d = daemon(&server);
-    ctl_ok(&server, &["spawn", "--label", "done", "--keep", "--shell", "--", "echo finished; exit 3"]);
-    ctl_ok(&server, &["wait-for", "done", "--pattern", "^finished$", "--since", "5", "--timeout", "10s"]);
+    ctl_ok(
+        &server,
+        &["spawn", "--label", "done", "--keep", "--shell", "--", "echo finished; exit 3"],
+    );
+    ctl_ok(
+        &server,
+        &["wait-for", "done", "--pattern", "^finished$", "--since", "5", "--timeout", "10s"],
+    );
     let end = Instant::now() + Duration::from_secs(10);
     let pane = loop {
         let panes = json(&ctl_ok(&server, &["panes", "--json"]));
-        let p = panes.as_array().unwrap().iter().find(|p| p["label"] == "done").cloned().expect("listed");
+        let p = panes
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["label"] == "done")
+            .cloned()
+            .expect("listed");
         if p["alive"] == false || Instant::now() > end {
             break p;
         }
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(keys(&pane), PANE_KEYS, "{pane}");
-    assert_eq!((pane["alive"].clone(), pane["exit_status"].clone()), (Value::Bool(false), Value::from(3)), "{pane}");
-    assert!(pane["meta"].is_object() && pane["pid"].is_u64() && pane["width"].is_u64() && pane["window"].is_string());
+    assert_eq!(
+        (pane["alive"].clone(), pane["exit_status"].clone()),
+        (Value::Bool(false), Value::from(3)),
+        "{pane}"
+    );
+    assert!(
+        pane["meta"].is_object()
+            && pane["pid"].is_u64()
+            && pane["width"].is_u64()
+            && pane["window"].is_string()
+    );
     assert_eq!(pane["last_line"], "finished");
 
     let status = json(&ctl_ok(&server, &["status", "--json"]));
@@ -201,11 +262,24 @@ fn json_output_follows_the_documented_schema() {
 
     let rules = json(&ctl_ok(&server, &["rules", "--json"]));
     assert_eq!(keys(&rules[0]), ["dynamic", "matches", "name", "pattern"]);
-    assert_eq!((rules[0]["name"].clone(), rules[0]["dynamic"].clone()), ("quiet".into(), false.into()));
+    assert_eq!(
+        (rules[0]["name"].clone(), rules[0]["dynamic"].clone()),
+        ("quiet".into(), false.into())
+    );
 
     let m = json(&ctl_ok(
         &server,
-        &["wait-for", "done", "--pattern", "^(?P<word>fin)ished$", "--since", "5", "--timeout", "5s", "--json"],
+        &[
+            "wait-for",
+            "done",
+            "--pattern",
+            "^(?P<word>fin)ished$",
+            "--since",
+            "5",
+            "--timeout",
+            "5s",
+            "--json",
+        ],
     ));
     assert_eq!(keys(&m), ["captures", "label", "line", "pane"]);
     assert_eq!(m["captures"]["word"], "fin");
@@ -283,7 +357,10 @@ fn a_subscriber_that_disconnects_mid_stream_does_not_disturb_the_daemon() {
     sub.wait().unwrap();
     // More matching output with the subscriber gone, then the daemon still answers.
     ctl_ok(&server, &["send", "src", "--enter", "--", "echo sub-$((1000))"]);
-    let line = ctl_ok(&server, &["wait-for", "src", "--pattern", "^sub-1000$", "--since", "5", "--timeout", "5s"]);
+    let line = ctl_ok(
+        &server,
+        &["wait-for", "src", "--pattern", "^sub-1000$", "--since", "5", "--timeout", "5s"],
+    );
     assert_eq!(line, "sub-1000\n");
     let end = Instant::now() + Duration::from_secs(5);
     loop {
@@ -315,7 +392,10 @@ fn without_a_daemon_each_command_says_how_to_start_one() {
         assert_eq!(o.status.code(), Some(1), "{args:?}");
         let e = stderr(&o);
         assert!(e.contains("no ctmuxd daemon is running"), "{e}");
-        assert!(e.contains(&format!("ctmuxd --control-mode -L {} --rules FILE", server.name)), "{e}");
+        assert!(
+            e.contains(&format!("ctmuxd --control-mode -L {} --rules FILE", server.name)),
+            "{e}"
+        );
     }
 }
 
