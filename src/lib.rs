@@ -6,6 +6,7 @@
 //! The binary (`src/main.rs`) is a thin layer over this library.
 
 pub mod action;
+pub mod api;
 pub mod cli;
 pub mod daemon;
 pub mod demo;

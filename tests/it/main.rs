@@ -15,3 +15,6 @@ mod faults;
 
 /// `ctmuxd demo`: the pipeline and services scenarios end to end, from their event logs.
 mod demo;
+
+/// The control socket and the client subcommands.
+mod api;
