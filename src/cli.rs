@@ -89,6 +89,39 @@ pub enum Command {
         /// Directory of the event log.
         #[arg(long, value_name = "DIR")]
         events: Option<PathBuf>,
+        /// Chart the number of panes alive over time (latest run) instead of listing events.
+        #[arg(long, conflicts_with = "follow")]
+        timeline: bool,
+    },
+    /// Run a self-contained demo on a private tmux server, printing its timeline.
+    #[command(after_help = "Examples:\n  ctmuxd demo pipeline\n  ctmuxd demo services --fail db")]
+    Demo {
+        /// Which demo.
+        #[arg(value_enum)]
+        scenario: crate::demo::Scenario,
+        /// Run the scripts five times faster (the pipeline in about 6 s).
+        #[arg(long)]
+        fast: bool,
+        /// Make this service fail at start-up (services: db, api or frontend).
+        #[arg(long, value_name = "LABEL")]
+        fail: Option<String>,
+        /// tmux socket name (default: ctmuxd-demo-<pid>).
+        #[arg(short = 'L', value_name = "SOCKET-NAME")]
+        socket: Option<String>,
+        /// Directory of the event log (default: inside the demo's temporary directory).
+        #[arg(long, value_name = "DIR")]
+        events: Option<PathBuf>,
+    },
+    /// Talk to the running daemon (panes, spawn, close, send, capture, wait-for, ...).
+    #[command(flatten)]
+    Api(crate::api::cli::ApiCommand),
+    /// Print shell completions.
+    #[command(
+        after_help = "Example:\n  ctmuxd completions bash > ~/.local/share/bash-completion/completions/ctmuxd"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
     /// Run the rules over recorded control-mode streams, without tmux; print what would fire as JSON lines.
     #[command(

@@ -101,6 +101,26 @@ pub async fn run(
         owner: Mutex::new(HashMap::new()),
         dispatcher: Dispatcher::new(runner, log.clone(), "control", engine),
     });
+
+    // The control API: bound before anything starts, so a second daemon for the same
+    // server is refused at once; `ctmuxd stop` ends the daemon like a signal.
+    let listener = crate::api::server::bind(&crate::api::socket_path(&opts.target))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let backend: Arc<dyn crate::api::Backend> = Arc::new(crate::backend::DaemonBackend::new(
+        shared.dispatcher.clone(),
+        opts.target.clone(),
+        stop.clone(),
+    ));
+    let api_end = tokio_util::sync::CancellationToken::new();
+    let api = tokio::spawn(listener.serve(backend, api_end.clone().cancelled_owned()));
+    let shutdown = async move {
+        tokio::select! {
+            _ = shutdown => {}
+            _ = stop.notified() => tracing::info!("stop requested through the API"),
+        }
+    };
     tokio::pin!(shutdown);
 
     let mut server: Option<ServerIdentity> = None;
@@ -115,6 +135,8 @@ pub async fn run(
             }
             // The first connection must work; later ones are retried.
             Err(e) if server.is_none() => {
+                api_end.cancel();
+                let _ = api.await;
                 shared.dispatcher.shutdown(Duration::ZERO).await;
                 return Err(e);
             }
@@ -135,6 +157,8 @@ pub async fn run(
         }
     };
 
+    api_end.cancel();
+    let _ = api.await;
     let mut stop = Record::now("daemon");
     stop.message = Some(match &exit {
         DaemonExit::Stopped => "stopping: signal".to_string(),
@@ -155,7 +179,7 @@ pub async fn run(
 /// daemons restarting together do not storm the server.
 fn backoff(attempt: u32) -> Duration {
     let base = 250u64.saturating_mul(1 << attempt.min(5));
-    let jitter = (now_ns() % (base / 4 + 1)) as u64;
+    let jitter = now_ns() % (base / 4 + 1);
     Duration::from_millis(base + jitter)
 }
 
@@ -481,7 +505,7 @@ async fn on_event(
             if name == DEAD_SUBSCRIPTION =>
         {
             if let Some((status, signal)) = orchestrate::parse_dead(&value) {
-                orchestrate::pane_exited(&shared.dispatcher, exits, pane, status, signal);
+                orchestrate::pane_died(&shared.dispatcher, exits, pane, status, signal);
             }
         }
         Event::SessionRenamed { session: sid, name } => {

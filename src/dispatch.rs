@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tmux_control_parser::SessionId;
+use tokio::sync::broadcast;
 use tokio_util::task::TaskTracker;
 
 use crate::action::{Action, ActionOutcome, ExecRunner};
@@ -36,6 +37,9 @@ pub struct Dispatcher {
     pub(crate) engine: Arc<Mutex<Engine>>,
     /// Live control connections by session; pane actions use any of them.
     pub(crate) clients: Arc<Mutex<HashMap<SessionId, ControlClient>>>,
+    /// Every record appended, for `ctmuxd events` subscribers. Bounded: a subscriber
+    /// that falls behind is told how many it lost (`Lagged`).
+    events: broadcast::Sender<serde_json::Value>,
 }
 
 impl Dispatcher {
@@ -46,7 +50,9 @@ impl Dispatcher {
         mode: &'static str,
         engine: Arc<Mutex<Engine>>,
     ) -> Dispatcher {
+        let (events, _) = broadcast::channel(1024);
         Dispatcher {
+            events,
             runner,
             log,
             tracker: TaskTracker::new(),
@@ -54,6 +60,11 @@ impl Dispatcher {
             engine,
             clients: Arc::default(),
         }
+    }
+
+    /// A live feed of the records appended from now on.
+    pub fn subscribe_events(&self) -> broadcast::Receiver<serde_json::Value> {
+        self.events.subscribe()
     }
 
     /// The event log records go to.
@@ -183,6 +194,11 @@ impl Dispatcher {
     pub fn append(&self, rec: &Record) {
         if let Err(e) = self.log.append(rec) {
             tracing::error!("event log {}: {e}", self.log.path().display());
+        }
+        if self.events.receiver_count() > 0 {
+            if let Ok(v) = serde_json::to_value(rec) {
+                let _ = self.events.send(v);
+            }
         }
     }
 }

@@ -157,6 +157,8 @@ pub struct Engine {
     last_fire: HashMap<(usize, PaneId), Instant>,
     /// Reused per feed so the output path does not allocate.
     scratch: Vec<LineMatch>,
+    /// Panes whose exit is being handled (reported dead, not yet recorded).
+    exiting: HashSet<PaneId>,
 }
 
 impl Engine {
@@ -173,6 +175,7 @@ impl Engine {
             dynamic: Vec::new(),
             next_dynamic: 1,
             panes: HashMap::new(),
+            exiting: HashSet::new(),
             fired_once: HashSet::new(),
             last_fire: HashMap::new(),
             scratch: Vec::new(),
@@ -310,6 +313,13 @@ impl Engine {
         self.panes.values().filter(|p| p.info.label.is_some() && !p.info.dead).count()
     }
 
+    /// Claims the handling of a pane's exit: true the first time tmux reports it dead,
+    /// false for repeated reports (subscriptions report state, not edges).
+    pub fn begin_exit(&mut self, pane: PaneId) -> bool {
+        let known_alive = self.panes.get(&pane).is_some_and(|p| !p.info.dead);
+        known_alive && self.exiting.insert(pane)
+    }
+
     /// Marks a pane's process as exited; returns the `on = "exit"` rules that fire, or
     /// `None` if the exit was already recorded (subscriptions report state, not edges).
     pub fn pane_exited(
@@ -323,6 +333,7 @@ impl Engine {
             return None;
         }
         state.info.dead = true;
+        self.exiting.remove(&pane);
         let info = state.info.clone();
         let line = match status {
             Some(s) => format!("exited with status {s}"),
@@ -386,6 +397,68 @@ impl Engine {
         out
     }
 
+    /// Feeds the lines of `captured` (a `capture-pane` of the pane, oldest first) that the
+    /// pane printed but ctmuxd never received, and returns how many lines it fed.
+    ///
+    /// tmux drops output it had not yet sent to a control client when the pane's process
+    /// exits (the pane's fd is closed first), so a command that prints and exits at once
+    /// can lose its last lines in the stream. The capture is aligned on the last complete
+    /// line ctmuxd has (and the line being written); what follows it is fed as if it had
+    /// arrived, so rules, `wait-for` and readiness see it. Without an alignment (the
+    /// capture does not contain that line) nothing is fed.
+    pub fn resync_tail(
+        &mut self,
+        pane: PaneId,
+        captured: &[String],
+        now: Instant,
+        ts_ns: u64,
+        out: &mut Vec<Firing>,
+    ) -> usize {
+        let Some(state) = self.panes.get(&pane) else { return 0 };
+        let ring = state.watch.ring();
+        let ours: Vec<&str> = ring.lines().map(str::trim_end).collect();
+        let partial = ring.partial().trim_end().to_string();
+        let cap: Vec<&str> = captured.iter().map(|l| l.trim_end()).collect();
+        // Where our text ends in the capture: after the last occurrence of our last
+        // non-empty complete line whose predecessors (up to 3) also agree.
+        let last_ours = ours.iter().rposition(|l| !l.is_empty());
+        let start = match last_ours {
+            None => 0,
+            Some(li) => {
+                let found = (0..cap.len()).rev().find(|&j| {
+                    cap[j] == ours[li] && (1..=3.min(li).min(j)).all(|k| cap[j - k] == ours[li - k])
+                });
+                match found {
+                    Some(j) => j + 1 + ours[li + 1..].len().min(cap.len().saturating_sub(j + 1)),
+                    None => return 0,
+                }
+            }
+        };
+        let mut data = Vec::new();
+        let mut rest = &cap[start.min(cap.len())..];
+        if !partial.is_empty() {
+            match rest.first() {
+                Some(first) if first.starts_with(partial.as_str()) => {
+                    data.extend_from_slice(&first.as_bytes()[partial.len()..]);
+                    data.extend_from_slice(b"\r\n");
+                    rest = &rest[1..];
+                }
+                _ => return 0,
+            }
+        }
+        // Trailing blank lines are the empty screen below the text, not output.
+        let end = rest.iter().rposition(|l| !l.is_empty()).map_or(0, |i| i + 1);
+        for l in &rest[..end] {
+            data.extend_from_slice(l.as_bytes());
+            data.extend_from_slice(b"\r\n");
+        }
+        let fed = end + usize::from(!partial.is_empty());
+        if !data.is_empty() {
+            self.on_output(pane, &data, now, ts_ns, out);
+        }
+        fed
+    }
+
     /// Forgets every pane (a new tmux server: its pane ids mean other panes).
     pub fn clear_panes(&mut self) {
         self.panes.clear();
@@ -395,6 +468,7 @@ impl Engine {
     /// Forgets a pane that is gone.
     pub fn remove_pane(&mut self, id: PaneId) {
         self.panes.remove(&id);
+        self.exiting.remove(&id);
         self.last_fire.retain(|(_, p), _| *p != id);
     }
 

@@ -7,6 +7,7 @@
 
 pub mod action;
 pub mod api;
+pub mod backend;
 pub mod cli;
 pub mod daemon;
 pub mod demo;

@@ -26,10 +26,13 @@ impl std::error::Error for BadInput {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The demo prints its own timeline on stdout; the daemon's info lines would interleave.
+    let default_filter =
+        if matches!(cli.command, Some(Command::Demo { .. })) { "warn" } else { "info" };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -57,8 +60,16 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         None => run_daemon(cli.daemon).await,
-        Some(Command::Logs { n, follow, events }) => {
+        Some(Command::Logs { n, follow, events, timeline }) => {
             let dir = events.unwrap_or_else(EventLog::default_dir);
+            if timeline {
+                let (w, h) = ctmuxd::timeline::terminal_size().unwrap_or((100, 30));
+                let chart =
+                    ctmuxd::timeline::render_log(&dir, w, h.saturating_sub(14).clamp(4, 20))
+                        .with_context(|| format!("reading the event log in {}", dir.display()))?;
+                print!("{chart}");
+                return Ok(ExitCode::SUCCESS);
+            }
             if follow {
                 let mut out = tokio::io::stdout();
                 eventlog::follow(&dir, n, &mut out, shutdown_signal()).await?;
@@ -69,6 +80,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for l in lines {
                 println!("{l}");
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Demo { scenario, fast, fail, socket, events }) => {
+            let opts = ctmuxd::demo::DemoOptions { scenario, fast, fail, socket, events };
+            match ctmuxd::demo::run(opts, &mut std::io::stdout(), shutdown_signal()).await {
+                Ok(report) => {
+                    Ok(if report.finished { ExitCode::SUCCESS } else { ExitCode::from(1) })
+                }
+                Err(e) if e.is_usage() => Err(BadInput(e.to_string()).into()),
+                Err(e) => Err(e.into()),
+            }
+        }
+        Some(Command::Api(cmd)) => ctmuxd::api::cli::run(cmd, &cli.daemon.server).await,
+        Some(Command::Completions { shell }) => {
+            use clap::CommandFactory;
+            ctmuxd::api::cli::completions(shell, &mut Cli::command());
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Replay { rules, label, transcripts }) => {

@@ -39,7 +39,7 @@ pub async fn run_pane_action(
                 .session
                 .clone()
                 .unwrap_or(ctx.session.clone());
-            spawn(d, spec, &session, None).await.map(|(pane, _)| {
+            spawn(d, spec, &session, None).await.map_err(String::from).map(|(pane, _)| {
                 extra.insert("target_label".into(), spec.label.clone().into());
                 extra.insert("target_pane".into(), pane.to_string().into());
             })
@@ -77,25 +77,43 @@ pub async fn run_pane_action(
 }
 
 /// Patterns to register on a new pane before its first output is read.
-struct Watch {
+pub struct Watch {
     ready: Option<(String, oneshot::Sender<DynamicMatch>)>,
     fail: Option<(String, oneshot::Sender<DynamicMatch>)>,
 }
 
+/// Why a spawn failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// tmux or label trouble (duplicate label, unknown `beside` label, ...).
+    #[error(transparent)]
+    Ops(#[from] ops::OpsError),
+    /// Anything else (no connection).
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<SpawnError> for String {
+    fn from(e: SpawnError) -> String {
+        e.to_string()
+    }
+}
+
 /// Spawns a labelled pane in `session`; returns its id and session name.
-async fn spawn(
+///
+/// # Errors
+/// [`SpawnError`] when there is no connection, the label is taken, or tmux refuses.
+pub async fn spawn(
     d: &Dispatcher,
     spec: &SpawnAction,
     session: &str,
     watch: Option<Watch>,
-) -> Result<(PaneId, String), String> {
-    let client = d.client().ok_or("no tmux connection")?;
+) -> Result<(PaneId, String), SpawnError> {
+    let client = d.client().ok_or_else(|| SpawnError::Other("no tmux connection".into()))?;
     let placement = match &spec.beside {
         None => Placement::Window,
         Some(label) => {
-            let beside = ops::resolve(&client, label)
-                .await
-                .map_err(|e| format!("spawn `{}`: {e}", spec.label))?;
+            let beside = ops::resolve(&client, label).await?;
             Placement::Split {
                 beside: beside.id,
                 horizontal: spec.horizontal,
@@ -149,7 +167,7 @@ async fn spawn(
             }
         }
     };
-    let rec = ops::spawn(&client, &ospec, hook).await.map_err(|e| e.to_string())?;
+    let rec = ops::spawn(&client, &ospec, hook).await?;
     let alive = {
         let mut engine = d.engine.lock().expect("engine");
         let mut info = engine.pane_info(rec.id).cloned().unwrap_or_default();
@@ -171,7 +189,10 @@ fn rules_dir(d: &Dispatcher) -> PathBuf {
 }
 
 /// Closes every pane whose label matches `glob`; returns their ids.
-async fn close(d: &Dispatcher, glob: &str) -> Result<Vec<PaneId>, String> {
+///
+/// # Errors
+/// A message when there is no connection or tmux cannot list panes.
+pub async fn close(d: &Dispatcher, glob: &str) -> Result<Vec<PaneId>, String> {
     let client = d.client().ok_or("no tmux connection")?;
     let panes = ops::find(&client, glob).await.map_err(|e| e.to_string())?;
     let mut closed = Vec::new();
@@ -218,6 +239,65 @@ pub fn parse_dead(value: &str) -> Option<(Option<i32>, Option<i32>)> {
     let status = f.next().and_then(|s| s.parse().ok());
     let signal = f.next().and_then(|s| s.parse().ok());
     Some((status, signal))
+}
+
+/// tmux reported a pane dead. Before the exit is recorded, the pane's last lines are
+/// re-read with `capture-pane` and whatever the stream lost is fed to the engine (tmux
+/// drops unsent output of a pane whose process exited), so a command that prints its
+/// result and exits at once is still matched, and in order: output first, then exit.
+pub fn pane_died(
+    d: &Dispatcher,
+    exits: &mpsc::UnboundedSender<(PaneId, Option<i32>)>,
+    pane: PaneId,
+    status: Option<i32>,
+    signal: Option<i32>,
+) {
+    let (claimed, ring) = {
+        let mut engine = d.engine.lock().expect("engine");
+        (engine.begin_exit(pane), engine.rules().settings.ring_lines)
+    };
+    if !claimed {
+        return;
+    }
+    let d = d.clone();
+    let exits = exits.clone();
+    tokio::spawn(async move {
+        if let Some(client) = d.client() {
+            let depth = format!("-{}", ring.max(1));
+            let cmd = crate::tmux::command::line(
+                "capture-pane",
+                &["-p", "-J", "-t", &pane.to_string(), "-S", &depth],
+            );
+            if let Ok(mut lines) = client.command(cmd).await {
+                while lines.last().is_some_and(|l| l.trim().is_empty()) {
+                    lines.pop();
+                }
+                if lines.last().is_some_and(|l| l.starts_with("Pane is dead")) {
+                    lines.pop();
+                }
+                let mut firings = Vec::new();
+                let fed = d.engine.lock().expect("engine").resync_tail(
+                    pane,
+                    &lines,
+                    Instant::now(),
+                    now_ns(),
+                    &mut firings,
+                );
+                if fed > 0 {
+                    let mut rec = Record::now("resync");
+                    rec.pane = Some(pane.to_string());
+                    rec.message = Some(format!(
+                        "{fed} line(s) tmux did not send before the pane exited were read back"
+                    ));
+                    d.append(&rec);
+                }
+                for f in firings {
+                    d.fire(f);
+                }
+            }
+        }
+        pane_exited(&d, &exits, pane, status, signal);
+    });
 }
 
 /// A pane's process exited: record it, fire `on = "exit"` rules, tell anyone waiting

@@ -19,6 +19,8 @@ use super::TmuxError;
 pub const LABEL_OPTION: &str = "@ctmuxd_label";
 /// Pane option holding the metadata (a JSON object, on one line).
 pub const META_OPTION: &str = "@ctmuxd_meta";
+/// Variable the start gate of a spawned command reads into (see [`spawn`]).
+const GATE_VAR: &str = "_ctmuxd_go";
 /// Field separator for `-F` formats: a control character no field can contain.
 pub const SEP: char = '\x1f';
 
@@ -283,15 +285,26 @@ pub async fn spawn(
     for (k, v) in &spec.env {
         args.extend(["-e".into(), format!("{k}={v}")]);
     }
+    // The command is gated: it starts only when ctmuxd presses Enter in the pane, after
+    // `remain-on-exit` and the label are set. Otherwise a command that exits at once
+    // (`exit 3`) would be gone before its exit status could be kept. The gate is a
+    // `read` in `sh`, which then `exec`s the argv (same pid, no shell parsing of it) or
+    // runs the shell string. The Enter shows as one empty first line in the pane.
+    let gated = spec.command.is_some();
     match &spec.command {
         None => {}
-        // tmux runs a single argument through the shell; with two or more it execs them.
-        // `env --` keeps a one-word argv away from the shell.
-        Some(PaneCommand::Argv(argv)) if argv.len() == 1 => {
-            args.extend(["env".into(), "--".into(), argv[0].clone()]);
+        Some(PaneCommand::Argv(argv)) => {
+            args.extend([
+                "sh".into(),
+                "-c".into(),
+                format!("read -r {GATE_VAR}; exec \"$@\""),
+                "sh".into(),
+            ]);
+            args.extend(argv.iter().cloned());
         }
-        Some(PaneCommand::Argv(argv)) => args.extend(argv.iter().cloned()),
-        Some(PaneCommand::Shell(s)) => args.extend(["sh".into(), "-c".into(), s.clone()]),
+        Some(PaneCommand::Shell(s)) => {
+            args.extend(["sh".into(), "-c".into(), format!("read -r {GATE_VAR}\n{s}")]);
+        }
     }
     let hook = Box::new(move |reply: &tmux_control_parser::Reply| {
         if let Some(id) = reply.lines.first().and_then(|l| PaneId::from_bytes(l.trim_ascii())) {
@@ -312,6 +325,9 @@ pub async fn spawn(
     if !spec.meta.is_empty() {
         let json = serde_json::to_string(&spec.meta).unwrap_or_default();
         client.command(line("set-option", &["-p", "-t", &pane, META_OPTION, &json])).await?;
+    }
+    if gated {
+        send_enter(client, id).await?;
     }
     let fmt = PaneRecord::format();
     let lines = client.command(line("display-message", &["-p", "-t", &pane, &fmt])).await?;

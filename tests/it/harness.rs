@@ -112,6 +112,12 @@ impl Daemon {
     pub fn start(server: &TmuxServer, rules: &str, extra: &[&str]) -> Daemon {
         let rules = server.write_rules(rules);
         let events_dir = server.path("events");
+        let is_ready = |e: &Value| {
+            e["event"] == "daemon" && e["message"].as_str().unwrap_or("").starts_with("ready")
+        };
+        // A daemon started earlier in the same test wrote its own "ready": wait for a new one.
+        let before =
+            read_events(&events_dir.join("events.jsonl")).iter().filter(|e| is_ready(e)).count();
         let child = Command::new(bin())
             .arg("--control-mode")
             .arg("-L")
@@ -129,9 +135,7 @@ impl Daemon {
             .expect("spawn ctmuxd");
         let mut d = Daemon { child, events_dir };
         let ok = d.wait_until(Duration::from_secs(10), |evs| {
-            evs.iter().any(|e| {
-                e["event"] == "daemon" && e["message"].as_str().unwrap_or("").starts_with("ready")
-            })
+            evs.iter().filter(|e| is_ready(e)).count() > before
         });
         if !ok {
             let _ = d.child.kill();

@@ -1,0 +1,513 @@
+//! The daemon's side of the control API: [`DaemonBackend`] implements
+//! [`crate::api::Backend`] over the engine (labels, ring buffers, run-time patterns) and
+//! the control connections (pane commands).
+//!
+//! `wait-for` and `send --expect` register their pattern with the engine *before* anything
+//! else happens (before the ring is searched for `--since`, before the keys are sent), so
+//! a line printed after the request can never slip past; the pattern is removed when the
+//! request's future is dropped (answer, timeout or client gone).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tmux_control_parser::PaneId;
+use tokio::sync::{mpsc, oneshot, Notify};
+
+use crate::action::{ActionContext, ExecAction, ExecRunner, SpawnAction};
+use crate::api::protocol::{
+    ApiError, ErrorCode, MatchView, PaneView, ReloadReply, RuleView, SendReply, SendRequest,
+    SpawnRequest, Split, StatusView, SubscribeRequest, WaitRequest,
+};
+use crate::api::{Backend, BackendFuture, Subscription};
+use crate::dispatch::Dispatcher;
+use crate::engine::{DynamicMatch, DynamicPattern, DynamicSink};
+use crate::orchestrate;
+use crate::tmux::ops::{self, glob_match, OpsError, PaneCommand, PaneRecord};
+use crate::tmux::TmuxTarget;
+
+/// How long `send --enter` waits for the typed text to be echoed before pressing Enter anyway.
+const ECHO_WAIT: Duration = Duration::from_secs(2);
+/// Matches a subscriber may fall behind by before further ones are dropped (and counted).
+const SUBSCRIBER_QUEUE: usize = 1024;
+
+/// A rule added at run time with `subscribe`.
+struct RuntimeRule {
+    id: u64,
+    name: String,
+    pattern: String,
+    matches: Arc<AtomicU64>,
+}
+
+/// The daemon's implementation of the API.
+pub struct DaemonBackend {
+    dispatcher: Dispatcher,
+    target: TmuxTarget,
+    started: Instant,
+    stop: Arc<Notify>,
+    runtime_rules: Arc<Mutex<Vec<RuntimeRule>>>,
+    next_rule: AtomicU64,
+}
+
+impl DaemonBackend {
+    /// A backend over `dispatcher` (engine + connections); `stop` is notified by `ctmuxd stop`.
+    pub fn new(dispatcher: Dispatcher, target: TmuxTarget, stop: Arc<Notify>) -> DaemonBackend {
+        DaemonBackend {
+            dispatcher,
+            target,
+            started: Instant::now(),
+            stop,
+            runtime_rules: Arc::default(),
+            next_rule: AtomicU64::new(1),
+        }
+    }
+
+    fn client(&self) -> Result<crate::tmux::control::ControlClient, ApiError> {
+        self.dispatcher.client().ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Tmux,
+                "no tmux connection (tmux is gone; ctmuxd is waiting for it)",
+            )
+        })
+    }
+
+    async fn resolve(&self, label: &str) -> Result<PaneRecord, ApiError> {
+        ops::resolve(&self.client()?, label).await.map_err(ops_error)
+    }
+
+    fn view(&self, r: PaneRecord) -> PaneView {
+        let last_line = self
+            .dispatcher
+            .engine
+            .lock()
+            .expect("engine")
+            .last_lines(r.id, 1)
+            .and_then(|mut l| l.pop())
+            .filter(|l| !l.is_empty());
+        PaneView {
+            id: r.id.to_string(),
+            label: r.label,
+            meta: r.meta.unwrap_or_else(|| Value::Object(Default::default())),
+            session: r.session_name,
+            window: r.window.to_string(),
+            command: r.command,
+            pid: r.pid,
+            width: r.size.0,
+            height: r.size.1,
+            alive: !r.dead,
+            exit_status: r.exit_status,
+            exit_signal: r.exit_signal,
+            last_line,
+        }
+    }
+
+    /// Registers a run-time pattern on `pane` that resolves once; removed when the guard drops.
+    fn waiter(
+        &self,
+        pattern: &str,
+        prompt: bool,
+        pane: PaneId,
+        skip_echo: Option<String>,
+    ) -> Result<(oneshot::Receiver<DynamicMatch>, PatternGuard), ApiError> {
+        let (tx, rx) = oneshot::channel();
+        let dp = DynamicPattern {
+            pattern: pattern.to_string(),
+            prompt,
+            pane: Some(pane),
+            sink: DynamicSink::Once { tx, skip_echo },
+        };
+        let id = self
+            .dispatcher
+            .engine
+            .lock()
+            .expect("engine")
+            .add_dynamic(dp)
+            .map_err(ApiError::bad_request)?;
+        Ok((rx, PatternGuard { dispatcher: self.dispatcher.clone(), id, keep: false }))
+    }
+}
+
+/// Removes a run-time pattern from the engine when dropped (unless `keep`).
+struct PatternGuard {
+    dispatcher: Dispatcher,
+    id: u64,
+    keep: bool,
+}
+
+impl Drop for PatternGuard {
+    fn drop(&mut self) {
+        if !self.keep {
+            if let Ok(mut engine) = self.dispatcher.engine.lock() {
+                engine.remove_dynamic(self.id);
+            }
+        }
+    }
+}
+
+fn ops_error(e: OpsError) -> ApiError {
+    let code = match &e {
+        OpsError::UnknownLabel { .. } => ErrorCode::NotFound,
+        OpsError::DuplicateLabel { .. } => ErrorCode::Conflict,
+        OpsError::InvalidLabel(_) => ErrorCode::BadRequest,
+        OpsError::Tmux(_) | OpsError::Unexpected(_) => ErrorCode::Tmux,
+    };
+    ApiError::new(code, e.to_string())
+}
+
+fn match_view(m: DynamicMatch) -> MatchView {
+    MatchView {
+        pane: m.pane.to_string(),
+        label: m.label,
+        line: m.line,
+        captures: m.captures.into_iter().collect(),
+    }
+}
+
+impl Backend for DaemonBackend {
+    fn panes(&self) -> BackendFuture<'_, Vec<PaneView>> {
+        Box::pin(async move {
+            let list = ops::list(&self.client()?).await.map_err(ops_error)?;
+            Ok(list.into_iter().map(|r| self.view(r)).collect())
+        })
+    }
+
+    fn spawn(&self, req: SpawnRequest) -> BackendFuture<'_, PaneView> {
+        Box::pin(async move {
+            let command = match (req.shell, req.command.is_empty()) {
+                (_, true) => None,
+                (true, false) => Some(PaneCommand::Shell(req.command.join(" "))),
+                (false, false) => Some(PaneCommand::Argv(req.command.clone())),
+            };
+            let spec = SpawnAction {
+                label: req.label.clone(),
+                command,
+                cwd: req.cwd.clone(),
+                env: Vec::new(),
+                meta: req.meta.clone(),
+                beside: req.beside.clone(),
+                horizontal: matches!(req.split, Some(Split::Horizontal)),
+                size: req.size.clone(),
+                keep: req.keep,
+                replace: req.replace,
+            };
+            let session = match req.session.clone() {
+                Some(s) => s,
+                None => self.default_session(),
+            };
+            let (pane, _) = orchestrate::spawn(&self.dispatcher, &spec, &session, None)
+                .await
+                .map_err(|e| match e {
+                    orchestrate::SpawnError::Ops(e) => ops_error(e),
+                    orchestrate::SpawnError::Other(m) => ApiError::new(ErrorCode::Tmux, m),
+                })?;
+            let list = ops::list(&self.client()?).await.map_err(ops_error)?;
+            let rec = list.into_iter().find(|r| r.id == pane).ok_or_else(|| {
+                ApiError::new(ErrorCode::Tmux, format!("pane {pane} vanished right after spawning"))
+            })?;
+            Ok(self.view(rec))
+        })
+    }
+
+    fn close(&self, labels: Vec<String>) -> BackendFuture<'_, Vec<PaneView>> {
+        Box::pin(async move {
+            let list = ops::list(&self.client()?).await.map_err(ops_error)?;
+            let targets: Vec<PaneRecord> = list
+                .iter()
+                .filter(|r| {
+                    r.label.as_deref().is_some_and(|l| labels.iter().any(|g| glob_match(g, l)))
+                })
+                .cloned()
+                .collect();
+            if targets.is_empty() {
+                let mut known: Vec<String> = list.into_iter().filter_map(|r| r.label).collect();
+                known.sort();
+                return Err(ops_error(OpsError::UnknownLabel { label: labels.join(" "), known }));
+            }
+            let views: Vec<PaneView> = targets.iter().cloned().map(|r| self.view(r)).collect();
+            for g in &labels {
+                orchestrate::close(&self.dispatcher, g)
+                    .await
+                    .map_err(|e| ApiError::new(ErrorCode::Tmux, e))?;
+            }
+            Ok(views)
+        })
+    }
+
+    fn send(&self, req: SendRequest) -> BackendFuture<'_, SendReply> {
+        Box::pin(async move {
+            let pane = self.resolve(&req.label).await?.id;
+            let client = self.client()?;
+            // The expected line must come after the send: register first.
+            let expect = match &req.expect {
+                Some(p) => {
+                    let echo = req
+                        .text
+                        .lines()
+                        .last()
+                        .filter(|t| !t.trim().is_empty())
+                        .map(str::to_string);
+                    Some(self.waiter(p, false, pane, echo)?)
+                }
+                None => None,
+            };
+            let echo = match (req.enter, req.text.lines().last().filter(|t| !t.trim().is_empty())) {
+                (true, Some(last)) => {
+                    Some(self.waiter(&regex_syntax::escape(last), true, pane, None)?)
+                }
+                _ => None,
+            };
+            ops::send(&client, pane, &req.text, false).await.map_err(ops_error)?;
+            if req.enter {
+                if let Some((rx, _guard)) = echo {
+                    // TUIs drop an Enter that arrives with pasted text: wait for the echo.
+                    let _ = tokio::time::timeout(ECHO_WAIT, rx).await;
+                }
+                ops::send_enter(&client, pane).await.map_err(ops_error)?;
+            }
+            let matched = match expect {
+                Some((rx, _guard)) => {
+                    let m = rx
+                        .await
+                        .map_err(|_| ApiError::internal("the pane went away while waiting"))?;
+                    Some(match_view(m))
+                }
+                None => None,
+            };
+            Ok(SendReply { matched })
+        })
+    }
+
+    fn capture(&self, label: String, lines: usize) -> BackendFuture<'_, Vec<String>> {
+        Box::pin(async move {
+            let pane = self.resolve(&label).await?.id;
+            Ok(self
+                .dispatcher
+                .engine
+                .lock()
+                .expect("engine")
+                .last_lines(pane, lines)
+                .unwrap_or_default())
+        })
+    }
+
+    fn wait_for(&self, req: WaitRequest) -> BackendFuture<'_, MatchView> {
+        Box::pin(async move {
+            let pane = self.resolve(&req.label).await?.id;
+            let (rx, _guard) = self.waiter(&req.pattern, false, pane, None)?;
+            if req.since > 0 {
+                let found = self
+                    .dispatcher
+                    .engine
+                    .lock()
+                    .expect("engine")
+                    .search_recent(pane, &req.pattern, req.since)
+                    .map_err(ApiError::bad_request)?;
+                if let Some(m) = found {
+                    return Ok(match_view(m));
+                }
+            }
+            rx.await
+                .map(match_view)
+                .map_err(|_| ApiError::internal("the pane went away while waiting"))
+        })
+    }
+
+    fn subscribe(&self, req: SubscribeRequest) -> BackendFuture<'_, Subscription> {
+        Box::pin(async move {
+            let (tx, mut rx) = mpsc::channel::<DynamicMatch>(SUBSCRIBER_QUEUE);
+            let dp = DynamicPattern {
+                pattern: req.pattern.clone(),
+                prompt: false,
+                pane: None,
+                sink: DynamicSink::Stream { tx },
+            };
+            let id = self
+                .dispatcher
+                .engine
+                .lock()
+                .expect("engine")
+                .add_dynamic(dp)
+                .map_err(ApiError::bad_request)?;
+            let n = self.next_rule.fetch_add(1, Ordering::Relaxed);
+            let name = format!("subscribe-{n}");
+            let matches = Arc::new(AtomicU64::new(0));
+            self.runtime_rules.lock().expect("rules").push(RuntimeRule {
+                id,
+                name: name.clone(),
+                pattern: req.pattern.clone(),
+                matches: matches.clone(),
+            });
+            let (out_tx, out_rx) = mpsc::channel::<Value>(SUBSCRIBER_QUEUE);
+            let runner = ExecRunner::new(4, Duration::from_secs(60));
+            let exec = req.exec.clone().map(|argv| ExecAction {
+                argv,
+                timeout: None,
+                cwd: None,
+                env: Vec::new(),
+            });
+            let glob = req.label.clone();
+            let dispatcher = self.dispatcher.clone();
+            let rule_name = name.clone();
+            tokio::spawn(async move {
+                while let Some(m) = rx.recv().await {
+                    if !m.label.as_deref().is_some_and(|l| glob_match(&glob, l)) {
+                        continue;
+                    }
+                    matches.fetch_add(1, Ordering::Relaxed);
+                    let mut rec = crate::eventlog::Record::now("match");
+                    rec.rule = Some(rule_name.clone());
+                    rec.pane = Some(m.pane.to_string());
+                    rec.label = m.label.clone();
+                    rec.line = Some(m.line.clone());
+                    let caps: serde_json::Map<String, Value> =
+                        m.captures.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect();
+                    rec.extra.insert("captures".into(), caps.into());
+                    dispatcher.append(&rec);
+                    if let Ok(v) = serde_json::to_value(&rec) {
+                        let _ = out_tx.try_send(v);
+                    }
+                    if let Some(exec) = &exec {
+                        let ctx = ActionContext {
+                            rule: rule_name.clone(),
+                            line: m.line.clone(),
+                            pane_id: m.pane,
+                            pane_label: m.label.clone(),
+                            session: String::new(),
+                            captures: m.captures.clone(),
+                        };
+                        let outcome = runner.run(exec, &ctx).await;
+                        dispatcher.append(
+                            &outcome.to_record(&crate::action::Action::Exec(exec.clone()), &ctx),
+                        );
+                    }
+                }
+            });
+            let guard = SubscriptionGuard {
+                _pattern: PatternGuard {
+                    dispatcher: self.dispatcher.clone(),
+                    id,
+                    keep: req.persist,
+                },
+                rules: self.runtime_rules.clone(),
+                id,
+                persist: req.persist,
+            };
+            Ok(Subscription { events: out_rx, guard: Box::new(guard) })
+        })
+    }
+
+    fn rules(&self) -> BackendFuture<'_, Vec<RuleView>> {
+        Box::pin(async move {
+            let engine = self.dispatcher.engine.lock().expect("engine");
+            let mut out: Vec<RuleView> = engine
+                .rules()
+                .rules
+                .iter()
+                .zip(engine.counts())
+                .map(|(r, c)| RuleView {
+                    name: r.name.clone(),
+                    pattern: r.pattern.clone(),
+                    matches: *c,
+                    dynamic: false,
+                })
+                .collect();
+            drop(engine);
+            for r in self.runtime_rules.lock().expect("rules").iter() {
+                out.push(RuleView {
+                    name: r.name.clone(),
+                    pattern: r.pattern.clone(),
+                    matches: r.matches.load(Ordering::Relaxed),
+                    dynamic: true,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn reload(&self) -> BackendFuture<'_, ReloadReply> {
+        Box::pin(async move {
+            let path: PathBuf = self.dispatcher.engine.lock().expect("engine").rules().path.clone();
+            let set = crate::rules::load(&path)
+                .map_err(|e| ApiError::bad_request(format!("{e}; the old rules stay in force")))?;
+            let n = set.rules.len();
+            self.dispatcher
+                .engine
+                .lock()
+                .expect("engine")
+                .reload(set)
+                .map_err(|e| ApiError::bad_request(format!("{e}; the old rules stay in force")))?;
+            let mut rec = crate::eventlog::Record::now("daemon");
+            rec.message = Some(format!("reloaded {n} rule(s) from {}", path.display()));
+            self.dispatcher.append(&rec);
+            Ok(ReloadReply { rules: n })
+        })
+    }
+
+    fn status(&self) -> BackendFuture<'_, StatusView> {
+        Box::pin(async move {
+            let engine = self.dispatcher.engine.lock().expect("engine");
+            let mut sessions: Vec<String> =
+                engine.panes().into_iter().map(|(_, i)| i.session_name).collect();
+            sessions.sort();
+            sessions.dedup();
+            Ok(StatusView {
+                pid: std::process::id(),
+                tmux: self.target.describe(),
+                sessions,
+                panes: engine.panes().len(),
+                rules: engine.rules().rules.len(),
+                uptime_s: self.started.elapsed().as_secs(),
+                events_path: self.dispatcher.log().path().to_path_buf(),
+                mode: "control".into(),
+            })
+        })
+    }
+
+    fn stop(&self) -> BackendFuture<'_, ()> {
+        Box::pin(async move {
+            self.stop.notify_one();
+            Ok(())
+        })
+    }
+
+    fn events(&self) -> BackendFuture<'_, tokio::sync::broadcast::Receiver<Value>> {
+        Box::pin(async move { Ok(self.dispatcher.subscribe_events()) })
+    }
+}
+
+impl DaemonBackend {
+    fn default_session(&self) -> String {
+        let engine = self.dispatcher.engine.lock().expect("engine");
+        engine
+            .rules()
+            .settings
+            .session
+            .clone()
+            .or_else(|| {
+                engine.panes().into_iter().map(|(_, i)| i.session_name).find(|s| !s.is_empty())
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Keeps a `subscribe` rule alive; removes it from the engine and the rule list on drop
+/// unless `persist`.
+struct SubscriptionGuard {
+    _pattern: PatternGuard,
+    rules: Arc<Mutex<Vec<RuntimeRule>>>,
+    id: u64,
+    persist: bool,
+}
+
+impl Drop for SubscriptionGuard {
+    fn drop(&mut self) {
+        if !self.persist {
+            if let Ok(mut rules) = self.rules.lock() {
+                rules.retain(|r| r.id != self.id);
+            }
+        }
+        // `_pattern` drops next and removes the engine pattern unless `persist`.
+    }
+}
