@@ -149,7 +149,7 @@ mod tests {
     fn zero_capacity_keeps_partial_only() {
         let mut r = Ring::new(0);
         push(&mut r, "a");
-        r.partial_mut().push_str("b");
+        r.partial_mut().push('b');
         assert_eq!(r.lines().count(), 0);
         assert_eq!(r.total_lines(), 1);
         assert_eq!(r.last_lines(5), ["b"]);
