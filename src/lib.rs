@@ -6,7 +6,14 @@
 //! The binary (`src/main.rs`) is a thin layer over this library.
 
 pub mod action;
+pub mod cli;
+pub mod daemon;
+pub mod dispatch;
+pub mod engine;
 pub mod eventlog;
 pub mod matcher;
+pub mod orchestrate;
 pub mod pane;
+pub mod replay;
 pub mod rules;
+pub mod tmux;

@@ -1,1 +1,140 @@
-fn main() {}
+//! The `ctmuxd` binary: parse the command line, set up logging, call the library, and
+//! map the result to an exit code (0 ok, 1 failure at run time, 2 bad usage or bad input).
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use ctmuxd::cli::{Cli, Command, DaemonArgs};
+use ctmuxd::daemon::{self, DaemonExit, DaemonOptions};
+use ctmuxd::eventlog::{self, EventLog};
+use ctmuxd::{replay, rules};
+use tmux_control_parser::PaneId;
+
+/// An error that is the user's input's fault: exit status 2.
+#[derive(Debug)]
+struct BadInput(String);
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for BadInput {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt =
+        match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("ctmuxd: cannot start the runtime: {e}");
+                return ExitCode::from(1);
+            }
+        };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ctmuxd: {e:#}");
+            if e.downcast_ref::<BadInput>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        None => run_daemon(cli.daemon).await,
+        Some(Command::Logs { n, follow, events }) => {
+            let dir = events.unwrap_or_else(EventLog::default_dir);
+            if follow {
+                let mut out = tokio::io::stdout();
+                eventlog::follow(&dir, n, &mut out, shutdown_signal()).await?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let lines = eventlog::read_last(&dir, n)
+                .with_context(|| format!("reading the event log in {}", dir.display()))?;
+            for l in lines {
+                println!("{l}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Replay { rules, label, transcripts }) => {
+            let set = rules::load(&rules).map_err(|e| BadInput(e.to_string()))?;
+            let mut labels = HashMap::new();
+            for l in &label {
+                let (p, name) = l
+                    .split_once('=')
+                    .and_then(|(p, n)| Some((p.parse::<PaneId>().ok()?, n)))
+                    .ok_or_else(|| {
+                        BadInput(format!("--label {l:?}: expected PANE=LABEL, e.g. %0=build"))
+                    })?;
+                labels.insert(p, name.to_string());
+            }
+            let mut data = Vec::new();
+            for t in &transcripts {
+                data.push(
+                    std::fs::read(t)
+                        .with_context(|| format!("reading transcript {}", t.display()))?,
+                );
+            }
+            let firings = replay::replay(set, &data, &labels).map_err(BadInput)?;
+            replay::write_json_lines(&mut std::io::stdout().lock(), &firings)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn run_daemon(args: DaemonArgs) -> anyhow::Result<ExitCode> {
+    let Some(rules_path) = args.rules.clone() else {
+        return Err(BadInput(
+            "--rules FILE is required to run the daemon (see `ctmuxd --help`)".into(),
+        )
+        .into());
+    };
+    let set = rules::load(&rules_path).map_err(|e| BadInput(e.to_string()))?;
+    // Compile now so a pattern the matcher refuses is also reported before anything starts.
+    ctmuxd::engine::compile(&set).map_err(BadInput)?;
+    let opts = DaemonOptions {
+        target: args.server.target(),
+        session: args.session.clone(),
+        rules: set,
+        events_dir: args.events.clone().unwrap_or_else(EventLog::default_dir),
+        record: args.record.clone(),
+        shutdown_grace: Duration::from_secs(5),
+    };
+    match daemon::run(opts, shutdown_signal()).await? {
+        DaemonExit::Stopped => Ok(ExitCode::SUCCESS),
+        DaemonExit::TmuxGone(why) => {
+            eprintln!("ctmuxd: stopped because tmux went away: {why}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) =
+        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("signal received, stopping");
+}

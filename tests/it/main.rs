@@ -1,1 +1,11 @@
+//! Integration tests: the real `ctmuxd` binary against a real tmux server on a private
+//! socket, one server per test (see `harness`).
 
+/// Private tmux servers and daemon processes, cleaned up on drop.
+mod harness;
+
+/// The control-mode engine: triggers, chunking, prompts, hostile bytes, bad rules, replay.
+mod engine;
+
+/// Labelled panes, pane actions, exit rules, `[[pane]]` readiness.
+mod orchestration;

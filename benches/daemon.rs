@@ -1,0 +1,236 @@
+//! End-to-end figures for the running daemon against a real tmux (not criterion: each
+//! scenario is a timed run of real processes). Prints a table.
+//!
+//! 1. latency: 4 panes × 5 lines/s, each line a trigger carrying the time it was printed
+//!    (`date +%s%N` in the pane); reports print→detection and print→exec-start
+//!    percentiles from the event log.
+//! 2. no loss: 4 panes × 200 lines/s of numbered triggers; every (pane, n) must fire
+//!    exactly once.
+//! 3. quiet: once the panes stop printing, ctmuxd's CPU time and context switches over
+//!    a quiet period (target: zero of both).
+//!
+//! `cargo bench --bench daemon` (set `CTMUXD_BENCH_SECS` to change the run length).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+struct Server {
+    name: String,
+}
+
+impl Server {
+    fn new(tag: &str) -> Server {
+        let s = Server { name: format!("ctmuxd-bench-{tag}-{}", std::process::id()) };
+        s.tmux(&["new-session", "-d", "-s", "bench", "-x", "120", "-y", "40"]);
+        s
+    }
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.name, "-f", "/dev/null"])
+            .args(args)
+            .env("SHELL", "/bin/sh")
+            .output()
+            .expect("tmux");
+        assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["-L", &self.name, "kill-server"]).output();
+    }
+}
+
+fn events(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn start_daemon(server: &Server, dir: &Path, rules: &str) -> Child {
+    let rules_path = dir.join("rules.toml");
+    std::fs::write(&rules_path, rules).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_ctmuxd"))
+        .args(["--control-mode", "-L", &server.name, "--rules"])
+        .arg(&rules_path)
+        .arg("--events")
+        .arg(dir.join("events"))
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("ctmuxd");
+    let log = dir.join("events/events.jsonl");
+    let end = Instant::now() + Duration::from_secs(10);
+    while !events(&log).iter().any(|e| e["event"] == "daemon") {
+        assert!(Instant::now() < end, "ctmuxd not ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn proc_stat(pid: u32) -> (u64, u64) {
+    // utime + stime (clock ticks) of the whole process, and context switches of all threads.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let mut switches = 0;
+    if let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in rd.flatten() {
+            let s = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+            for l in s.lines() {
+                if l.starts_with("voluntary_ctxt_switches")
+                    || l.starts_with("nonvoluntary_ctxt_switches")
+                {
+                    switches += l
+                        .split_whitespace()
+                        .last()
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .unwrap_or(0);
+                }
+            }
+        }
+    }
+    (ticks, switches)
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` probes with --list
+    }
+    let secs: u64 =
+        std::env::var("CTMUXD_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    let tmp = tempfile::tempdir().unwrap();
+
+    // 1. latency
+    let server = Server::new("lat");
+    let dir = tmp.path().join("lat");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut d = start_daemon(
+        &server,
+        &dir,
+        "[[rule]]\nname = \"t\"\npattern = 'TRIGGER (?P<ts>\\d+) (?P<p>\\d)'\nactions = [ { exec = [\"true\"] } ]\n",
+    );
+    for p in 0..4 {
+        let script = format!("while :; do echo \"TRIGGER $(date +%s%N) {p}\"; sleep 0.2; done");
+        server.tmux(&["new-window", "-d", "-t", "bench", "sh", "-c", &script]);
+    }
+    std::thread::sleep(Duration::from_secs(secs));
+    for w in server.tmux(&["list-windows", "-t", "bench", "-F", "#{window_id}"]).lines().skip(1) {
+        server.tmux(&["kill-window", "-t", w]);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let evs = events(&dir.join("events/events.jsonl"));
+    let printed = |e: &Value| -> Option<f64> { e["captures"]["ts"].as_str()?.parse::<f64>().ok() };
+    let mut detect: Vec<f64> = Vec::new();
+    let mut printed_by_line: HashMap<String, f64> = HashMap::new();
+    for e in evs.iter().filter(|e| e["event"] == "match") {
+        if let (Some(p), Some(ts)) = (printed(e), e["ts_ns"].as_f64()) {
+            detect.push((ts - p) / 1e6);
+            printed_by_line.insert(format!("{}{}", e["pane"], e["line"]), p);
+        }
+    }
+    let mut start: Vec<f64> = Vec::new();
+    for e in evs.iter().filter(|e| e["event"] == "action") {
+        let key = format!("{}{}", e["pane"], e["line"]);
+        if let (Some(p), Some(s)) = (printed_by_line.get(&key), e["start_ns"].as_f64()) {
+            start.push((s - p) / 1e6);
+        }
+    }
+    detect.sort_by(f64::total_cmp);
+    start.sort_by(f64::total_cmp);
+
+    // 3. quiet (same daemon, panes gone)
+    std::thread::sleep(Duration::from_secs(1));
+    let (t0, c0) = proc_stat(d.id());
+    std::thread::sleep(Duration::from_secs(10));
+    let (t1, c1) = proc_stat(d.id());
+    let _ = d.kill();
+    let _ = d.wait();
+    drop(server);
+
+    // 2. no loss at 4 × 200 lines/s
+    let server = Server::new("rate");
+    let dir = tmp.path().join("rate");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut d = start_daemon(
+        &server,
+        &dir,
+        "[[rule]]\nname = \"n\"\npattern = '^SEQ (?P<p>\\d) (?P<n>\\d+)$'\nactions = [\"log\"]\n",
+    );
+    let per_pane = 200 * secs.min(10);
+    for p in 0..4 {
+        // 200 lines/s: a batch of 10 lines every 50 ms.
+        let script = format!(
+            "i=0; while [ $i -lt {per_pane} ]; do for k in 0 1 2 3 4 5 6 7 8 9; do echo \"SEQ {p} $i\"; i=$((i+1)); done; sleep 0.05; done; sleep 60"
+        );
+        server.tmux(&["new-window", "-d", "-t", "bench", "sh", "-c", &script]);
+    }
+    let log = dir.join("events/events.jsonl");
+    let expected = 4 * per_pane as usize;
+    let end = Instant::now() + Duration::from_secs(secs.min(10) * 4 + 10);
+    while events(&log).iter().filter(|e| e["event"] == "match").count() < expected
+        && Instant::now() < end
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let mut seen: HashMap<(String, String), usize> = HashMap::new();
+    for e in events(&log).iter().filter(|e| e["event"] == "match") {
+        let k = (
+            e["captures"]["p"].as_str().unwrap_or("").to_string(),
+            e["captures"]["n"].as_str().unwrap_or("").to_string(),
+        );
+        *seen.entry(k).or_default() += 1;
+    }
+    let missed = (0..4)
+        .flat_map(|p| (0..per_pane).map(move |n| (p.to_string(), n.to_string())))
+        .filter(|k| !seen.contains_key(k))
+        .count();
+    let twice = seen.values().filter(|&&c| c > 1).count();
+    let _ = d.kill();
+    let _ = d.wait();
+
+    println!("ctmuxd end-to-end (real tmux {}), run {secs}s", tmux_version());
+    println!("| scenario | figure | value |");
+    println!("| --- | --- | --- |");
+    println!("| 4 panes × 5 lines/s | triggers | {} |", detect.len());
+    println!(
+        "| | print → detection p50 / p99 / max (ms) | {:.2} / {:.2} / {:.2} |",
+        pct(&detect, 0.5),
+        pct(&detect, 0.99),
+        pct(&detect, 1.0)
+    );
+    println!(
+        "| | print → exec start p50 / p99 / max (ms) | {:.2} / {:.2} / {:.2} |",
+        pct(&start, 0.5),
+        pct(&start, 0.99),
+        pct(&start, 1.0)
+    );
+    println!("| 4 panes × 200 lines/s | triggers expected / missed / fired twice | {expected} / {missed} / {twice} |");
+    println!("| quiet 10 s | CPU ticks / context switches | {} / {} |", t1 - t0, c1 - c0);
+}
+
+fn tmux_version() -> String {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}

@@ -1,0 +1,104 @@
+//! Command-line interface: the daemon's flags and the subcommands, parsed with clap.
+//! `main.rs` turns these into calls on the library and decides exit codes.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::tmux::TmuxTarget;
+
+/// Event-driven tmux pane watcher: streams every pane through control mode, matches all
+/// rules incrementally and runs actions, with no polling.
+#[derive(Debug, Parser)]
+#[command(name = "ctmuxd", version, args_conflicts_with_subcommands = true)]
+#[command(after_help = "Examples:\n  \
+    ctmuxd --control-mode -L work --rules rules.toml     watch every session of server `work`\n  \
+    ctmuxd -t build --rules rules.toml                   watch one session of the default server\n  \
+    ctmuxd logs 100                                      the last 100 events\n  \
+    ctmuxd replay --rules rules.toml session.rec         what would fire on a recorded stream")]
+pub struct Cli {
+    /// Daemon options (used when no subcommand is given).
+    #[command(flatten)]
+    pub daemon: DaemonArgs,
+    /// A subcommand; none runs the daemon.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Which tmux server, as `tmux -L`/`-S` choose it.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ServerArgs {
+    /// tmux socket name (`tmux -L NAME`).
+    #[arg(short = 'L', value_name = "SOCKET-NAME", conflicts_with = "socket_path")]
+    pub socket_name: Option<String>,
+    /// tmux socket path (`tmux -S PATH`).
+    #[arg(short = 'S', value_name = "SOCKET-PATH")]
+    pub socket_path: Option<PathBuf>,
+}
+
+impl ServerArgs {
+    /// The server these flags select.
+    pub fn target(&self) -> TmuxTarget {
+        match (&self.socket_name, &self.socket_path) {
+            (Some(n), _) => TmuxTarget::Name(n.clone()),
+            (_, Some(p)) => TmuxTarget::Path(p.clone()),
+            _ => TmuxTarget::Default,
+        }
+    }
+}
+
+/// Flags of the daemon itself.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DaemonArgs {
+    /// Stream panes through tmux control mode (the default mode).
+    #[arg(long)]
+    pub control_mode: bool,
+    /// Which tmux server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Watch only this session (default: every session of the server).
+    #[arg(short = 't', value_name = "SESSION")]
+    pub session: Option<String>,
+    /// The rules file (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+    /// Directory of the event log (default: $XDG_STATE_HOME/ctmuxd or ~/.local/state/ctmuxd).
+    #[arg(long, value_name = "DIR")]
+    pub events: Option<PathBuf>,
+    /// Save the raw control-mode stream to FILE (more sessions: FILE.1, FILE.2, ...).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the last N events of the event log (default 20), optionally following it.
+    #[command(after_help = "Example:\n  ctmuxd logs 100 --follow")]
+    Logs {
+        /// How many events.
+        #[arg(default_value_t = 20)]
+        n: usize,
+        /// Keep printing new events as they are appended.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Directory of the event log.
+        #[arg(long, value_name = "DIR")]
+        events: Option<PathBuf>,
+    },
+    /// Run the rules over recorded control-mode streams, without tmux; print what would fire as JSON lines.
+    #[command(
+        after_help = "Example:\n  ctmuxd replay --rules rules.toml --label %0=build session.rec"
+    )]
+    Replay {
+        /// The rules file (TOML).
+        #[arg(long, value_name = "FILE")]
+        rules: PathBuf,
+        /// Give a pane a label for rules' `pane` selectors (`%0=build`); repeatable.
+        #[arg(long, value_name = "PANE=LABEL")]
+        label: Vec<String>,
+        /// Transcript files (raw `tmux -C` stdout bytes).
+        #[arg(required = true)]
+        transcripts: Vec<PathBuf>,
+    },
+}

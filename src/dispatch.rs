@@ -1,0 +1,213 @@
+//! Running what a firing asks for: each firing's actions run in order on their own task;
+//! a failing action is recorded with its reason and the rule's remaining actions are
+//! skipped. Every match and every outcome becomes one event-log record.
+//!
+//! Pane actions (`spawn`, `close`, `send`) go to tmux through any live control
+//! connection ([`crate::orchestrate`]); `emit` fires the `on = "event"` rules.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tmux_control_parser::SessionId;
+use tokio_util::task::TaskTracker;
+
+use crate::action::{Action, ActionOutcome, ExecRunner};
+use crate::engine::{now_ns, Engine, Firing};
+use crate::eventlog::{EventLog, Record};
+use crate::orchestrate;
+use crate::rules::Trigger;
+use crate::tmux::control::ControlClient;
+
+/// How deep `emit` chains may go (an event whose rule emits another ...) before
+/// the chain is cut and the cut recorded: a rule emitting its own event must not loop.
+const MAX_EMIT_DEPTH: usize = 16;
+
+/// Runs firings' actions and records them.
+#[derive(Clone)]
+pub struct Dispatcher {
+    runner: ExecRunner,
+    log: Arc<EventLog>,
+    /// Every running firing; [`Dispatcher::shutdown`] waits on it with a bound.
+    tracker: TaskTracker,
+    /// Which source produced the events (`control`, `poll`), written into each record.
+    mode: &'static str,
+    /// The engine (panes, labels, rules); shared with the reader tasks.
+    pub(crate) engine: Arc<Mutex<Engine>>,
+    /// Live control connections by session; pane actions use any of them.
+    pub(crate) clients: Arc<Mutex<HashMap<SessionId, ControlClient>>>,
+}
+
+impl Dispatcher {
+    /// A dispatcher writing to `log`, running exec actions through `runner`.
+    pub fn new(
+        runner: ExecRunner,
+        log: Arc<EventLog>,
+        mode: &'static str,
+        engine: Arc<Mutex<Engine>>,
+    ) -> Dispatcher {
+        Dispatcher {
+            runner,
+            log,
+            tracker: TaskTracker::new(),
+            mode,
+            engine,
+            clients: Arc::default(),
+        }
+    }
+
+    /// The event log records go to.
+    pub fn log(&self) -> &Arc<EventLog> {
+        &self.log
+    }
+
+    /// Any live control connection, for pane commands.
+    pub fn client(&self) -> Option<ControlClient> {
+        self.clients.lock().expect("clients").values().next().cloned()
+    }
+
+    /// Records the match now (synchronously, so the log order is the detection order),
+    /// then runs the rule's actions on a task of their own.
+    pub fn fire(&self, firing: Firing) {
+        if firing.rule().trigger == Trigger::Output {
+            let mut rec = match_record(&firing, self.mode);
+            rec.ts_ns = firing.ts_ns;
+            self.append(&rec);
+        }
+        let this = self.clone();
+        self.tracker.spawn(async move { this.run_actions(firing, 0).await });
+    }
+
+    /// Runs `task` on the dispatcher's tracker (waited for at shutdown).
+    pub fn spawn<F>(&self, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.tracker.spawn(task);
+    }
+
+    fn run_actions(
+        &self,
+        firing: Firing,
+        depth: usize,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            let trigger = &firing.rule().trigger;
+            if *trigger != Trigger::Output {
+                // Exit and event rules have no match record: say why they fired.
+                let mut rec = Record::now("trigger");
+                fill_common(&mut rec, &firing, self.mode);
+                rec.extra.insert(
+                    "on".into(),
+                    if matches!(trigger, Trigger::Exit(_)) { "exit" } else { "event" }.into(),
+                );
+                self.append(&rec);
+            }
+            let actions = firing.rule().actions.clone();
+            for (i, action) in actions.iter().enumerate() {
+                let start_ns = now_ns();
+                let mut extra = serde_json::Map::new();
+                let outcome: ActionOutcome = match action {
+                    Action::Exec(exec) => {
+                        extra.insert("argv".into(), exec.argv.clone().into());
+                        self.runner.run(exec, &firing.ctx).await
+                    }
+                    Action::Log => continue,
+                    Action::Emit(name) => self.emit(name, &firing, depth).await,
+                    other => {
+                        orchestrate::run_pane_action(self, other, &firing.ctx, &mut extra).await
+                    }
+                };
+                let mut rec = outcome.to_record(action, &firing.ctx);
+                rec.mode = Some(self.mode.to_string());
+                rec.extra.insert("start_ns".into(), start_ns.into());
+                rec.extra.insert("index".into(), i.into());
+                rec.extra.extend(extra);
+                self.append(&rec);
+                if !outcome.ok {
+                    if i + 1 < actions.len() {
+                        let mut skip = Record::now("skipped");
+                        fill_common(&mut skip, &firing, self.mode);
+                        skip.message = Some(format!(
+                            "{} remaining action(s) skipped after a failed {}",
+                            actions.len() - i - 1,
+                            action.kind()
+                        ));
+                        self.append(&skip);
+                    }
+                    break;
+                }
+            }
+        })
+    }
+
+    async fn emit(&self, name: &str, cause: &Firing, depth: usize) -> ActionOutcome {
+        let start = std::time::Instant::now();
+        let mut rec = Record::now("emit");
+        rec.rule = Some(cause.ctx.rule.clone());
+        rec.extra.insert("name".into(), name.into());
+        self.append(&rec);
+        if depth >= MAX_EMIT_DEPTH {
+            return ActionOutcome {
+                error: Some(format!("emit chain deeper than {MAX_EMIT_DEPTH}; event `{name}` not delivered (a rule loop?)")),
+                duration: start.elapsed(),
+                ..ActionOutcome::default()
+            };
+        }
+        let firings = self.engine.lock().expect("engine").fire_event(name, &cause.ctx);
+        for f in firings {
+            self.run_actions(f, depth + 1).await;
+        }
+        ActionOutcome { ok: true, duration: start.elapsed(), ..ActionOutcome::default() }
+    }
+
+    /// Runs the actions of firings not caused by a line (exits), on the tracker.
+    pub fn fire_all(&self, firings: Vec<Firing>) {
+        for f in firings {
+            let this = self.clone();
+            self.tracker.spawn(async move { this.run_actions(f, 0).await });
+        }
+    }
+
+    /// Stops accepting work and waits up to `grace` for running actions.
+    /// Returns how many were still running when the wait gave up.
+    pub async fn shutdown(&self, grace: Duration) -> usize {
+        self.tracker.close();
+        if tokio::time::timeout(grace, self.tracker.wait()).await.is_err() {
+            return self.tracker.len();
+        }
+        0
+    }
+
+    /// Appends a record; a failing log write is reported on stderr, never fatal.
+    pub fn append(&self, rec: &Record) {
+        if let Err(e) = self.log.append(rec) {
+            tracing::error!("event log {}: {e}", self.log.path().display());
+        }
+    }
+}
+
+fn fill_common(rec: &mut Record, f: &Firing, mode: &str) {
+    rec.pane = Some(f.ctx.pane_id.to_string());
+    rec.label = f.ctx.pane_label.clone();
+    rec.session = Some(f.ctx.session.clone());
+    rec.rule = Some(f.ctx.rule.clone());
+    rec.line = Some(f.ctx.line.clone());
+    rec.mode = Some(mode.to_string());
+}
+
+/// The record for a rule matching a line.
+pub fn match_record(f: &Firing, mode: &str) -> Record {
+    let mut rec = Record::now("match");
+    fill_common(&mut rec, f, mode);
+    rec.extra.insert("seq".into(), f.seq.into());
+    if !f.complete {
+        rec.extra.insert("prompt".into(), true.into());
+    }
+    if !f.ctx.captures.is_empty() {
+        let caps: serde_json::Map<String, serde_json::Value> =
+            f.ctx.captures.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect();
+        rec.extra.insert("captures".into(), caps.into());
+    }
+    rec
+}

@@ -1,0 +1,564 @@
+//! The engine: pane output in, rule firings out.
+//!
+//! It owns one [`PaneWatch`] per pane (screen text, ring, matcher state) and the firing
+//! policy: a rule fires at most once per line (the matcher guarantees it), only for panes
+//! its selector picks, at most once per daemon life with `once`, and not again within
+//! its `cooldown` on the same pane. It does no I/O: the daemon feeds it from the tmux
+//! reader tasks and `replay` feeds it from a transcript, so both behave the same.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tmux_control_parser::{PaneId, SessionId, WindowId};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::action::ActionContext;
+use crate::matcher::{Matcher, PatternSpec};
+use crate::pane::watch::{LineMatch, PaneWatch};
+use crate::rules::{Rule, RuleSet, Trigger};
+
+/// What the daemon knows about a pane besides its text.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PaneInfo {
+    /// Session the pane belongs to (the first one seen, for windows linked twice).
+    pub session: Option<SessionId>,
+    /// That session's name, for actions' `CTMUX_SESSION`.
+    pub session_name: String,
+    /// Window holding the pane.
+    pub window: Option<WindowId>,
+    /// The `@ctmuxd_label` pane option, when set.
+    pub label: Option<String>,
+    /// The pane's process has exited (the pane remains, dead).
+    pub dead: bool,
+    /// Spawned by ctmuxd and to be closed once its exit is recorded (`keep = false`).
+    pub reap: bool,
+}
+
+/// A rule that fired on a line: everything its actions need.
+#[derive(Clone, Debug)]
+pub struct Firing {
+    /// The rule set the rule belongs to (rules can be reloaded while actions run).
+    pub rules: Arc<RuleSet>,
+    /// Index of the rule in `rules.rules`.
+    pub rule: usize,
+    /// The match, as actions see it.
+    pub ctx: ActionContext,
+    /// Wall-clock time of detection, ns since the epoch.
+    pub ts_ns: u64,
+    /// Line sequence number in the pane.
+    pub seq: u64,
+    /// False when a prompt pattern matched an unterminated line.
+    pub complete: bool,
+}
+
+impl Firing {
+    /// The rule that fired.
+    pub fn rule(&self) -> &Rule {
+        &self.rules.rules[self.rule]
+    }
+}
+
+/// Compiles the patterns of a rule set into one matcher.
+///
+/// # Errors
+/// A message naming the file and the rule whose pattern cannot be compiled.
+pub fn compile(rules: &RuleSet) -> Result<Matcher, String> {
+    compile_with(rules, &[])
+}
+
+fn compile_with(rules: &RuleSet, dynamic: &[(u64, DynamicPattern)]) -> Result<Matcher, String> {
+    let specs: Vec<PatternSpec> = rules
+        .rules
+        .iter()
+        .map(|r| PatternSpec { pattern: r.pattern.clone(), prompt: r.prompt })
+        .chain(
+            dynamic
+                .iter()
+                .map(|(_, d)| PatternSpec { pattern: d.pattern.clone(), prompt: d.prompt }),
+        )
+        .collect();
+    Matcher::new(&specs).map_err(|e| match rules.rules.get(e.index) {
+        Some(r) => format!("{}: rule `{}`: {e}", rules.path.display(), r.name),
+        None => format!("pattern {:?}: {e}", e.pattern),
+    })
+}
+
+/// A pattern added at run time, outside the rules file: a `wait-for`, a subscription,
+/// a `[[pane]]`'s `ready`/`fail`, or an echo awaited before pressing Enter.
+#[derive(Debug)]
+pub struct DynamicPattern {
+    /// The regex.
+    pub pattern: String,
+    /// May match the unterminated line (prompts, echoes).
+    pub prompt: bool,
+    /// Only this pane; `None` for every pane.
+    pub pane: Option<PaneId>,
+    /// Where matches go.
+    pub sink: DynamicSink,
+}
+
+/// Where a dynamic pattern's matches are delivered.
+#[derive(Debug)]
+pub enum DynamicSink {
+    /// The first match (skipping one echo of `skip_echo`, if given) resolves the waiter;
+    /// the pattern is then dropped.
+    Once {
+        /// Resolved with the match.
+        tx: oneshot::Sender<DynamicMatch>,
+        /// A line containing this text is taken as the echo of what was typed and skipped, once.
+        skip_echo: Option<String>,
+    },
+    /// Every match is sent; the pattern is dropped when the receiver is gone. Bounded:
+    /// a subscriber that does not keep up loses matches (counted in `lagged`).
+    Stream {
+        /// Matches in order.
+        tx: mpsc::Sender<DynamicMatch>,
+    },
+}
+
+/// A dynamic pattern matching a line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DynamicMatch {
+    /// The handle [`Engine::add_dynamic`] returned.
+    pub id: u64,
+    /// The pane.
+    pub pane: PaneId,
+    /// Its label, if any.
+    pub label: Option<String>,
+    /// The line as shown.
+    pub line: String,
+    /// Named groups.
+    pub captures: Vec<(String, String)>,
+    /// False for a match on the unterminated line.
+    pub complete: bool,
+    /// Line sequence number in the pane.
+    pub seq: u64,
+}
+
+struct PaneState {
+    watch: PaneWatch,
+    info: PaneInfo,
+}
+
+/// Per-pane text and matching, and the firing policy over all panes.
+pub struct Engine {
+    rules: Arc<RuleSet>,
+    matcher: Arc<Matcher>,
+    /// Run-time patterns, compiled after the rules' (pattern id = rules.len() + index).
+    dynamic: Vec<(u64, DynamicPattern)>,
+    next_dynamic: u64,
+    /// Matches per rule since start (for `ctmuxd rules`).
+    counts: Vec<u64>,
+    panes: HashMap<PaneId, PaneState>,
+    /// Rules with `once` that already fired.
+    fired_once: HashSet<usize>,
+    /// Last firing per (rule, pane), for cooldowns.
+    last_fire: HashMap<(usize, PaneId), Instant>,
+    /// Reused per feed so the output path does not allocate.
+    scratch: Vec<LineMatch>,
+}
+
+impl Engine {
+    /// An engine for `rules`, compiled into one matcher.
+    ///
+    /// # Errors
+    /// See [`compile`].
+    pub fn new(rules: RuleSet) -> Result<Engine, String> {
+        let matcher = Arc::new(compile(&rules)?);
+        Ok(Engine {
+            counts: vec![0; rules.rules.len()],
+            rules: Arc::new(rules),
+            matcher,
+            dynamic: Vec::new(),
+            next_dynamic: 1,
+            panes: HashMap::new(),
+            fired_once: HashSet::new(),
+            last_fire: HashMap::new(),
+            scratch: Vec::new(),
+        })
+    }
+
+    /// The rules in force.
+    pub fn rules(&self) -> &Arc<RuleSet> {
+        &self.rules
+    }
+
+    /// Matches per rule since start, in rule order.
+    pub fn counts(&self) -> &[u64] {
+        &self.counts
+    }
+
+    /// Replaces the rules (reload). Panes, their text and the run-time patterns are
+    /// kept; match counts carry over for rules whose name is unchanged.
+    ///
+    /// # Errors
+    /// The new rules do not compile; the old ones stay in force.
+    pub fn reload(&mut self, rules: RuleSet) -> Result<(), String> {
+        self.dynamic.retain(|(_, d)| d.is_live());
+        let matcher = Arc::new(compile_with(&rules, &self.dynamic)?);
+        let counts = rules
+            .rules
+            .iter()
+            .map(|r| {
+                self.rules
+                    .rules
+                    .iter()
+                    .position(|o| o.name == r.name)
+                    .map(|i| self.counts[i])
+                    .unwrap_or(0)
+            })
+            .collect();
+        self.counts = counts;
+        self.fired_once.clear();
+        self.last_fire.clear();
+        self.rules = Arc::new(rules);
+        self.install(matcher);
+        Ok(())
+    }
+
+    /// Adds a run-time pattern; returns its handle.
+    ///
+    /// # Errors
+    /// The pattern does not compile (message names it).
+    pub fn add_dynamic(&mut self, pattern: DynamicPattern) -> Result<u64, String> {
+        self.dynamic.retain(|(_, d)| d.is_live());
+        let id = self.next_dynamic;
+        self.next_dynamic += 1;
+        self.dynamic.push((id, pattern));
+        match compile_with(&self.rules, &self.dynamic) {
+            Ok(m) => {
+                self.install(Arc::new(m));
+                Ok(id)
+            }
+            Err(e) => {
+                self.dynamic.pop();
+                Err(e)
+            }
+        }
+    }
+
+    /// Removes a run-time pattern (a subscription that ended, a wait-for that timed out).
+    pub fn remove_dynamic(&mut self, id: u64) {
+        let before = self.dynamic.len();
+        self.dynamic.retain(|(i, d)| *i != id && d.is_live());
+        if self.dynamic.len() != before {
+            if let Ok(m) = compile_with(&self.rules, &self.dynamic) {
+                self.install(Arc::new(m));
+            }
+        }
+    }
+
+    fn install(&mut self, matcher: Arc<Matcher>) {
+        for p in self.panes.values_mut() {
+            p.watch.set_matcher(matcher.clone());
+        }
+        self.matcher = matcher;
+    }
+
+    /// Which of the last `n` complete lines of `pane` match `pattern`, oldest first
+    /// (for `wait-for --since`).
+    ///
+    /// # Errors
+    /// The pattern does not compile.
+    pub fn search_recent(
+        &self,
+        pane: PaneId,
+        pattern: &str,
+        n: usize,
+    ) -> Result<Option<DynamicMatch>, String> {
+        let m = Matcher::new(&[PatternSpec { pattern: pattern.to_string(), prompt: false }])
+            .map_err(|e| format!("pattern {pattern:?}: {e}"))?;
+        let Some(p) = self.panes.get(&pane) else { return Ok(None) };
+        let lines: Vec<&str> = p.watch.ring().lines().collect();
+        let total = p.watch.ring().total_lines();
+        let start = lines.len().saturating_sub(n);
+        for (i, l) in lines.iter().enumerate().skip(start) {
+            if !m.matches_line(l).is_empty() {
+                return Ok(Some(DynamicMatch {
+                    id: 0,
+                    pane,
+                    label: p.info.label.clone(),
+                    line: l.to_string(),
+                    captures: m.captures(0, l),
+                    complete: true,
+                    seq: total - (lines.len() - 1 - i) as u64,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Adds a pane or updates what is known about it; its text and state are kept.
+    pub fn upsert_pane(&mut self, id: PaneId, info: PaneInfo) {
+        match self.panes.get_mut(&id) {
+            Some(p) => p.info = info,
+            None => {
+                let watch = PaneWatch::new(self.matcher.clone(), self.rules.settings.ring_lines);
+                self.panes.insert(id, PaneState { watch, info });
+            }
+        }
+    }
+
+    /// Updates a pane's label (from the `@ctmuxd_label` subscription).
+    pub fn set_label(&mut self, id: PaneId, label: Option<String>) {
+        self.pane_mut(id).info.label = label;
+    }
+
+    /// Number of labelled panes whose process is still running (the timeline's measure).
+    pub fn panes_alive(&self) -> usize {
+        self.panes.values().filter(|p| p.info.label.is_some() && !p.info.dead).count()
+    }
+
+    /// Marks a pane's process as exited; returns the `on = "exit"` rules that fire, or
+    /// `None` if the exit was already recorded (subscriptions report state, not edges).
+    pub fn pane_exited(
+        &mut self,
+        pane: PaneId,
+        status: Option<i32>,
+        ts_ns: u64,
+    ) -> Option<Vec<Firing>> {
+        let state = self.panes.get_mut(&pane)?;
+        if state.info.dead {
+            return None;
+        }
+        state.info.dead = true;
+        let info = state.info.clone();
+        let line = match status {
+            Some(s) => format!("exited with status {s}"),
+            None => "killed by a signal".to_string(),
+        };
+        let mut out = Vec::new();
+        for (idx, rule) in self.rules.rules.iter().enumerate() {
+            let Trigger::Exit(filter) = &rule.trigger else { continue };
+            if !filter.accepts(status) || !rule.pane.matches(pane, info.label.as_deref()) {
+                continue;
+            }
+            if rule.once && !self.fired_once.insert(idx) {
+                continue;
+            }
+            self.counts[idx] += 1;
+            let mut captures = vec![];
+            if let Some(s) = status {
+                captures.push(("status".to_string(), s.to_string()));
+            }
+            out.push(Firing {
+                rules: self.rules.clone(),
+                rule: idx,
+                ctx: ActionContext {
+                    rule: rule.name.clone(),
+                    line: line.clone(),
+                    pane_id: pane,
+                    pane_label: info.label.clone(),
+                    session: info.session_name.clone(),
+                    captures,
+                },
+                ts_ns,
+                seq: 0,
+                complete: true,
+            });
+        }
+        Some(out)
+    }
+
+    /// The `on = "event"` rules that a named event fires, with the emitting match's context.
+    pub fn fire_event(&mut self, name: &str, cause: &ActionContext) -> Vec<Firing> {
+        let mut out = Vec::new();
+        for (idx, rule) in self.rules.rules.iter().enumerate() {
+            if rule.trigger != Trigger::Event(name.to_string()) {
+                continue;
+            }
+            if rule.once && !self.fired_once.insert(idx) {
+                continue;
+            }
+            self.counts[idx] += 1;
+            let mut ctx = cause.clone();
+            ctx.rule = rule.name.clone();
+            out.push(Firing {
+                rules: self.rules.clone(),
+                rule: idx,
+                ctx,
+                ts_ns: now_ns(),
+                seq: 0,
+                complete: true,
+            });
+        }
+        out
+    }
+
+    /// Forgets a pane that is gone.
+    pub fn remove_pane(&mut self, id: PaneId) {
+        self.panes.remove(&id);
+        self.last_fire.retain(|(_, p), _| *p != id);
+    }
+
+    /// The panes of `window` known to the engine.
+    pub fn panes_in_window(&self, window: WindowId) -> Vec<PaneId> {
+        self.panes
+            .iter()
+            .filter(|(_, p)| p.info.window == Some(window))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// All known panes and their info, ordered by id.
+    pub fn panes(&self) -> Vec<(PaneId, PaneInfo)> {
+        let mut v: Vec<_> = self.panes.iter().map(|(id, p)| (*id, p.info.clone())).collect();
+        v.sort_by_key(|(id, _)| *id);
+        v
+    }
+
+    /// Info of one pane.
+    pub fn pane_info(&self, id: PaneId) -> Option<&PaneInfo> {
+        self.panes.get(&id).map(|p| &p.info)
+    }
+
+    /// The last `n` lines of a pane as a person saw them (the partial line last).
+    pub fn last_lines(&self, id: PaneId, n: usize) -> Option<Vec<String>> {
+        self.panes.get(&id).map(|p| p.watch.ring().last_lines(n))
+    }
+
+    fn pane_mut(&mut self, id: PaneId) -> &mut PaneState {
+        let (matcher, ring) = (&self.matcher, self.rules.settings.ring_lines);
+        self.panes.entry(id).or_insert_with(|| PaneState {
+            watch: PaneWatch::new(matcher.clone(), ring),
+            info: PaneInfo::default(),
+        })
+    }
+
+    /// Feeds bytes a pane printed; appends the rules that fire to `out`.
+    ///
+    /// `now` drives cooldowns (injected so tests and replay control time); `ts_ns` is
+    /// the wall-clock stamp put on each firing.
+    pub fn on_output(
+        &mut self,
+        pane: PaneId,
+        data: &[u8],
+        now: Instant,
+        ts_ns: u64,
+        out: &mut Vec<Firing>,
+    ) {
+        let mut matches = std::mem::take(&mut self.scratch);
+        let state = self.pane_mut(pane);
+        state.watch.feed(data, &mut matches);
+        if matches.is_empty() {
+            self.scratch = matches;
+            return;
+        }
+        let info = state.info.clone();
+        let n_rules = self.rules.rules.len();
+        for m in matches.drain(..) {
+            for &pid in &m.patterns {
+                if pid < n_rules {
+                    self.fire(pane, &info, pid, &m, now, ts_ns, out);
+                } else {
+                    self.deliver_dynamic(pane, &info, pid - n_rules, &m);
+                }
+            }
+        }
+        self.scratch = matches;
+    }
+
+    fn deliver_dynamic(&mut self, pane: PaneId, info: &PaneInfo, index: usize, m: &LineMatch) {
+        let n_rules = self.rules.rules.len();
+        let Some((id, d)) = self.dynamic.get_mut(index) else { return };
+        if d.pane.is_some_and(|p| p != pane) {
+            return;
+        }
+        let make = |id: u64, matcher: &Matcher| DynamicMatch {
+            id,
+            pane,
+            label: info.label.clone(),
+            line: m.line.clone(),
+            captures: matcher.captures(n_rules + index, &m.line),
+            complete: m.complete,
+            seq: m.seq,
+        };
+        match &mut d.sink {
+            DynamicSink::Once { tx, skip_echo } => {
+                if let Some(echo) = skip_echo.as_deref() {
+                    if m.line.contains(echo) {
+                        *skip_echo = None;
+                        return;
+                    }
+                }
+                let dm = make(*id, &self.matcher);
+                // Replace the sender with a closed one: the pattern is dead from now on.
+                let (dead, _) = oneshot::channel();
+                let tx = std::mem::replace(tx, dead);
+                let _ = tx.send(dm);
+            }
+            DynamicSink::Stream { tx } => {
+                let dm = make(*id, &self.matcher);
+                if tx.try_send(dm).is_err() {
+                    tracing::debug!("subscriber {id} is not keeping up or gone; match dropped");
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn fire(
+        &mut self,
+        pane: PaneId,
+        info: &PaneInfo,
+        rule_idx: usize,
+        m: &LineMatch,
+        now: Instant,
+        ts_ns: u64,
+        out: &mut Vec<Firing>,
+    ) {
+        let Some(rule) = self.rules.rules.get(rule_idx) else { return };
+        if !rule.pane.matches(pane, info.label.as_deref()) {
+            return;
+        }
+        if rule.once && self.fired_once.contains(&rule_idx) {
+            return;
+        }
+        if let Some(cd) = rule.cooldown {
+            if let Some(last) = self.last_fire.get(&(rule_idx, pane)) {
+                if now.saturating_duration_since(*last) < cd {
+                    return;
+                }
+            }
+        }
+        if rule.once {
+            self.fired_once.insert(rule_idx);
+        }
+        self.counts[rule_idx] += 1;
+        self.last_fire.insert((rule_idx, pane), now);
+        let captures = self.matcher.captures(rule_idx, &m.line);
+        out.push(Firing {
+            rules: self.rules.clone(),
+            rule: rule_idx,
+            ctx: ActionContext {
+                rule: rule.name.clone(),
+                line: m.line.clone(),
+                pane_id: pane,
+                pane_label: info.label.clone(),
+                session: info.session_name.clone(),
+                captures,
+            },
+            ts_ns,
+            seq: m.seq,
+            complete: m.complete,
+        });
+    }
+}
+
+impl DynamicPattern {
+    fn is_live(&self) -> bool {
+        match &self.sink {
+            DynamicSink::Once { tx, .. } => !tx.is_closed(),
+            DynamicSink::Stream { tx } => !tx.is_closed(),
+        }
+    }
+}
+
+/// Wall-clock now in ns since the Unix epoch.
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,177 @@
+//! [`RulesError`]: why a rules file was refused, pointing at the file, the line and
+//! column, and the rule, in one lowercase line that says how to fix it.
+//!
+//! Neighbours: built by `file.rs` (TOML syntax and shape errors, whose byte spans
+//! come from `toml`) and `rule.rs` (meaning errors: bad pattern, duration, action,
+//! duplicate name); shown by the daemon before it starts anything.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// A rules file that cannot be used.
+///
+/// Displayed as `rules.toml:4:11: rule `build`: unknown field `patern`, expected
+/// one of ...`: the path, then the 1-based line and column (in characters) of the
+/// offending text when known, then the rule when known, then the message.
+#[derive(Debug)]
+pub struct RulesError {
+    path: PathBuf,
+    line_col: Option<(usize, usize)>,
+    rule: Option<String>,
+    kind: RulesErrorKind,
+    message: String,
+    source: Option<std::io::Error>,
+}
+
+/// What sort of mistake a [`RulesError`] reports, for callers that branch on it
+/// (e.g. exit code or a hint to check the path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RulesErrorKind {
+    /// The file could not be read.
+    Read,
+    /// Not valid TOML, or not the rules file's shape: a type, unknown field or
+    /// missing field.
+    Syntax,
+    /// Valid shape, invalid meaning: a bad pattern, duration, pane selector,
+    /// action or setting, or a duplicate rule name.
+    Invalid,
+}
+
+impl RulesError {
+    /// The rules file's path, as given to [`crate::rules::load`] or
+    /// [`crate::rules::parse`].
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// 1-based line and column (counted in characters) of the offending text.
+    pub fn line_col(&self) -> Option<(usize, usize)> {
+        self.line_col
+    }
+
+    /// Name of the rule at fault, when the mistake is inside a named rule.
+    pub fn rule(&self) -> Option<&str> {
+        self.rule.as_deref()
+    }
+
+    /// What sort of mistake this is.
+    pub fn kind(&self) -> RulesErrorKind {
+        self.kind
+    }
+
+    /// The message alone, without path, position or rule.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The file could not be read.
+    pub(super) fn read(path: &Path, err: std::io::Error) -> RulesError {
+        let message = format!(
+            "cannot read rules file: {}; check the path and its permissions",
+            crate::action::exec::io_message(&err)
+        );
+        RulesError {
+            path: path.to_path_buf(),
+            line_col: None,
+            rule: None,
+            kind: RulesErrorKind::Read,
+            message,
+            source: Some(err),
+        }
+    }
+}
+
+impl fmt::Display for RulesError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some((line, column)) = self.line_col {
+            write!(f, ":{line}:{column}")?;
+        }
+        f.write_str(": ")?;
+        if let Some(rule) = &self.rule {
+            write!(f, "rule `{rule}`: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for RulesError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_ref().map(|err| err as _)
+    }
+}
+
+/// The rules file being checked: its text and path, to turn byte spans into
+/// positioned errors.
+#[derive(Clone, Copy)]
+pub(super) struct Source<'a> {
+    pub text: &'a str,
+    pub path: &'a Path,
+}
+
+impl Source<'_> {
+    /// An error at byte `span` of the file (position of its start), in `rule` if
+    /// known.
+    pub fn error(
+        &self,
+        kind: RulesErrorKind,
+        span: Option<Range<usize>>,
+        rule: Option<&str>,
+        message: String,
+    ) -> RulesError {
+        RulesError {
+            path: self.path.to_path_buf(),
+            line_col: span.map(|span| self.line_col(span.start)),
+            rule: rule.filter(|name| !name.is_empty()).map(str::to_owned),
+            kind,
+            message,
+            source: None,
+        }
+    }
+
+    /// An [`RulesErrorKind::Invalid`] error at `span` in `rule`.
+    pub fn invalid(&self, span: Range<usize>, rule: Option<&str>, message: String) -> RulesError {
+        self.error(RulesErrorKind::Invalid, Some(span), rule, message)
+    }
+
+    /// 1-based line and character column of byte `offset`.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = &self.text[..offset];
+        let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
+        let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
+        (line, before[line_start..].chars().count() + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_characters_from_one() {
+        let source = Source { text: "ab\nçd = 1\n", path: Path::new("r.toml") };
+        assert_eq!(source.line_col(0), (1, 1));
+        assert_eq!(source.line_col(3), (2, 1));
+        // `d` follows the two-byte `ç`: byte 5, character column 2.
+        assert_eq!(source.line_col(5), (2, 2));
+        // Past the end and inside a character stay in range.
+        assert_eq!(source.line_col(4), (2, 1));
+        assert_eq!(source.line_col(99), (3, 1));
+    }
+
+    #[test]
+    fn display_has_path_position_rule_and_message() {
+        let source = Source { text: "x\ny = 1", path: Path::new("rules.toml") };
+        let err = source.invalid(2..3, Some("build"), "bad thing; fix it".into());
+        assert_eq!(err.to_string(), "rules.toml:2:1: rule `build`: bad thing; fix it");
+        let err = source.error(RulesErrorKind::Syntax, None, Some(""), "oops".into());
+        assert_eq!(err.to_string(), "rules.toml: oops");
+        assert_eq!(err.rule(), None);
+    }
+}

@@ -1,0 +1,334 @@
+//! One control-mode connection: a `tmux -C attach-session` child, the task that reads
+//! and decodes its stdout, and request/reply correlation for the commands we send.
+//!
+//! Every event other than a command reply is handed, on the reader task and in stream
+//! order, to the [`EventSink`] given at connect time: pane output reaches the matcher
+//! without a channel hop. Replies are matched to requests in FIFO order on flags-1
+//! blocks (tmux answers one client's commands in order; command numbers are
+//! server-wide with gaps, so they cannot be predicted); flags-0 blocks (the initial
+//! attach, hooks) are not ours and are only logged.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use tmux_control_parser::{Decoder, Event, Reply};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, ChildStdin};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::command::is_sendable;
+use super::{tmux_binary, TmuxError, TmuxTarget};
+
+/// Receives every non-reply event of a connection, synchronously, on its reader task.
+///
+/// It must return quickly (no blocking I/O beyond an append to the event log): while it
+/// runs, tmux output for this connection is not read.
+pub trait EventSink: Send + 'static {
+    /// Called once per decoded event, in stream order.
+    fn event(&mut self, event: Event);
+}
+
+impl<F: FnMut(Event) + Send + 'static> EventSink for F {
+    fn event(&mut self, event: Event) {
+        self(event)
+    }
+}
+
+/// How to attach.
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    /// Session to attach to (`$3` or a name).
+    pub session: String,
+    /// Client flags for `attach-session -f` (default `ignore-size`: never resize the user's windows).
+    pub client_flags: String,
+    /// Append every byte read from tmux to this file (`--record`).
+    pub record: Option<PathBuf>,
+}
+
+impl ConnectOptions {
+    /// Options for `session` with the default flags and no recording.
+    pub fn new(session: impl Into<String>) -> Self {
+        ConnectOptions { session: session.into(), client_flags: "ignore-size".into(), record: None }
+    }
+}
+
+/// Why a connection ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConnectionEnd {
+    /// tmux sent `%exit`, with its reason if any (`server exited unexpectedly`, `too far behind`).
+    Exit(Option<String>),
+    /// stdout closed without `%exit`: the `tmux -C` process died.
+    Lost,
+}
+
+/// Runs on the reader task when a reply arrives, before any later event is handed to
+/// the sink: lets a caller record what a command created (a new pane's label) before
+/// that pane's first output is matched.
+pub type ReplyHook = Box<dyn FnOnce(&Reply) + Send>;
+
+/// A command waiting for its reply block.
+struct PendingReply {
+    tx: oneshot::Sender<Result<Reply, TmuxError>>,
+    hook: Option<ReplyHook>,
+}
+
+/// A live control-mode connection. Cheap to clone; commands can be sent from any task.
+#[derive(Clone)]
+pub struct ControlClient {
+    /// Lines to write, in order, each with the slot for its reply. Owned by the writer
+    /// task; unbounded because callers are our own code (a handful of commands per event),
+    /// never pane output.
+    tx: mpsc::UnboundedSender<(String, PendingReply)>,
+    session: String,
+}
+
+/// The connection's background side: await it to learn how the connection ended.
+pub struct Connection {
+    /// Resolves when tmux's stdout is closed.
+    pub reader: JoinHandle<ConnectionEnd>,
+    /// The `tmux -C` child; killed if still running when dropped.
+    pub child: Child,
+}
+
+impl ControlClient {
+    /// Starts `tmux -u -C attach-session -t SESSION -f FLAGS` and waits for the attach
+    /// to finish (tmux 3.3a may run commands sent before the initial attach completes,
+    /// so nothing is sent before its flags-0 reply arrives).
+    ///
+    /// # Errors
+    /// [`TmuxError::Attach`] with tmux's message when the session cannot be attached,
+    /// [`TmuxError::Io`] when tmux cannot be started or the record file cannot be opened.
+    pub async fn connect(
+        target: &TmuxTarget,
+        opts: ConnectOptions,
+        sink: impl EventSink,
+    ) -> Result<(ControlClient, Connection), TmuxError> {
+        let mut cmd = target.command(["-u", "-C", "attach-session", "-t"]);
+        cmd.arg(&opts.session).arg("-f").arg(&opts.client_flags);
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| TmuxError::Io(format!("cannot start {} -C: {e}", tmux_binary()), e))?;
+        let stdin = child.stdin.take().expect("stdin piped");
+        let stdout = child.stdout.take().expect("stdout piped");
+        let stderr = child.stderr.take().expect("stderr piped");
+        let record = match &opts.record {
+            Some(p) => Some(
+                tokio::fs::OpenOptions::new().create(true).append(true).open(p).await.map_err(
+                    |e| TmuxError::Io(format!("cannot open record file {}: {e}", p.display()), e),
+                )?,
+            ),
+            None => None,
+        };
+
+        let pending: Arc<Mutex<VecDeque<PendingReply>>> = Arc::default();
+        let (attached_tx, attached_rx) = oneshot::channel();
+        let reader =
+            tokio::spawn(read_loop(stdout, record, pending.clone(), attached_tx, Box::new(sink)));
+        let session = opts.session.clone();
+        tokio::spawn(async move {
+            let mut buf = String::new();
+            let mut stderr = stderr;
+            let _ = stderr.read_to_string(&mut buf).await;
+            for l in buf.lines().filter(|l| !l.trim().is_empty()) {
+                tracing::warn!(session = %session, "tmux -C stderr: {l}");
+            }
+        });
+
+        match attached_rx.await {
+            Ok(Ok(())) => {}
+            Ok(Err(message)) => {
+                return Err(TmuxError::Attach { session: opts.session, message });
+            }
+            Err(_) => {
+                let end = reader.await.unwrap_or(ConnectionEnd::Lost);
+                let message = match end {
+                    ConnectionEnd::Exit(Some(r)) => r,
+                    _ => "tmux exited before attaching".to_string(),
+                };
+                return Err(TmuxError::Attach { session: opts.session, message });
+            }
+        }
+
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(write_loop(stdin, rx, pending));
+        Ok((ControlClient { tx, session: opts.session }, Connection { reader, child }))
+    }
+
+    /// The session this client attached to, as it was asked for.
+    pub fn session(&self) -> &str {
+        &self.session
+    }
+
+    /// Sends one command line and waits for its reply block.
+    ///
+    /// Build `line` with [`super::command`] so every argument is quoted; a line holding
+    /// two commands (`a ; b`) would produce two replies and is the caller's bug.
+    ///
+    /// # Errors
+    /// [`TmuxError::Command`] with tmux's message on `%error`, [`TmuxError::Closed`] if the
+    /// connection ends first, [`TmuxError::InvalidCommandLine`] for an empty, blank,
+    /// comment or multi-line string.
+    pub async fn command(&self, line: impl Into<String>) -> Result<Vec<String>, TmuxError> {
+        let reply = self.request(line).await?;
+        let lines = reply.lines.iter().map(|l| String::from_utf8_lossy(l).into_owned()).collect();
+        if reply.ok {
+            Ok(lines)
+        } else {
+            Err(TmuxError::Command(reply.text()))
+        }
+    }
+
+    /// Like [`ControlClient::command`] but returns the raw [`Reply`], `%error` included.
+    ///
+    /// # Errors
+    /// As [`ControlClient::command`], except that `%error` is returned as `Ok(reply)`.
+    pub async fn request(&self, line: impl Into<String>) -> Result<Reply, TmuxError> {
+        self.request_with_hook(line, None).await
+    }
+
+    /// Like [`ControlClient::command`], with a [`ReplyHook`] run on the reader task as
+    /// soon as the reply is read.
+    ///
+    /// # Errors
+    /// As [`ControlClient::command`].
+    pub async fn command_with_hook(
+        &self,
+        line: impl Into<String>,
+        hook: ReplyHook,
+    ) -> Result<Vec<String>, TmuxError> {
+        let reply = self.request_with_hook(line, Some(hook)).await?;
+        if reply.ok {
+            Ok(reply.lines.iter().map(|l| String::from_utf8_lossy(l).into_owned()).collect())
+        } else {
+            Err(TmuxError::Command(reply.text()))
+        }
+    }
+
+    async fn request_with_hook(
+        &self,
+        line: impl Into<String>,
+        hook: Option<ReplyHook>,
+    ) -> Result<Reply, TmuxError> {
+        let line = line.into();
+        if !is_sendable(&line) {
+            return Err(TmuxError::InvalidCommandLine(line));
+        }
+        let (tx, rx) = oneshot::channel();
+        self.tx.send((line, PendingReply { tx, hook })).map_err(|_| TmuxError::Closed(None))?;
+        rx.await.map_err(|_| TmuxError::Closed(None))?
+    }
+
+    /// Detaches: closes tmux's stdin after the commands already queued. The reader then
+    /// sees `%exit` and ends.
+    pub fn detach(self) {
+        drop(self)
+    }
+}
+
+async fn write_loop(
+    mut stdin: ChildStdin,
+    mut rx: mpsc::UnboundedReceiver<(String, PendingReply)>,
+    pending: Arc<Mutex<VecDeque<PendingReply>>>,
+) {
+    let mut buf = Vec::with_capacity(256);
+    while let Some((line, reply)) = rx.recv().await {
+        // The slot goes in before the bytes go out, so the reader always finds it.
+        pending.lock().expect("pending lock").push_back(reply);
+        buf.clear();
+        buf.extend_from_slice(line.as_bytes());
+        buf.push(b'\n');
+        tracing::trace!(line = %line, "tmux <");
+        if stdin.write_all(&buf).await.is_err() || stdin.flush().await.is_err() {
+            break;
+        }
+    }
+    // Dropping stdin closes it: tmux answers with %exit and the reader ends.
+}
+
+async fn read_loop(
+    mut stdout: tokio::process::ChildStdout,
+    mut record: Option<tokio::fs::File>,
+    pending: Arc<Mutex<VecDeque<PendingReply>>>,
+    attached: oneshot::Sender<Result<(), String>>,
+    mut sink: Box<dyn EventSink>,
+) -> ConnectionEnd {
+    let mut decoder = Decoder::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut attached = Some(attached);
+    let mut exit: Option<Option<String>> = None;
+    loop {
+        let n = match stdout.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if let Some(f) = record.as_mut() {
+            if let Err(e) = f.write_all(&buf[..n]).await {
+                tracing::error!("recording stopped: {e}");
+                record = None;
+            }
+        }
+        decoder.feed(&buf[..n]);
+        while let Some(item) = decoder.next_event() {
+            handle(item, &pending, &mut attached, &mut exit, sink.as_mut());
+        }
+    }
+    while let Some(item) = decoder.finish() {
+        handle(item, &pending, &mut attached, &mut exit, sink.as_mut());
+    }
+    for slot in pending.lock().expect("pending lock").drain(..) {
+        let _ = slot.tx.send(Err(TmuxError::Closed(exit.clone().flatten())));
+    }
+    if let Some(f) = record.as_mut() {
+        let _ = f.flush().await;
+    }
+    match exit {
+        Some(reason) => ConnectionEnd::Exit(reason),
+        None => ConnectionEnd::Lost,
+    }
+}
+
+fn handle(
+    item: Result<Event, tmux_control_parser::ParseError>,
+    pending: &Mutex<VecDeque<PendingReply>>,
+    attached: &mut Option<oneshot::Sender<Result<(), String>>>,
+    exit: &mut Option<Option<String>>,
+    sink: &mut dyn EventSink,
+) {
+    match item {
+        Ok(Event::Reply(reply)) if reply.flags == 0 => {
+            if let Some(tx) = attached.take() {
+                let _ = tx.send(if reply.ok { Ok(()) } else { Err(reply.text()) });
+            } else {
+                tracing::debug!(
+                    number = reply.number,
+                    ok = reply.ok,
+                    "unsolicited reply: {}",
+                    reply.text()
+                );
+            }
+        }
+        Ok(Event::Reply(reply)) => match pending.lock().expect("pending lock").pop_front() {
+            Some(slot) => {
+                if let Some(hook) = slot.hook {
+                    hook(&reply);
+                }
+                let _ = slot.tx.send(Ok(reply));
+            }
+            None => tracing::warn!(
+                number = reply.number,
+                "reply with no command waiting: {}",
+                reply.text()
+            ),
+        },
+        Ok(Event::Exit { reason }) => {
+            *exit = Some(reason.clone());
+            sink.event(Event::Exit { reason });
+        }
+        Ok(event) => sink.event(event),
+        Err(e) => tracing::warn!("tmux protocol: {e}"),
+    }
+}

@@ -1,0 +1,120 @@
+//! Everything that talks to tmux: which server ([`TmuxTarget`]), how command lines are
+//! built with safe quoting ([`command`]), and the control-mode connection that streams
+//! events and answers commands ([`control`]).
+//!
+//! Upstream of this module is the tmux server; downstream are the daemon's engine
+//! (fed events synchronously from the reader task) and whoever awaits command replies.
+
+pub mod command;
+pub mod control;
+pub mod ops;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Which tmux server to talk to, as `tmux -L name` / `tmux -S path` choose it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum TmuxTarget {
+    /// tmux's default socket (what plain `tmux` uses).
+    #[default]
+    Default,
+    /// `-L NAME`: a named socket in tmux's socket directory.
+    Name(String),
+    /// `-S PATH`: an explicit socket path.
+    Path(PathBuf),
+}
+
+impl TmuxTarget {
+    /// The global arguments that select this server (`[]`, `["-L", name]` or `["-S", path]`).
+    pub fn args(&self) -> Vec<OsString> {
+        match self {
+            TmuxTarget::Default => vec![],
+            TmuxTarget::Name(n) => vec!["-L".into(), n.into()],
+            TmuxTarget::Path(p) => vec!["-S".into(), p.into()],
+        }
+    }
+
+    /// The same selection as a shell-ready string for messages (`tmux -L work`).
+    pub fn describe(&self) -> String {
+        match self {
+            TmuxTarget::Default => "tmux".to_string(),
+            TmuxTarget::Name(n) => format!("tmux -L {}", command::quote(n)),
+            TmuxTarget::Path(p) => format!("tmux -S {}", command::quote(&p.to_string_lossy())),
+        }
+    }
+
+    /// A `tokio::process::Command` for `tmux <server args> <args...>`.
+    pub fn command<I, S>(&self, args: I) -> tokio::process::Command
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        let mut cmd = tokio::process::Command::new(tmux_binary());
+        cmd.args(self.args());
+        cmd.args(args.into_iter().map(Into::into));
+        cmd
+    }
+
+    /// Runs a one-off `tmux` command (not control mode) and returns its stdout lines.
+    ///
+    /// Used at start-up and for checks; the daemon itself talks over control mode.
+    ///
+    /// # Errors
+    /// [`TmuxError::NoServer`] when no server listens on the socket, [`TmuxError::Command`]
+    /// with tmux's message for any other failure, [`TmuxError::Io`] if tmux cannot run.
+    pub async fn run<I, S>(&self, args: I) -> Result<Vec<String>, TmuxError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        let out = self
+            .command(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .map_err(|e| TmuxError::Io(format!("cannot run {}: {e}", tmux_binary()), e))?;
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        if !out.status.success() {
+            if stderr.contains("no server running") || stderr.contains("error connecting to") {
+                return Err(TmuxError::NoServer(self.describe()));
+            }
+            return Err(TmuxError::Command(stderr));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect())
+    }
+}
+
+/// The tmux executable: `$CTMUXD_TMUX` if set (tests, odd installs), else `tmux` from `PATH`.
+pub fn tmux_binary() -> String {
+    std::env::var("CTMUXD_TMUX").unwrap_or_else(|_| "tmux".to_string())
+}
+
+/// What can go wrong talking to tmux.
+#[derive(Debug, Error)]
+pub enum TmuxError {
+    /// No tmux server is running on the selected socket.
+    #[error("no tmux server running for `{0}`; start one (e.g. `{0} new-session -d`) or pick another with -L/-S")]
+    NoServer(String),
+    /// The control client could not attach (tmux's own message).
+    #[error("cannot attach to session {session}: {message}")]
+    Attach {
+        /// The session asked for.
+        session: String,
+        /// tmux's error text.
+        message: String,
+    },
+    /// A command answered with `%error` (tmux's message).
+    #[error("tmux: {0}")]
+    Command(String),
+    /// A command line we refused to send because it would desynchronise the protocol.
+    #[error("refusing to send tmux command line {0:?}: it must be one non-empty command without newlines")]
+    InvalidCommandLine(String),
+    /// The control connection is gone (tmux exited, the session was closed or ctmuxd is stopping).
+    #[error("tmux control connection closed{}", .0.as_deref().map(|r| format!(": {r}")).unwrap_or_default())]
+    Closed(Option<String>),
+    /// Running tmux failed at the OS level.
+    #[error("{0}")]
+    Io(String, #[source] std::io::Error),
+}

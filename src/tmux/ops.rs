@@ -1,0 +1,436 @@
+//! Pane operations over a control connection, by label: spawn a labelled pane (with
+//! metadata), close, send keys, list. Labels and metadata live in tmux itself as pane
+//! user options (`@ctmuxd_label`, `@ctmuxd_meta`), so they survive a ctmuxd restart, show
+//! in tmux formats, and can be set by hand.
+//!
+//! Every value is passed through [`super::command::quote`]; pane text never reaches a
+//! command line unquoted.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use tmux_control_parser::{PaneId, SessionId, WindowId};
+
+use super::command::{line, send_keys_literal};
+use super::control::ControlClient;
+use super::TmuxError;
+
+/// Pane option holding the label.
+pub const LABEL_OPTION: &str = "@ctmuxd_label";
+/// Pane option holding the metadata (a JSON object, on one line).
+pub const META_OPTION: &str = "@ctmuxd_meta";
+/// Field separator for `-F` formats: a control character no field can contain.
+pub const SEP: char = '\x1f';
+
+/// Where a new pane goes.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum Placement {
+    /// A new window in the session.
+    #[default]
+    Window,
+    /// Split beside another pane.
+    Split {
+        /// The pane to split.
+        beside: PaneId,
+        /// `true`: side by side (`split-window -h`); `false`: stacked (`-v`).
+        horizontal: bool,
+        /// Size of the new pane (`30%` or cells), tmux's `-l`.
+        size: Option<String>,
+    },
+}
+
+/// The command a new pane runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PaneCommand {
+    /// Run this argv directly (no shell).
+    Argv(Vec<String>),
+    /// Run this string with `sh -c` (explicitly asked for).
+    Shell(String),
+}
+
+/// Everything needed to spawn a labelled pane.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpawnSpec {
+    /// Session to put the pane in (`$1` or a name).
+    pub session: String,
+    /// Unique label within the session.
+    pub label: String,
+    /// What to run; `None` runs the default shell.
+    pub command: Option<PaneCommand>,
+    /// Working directory.
+    pub cwd: Option<PathBuf>,
+    /// Extra environment.
+    pub env: Vec<(String, String)>,
+    /// Metadata stored with the pane (a JSON object).
+    pub meta: BTreeMap<String, serde_json::Value>,
+    /// Where it goes.
+    pub placement: Placement,
+    /// Keep the pane (dead) after its process exits, so its exit status can be read.
+    pub keep: bool,
+    /// Replace a pane that already has this label instead of refusing.
+    pub replace: bool,
+}
+
+/// A pane as `list-panes` reports it, with its ctmuxd label and metadata.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaneRecord {
+    /// Pane id (`%3`).
+    pub id: PaneId,
+    /// Session id.
+    pub session: SessionId,
+    /// Session name.
+    pub session_name: String,
+    /// Window id.
+    pub window: WindowId,
+    /// Process id of the pane's first process.
+    pub pid: u32,
+    /// Foreground command name.
+    pub command: String,
+    /// Width and height in cells.
+    pub size: (u32, u32),
+    /// Whether the pane's process has exited (the pane remains).
+    pub dead: bool,
+    /// Exit status, when it exited normally.
+    pub exit_status: Option<i32>,
+    /// Signal number, when it was killed by one.
+    pub exit_signal: Option<i32>,
+    /// `@ctmuxd_label`, if set.
+    pub label: Option<String>,
+    /// `@ctmuxd_meta` parsed as JSON (an object), if set and valid.
+    pub meta: Option<serde_json::Value>,
+}
+
+impl PaneRecord {
+    /// The `-F` format that [`PaneRecord::parse`] reads. User-set fields come last.
+    pub fn format() -> String {
+        [
+            "#{pane_id}",
+            "#{session_id}",
+            "#{window_id}",
+            "#{pane_pid}",
+            "#{pane_current_command}",
+            "#{pane_width}",
+            "#{pane_height}",
+            "#{pane_dead}",
+            "#{pane_dead_status}",
+            "#{pane_dead_signal}",
+            "#{session_name}",
+            &format!("#{{{LABEL_OPTION}}}"),
+            &format!("#{{{META_OPTION}}}"),
+        ]
+        .join(&SEP.to_string())
+    }
+
+    /// Parses one line of [`PaneRecord::format`] output; `None` for a malformed line.
+    pub fn parse(l: &str) -> Option<PaneRecord> {
+        let f: Vec<&str> = l.splitn(13, SEP).collect();
+        if f.len() != 13 {
+            return None;
+        }
+        let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        Some(PaneRecord {
+            id: f[0].parse().ok()?,
+            session: f[1].parse().ok()?,
+            window: f[2].parse().ok()?,
+            pid: f[3].parse().unwrap_or(0),
+            command: f[4].to_string(),
+            size: (f[5].parse().unwrap_or(0), f[6].parse().unwrap_or(0)),
+            dead: f[7] == "1",
+            exit_status: f[8].parse().ok(),
+            exit_signal: f[9].parse().ok(),
+            session_name: f[10].to_string(),
+            label: opt(f[11]),
+            meta: opt(f[12]).and_then(|m| serde_json::from_str(&m).ok()),
+        })
+    }
+}
+
+/// What can go wrong with a pane operation.
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    /// tmux refused or the connection is gone.
+    #[error(transparent)]
+    Tmux(#[from] TmuxError),
+    /// A label is already taken in that session.
+    #[error("label `{label}` is already used by pane {pane} in session {session}; pick another label or ask to replace it")]
+    DuplicateLabel {
+        /// The label.
+        label: String,
+        /// The pane holding it.
+        pane: PaneId,
+        /// The session.
+        session: String,
+    },
+    /// No pane has that label.
+    #[error("no pane labelled `{label}`{}", known_suffix(.known))]
+    UnknownLabel {
+        /// What was asked for.
+        label: String,
+        /// The labels that exist.
+        known: Vec<String>,
+    },
+    /// A label that cannot be stored (empty, control characters).
+    #[error("invalid label {0:?}: use a non-empty name without control characters")]
+    InvalidLabel(String),
+    /// tmux answered something unexpected.
+    #[error("unexpected reply from tmux: {0}")]
+    Unexpected(String),
+}
+
+fn known_suffix(known: &[String]) -> String {
+    if known.is_empty() {
+        "; no pane has a label yet".to_string()
+    } else {
+        format!("; labels in use: {}", known.join(", "))
+    }
+}
+
+/// Every pane of the server (`list-panes -a`), one record per pane (a window linked into
+/// two sessions is reported once, for the first session).
+///
+/// # Errors
+/// tmux errors.
+pub async fn list(client: &ControlClient) -> Result<Vec<PaneRecord>, OpsError> {
+    let lines = client.command(line("list-panes", &["-a", "-F", &PaneRecord::format()])).await?;
+    let mut seen = std::collections::HashSet::new();
+    Ok(lines.iter().filter_map(|l| PaneRecord::parse(l)).filter(|r| seen.insert(r.id)).collect())
+}
+
+/// Panes whose label matches `pattern` (a label or a glob with `*` and `?`).
+///
+/// # Errors
+/// tmux errors.
+pub async fn find(client: &ControlClient, pattern: &str) -> Result<Vec<PaneRecord>, OpsError> {
+    Ok(list(client)
+        .await?
+        .into_iter()
+        .filter(|r| r.label.as_deref().is_some_and(|l| glob_match(pattern, l)))
+        .collect())
+}
+
+/// The one pane labelled exactly `label`.
+///
+/// # Errors
+/// [`OpsError::UnknownLabel`] listing the labels that exist.
+pub async fn resolve(client: &ControlClient, label: &str) -> Result<PaneRecord, OpsError> {
+    let all = list(client).await?;
+    if let Some(r) = all.iter().find(|r| r.label.as_deref() == Some(label)) {
+        return Ok(r.clone());
+    }
+    let mut known: Vec<String> = all.into_iter().filter_map(|r| r.label).collect();
+    known.sort();
+    known.dedup();
+    Err(OpsError::UnknownLabel { label: label.to_string(), known })
+}
+
+/// Spawns a labelled pane and returns its record.
+///
+/// `on_created` runs on the connection's reader task with the new pane's id as soon as
+/// tmux answers, before the pane's first output is processed: the caller records the
+/// label there so no early line is matched without it.
+///
+/// # Errors
+/// [`OpsError::DuplicateLabel`] when the label is taken in the session and `replace` is
+/// false; [`OpsError::InvalidLabel`]; tmux errors (bad directory, pane to split gone).
+pub async fn spawn(
+    client: &ControlClient,
+    spec: &SpawnSpec,
+    on_created: impl FnOnce(PaneId) + Send + 'static,
+) -> Result<PaneRecord, OpsError> {
+    if spec.label.is_empty() || spec.label.chars().any(char::is_control) {
+        return Err(OpsError::InvalidLabel(spec.label.clone()));
+    }
+    let all = list(client).await?;
+    let sid = resolve_session(client, &spec.session).await?;
+    if let Some(taken) =
+        all.iter().find(|r| r.session == sid && r.label.as_deref() == Some(spec.label.as_str()))
+    {
+        if spec.replace {
+            client.command(line("kill-pane", &["-t", &taken.id.to_string()])).await?;
+        } else {
+            return Err(OpsError::DuplicateLabel {
+                label: spec.label.clone(),
+                pane: taken.id,
+                session: taken.session_name.clone(),
+            });
+        }
+    }
+    let mut args: Vec<String> = Vec::new();
+    let name = match &spec.placement {
+        Placement::Window => {
+            args.extend([
+                "-d".into(),
+                "-t".into(),
+                format!("{sid}:"),
+                "-n".into(),
+                spec.label.clone(),
+            ]);
+            "new-window"
+        }
+        Placement::Split { beside, horizontal, size } => {
+            args.extend(["-d".into(), "-t".into(), beside.to_string()]);
+            args.push(if *horizontal { "-h" } else { "-v" }.into());
+            if let Some(s) = size {
+                args.extend(["-l".into(), s.clone()]);
+            }
+            "split-window"
+        }
+    };
+    args.extend(["-P".into(), "-F".into(), "#{pane_id}".into()]);
+    if let Some(cwd) = &spec.cwd {
+        args.extend(["-c".into(), cwd.to_string_lossy().into_owned()]);
+    }
+    for (k, v) in &spec.env {
+        args.extend(["-e".into(), format!("{k}={v}")]);
+    }
+    match &spec.command {
+        None => {}
+        // tmux runs a single argument through the shell; with two or more it execs them.
+        // `env --` keeps a one-word argv away from the shell.
+        Some(PaneCommand::Argv(argv)) if argv.len() == 1 => {
+            args.extend(["env".into(), "--".into(), argv[0].clone()]);
+        }
+        Some(PaneCommand::Argv(argv)) => args.extend(argv.iter().cloned()),
+        Some(PaneCommand::Shell(s)) => args.extend(["sh".into(), "-c".into(), s.clone()]),
+    }
+    let hook = Box::new(move |reply: &tmux_control_parser::Reply| {
+        if let Some(id) = reply.lines.first().and_then(|l| PaneId::from_bytes(l.trim_ascii())) {
+            if reply.ok {
+                on_created(id);
+            }
+        }
+    });
+    let out = client.command_with_hook(line(name, &args), hook).await?;
+    let id: PaneId = out.first().and_then(|l| l.trim().parse().ok()).ok_or_else(|| {
+        OpsError::Unexpected(format!("{name} printed {out:?} instead of a pane id"))
+    })?;
+    let pane = id.to_string();
+    if spec.keep {
+        client.command(line("set-option", &["-p", "-t", &pane, "remain-on-exit", "on"])).await?;
+    }
+    client.command(line("set-option", &["-p", "-t", &pane, LABEL_OPTION, &spec.label])).await?;
+    if !spec.meta.is_empty() {
+        let json = serde_json::to_string(&spec.meta).unwrap_or_default();
+        client.command(line("set-option", &["-p", "-t", &pane, META_OPTION, &json])).await?;
+    }
+    let fmt = PaneRecord::format();
+    let lines = client.command(line("display-message", &["-p", "-t", &pane, &fmt])).await?;
+    lines
+        .first()
+        .and_then(|l| PaneRecord::parse(l))
+        .ok_or_else(|| OpsError::Unexpected(format!("cannot read back pane {pane}")))
+}
+
+async fn resolve_session(client: &ControlClient, session: &str) -> Result<SessionId, OpsError> {
+    let out = client
+        .command(line("display-message", &["-p", "-t", &format!("{session}:"), "#{session_id}"]))
+        .await?;
+    out.first()
+        .and_then(|l| l.parse().ok())
+        .ok_or_else(|| OpsError::Unexpected(format!("no session id for {session}: {out:?}")))
+}
+
+/// Kills a pane.
+///
+/// # Errors
+/// tmux errors (the pane is already gone).
+pub async fn close(client: &ControlClient, pane: PaneId) -> Result<(), OpsError> {
+    client.command(line("kill-pane", &["-t", &pane.to_string()])).await?;
+    Ok(())
+}
+
+/// Types `text` into `pane` literally; then Enter, as its own keystroke, if `enter`.
+///
+/// # Errors
+/// tmux errors.
+pub async fn send(
+    client: &ControlClient,
+    pane: PaneId,
+    text: &str,
+    enter: bool,
+) -> Result<(), OpsError> {
+    let target = pane.to_string();
+    for l in send_keys_literal(&target, text) {
+        client.command(l).await?;
+    }
+    if enter {
+        send_enter(client, pane).await?;
+    }
+    Ok(())
+}
+
+/// Presses Enter in `pane`.
+///
+/// # Errors
+/// tmux errors.
+pub async fn send_enter(client: &ControlClient, pane: PaneId) -> Result<(), OpsError> {
+    client.command(line("send-keys", &["-t", &pane.to_string(), "Enter"])).await?;
+    Ok(())
+}
+
+/// Glob match with `*` (any run) and `?` (one character); anything else is literal.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("test-*", "test-unit"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("a?c", "abc"));
+        assert!(!glob_match("a?c", "ac"));
+        assert!(!glob_match("test-*", "lint"));
+        assert!(glob_match("*-runner", "test-runner"));
+        assert!(glob_match("linter", "linter"));
+    }
+
+    #[test]
+    fn record_round_trip() {
+        let l = [
+            "%3",
+            "$0",
+            "@2",
+            "123",
+            "sh",
+            "80",
+            "24",
+            "1",
+            "3",
+            "",
+            "main",
+            "build",
+            "{\"stage\":\"b\"}",
+        ]
+        .join(&SEP.to_string());
+        let r = PaneRecord::parse(&l).unwrap();
+        assert_eq!(r.id, PaneId(3));
+        assert!(r.dead);
+        assert_eq!(r.exit_status, Some(3));
+        assert_eq!(r.exit_signal, None);
+        assert_eq!(r.label.as_deref(), Some("build"));
+        assert_eq!(r.meta.unwrap()["stage"], "b");
+        assert!(PaneRecord::parse("%3").is_none());
+    }
+}

@@ -1,0 +1,240 @@
+//! Test harness: a private tmux server per test (`tmux -L <unique> -f /dev/null`, killed
+//! on drop) and the `ctmuxd` binary run against it, with helpers to read its event log.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A tmux server of the test's own: never the user's default server.
+pub struct TmuxServer {
+    /// The `-L` socket name.
+    pub name: String,
+    /// Scratch directory for the test (rules, event log, outputs).
+    pub dir: tempfile::TempDir,
+}
+
+impl TmuxServer {
+    /// Starts a server with one session `main` (120x40, `/bin/sh` panes).
+    pub fn new() -> TmuxServer {
+        let name =
+            format!("ctmuxd-it-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let server = TmuxServer { name, dir };
+        let out = server.tmux(&["new-session", "-d", "-s", "main", "-x", "120", "-y", "40"]);
+        assert!(
+            out.status.success(),
+            "tmux new-session failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        server
+    }
+
+    /// Runs `tmux -L <name> args...` and returns its output.
+    pub fn tmux(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.name)
+            .arg("-f")
+            .arg("/dev/null")
+            .args(args)
+            .env("SHELL", "/bin/sh")
+            .env_remove("TMUX")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run tmux")
+    }
+
+    /// Runs a tmux command that must succeed; returns its stdout.
+    pub fn tmux_ok(&self, args: &[&str]) -> String {
+        let out = self.tmux(args);
+        assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Opens a new window in session `main` running `sh -c script`; returns its pane id.
+    pub fn spawn(&self, script: &str) -> String {
+        self.tmux_ok(&[
+            "new-window",
+            "-d",
+            "-t",
+            "main",
+            "-P",
+            "-F",
+            "#{pane_id}",
+            "sh",
+            "-c",
+            script,
+        ])
+        .trim()
+        .to_string()
+    }
+
+    /// A path inside the test's scratch directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes the rules file and returns its path.
+    pub fn write_rules(&self, toml: &str) -> PathBuf {
+        let p = self.path("rules.toml");
+        std::fs::write(&p, toml).expect("write rules");
+        p
+    }
+}
+
+impl Drop for TmuxServer {
+    fn drop(&mut self) {
+        let _ = self.tmux(&["kill-server"]);
+    }
+}
+
+/// Path of the built `ctmuxd` binary.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ctmuxd")
+}
+
+/// A running `ctmuxd` daemon, stopped (SIGTERM, then SIGKILL) on drop.
+pub struct Daemon {
+    pub child: Child,
+    pub events_dir: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `ctmuxd --control-mode -L <server> --rules <rules> --events <dir>` plus
+    /// `extra` args, and waits for its "ready" record.
+    pub fn start(server: &TmuxServer, rules: &str, extra: &[&str]) -> Daemon {
+        let rules = server.write_rules(rules);
+        let events_dir = server.path("events");
+        let child = Command::new(bin())
+            .arg("--control-mode")
+            .arg("-L")
+            .arg(&server.name)
+            .arg("--rules")
+            .arg(&rules)
+            .arg("--events")
+            .arg(&events_dir)
+            .args(extra)
+            .env("RUST_LOG", "ctmuxd=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(server.path("daemon.stderr")).expect("stderr file"))
+            .spawn()
+            .expect("spawn ctmuxd");
+        let mut d = Daemon { child, events_dir };
+        let ok = d.wait_until(Duration::from_secs(10), |evs| {
+            evs.iter().any(|e| {
+                e["event"] == "daemon" && e["message"].as_str().unwrap_or("").starts_with("ready")
+            })
+        });
+        if !ok {
+            let _ = d.child.kill();
+            panic!(
+                "ctmuxd did not become ready; stderr:\n{}",
+                std::fs::read_to_string(server.path("daemon.stderr")).unwrap_or_default()
+            );
+        }
+        d
+    }
+
+    /// Every record in the event log so far.
+    pub fn events(&self) -> Vec<Value> {
+        read_events(&self.events_dir.join("events.jsonl"))
+    }
+
+    /// Records of kind `kind` (`match`, `action`, ...) for rule `rule`.
+    pub fn of(&self, kind: &str, rule: &str) -> Vec<Value> {
+        self.events().into_iter().filter(|e| e["event"] == kind && e["rule"] == rule).collect()
+    }
+
+    /// Polls the event log until `pred` holds or `timeout` passes (test-side polling only).
+    pub fn wait_until(&mut self, timeout: Duration, pred: impl Fn(&[Value]) -> bool) -> bool {
+        let end = Instant::now() + timeout;
+        loop {
+            if pred(&self.events()) {
+                return true;
+            }
+            if Instant::now() > end {
+                return false;
+            }
+            if let Ok(Some(st)) = self.child.try_wait() {
+                panic!("ctmuxd exited early with {st}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits (up to 10 s) for the daemon to exit by itself.
+    pub fn wait_exit(mut self) -> std::process::ExitStatus {
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st;
+            }
+            assert!(Instant::now() < end, "ctmuxd did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        unsafe_kill(self.child.id(), libc::SIGTERM);
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st;
+            }
+            assert!(Instant::now() < end, "ctmuxd did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            unsafe_kill(self.child.id(), libc::SIGTERM);
+            std::thread::sleep(Duration::from_millis(200));
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn unsafe_kill(pid: u32, sig: i32) {
+    // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+    unsafe {
+        libc::kill(pid as i32, sig);
+    }
+}
+
+/// Parses a JSON-lines event log; a missing file is an empty log.
+pub fn read_events(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Waits for a file to exist with content satisfying `pred`.
+pub fn wait_file(path: &Path, timeout: Duration, pred: impl Fn(&str) -> bool) -> Option<String> {
+    let end = Instant::now() + timeout;
+    loop {
+        if let Ok(s) = std::fs::read_to_string(path) {
+            if pred(&s) {
+                return Some(s);
+            }
+        }
+        if Instant::now() > end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

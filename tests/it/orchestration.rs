@@ -1,0 +1,228 @@
+//! Issue 4: labelled panes, pane actions, exit rules and `[[pane]]` start order.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::harness::{Daemon, TmuxServer};
+
+fn pane_events<'a>(evs: &'a [Value], action: &str) -> Vec<&'a Value> {
+    evs.iter().filter(|e| e["event"] == "pane" && e["action"] == action).collect()
+}
+
+#[test]
+fn spawn_send_and_close_by_label_with_literal_text() {
+    let server = TmuxServer::new();
+    let rules = r#"
+[[rule]]
+name = "go"
+pattern = '^GO$'
+actions = [
+  { spawn = { label = "echoer", command = ["cat"], meta = { stage = "test", owner = "ci" } } },
+  { send = { pane = "echoer", text = "a;b 'q' \"d\" $(touch /tmp/ctmuxd-canary) `x` ~", enter = true } },
+]
+
+[[rule]]
+name = "echoed"
+pattern = '^a;b .*~$'
+pane = "echoer"
+actions = [ { close = "echo*" } ]
+"#;
+    let mut d = Daemon::start(&server, rules, &[]);
+    server.spawn("echo GO; sleep 30");
+    assert!(
+        d.wait_until(Duration::from_secs(10), |e| !pane_events(e, "closed").is_empty()),
+        "{:#?}",
+        d.events()
+    );
+    let m = d.of("match", "echoed");
+    // The tty echo of the typed text and cat's copy of it: both are the literal text.
+    assert!(!m.is_empty());
+    assert_eq!(m[0]["line"], "a;b 'q' \"d\" $(touch /tmp/ctmuxd-canary) `x` ~");
+    assert_eq!(m[0]["label"], "echoer");
+    assert!(!std::path::Path::new("/tmp/ctmuxd-canary").exists());
+    let spawned = pane_events(&d.events(), "spawned").into_iter().cloned().collect::<Vec<_>>();
+    assert_eq!(spawned.len(), 1);
+    assert_eq!(spawned[0]["label"], "echoer");
+}
+
+#[test]
+fn exit_rule_fires_with_status_and_labels_survive_a_restart() {
+    let server = TmuxServer::new();
+    let rules = r#"
+[[rule]]
+name = "start"
+pattern = '^START$'
+actions = [
+  { spawn = { label = "stage", shell = "echo working; sleep 0.3; exit 3", keep = true, meta = { task = "build" } } },
+  { spawn = { label = "keeper", command = ["sleep", "60"], meta = { task = "keep" } } },
+]
+
+[[rule]]
+name = "failed"
+on = "exit"
+pane = "stage"
+status = "nonzero"
+actions = [ "log", { emit = "stage-failed" } ]
+
+[[rule]]
+name = "ok"
+on = "exit"
+pane = "stage"
+status = 0
+actions = [ "log" ]
+
+[[rule]]
+name = "chained"
+on = "event"
+event = "stage-failed"
+actions = [ "log" ]
+"#;
+    let mut d = Daemon::start(&server, rules, &[]);
+    server.spawn("echo START; sleep 30");
+    assert!(
+        d.wait_until(Duration::from_secs(10), |e| e
+            .iter()
+            .any(|e| e["event"] == "trigger" && e["rule"] == "chained")),
+        "{:#?}",
+        d.events()
+    );
+    let exited = pane_events(&d.events(), "exited").into_iter().cloned().collect::<Vec<_>>();
+    assert_eq!(exited.len(), 1);
+    assert_eq!(exited[0]["label"], "stage");
+    assert_eq!(exited[0]["exit_code"], 3);
+    assert!(d.of("action", "ok").is_empty());
+    let failed = d.of("trigger", "failed");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["line"], "exited with status 3");
+    assert_eq!(d.of("action", "failed")[0]["action"], "emit");
+    // keep = true: the dead pane is still there, with its label.
+    let list = server.tmux_ok(&[
+        "list-panes",
+        "-a",
+        "-F",
+        "#{@ctmuxd_label} #{pane_dead} #{@ctmuxd_meta}",
+    ]);
+    assert!(list.contains("stage 1 {\"task\":\"build\"}"), "{list}");
+    d.stop();
+
+    // A new daemon finds the labels and metadata in tmux.
+    let mut d2 = Daemon::start(
+        &server,
+        "[[rule]]\nname = \"k\"\npattern = 'PING'\npane = \"keeper\"\nactions = [\"log\"]\n",
+        &[],
+    );
+    let keeper = server.tmux_ok(&[
+        "list-panes",
+        "-a",
+        "-f",
+        "#{==:#{@ctmuxd_label},keeper}",
+        "-F",
+        "#{pane_id}",
+    ]);
+    server.tmux_ok(&["send-keys", "-t", keeper.trim(), "-l", "x"]);
+    server.tmux_ok(&["respawn-pane", "-k", "-t", keeper.trim(), "sh", "-c", "echo PING; sleep 30"]);
+    assert!(
+        d2.wait_until(Duration::from_secs(10), |e| e.iter().any(|e| e["rule"] == "k")),
+        "{:#?}",
+        d2.events()
+    );
+    assert_eq!(d2.of("match", "k")[0]["label"], "keeper");
+    let meta = server.tmux_ok(&["show-options", "-p", "-v", "-t", keeper.trim(), "@ctmuxd_meta"]);
+    assert_eq!(meta.trim(), "{\"task\":\"keep\"}");
+}
+
+#[test]
+fn duplicate_label_is_refused_with_a_clear_message() {
+    let server = TmuxServer::new();
+    let rules = r#"
+[[rule]]
+name = "twice"
+pattern = '^DUP$'
+actions = [
+  { spawn = { label = "worker", command = ["sleep", "60"] } },
+  { spawn = { label = "worker", command = ["sleep", "60"] } },
+  "log",
+]
+"#;
+    let mut d = Daemon::start(&server, rules, &[]);
+    server.spawn("echo DUP; sleep 30");
+    assert!(d.wait_until(Duration::from_secs(10), |e| e.iter().any(|e| e["event"] == "skipped")));
+    let actions = d.of("action", "twice");
+    assert_eq!(actions.len(), 2);
+    assert_eq!(actions[0]["ok"], true);
+    assert_eq!(actions[1]["ok"], false);
+    let err = actions[1]["error"].as_str().unwrap();
+    assert!(err.contains("label `worker` is already used by pane"), "{err}");
+}
+
+#[test]
+fn panes_start_in_order_and_failures_hold_dependants() {
+    let server = TmuxServer::new();
+    let rules = r#"
+[[pane]]
+label = "db"
+shell = "sleep 0.3; echo 'database system is ready to accept connections'; sleep 60"
+ready = 'ready to accept connections'
+
+[[pane]]
+label = "api"
+shell = "echo 'listening on :8080'; sleep 60"
+after = ["db"]
+ready = 'listening on'
+
+[[pane]]
+label = "broken"
+shell = "echo 'FATAL: could not bind'; sleep 60"
+ready = 'started'
+fail = 'FATAL'
+
+[[pane]]
+label = "needs-broken"
+shell = "sleep 60"
+after = ["broken"]
+
+[[pane]]
+label = "slow"
+shell = "sleep 60"
+ready = 'never printed'
+ready_timeout = "500ms"
+
+[[pane]]
+label = "needs-slow"
+shell = "sleep 60"
+after = ["slow"]
+"#;
+    let mut d = Daemon::start(&server, rules, &[]);
+    assert!(
+        d.wait_until(Duration::from_secs(10), |e| pane_events(e, "held").len() == 2
+            && pane_events(e, "ready").iter().any(|r| r["label"] == "api")),
+        "{:#?}",
+        d.events()
+    );
+    let evs = d.events();
+    let ts = |action: &str, label: &str| -> u64 {
+        pane_events(&evs, action)
+            .iter()
+            .find(|e| e["label"] == label)
+            .map(|e| e["ts_ns"].as_u64().unwrap())
+            .unwrap()
+    };
+    assert!(ts("ready", "db") <= ts("spawned", "api"), "api started before db was ready");
+    let delay_ms = (ts("spawned", "api") - ts("ready", "db")) as f64 / 1e6;
+    assert!(delay_ms < 50.0, "api started {delay_ms} ms after db was ready");
+    let failed = pane_events(&evs, "failed");
+    assert!(failed
+        .iter()
+        .any(|f| f["label"] == "broken" && f["message"].as_str().unwrap().contains("FATAL")));
+    assert!(failed.iter().any(
+        |f| f["label"] == "slow" && f["message"].as_str().unwrap().contains("not ready within")
+    ));
+    let held = pane_events(&evs, "held");
+    assert!(held.iter().any(|h| h["label"] == "needs-broken"
+        && h["message"].as_str().unwrap().contains("`broken` failed")));
+    assert!(held.iter().any(|h| h["label"] == "needs-slow"));
+    assert!(pane_events(&evs, "spawned")
+        .iter()
+        .all(|s| s["label"] != "needs-broken" && s["label"] != "needs-slow"));
+}
