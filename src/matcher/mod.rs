@@ -8,6 +8,7 @@
 //! and the build live in `compile.rs`; the per-line `meta::Regex` path used when the
 //! DFA gives up lives in `fallback.rs`.
 
+mod accel;
 mod compile;
 mod fallback;
 mod stream;
