@@ -1,0 +1,531 @@
+//! nom 8 parsers for single control-mode lines outside a block: one function
+//! per notification, each quoting its grammar (as tmux 3.3a .. master writes
+//! it; the protocol reference §5 lists where the manual is wrong), plus the
+//! `%begin`/`%end`/`%error` guard grammar that `block` uses. [`classify`]
+//! dispatches on the first bytes of a line; the `%output` family is handled
+//! on the decoder's own `BytesMut` so its payload is un-escaped in place and
+//! returned as a slice of the line (no allocation per line).
+//!
+//! Notation in the grammars: `SP` is exactly one space, `REST` is every byte
+//! to the end of the line (may be empty, may contain spaces), `$S`/`@W`/`%P`
+//! are strict ids.
+
+use bytes::{Bytes, BytesMut};
+use memchr::memchr;
+use nom::Parser;
+
+use crate::error::{ParseError, ParseErrorKind};
+use crate::event::Event;
+use crate::id::{parse_u32_digits, PaneId};
+use crate::layout::{parse_layout, Layout};
+use crate::scan::{
+    after_lone_colon, dec_u32, dec_u64, end, field, pane, rest, session, sp, typed, window,
+    Expected, Res,
+};
+use crate::unescape::unescape_in_place_from;
+
+/// The three numbers of a guard line: `TIME NUMBER FLAGS`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Guard {
+    /// Seconds since the epoch when the command started.
+    pub(crate) time: u64,
+    /// Server-wide command number.
+    pub(crate) number: u32,
+    /// `1` for commands from this client, `0` otherwise.
+    pub(crate) flags: u32,
+}
+
+/// What one line outside a block turned out to be.
+#[derive(Debug)]
+pub(crate) enum Line {
+    /// A complete event (notification, unknown `%name`, or stray line).
+    Event(Event),
+    /// `%begin TIME NUMBER FLAGS`: a block opens.
+    Begin(Guard),
+    /// `%end`/`%error` with no block open (the line, for the error report).
+    End(Bytes),
+}
+
+/// Decodes a line into an owned `String`, replacing invalid UTF-8.
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Turns a combinator result into an event or a `Malformed` error for `line`.
+fn finish(line: &[u8], r: Res<'_, Event>) -> Result<Event, ParseError> {
+    match r {
+        Ok((_, ev)) => Ok(ev),
+        Err(nom::Err::Error(Expected(what)) | nom::Err::Failure(Expected(what))) => {
+            Err(ParseError::malformed(what, line))
+        }
+        Err(nom::Err::Incomplete(_)) => Err(ParseError::malformed("line", line)),
+    }
+}
+
+/// `TIME SP NUMBER SP FLAGS` (the arguments of every guard line).
+pub(crate) fn guard_args(t: &[u8]) -> Res<'_, Guard> {
+    (
+        sp("guard arguments"),
+        dec_u64("guard time"),
+        sp("guard number"),
+        dec_u32("guard number"),
+        sp("guard flags"),
+        dec_u32("guard flags"),
+        end("guard line"),
+    )
+        .map(|(_, time, _, number, _, flags, _)| Guard { time, number, flags })
+        .parse(t)
+}
+
+/// Recognises the guard that closes the block opened by `open`.
+///
+/// ```text
+/// "%end" SP TIME SP NUMBER SP FLAGS      ; success
+/// "%error" SP TIME SP NUMBER SP FLAGS    ; the command failed
+/// ```
+///
+/// Returns `Some(ok)` only when all three numbers equal the open `%begin`'s:
+/// a body line can look exactly like a guard (any command printing user data
+/// can print `%end ...`), and a forgery would have to guess the number.
+pub(crate) fn closing_guard(line: &[u8], open: &Guard) -> Option<bool> {
+    let (ok, t) = if let Some(t) = line.strip_prefix(b"%end") {
+        (true, t)
+    } else {
+        (false, line.strip_prefix(b"%error")?)
+    };
+    matches!(guard_args(t), Ok((_, g)) if g == *open).then_some(ok)
+}
+
+/// Recognises the flow-control notifications tmux 3.3a-3.7c write *inside*
+/// the block of the `refresh-client -A` that caused them.
+///
+/// ```text
+/// "%pause" SP %P
+/// "%continue" SP %P
+/// ```
+///
+/// Only this exact shape counts (no command prints it); anything else inside
+/// a block is a body line.
+pub(crate) fn flow_in_block(line: &[u8]) -> Option<Event> {
+    let id = |t: &[u8]| t.strip_prefix(b"%").and_then(parse_u32_digits).map(PaneId);
+    if let Some(t) = line.strip_prefix(b"%pause %") {
+        return id(&line[line.len() - t.len() - 1..]).map(|pane| Event::Pause { pane });
+    }
+    if let Some(t) = line.strip_prefix(b"%continue %") {
+        return id(&line[line.len() - t.len() - 1..]).map(|pane| Event::Continue { pane });
+    }
+    None
+}
+
+/// Parses one line that arrives outside a block.
+///
+/// `line` is the whole line without its LF. The `%output` family is decoded
+/// in place (see the module docs); every other event borrows or copies from
+/// the frozen line.
+///
+/// # Errors
+///
+/// A [`ParseError`] when the line starts with a known `%name` whose arguments
+/// do not follow its grammar, or a layout inside `%layout-change` is invalid.
+pub(crate) fn classify(line: BytesMut) -> Result<Line, ParseError> {
+    // PERF: %output is the overwhelming majority of lines on a busy server, so
+    // it is tested first with one 8-byte prefix compare before any dispatch.
+    if line.starts_with(b"%output ") {
+        return output(line).map(Line::Event);
+    }
+    if line.first() != Some(&b'%') {
+        return Ok(Line::Event(Event::Stray { line: line.freeze() }));
+    }
+    if line.starts_with(b"%extended-output ") {
+        return extended_output(line).map(Line::Event);
+    }
+    let name_end = memchr(b' ', &line).unwrap_or(line.len());
+    let (name, tail) = (&line[1..name_end], &line[name_end..]);
+    let r = match name {
+        b"begin" => {
+            return match guard_args(tail) {
+                Ok((_, g)) => Ok(Line::Begin(g)),
+                Err(_) => Err(ParseError::malformed("%begin guard", &line)),
+            }
+        }
+        b"end" | b"error" => {
+            return match guard_args(tail) {
+                Ok(_) => Ok(Line::End(line.freeze())),
+                Err(_) => Err(ParseError::malformed("%end/%error guard", &line)),
+            }
+        }
+        b"pause" => pane_only(tail, "%pause pane id", |pane| Event::Pause { pane }),
+        b"continue" => pane_only(tail, "%continue pane id", |pane| Event::Continue { pane }),
+        b"window-add" => {
+            window_only(tail, "%window-add window id", |window| Event::WindowAdd { window })
+        }
+        b"window-close" => {
+            window_only(tail, "%window-close window id", |window| Event::WindowClose { window })
+        }
+        b"unlinked-window-add" => window_only(tail, "%unlinked-window-add window id", |window| {
+            Event::UnlinkedWindowAdd { window }
+        }),
+        b"unlinked-window-close" => {
+            window_only(tail, "%unlinked-window-close window id", |window| {
+                Event::UnlinkedWindowClose { window }
+            })
+        }
+        b"window-renamed" => window_renamed(tail),
+        b"unlinked-window-renamed" => unlinked_window_renamed(tail),
+        b"window-pane-changed" => window_pane_changed(tail),
+        b"layout-change" => {
+            return layout_change(tail).map_err(|e| e.with_line(&line)).map(Line::Event)
+        }
+        b"session-changed" => session_changed(tail),
+        b"session-renamed" => session_renamed(tail),
+        b"session-window-changed" => session_window_changed(tail),
+        b"sessions-changed" => {
+            end("%sessions-changed arguments").map(|_| Event::SessionsChanged).parse(tail)
+        }
+        b"client-session-changed" => client_session_changed(tail),
+        b"client-detached" => {
+            text_field(tail, "%client-detached client", |client| Event::ClientDetached { client })
+        }
+        b"pane-mode-changed" => {
+            pane_only(tail, "%pane-mode-changed pane id", |pane| Event::PaneModeChanged { pane })
+        }
+        b"paste-buffer-changed" => text_field(tail, "%paste-buffer-changed name", |name| {
+            Event::PasteBufferChanged { name }
+        }),
+        b"paste-buffer-deleted" => text_field(tail, "%paste-buffer-deleted name", |name| {
+            Event::PasteBufferDeleted { name }
+        }),
+        b"subscription-changed" => subscription_changed(tail),
+        b"config-error" => Ok((&[][..], Event::ConfigError { text: optional_text(tail) })),
+        b"message" => Ok((&[][..], Event::Message { text: optional_text(tail) })),
+        b"exit" => Ok((&[][..], exit(tail))),
+        b"output" => fail_output(),
+        _ => {
+            let name = text(name);
+            let line = line.freeze();
+            let rest = line.slice((name_end + 1).min(line.len())..);
+            return Ok(Line::Event(Event::Unknown { name, rest }));
+        }
+    };
+    finish(&line, r).map(Line::Event)
+}
+
+/// `%output` without the space and pane id (the fast path only takes lines
+/// starting with `"%output "`).
+fn fail_output() -> Res<'static, Event> {
+    Err(nom::Err::Failure(Expected("%output pane id")))
+}
+
+/// Parses one line as if it arrived outside any block.
+///
+/// Handy for tests and fuzzing; a real stream needs a
+/// [`Decoder`](crate::Decoder), which also assembles `%begin` blocks. `line`
+/// must not include the LF.
+///
+/// # Errors
+///
+/// [`ParseErrorKind::Malformed`] when a known notification's arguments do not
+/// follow its grammar; [`ParseErrorKind::BadLayout`] /
+/// [`ParseErrorKind::BadChecksum`] for a bad `%layout-change`;
+/// [`ParseErrorKind::UnexpectedGuard`] for `%begin`/`%end`/`%error`, which
+/// only make sense in a stream.
+///
+/// # Example
+///
+/// ```
+/// use tmux_control_parser::{parse_line, Event, PaneId};
+/// let ev = parse_line(br"%output %3 hi\015\012")?;
+/// assert_eq!(ev, Event::Output { pane: PaneId(3), data: "hi\r\n".into() });
+/// assert!(parse_line(b"%output %x hi").is_err());
+/// Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn parse_line(line: &[u8]) -> Result<Event, ParseError> {
+    match classify(BytesMut::from(line))? {
+        Line::Event(ev) => Ok(ev),
+        Line::Begin(_) | Line::End(_) => {
+            Err(ParseError::new(ParseErrorKind::UnexpectedGuard, Bytes::copy_from_slice(line)))
+        }
+    }
+}
+
+/// Splits the frozen payload off `line` at `start`, un-escaping it in place
+/// first when it contains a backslash.
+fn payload(mut line: BytesMut, start: usize) -> Bytes {
+    if let Some(first) = memchr(b'\\', &line[start..]) {
+        let len = start + unescape_in_place_from(&mut line[start..], first);
+        line.truncate(len);
+    }
+    // PERF: `split_off` on a shared BytesMut is a refcount bump, no copy.
+    line.split_off(start).freeze()
+}
+
+/// ```text
+/// "%output" SP %P SP DATA
+/// ```
+///
+/// DATA is escaped per byte (`\ooo` for bytes < 0x20 and `\`), decoded here
+/// into the raw pane bytes.
+fn output(line: BytesMut) -> Result<Event, ParseError> {
+    const HEAD: usize = b"%output ".len();
+    let Some(sp) = memchr(b' ', &line[HEAD..]) else {
+        return Err(ParseError::malformed("%output data separator", &line));
+    };
+    let Some(pane) = PaneId::from_bytes(&line[HEAD..HEAD + sp]) else {
+        return Err(ParseError::malformed("%output pane id", &line));
+    };
+    Ok(Event::Output { pane, data: payload(line, HEAD + sp + 1) })
+}
+
+/// ```text
+/// "%extended-output" SP %P SP AGE *( SP RESERVED ) SP ":" SP DATA
+/// ```
+///
+/// Fields between AGE and the lone `:` are reserved (none today) and skipped;
+/// DATA is everything after the single space following the `:`, escaped like
+/// `%output`, and may itself start with spaces or contain ` : `.
+fn extended_output(line: BytesMut) -> Result<Event, ParseError> {
+    const HEAD: usize = b"%extended-output".len();
+    let header = (
+        sp("%extended-output pane id"),
+        pane("%extended-output pane id"),
+        sp("%extended-output age"),
+        dec_u64("%extended-output age"),
+        after_lone_colon("%extended-output ':' separator"),
+    )
+        .parse(&line[HEAD..]);
+    match header {
+        Ok((_, (_, pane, _, age_ms, data))) => {
+            let start = line.len() - data.len();
+            Ok(Event::ExtendedOutput { pane, age_ms, data: payload(line, start) })
+        }
+        Err(nom::Err::Error(Expected(what)) | nom::Err::Failure(Expected(what))) => {
+            Err(ParseError::malformed(what, &line))
+        }
+        Err(nom::Err::Incomplete(_)) => Err(ParseError::malformed("%extended-output", &line)),
+    }
+}
+
+/// ```text
+/// "%pause" SP %P  /  "%continue" SP %P  /  "%pane-mode-changed" SP %P
+/// ```
+fn pane_only<'a>(t: &'a [u8], what: &'static str, ev: fn(PaneId) -> Event) -> Res<'a, Event> {
+    (sp(what), pane(what), end(what)).map(|(_, p, _)| ev(p)).parse(t)
+}
+
+/// ```text
+/// "%window-add" SP @W  /  "%window-close" SP @W
+/// "%unlinked-window-add" SP @W  /  "%unlinked-window-close" SP @W
+/// ```
+fn window_only<'a>(
+    t: &'a [u8],
+    what: &'static str,
+    ev: fn(crate::WindowId) -> Event,
+) -> Res<'a, Event> {
+    (sp(what), window(what), end(what)).map(|(_, w, _)| ev(w)).parse(t)
+}
+
+/// `SP REST` as a lossy string (a name that may contain spaces or be empty).
+fn text_field<'a>(t: &'a [u8], what: &'static str, ev: fn(String) -> Event) -> Res<'a, Event> {
+    (sp(what), rest).map(|(_, r)| ev(text(r))).parse(t)
+}
+
+/// `[ SP REST ]` as a lossy string; empty when absent.
+fn optional_text(t: &[u8]) -> String {
+    text(t.strip_prefix(b" ").unwrap_or(t))
+}
+
+/// ```text
+/// "%window-renamed" SP @W SP NAME
+/// ```
+fn window_renamed(t: &[u8]) -> Res<'_, Event> {
+    (
+        sp("%window-renamed window id"),
+        window("%window-renamed window id"),
+        sp("%window-renamed name"),
+        rest,
+    )
+        .map(|(_, window, _, name)| Event::WindowRenamed { window, name: text(name) })
+        .parse(t)
+}
+
+/// ```text
+/// "%unlinked-window-renamed" SP @W SP NAME
+/// ```
+///
+/// (The 3.3a manual shows only the id; the code sends the name too.)
+fn unlinked_window_renamed(t: &[u8]) -> Res<'_, Event> {
+    (
+        sp("%unlinked-window-renamed window id"),
+        window("%unlinked-window-renamed window id"),
+        sp("%unlinked-window-renamed name"),
+        rest,
+    )
+        .map(|(_, window, _, name)| Event::UnlinkedWindowRenamed { window, name: text(name) })
+        .parse(t)
+}
+
+/// ```text
+/// "%window-pane-changed" SP @W SP %P
+/// ```
+fn window_pane_changed(t: &[u8]) -> Res<'_, Event> {
+    (
+        sp("%window-pane-changed window id"),
+        window("%window-pane-changed window id"),
+        sp("%window-pane-changed pane id"),
+        pane("%window-pane-changed pane id"),
+        end("%window-pane-changed pane id"),
+    )
+        .map(|(_, window, _, pane, _)| Event::WindowPaneChanged { window, pane })
+        .parse(t)
+}
+
+/// ```text
+/// "%layout-change" SP @W SP LAYOUT SP VISIBLE_LAYOUT SP FLAGS
+/// ```
+///
+/// Either layout field may be empty (tmux builds them in an 8 KiB buffer and
+/// gives up on huge windows): `None`. FLAGS may be empty, in which case the
+/// line ends with a space. Pre-2.2 servers sent only `@W LAYOUT`, so missing
+/// trailing fields are accepted as empty.
+///
+/// # Errors
+///
+/// `Malformed` for a bad window id, or the layout parser's error.
+fn layout_change(t: &[u8]) -> Result<Event, ParseError> {
+    let head = (sp("%layout-change window id"), window("%layout-change window id")).parse(t);
+    let (t, (_, window)) = match head {
+        Ok(ok) => ok,
+        Err(nom::Err::Error(Expected(w)) | nom::Err::Failure(Expected(w))) => {
+            return Err(ParseError::malformed(w, t));
+        }
+        Err(nom::Err::Incomplete(_)) => return Err(ParseError::malformed("%layout-change", t)),
+    };
+    let mut fields = t.strip_prefix(b" ").unwrap_or(t).splitn(3, |&b| b == b' ');
+    let mut layout = || -> Result<Option<Layout>, ParseError> {
+        match fields.next() {
+            None | Some([]) => Ok(None),
+            Some(f) => parse_layout(f).map(Some),
+        }
+    };
+    let layout_field = layout()?;
+    let visible_layout = layout()?;
+    let flags = text(fields.next().unwrap_or_default());
+    Ok(Event::LayoutChange { window, layout: layout_field, visible_layout, flags })
+}
+
+/// ```text
+/// "%session-changed" SP $S SP NAME
+/// ```
+fn session_changed(t: &[u8]) -> Res<'_, Event> {
+    (
+        sp("%session-changed session id"),
+        session("%session-changed session id"),
+        sp("%session-changed name"),
+        rest,
+    )
+        .map(|(_, session, _, name)| Event::SessionChanged { session, name: text(name) })
+        .parse(t)
+}
+
+/// ```text
+/// "%session-renamed" SP $S SP NAME
+/// ```
+///
+/// (The 3.3a manual omits `$S`; the code sends it.)
+fn session_renamed(t: &[u8]) -> Res<'_, Event> {
+    (
+        sp("%session-renamed session id"),
+        session("%session-renamed session id"),
+        sp("%session-renamed name"),
+        rest,
+    )
+        .map(|(_, session, _, name)| Event::SessionRenamed { session, name: text(name) })
+        .parse(t)
+}
+
+/// ```text
+/// "%session-window-changed" SP $S SP @W
+/// ```
+fn session_window_changed(t: &[u8]) -> Res<'_, Event> {
+    (
+        sp("%session-window-changed session id"),
+        session("%session-window-changed session id"),
+        sp("%session-window-changed window id"),
+        window("%session-window-changed window id"),
+        end("%session-window-changed window id"),
+    )
+        .map(|(_, session, _, window, _)| Event::SessionWindowChanged { session, window })
+        .parse(t)
+}
+
+/// ```text
+/// "%client-session-changed" SP CLIENT SP $S SP NAME
+/// ```
+///
+/// CLIENT is `client-PID` or a tty path (no spaces).
+fn client_session_changed(t: &[u8]) -> Res<'_, Event> {
+    (
+        sp("%client-session-changed client"),
+        field,
+        sp("%client-session-changed session id"),
+        session("%client-session-changed session id"),
+        sp("%client-session-changed name"),
+        rest,
+    )
+        .map(|(_, client, _, session, _, name)| Event::ClientSessionChanged {
+            client: text(client),
+            session,
+            name: text(name),
+        })
+        .parse(t)
+}
+
+/// `-` or a value parsed by `f`.
+fn dash_or<T>(f: impl Fn(&[u8]) -> Option<T>) -> impl Fn(&[u8]) -> Option<Option<T>> {
+    move |raw| if raw == b"-" { Some(None) } else { f(raw).map(Some) }
+}
+
+/// ```text
+/// "%subscription-changed" SP NAME SP ( $S / "-" ) SP ( @W / "-" ) SP ( IDX / "-" )
+///     SP ( %P / "-" ) *( SP RESERVED ) SP ":" SP VALUE
+/// ```
+///
+/// Fields that do not apply are `-` (`None`). Reserved fields up to the lone
+/// `:` are skipped; VALUE is the rest after `: ` and may be empty (tmux then
+/// ends the line with `: `).
+fn subscription_changed(t: &[u8]) -> Res<'_, Event> {
+    (
+        sp("%subscription-changed name"),
+        field,
+        sp("%subscription-changed session id"),
+        typed("%subscription-changed session id", dash_or(crate::SessionId::from_bytes)),
+        sp("%subscription-changed window id"),
+        typed("%subscription-changed window id", dash_or(crate::WindowId::from_bytes)),
+        sp("%subscription-changed window index"),
+        typed("%subscription-changed window index", dash_or(parse_u32_digits)),
+        sp("%subscription-changed pane id"),
+        typed("%subscription-changed pane id", dash_or(PaneId::from_bytes)),
+        after_lone_colon("%subscription-changed ':' separator"),
+    )
+        .map(|(_, name, _, session, _, window, _, window_index, _, pane, value)| {
+            Event::SubscriptionChanged {
+                name: text(name),
+                session,
+                window,
+                window_index,
+                pane,
+                value: text(value),
+            }
+        })
+        .parse(t)
+}
+
+/// ```text
+/// "%exit" [ SP REASON ]
+/// ```
+///
+/// An empty reason (`"%exit "`) is treated like a missing one.
+fn exit(t: &[u8]) -> Event {
+    let reason = t.strip_prefix(b" ").unwrap_or(t);
+    Event::Exit { reason: (!reason.is_empty()).then(|| text(reason)) }
+}
