@@ -157,11 +157,7 @@ fn check_limits(item: &Item, max_line: usize, max_block: usize) {
             text(value, "subscription value");
         }
         Event::ConfigError { text: t } | Event::Message { text: t } => text(t, "text"),
-        Event::Exit { reason } => {
-            if let Some(reason) = reason {
-                text(reason, "exit reason");
-            }
-        }
+        Event::Exit { reason: Some(reason) } => text(reason, "exit reason"),
         _ => {}
     }
 }
@@ -282,9 +278,8 @@ fn unescape_model(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len());
     let mut i = 0;
     while i < data.len() {
-        let escape = data.get(i + 1..i + 4).filter(|d| {
-            matches!(d, [b'0'..=b'3', b'0'..=b'7', b'0'..=b'7'])
-        });
+        let escape =
+            data.get(i + 1..i + 4).filter(|d| matches!(d, [b'0'..=b'3', b'0'..=b'7', b'0'..=b'7']));
         match (data[i], escape) {
             (b'\\', Some(d)) => {
                 out.push((d[0] - b'0') << 6 | (d[1] - b'0') << 3 | (d[2] - b'0'));
@@ -313,10 +308,10 @@ pub fn check_unescape(data: &[u8]) {
     }
 
     let escaped = escape(data);
-    assert!(
-        escaped.iter().all(|&b| b >= 0x20),
-        "escape left a control byte in {escaped:?}"
+    assert!(escaped.iter().all(|&b| b >= 0x20), "escape left a control byte in {escaped:?}");
+    assert_eq!(
+        escaped.len(),
+        data.len() + 3 * data.iter().filter(|&&b| b < 0x20 || b == b'\\').count()
     );
-    assert_eq!(escaped.len(), data.len() + 3 * data.iter().filter(|&&b| b < 0x20 || b == b'\\').count());
     assert_eq!(&*unescape(&escaped), data, "escape -> unescape is not the identity");
 }
