@@ -191,3 +191,174 @@ impl Decoder {
         self.next_event()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Reply;
+    use crate::PaneId;
+    use bytes::Bytes;
+
+    /// Feeds `input` whole and drains everything, including `finish`.
+    fn decode(dec: &mut Decoder, input: &[u8]) -> Vec<Result<Event, ParseError>> {
+        dec.feed(input);
+        let mut out: Vec<_> = std::iter::from_fn(|| dec.next_event()).collect();
+        out.extend(std::iter::from_fn(|| dec.finish()));
+        out
+    }
+
+    fn reply(number: u32, ok: bool, lines: &[&'static str]) -> Result<Event, ParseError> {
+        let lines = lines.iter().map(|l| Bytes::from_static(l.as_bytes())).collect();
+        Ok(Event::Reply(Reply { time: 7, number, flags: 1, ok, lines }))
+    }
+
+    #[test]
+    fn block_body_may_look_like_anything() {
+        let input = b"%begin 7 3 1\n%1\n%end 7 2 1\n%begin 7 9 9\n\n%output %1 x\n%end 7 3 1\n";
+        let events = decode(&mut Decoder::new(), input);
+        assert_eq!(
+            events,
+            vec![reply(3, true, &["%1", "%end 7 2 1", "%begin 7 9 9", "", "%output %1 x"])]
+        );
+    }
+
+    #[test]
+    fn error_blocks_and_empty_blocks() {
+        let input = b"%begin 7 4 1\nparse error: unknown command: x\n%error 7 4 1\n%begin 7 5 1\n%end 7 5 1\n";
+        let events = decode(&mut Decoder::new(), input);
+        assert_eq!(
+            events,
+            vec![reply(4, false, &["parse error: unknown command: x"]), reply(5, true, &[])]
+        );
+    }
+
+    #[test]
+    fn flow_notifications_inside_a_block_are_events() {
+        let input = b"%begin 7 6 1\n%continue %0\n%pause %1\n%end 7 6 1\n";
+        let events = decode(&mut Decoder::new(), input);
+        assert_eq!(
+            events,
+            vec![
+                Ok(Event::Continue { pane: PaneId(0) }),
+                Ok(Event::Pause { pane: PaneId(1) }),
+                reply(6, true, &[])
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_do_not_stop_the_stream() {
+        let input = b"%window-add 3\n%end 1 2 3\n%begin x\n%sessions-changed\n";
+        let events = decode(&mut Decoder::new(), input);
+        assert_eq!(events.len(), 4);
+        assert!(matches!(events[0].as_ref().unwrap_err().kind(), ParseErrorKind::Malformed { .. }));
+        let guard = events[1].as_ref().unwrap_err();
+        assert_eq!(
+            (guard.kind(), guard.line()),
+            (&ParseErrorKind::UnexpectedGuard, &b"%end 1 2 3"[..])
+        );
+        assert!(matches!(events[2].as_ref().unwrap_err().kind(), ParseErrorKind::Malformed { .. }));
+        assert_eq!(events[3], Ok(Event::SessionsChanged));
+    }
+
+    #[test]
+    fn oversized_block_is_one_error_in_place_of_the_reply() {
+        let mut dec = Decoder::with_limits(1024, 200);
+        let mut input = b"%begin 7 8 1\n".to_vec();
+        for _ in 0..50 {
+            input.extend_from_slice(b"0123456789\n");
+        }
+        input.extend_from_slice(b"%end 7 8 1\n%exit\n");
+        let events = decode(&mut dec, &input);
+        assert_eq!(events.len(), 2);
+        let err = events[0].as_ref().unwrap_err();
+        assert!(matches!(
+            err.kind(),
+            ParseErrorKind::BlockTooLarge { max: 200, number: 8, flags: 1, .. }
+        ));
+        assert_eq!(err.line(), b"%end 7 8 1");
+        assert_eq!(events[1], Ok(Event::Exit { reason: None }));
+    }
+
+    #[test]
+    fn overlong_lines_are_reported_and_skipped() {
+        let mut dec = Decoder::with_limits(16, 1 << 20);
+        let long = [b'x'; 40];
+        let mut input = Vec::new();
+        for part in [
+            &b"%output %1 "[..],
+            &long,
+            b"\n%begin 7 9 1\n",
+            &long,
+            b"\nshort\n%end 7 9 1\n%exit\n",
+        ] {
+            input.extend_from_slice(part);
+        }
+        let events = decode(&mut dec, &input);
+        let kinds: Vec<_> =
+            events.iter().map(|e| e.as_ref().map_err(|e| e.kind().clone())).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                Err(ParseErrorKind::LineTooLong { len: 51, max: 16 }),
+                Err(ParseErrorKind::LineTooLong { len: 40, max: 16 }),
+                Err(ParseErrorKind::ReplyTruncated { number: 9, flags: 1 }),
+                Ok(&Event::Exit { reason: None }),
+            ]
+        );
+        assert_eq!(events[0].as_ref().unwrap_err().line(), &input[..51]);
+    }
+
+    #[test]
+    fn unterminated_tail_and_block_are_flushed_by_finish() {
+        let mut dec = Decoder::new();
+        dec.feed(b"%begin 7 10 1\npartial body");
+        assert!(dec.next_event().is_none());
+        assert!(dec.in_block());
+        let err = dec.finish().unwrap().unwrap_err();
+        assert_eq!(err.kind(), &ParseErrorKind::UnterminatedBlock { number: 10, flags: 1 });
+        assert!(dec.finish().is_none());
+        assert_eq!(
+            decode(&mut Decoder::new(), b"%exit reason"),
+            vec![Ok(Event::Exit { reason: Some("reason".into()) })]
+        );
+    }
+
+    #[test]
+    fn cc_mode_wrapper_and_crlf() {
+        let input = b"\x1bP1000p%begin 7 11 1\r\nbody\r\n%end 7 11 1\r\n%output %0 a\\015\\012\r\n%exit\r\n\x1b\\";
+        let mut dec = Decoder::new();
+        let events = decode(&mut dec, input);
+        assert!(dec.strips_cr());
+        assert_eq!(
+            events,
+            vec![
+                reply(11, true, &["body"]),
+                Ok(Event::Output { pane: PaneId(0), data: "a\r\n".into() }),
+                Ok(Event::Exit { reason: None })
+            ]
+        );
+    }
+
+    #[test]
+    fn cr_is_data_on_pipes_unless_stripping_is_asked_for() {
+        let input = b"x\r\n";
+        assert_eq!(
+            decode(&mut Decoder::new(), input),
+            vec![Ok(Event::Stray { line: "x\r".into() })]
+        );
+        let mut dec = Decoder::new();
+        dec.set_strip_cr(true);
+        assert_eq!(decode(&mut dec, input), vec![Ok(Event::Stray { line: "x".into() })]);
+    }
+
+    #[test]
+    fn output_payload_shares_the_input_buffer() {
+        let mut dec = Decoder::new();
+        dec.feed(b"%output %1 plain text\n");
+        let Some(Ok(Event::Output { data, .. })) = dec.next_event() else { panic!() };
+        assert_eq!(data, "plain text");
+        // Nothing left buffered: the line was split off, not copied.
+        assert_eq!(dec.buffered_len(), 0);
+    }
+}

@@ -107,14 +107,12 @@ pub(crate) fn closing_guard(line: &[u8], open: &Guard) -> Option<bool> {
 /// Only this exact shape counts (no command prints it); anything else inside
 /// a block is a body line.
 pub(crate) fn flow_in_block(line: &[u8]) -> Option<Event> {
-    let id = |t: &[u8]| t.strip_prefix(b"%").and_then(parse_u32_digits).map(PaneId);
-    if let Some(t) = line.strip_prefix(b"%pause %") {
-        return id(&line[line.len() - t.len() - 1..]).map(|pane| Event::Pause { pane });
+    let id = |digits: &[u8]| parse_u32_digits(digits).map(PaneId);
+    if let Some(digits) = line.strip_prefix(b"%pause %") {
+        return id(digits).map(|pane| Event::Pause { pane });
     }
-    if let Some(t) = line.strip_prefix(b"%continue %") {
-        return id(&line[line.len() - t.len() - 1..]).map(|pane| Event::Continue { pane });
-    }
-    None
+    let digits = line.strip_prefix(b"%continue %")?;
+    id(digits).map(|pane| Event::Continue { pane })
 }
 
 /// Parses one line that arrives outside a block.
@@ -528,4 +526,336 @@ fn subscription_changed(t: &[u8]) -> Res<'_, Event> {
 fn exit(t: &[u8]) -> Event {
     let reason = t.strip_prefix(b" ").unwrap_or(t);
     Event::Exit { reason: (!reason.is_empty()).then(|| text(reason)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::{LayoutCell, LayoutKind};
+    use crate::{SessionId, WindowId};
+
+    fn ok(line: &str) -> Event {
+        parse_line(line.as_bytes()).unwrap_or_else(|e| panic!("{line:?}: {e}"))
+    }
+
+    fn malformed(line: &[u8]) -> &'static str {
+        match parse_line(line) {
+            Err(e) => match e.kind() {
+                ParseErrorKind::Malformed { what } => {
+                    assert_eq!(e.line(), line);
+                    what
+                }
+                other => panic!("{:?}: unexpected kind {other:?}", String::from_utf8_lossy(line)),
+            },
+            Ok(ev) => panic!("{:?} parsed as {ev:?}", String::from_utf8_lossy(line)),
+        }
+    }
+
+    #[test]
+    fn output() {
+        assert_eq!(ok("%output %0 # "), Event::Output { pane: PaneId(0), data: "# ".into() });
+        assert_eq!(
+            ok(r"%output %12 a\033[0m\134\015\012"),
+            Event::Output { pane: PaneId(12), data: "a\x1b[0m\\\r\n".into() }
+        );
+        assert_eq!(ok("%output %1 "), Event::Output { pane: PaneId(1), data: "".into() });
+        let raw = parse_line(b"%output %1 \xff\xfe bad utf8").unwrap();
+        assert_eq!(
+            raw,
+            Event::Output { pane: PaneId(1), data: Bytes::from_static(b"\xff\xfe bad utf8") }
+        );
+        assert_eq!(malformed(b"%output %1"), "%output data separator");
+        assert_eq!(malformed(b"%output 1 x"), "%output pane id");
+        assert_eq!(malformed(b"%output %x x"), "%output pane id");
+        assert_eq!(malformed(b"%output"), "%output pane id");
+    }
+
+    #[test]
+    fn extended_output() {
+        assert_eq!(
+            ok(r"%extended-output %0 990 : yes\015\012"),
+            Event::ExtendedOutput { pane: PaneId(0), age_ms: 990, data: "yes\r\n".into() }
+        );
+        assert_eq!(
+            ok("%extended-output %2 0 future fields : a : b"),
+            Event::ExtendedOutput { pane: PaneId(2), age_ms: 0, data: "a : b".into() }
+        );
+        assert_eq!(
+            ok("%extended-output %2 5 :  x"),
+            Event::ExtendedOutput { pane: PaneId(2), age_ms: 5, data: " x".into() }
+        );
+        assert_eq!(malformed(b"%extended-output %2 5 x"), "%extended-output ':' separator");
+        assert_eq!(malformed(b"%extended-output %2 -5 : x"), "%extended-output age");
+        assert_eq!(malformed(b"%extended-output @2 5 : x"), "%extended-output pane id");
+    }
+
+    #[test]
+    fn flow_control() {
+        assert_eq!(ok("%pause %0"), Event::Pause { pane: PaneId(0) });
+        assert_eq!(ok("%continue %7"), Event::Continue { pane: PaneId(7) });
+        assert_eq!(malformed(b"%pause"), "%pause pane id");
+        assert_eq!(malformed(b"%pause %0 extra"), "%pause pane id");
+        assert_eq!(malformed(b"%continue @0"), "%continue pane id");
+        assert_eq!(flow_in_block(b"%pause %3"), Some(Event::Pause { pane: PaneId(3) }));
+        assert_eq!(flow_in_block(b"%continue %3"), Some(Event::Continue { pane: PaneId(3) }));
+        for body in
+            [&b"%pause %3 "[..], b"%pause %", b"%pause %x", b"%continue", b"%1", b"%pause  %1"]
+        {
+            assert_eq!(flow_in_block(body), None, "{:?}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
+    fn windows() {
+        assert_eq!(ok("%window-add @3"), Event::WindowAdd { window: WindowId(3) });
+        assert_eq!(ok("%window-close @3"), Event::WindowClose { window: WindowId(3) });
+        assert_eq!(ok("%unlinked-window-add @4"), Event::UnlinkedWindowAdd { window: WindowId(4) });
+        assert_eq!(
+            ok("%unlinked-window-close @4"),
+            Event::UnlinkedWindowClose { window: WindowId(4) }
+        );
+        assert_eq!(
+            ok("%window-renamed @1 renamed with spaces"),
+            Event::WindowRenamed { window: WindowId(1), name: "renamed with spaces".into() }
+        );
+        assert_eq!(
+            ok("%window-renamed @1 "),
+            Event::WindowRenamed { window: WindowId(1), name: "".into() }
+        );
+        assert_eq!(
+            ok("%unlinked-window-renamed @2 other renamed"),
+            Event::UnlinkedWindowRenamed { window: WindowId(2), name: "other renamed".into() }
+        );
+        assert_eq!(
+            ok("%window-pane-changed @0 %2"),
+            Event::WindowPaneChanged { window: WindowId(0), pane: PaneId(2) }
+        );
+        assert_eq!(malformed(b"%window-add %3"), "%window-add window id");
+        assert_eq!(malformed(b"%window-close"), "%window-close window id");
+        assert_eq!(malformed(b"%unlinked-window-add @"), "%unlinked-window-add window id");
+        assert_eq!(malformed(b"%unlinked-window-close @1 x"), "%unlinked-window-close window id");
+        assert_eq!(malformed(b"%window-renamed @1"), "%window-renamed name");
+        assert_eq!(
+            malformed(b"%unlinked-window-renamed $1 x"),
+            "%unlinked-window-renamed window id"
+        );
+        assert_eq!(malformed(b"%window-pane-changed @0 @2"), "%window-pane-changed pane id");
+        assert_eq!(malformed(b"%window-pane-changed @0"), "%window-pane-changed pane id");
+    }
+
+    #[test]
+    fn layout_change() {
+        let l = "c195,80x24,0,0[80x12,0,0,0,80x11,0,13,1]";
+        let Event::LayoutChange { window, layout, visible_layout, flags } =
+            ok(&format!("%layout-change @0 {l} {l} *"))
+        else {
+            panic!()
+        };
+        assert_eq!((window, flags.as_str()), (WindowId(0), "*"));
+        assert_eq!(layout, visible_layout);
+        let root = layout.unwrap().root;
+        assert_eq!((root.width, root.height), (80, 24));
+        assert!(matches!(root.kind, LayoutKind::TopBottom(ref c) if c.len() == 2));
+
+        // Empty flags: the line ends with a space.
+        let Event::LayoutChange { flags, visible_layout, .. } =
+            ok("%layout-change @2 aaff,120x40,0,0,2 aaff,120x40,0,0,2 ")
+        else {
+            panic!()
+        };
+        assert_eq!(flags, "");
+        assert_eq!(
+            visible_layout.unwrap().root,
+            LayoutCell { width: 120, height: 40, x: 0, y: 0, kind: LayoutKind::Pane(PaneId(2)) }
+        );
+        // Empty layout fields (tmux gave up formatting a huge layout).
+        assert_eq!(
+            ok("%layout-change @2   *Z"),
+            Event::LayoutChange {
+                window: WindowId(2),
+                layout: None,
+                visible_layout: None,
+                flags: "*Z".into()
+            }
+        );
+        assert_eq!(malformed(b"%layout-change 0 aaff,120x40,0,0,2"), "%layout-change window id");
+        let err =
+            parse_line(b"%layout-change @0 aafe,120x40,0,0,2 aaff,120x40,0,0,2 *").unwrap_err();
+        assert_eq!(err.kind(), &ParseErrorKind::BadChecksum { expected: 0xaafe, computed: 0xaaff });
+        assert_eq!(err.line(), b"%layout-change @0 aafe,120x40,0,0,2 aaff,120x40,0,0,2 *");
+        let err = parse_line(b"%layout-change @0 aaff,120x40 x *").unwrap_err();
+        assert!(matches!(err.kind(), ParseErrorKind::BadLayout { .. }));
+    }
+
+    #[test]
+    fn sessions() {
+        assert_eq!(
+            ok("%session-changed $0 demo"),
+            Event::SessionChanged { session: SessionId(0), name: "demo".into() }
+        );
+        assert_eq!(
+            ok("%session-renamed $0 main renamed"),
+            Event::SessionRenamed { session: SessionId(0), name: "main renamed".into() }
+        );
+        assert_eq!(
+            ok("%session-window-changed $1 @5"),
+            Event::SessionWindowChanged { session: SessionId(1), window: WindowId(5) }
+        );
+        assert_eq!(ok("%sessions-changed"), Event::SessionsChanged);
+        assert_eq!(
+            ok("%session-changed $0 s\u{e9}ss"),
+            Event::SessionChanged { session: SessionId(0), name: "s\u{e9}ss".into() }
+        );
+        assert_eq!(malformed(b"%session-changed @0 demo"), "%session-changed session id");
+        assert_eq!(malformed(b"%session-renamed $0"), "%session-renamed name");
+        assert_eq!(
+            malformed(b"%session-window-changed $1 %5"),
+            "%session-window-changed window id"
+        );
+        assert_eq!(malformed(b"%sessions-changed now"), "%sessions-changed arguments");
+    }
+
+    #[test]
+    fn clients() {
+        assert_eq!(
+            ok("%client-session-changed /dev/pts/3 $1 main renamed"),
+            Event::ClientSessionChanged {
+                client: "/dev/pts/3".into(),
+                session: SessionId(1),
+                name: "main renamed".into()
+            }
+        );
+        assert_eq!(
+            ok("%client-detached client-24070"),
+            Event::ClientDetached { client: "client-24070".into() }
+        );
+        assert_eq!(
+            malformed(b"%client-session-changed client-1 1 x"),
+            "%client-session-changed session id"
+        );
+        assert_eq!(
+            malformed(b"%client-session-changed client-1"),
+            "%client-session-changed session id"
+        );
+        assert_eq!(malformed(b"%client-detached"), "%client-detached client");
+    }
+
+    #[test]
+    fn panes_and_buffers() {
+        assert_eq!(ok("%pane-mode-changed %0"), Event::PaneModeChanged { pane: PaneId(0) });
+        assert_eq!(
+            ok("%paste-buffer-changed buffer0"),
+            Event::PasteBufferChanged { name: "buffer0".into() }
+        );
+        assert_eq!(
+            ok("%paste-buffer-deleted my buf"),
+            Event::PasteBufferDeleted { name: "my buf".into() }
+        );
+        assert_eq!(malformed(b"%pane-mode-changed 0"), "%pane-mode-changed pane id");
+        assert_eq!(malformed(b"%paste-buffer-changed"), "%paste-buffer-changed name");
+        assert_eq!(malformed(b"%paste-buffer-deleted"), "%paste-buffer-deleted name");
+    }
+
+    #[test]
+    fn subscriptions() {
+        assert_eq!(
+            ok("%subscription-changed dead $0 @0 0 %1 : 1 3"),
+            Event::SubscriptionChanged {
+                name: "dead".into(),
+                session: Some(SessionId(0)),
+                window: Some(WindowId(0)),
+                window_index: Some(0),
+                pane: Some(PaneId(1)),
+                value: "1 3".into(),
+            }
+        );
+        assert_eq!(
+            ok("%subscription-changed sess2 $0 - - - : sub 1"),
+            Event::SubscriptionChanged {
+                name: "sess2".into(),
+                session: Some(SessionId(0)),
+                window: None,
+                window_index: None,
+                pane: None,
+                value: "sub 1".into(),
+            }
+        );
+        let Event::SubscriptionChanged { value, pane, .. } =
+            ok("%subscription-changed label $0 @0 0 %0 : ")
+        else {
+            panic!()
+        };
+        assert_eq!((value.as_str(), pane), ("", Some(PaneId(0))));
+        let Event::SubscriptionChanged { value, .. } =
+            ok("%subscription-changed x $0 @1 2 - new fields : a : v")
+        else {
+            panic!()
+        };
+        assert_eq!(value, "a : v");
+        assert_eq!(
+            malformed(b"%subscription-changed x 0 - - - : v"),
+            "%subscription-changed session id"
+        );
+        assert_eq!(
+            malformed(b"%subscription-changed x $0 - x - : v"),
+            "%subscription-changed window index"
+        );
+        assert_eq!(
+            malformed(b"%subscription-changed x $0 - - @1 : v"),
+            "%subscription-changed pane id"
+        );
+        assert_eq!(
+            malformed(b"%subscription-changed x $0 - - -"),
+            "%subscription-changed ':' separator"
+        );
+        assert_eq!(malformed(b"%subscription-changed"), "%subscription-changed name");
+    }
+
+    #[test]
+    fn messages_and_exit() {
+        assert_eq!(
+            ok("%config-error f.conf:3: bad"),
+            Event::ConfigError { text: "f.conf:3: bad".into() }
+        );
+        assert_eq!(ok("%message hello world"), Event::Message { text: "hello world".into() });
+        assert_eq!(ok("%message"), Event::Message { text: "".into() });
+        assert_eq!(ok("%exit"), Event::Exit { reason: None });
+        assert_eq!(ok("%exit "), Event::Exit { reason: None });
+        assert_eq!(
+            ok("%exit too far behind"),
+            Event::Exit { reason: Some("too far behind".into()) }
+        );
+    }
+
+    #[test]
+    fn unknown_stray_and_guards() {
+        assert_eq!(
+            ok("%brand-new @1 x y"),
+            Event::Unknown { name: "brand-new".into(), rest: Bytes::from_static(b"@1 x y") }
+        );
+        assert_eq!(ok("%"), Event::Unknown { name: "".into(), rest: Bytes::new() });
+        assert_eq!(ok("%exitnow"), Event::Unknown { name: "exitnow".into(), rest: Bytes::new() });
+        assert_eq!(
+            ok("can't find pane: %88"),
+            Event::Stray { line: "can't find pane: %88".into() }
+        );
+        assert_eq!(ok(""), Event::Stray { line: Bytes::new() });
+        let err = parse_line(b"%begin 1 2 3").unwrap_err();
+        assert_eq!(err.kind(), &ParseErrorKind::UnexpectedGuard);
+        assert_eq!(malformed(b"%begin 1 2"), "%begin guard");
+        assert_eq!(malformed(b"%end x 2 3"), "%end/%error guard");
+        let open = Guard { time: 5, number: 6, flags: 1 };
+        assert_eq!(closing_guard(b"%end 5 6 1", &open), Some(true));
+        assert_eq!(closing_guard(b"%error 5 6 1", &open), Some(false));
+        for other in [
+            &b"%end 5 6 0"[..],
+            b"%end 5 7 1",
+            b"%end 4 6 1",
+            b"%end 5 6 1 ",
+            b"%ending 5 6 1",
+            b"%end",
+        ] {
+            assert_eq!(closing_guard(other, &open), None, "{:?}", String::from_utf8_lossy(other));
+        }
+    }
 }
