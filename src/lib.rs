@@ -14,6 +14,7 @@ pub mod eventlog;
 pub mod matcher;
 pub mod orchestrate;
 pub mod pane;
+pub mod poll;
 pub mod replay;
 pub mod rules;
 pub mod tmux;
