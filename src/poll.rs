@@ -371,7 +371,8 @@ enum Hint {
     Rows(i64),
     /// The cursor's absolute row went back: the history was cleared.
     Cleared,
-    /// Cannot tell (history at its limit: old rows dropped; or the width changed).
+    /// Cannot tell: the history is near its limit (tmux drops the oldest tenth of it
+    /// each time it is full, so rows may have gone), or the width changed.
     Unknown,
 }
 
@@ -379,7 +380,7 @@ impl Hint {
     fn new(old: &Geometry, new: &Geometry) -> Hint {
         if new.cursor_row() < old.cursor_row() {
             Hint::Cleared
-        } else if new.history >= new.limit || new.width != old.width {
+        } else if new.history + (new.limit / 10).max(1) >= new.limit || new.width != old.width {
             Hint::Unknown
         } else {
             Hint::Rows((new.cursor_row() - old.cursor_row()) as i64)
@@ -387,37 +388,60 @@ impl Hint {
     }
 }
 
-/// Every overlap `k > 0` such that the last `k` old lines are the first `k` new ones,
-/// largest first. `head_cut`: the new capture starts inside the history, so its first
-/// line may be the tail of a wrapped line (compared as a suffix).
-fn overlaps(old: &[String], new: &[&str], head_cut: bool) -> Vec<usize> {
-    let Some(first) = new.first() else { return Vec::new() };
-    (0..old.len())
-        .filter(|&j| {
-            let k = old.len() - j;
-            let head = if head_cut { old[j].ends_with(first) } else { old[j] == *first };
-            k <= new.len() && head && old[j + 1..].iter().zip(&new[1..k]).all(|(o, n)| o == n)
-        })
-        .map(|j| old.len() - j)
-        .collect()
+/// Every `p > 0` such that the new capture's first `p` lines end with the old capture's
+/// lines (all of them, or its last `p` when `p` is shorter): then those `p` lines are old.
+/// Largest first, lazily. The new capture may start after the old one (the pane scrolled)
+/// or before it (a capture of the whole history following a shallow one).
+///
+/// `old_cut` / `new_cut`: that capture starts inside the history, so its first line may
+/// be the tail of a wrapped line; it is compared as a suffix.
+fn known_prefixes<'a>(
+    old: &'a [String],
+    new: &'a [&'a str],
+    old_cut: bool,
+    new_cut: bool,
+) -> impl Iterator<Item = usize> + 'a {
+    (1..=new.len()).rev().filter(move |&p| {
+        let n = p.min(old.len());
+        if n == 0 {
+            return false;
+        }
+        let (o, w) = (&old[old.len() - n..], &new[p - n..p]);
+        // PERF: the last line first, so a misaligned `p` costs one comparison.
+        o[n - 1] == w[n - 1]
+            && o.iter().zip(w).enumerate().all(|(i, (o, w))| match i {
+                0 if p == n && new_cut && o.ends_with(w) => true,
+                0 if n == old.len() && old_cut && w.ends_with(o.as_str()) => true,
+                _ => o == w,
+            })
+    })
 }
 
-/// Picks the overlap among `candidates` (largest first): the one whose implied row count
-/// fits the hint best (ties: the larger overlap), or the largest when there is no hint.
-/// `None` means no overlap: everything captured is new.
+/// Picks how many of the new capture's lines are old among `candidates` (largest
+/// first): the one whose implied row count fits the hint best (ties: the larger), or the
+/// largest when there is no hint. `None`: none of them is old.
 ///
-/// With a row hint, "no overlap" competes too, so a trigger repeated on every line cannot
-/// hide a burst that scrolled past the capture.
-fn choose(candidates: &[usize], hint: Hint, implied_rows: impl Fn(usize) -> i64) -> Option<usize> {
-    match hint {
-        Hint::Rows(r) => candidates
-            .iter()
-            .copied()
-            .chain(std::iter::once(0))
-            .min_by_key(|&k| ((implied_rows(k) - r).abs(), std::cmp::Reverse(k)))
-            .filter(|&k| k > 0),
-        Hint::Cleared | Hint::Unknown => candidates.first().copied(),
+/// With a row hint, "none" competes too, so a line repeated on every row cannot hide a
+/// burst that scrolled past the capture. `implied_rows` grows as `p` shrinks, so the
+/// search stops once it is past the hint (a screen of identical lines stays linear).
+fn choose(
+    candidates: impl Iterator<Item = usize>,
+    hint: Hint,
+    implied_rows: impl Fn(usize) -> i64,
+) -> Option<usize> {
+    let mut candidates = candidates;
+    let Hint::Rows(r) = hint else { return candidates.next() };
+    let mut best = (0, (implied_rows(0) - r).abs());
+    for p in candidates {
+        let d = implied_rows(p) - r;
+        if d.abs() < best.1 || (d.abs() == best.1 && p > best.0) {
+            best = (p, d.abs());
+        }
+        if d > best.1 {
+            break;
+        }
     }
+    (best.0 > 0).then_some(best.0)
 }
 
 /// Polling state of one pane.
@@ -436,6 +460,11 @@ struct Track {
     geo: Option<Geometry>,
     /// The pane existed when ctmuxd started: its first capture feeds nothing.
     baseline: bool,
+    /// The last capture started inside the history (its first line may be cut).
+    cut: bool,
+    /// Polls that saw the pane dead without an exit status yet (tmux can set
+    /// `pane_dead` before `pane_dead_status`).
+    dead_unknown: u8,
 }
 
 /// What became of one capture.
@@ -471,6 +500,7 @@ impl Track {
             return Advance::Ignored;
         }
         let cap = split_capture(lines, &geo);
+        let head_cut = !deep && geo.history > depth as u64;
         let Some(old) = self.geo else {
             if self.baseline {
                 self.cursor = cap.cursor.to_string();
@@ -478,12 +508,11 @@ impl Track {
             } else {
                 self.feed(&cap.complete, cap.cursor, out);
             }
-            self.keep(&cap, geo);
+            self.keep(&cap, geo, head_cut);
             return Advance::Done { lost: None };
         };
-        let head_cut = !deep && geo.history > depth as u64;
         let hint = Hint::new(&old, &geo);
-        let candidates = overlaps(&self.lines, &cap.complete, head_cut);
+        let candidates = known_prefixes(&self.lines, &cap.complete, self.cut, head_cut);
         let width = geo.width;
         let (old_cursor_rows, new_cursor_rows) =
             (rows(&self.cursor, width), rows(cap.cursor, width));
@@ -492,7 +521,7 @@ impl Track {
                 - old_cursor_rows
         };
         let mut lost = None;
-        let k = match choose(&candidates, hint, implied) {
+        let k = match choose(candidates, hint, &implied) {
             // After a clear of the history, an overlap shorter than what was on the
             // screen is text that happens to repeat, not the old screen kept.
             Some(k) if hint == Hint::Cleared && k < self.visible => 0,
@@ -511,7 +540,7 @@ impl Track {
             }
         };
         self.feed(&cap.complete[k..], cap.cursor, out);
-        self.keep(&cap, geo);
+        self.keep(&cap, geo, head_cut);
         Advance::Done { lost }
     }
 
@@ -555,7 +584,8 @@ impl Track {
     }
 
     /// Keeps `cap` as the reference for the next poll.
-    fn keep(&mut self, cap: &Capture<'_>, geo: Geometry) {
+    fn keep(&mut self, cap: &Capture<'_>, geo: Geometry, cut: bool) {
+        self.cut = cut;
         self.lines.clear();
         self.lines.extend(cap.complete.iter().map(|l| l.to_string()));
         // Rows of the screen above the cursor line hold the last complete lines.
@@ -732,8 +762,13 @@ impl Poller {
                 reap: false,
             };
             engine.upsert_pane(r.id, info);
-            self.tracks.entry(r.id).or_insert_with(|| Track::new(baseline));
+            let track = self.tracks.entry(r.id).or_insert_with(|| Track::new(baseline));
             if r.dead && old_dead != Some(true) && !(baseline && old_dead.is_none()) {
+                // Give tmux one more poll to fill in the status before recording none.
+                if r.exit_status.is_none() && r.exit_signal.is_none() && track.dead_unknown == 0 {
+                    track.dead_unknown += 1;
+                    continue;
+                }
                 exits.push((r.id, r.exit_status, r.exit_signal));
             }
         }
@@ -959,17 +994,26 @@ mod tests {
     #[test]
     fn repeated_lines_without_hint_declare_the_fewest_new() {
         let old = vec!["x".to_string(); 3];
-        assert_eq!(overlaps(&old, &["x", "x", "x"], false), vec![3, 2, 1]);
-        assert_eq!(choose(&[3, 2, 1], Hint::Unknown, |_| 0), Some(3));
-        assert_eq!(choose(&[3, 2, 1], Hint::Rows(2), |k| 3 - k as i64), Some(1));
-        assert_eq!(choose(&[], Hint::Rows(2), |_| 2), None);
+        let all = |new: &[&str]| known_prefixes(&old, new, false, false).collect::<Vec<_>>();
+        assert_eq!(all(&["x", "x", "x"]), vec![3, 2, 1]);
+        assert_eq!(all(&["a", "x", "x", "x", "x"]), vec![5, 4]);
+        assert_eq!(choose([3, 2, 1].into_iter(), Hint::Unknown, |_| 0), Some(3));
+        assert_eq!(choose([3, 2, 1].into_iter(), Hint::Rows(2), |k| 3 - k as i64), Some(1));
+        assert_eq!(choose(std::iter::empty(), Hint::Rows(2), |_| 2), None);
     }
 
     #[test]
     fn cut_first_line_matches_as_suffix() {
         let old = vec!["a".to_string(), "long wrapped line".to_string(), "b".to_string()];
-        assert_eq!(overlaps(&old, &["wrapped line", "b", "c"], true), vec![2]);
-        assert_eq!(overlaps(&old, &["wrapped line", "b", "c"], false), Vec::<usize>::new());
+        let found = |new: &[&str], old_cut, new_cut| {
+            known_prefixes(&old, new, old_cut, new_cut).collect::<Vec<_>>()
+        };
+        assert_eq!(found(&["wrapped line", "b", "c"], false, true), vec![2]);
+        assert!(found(&["wrapped line", "b", "c"], false, false).is_empty());
+        // The old capture was the cut one; the new one (whole history) starts earlier.
+        let old = vec!["line".to_string(), "b".to_string()];
+        let found = known_prefixes(&old, &["z", "long wrapped line", "b", "c"], true, false);
+        assert_eq!(found.collect::<Vec<_>>(), vec![3]);
     }
 
     #[test]
