@@ -9,3 +9,6 @@ mod engine;
 
 /// Labelled panes, pane actions, exit rules, `[[pane]]` readiness.
 mod orchestration;
+
+/// Polling mode: capture-pane alignment, bursts, repeats, clears, baseline, fallback checks.
+mod poll;
