@@ -521,7 +521,7 @@ impl Track {
                 - old_cursor_rows
         };
         let mut lost = None;
-        let k = match choose(candidates, hint, &implied) {
+        let k = match choose(candidates, hint, implied) {
             // After a clear of the history, an overlap shorter than what was on the
             // screen is text that happens to repeat, not the old screen kept.
             Some(k) if hint == Hint::Cleared && k < self.visible => 0,
