@@ -167,7 +167,7 @@ fn main() {
     let (polled, poll_twice) = latencies(&dir.join("events.jsonl"));
 
     let expected = 4 * 5 * secs;
-    println!("detection latency, 4 panes × 5 lines/s, {secs} s (real tmux {})", tmux_version());
+    println!("detection latency, 4 panes × 5 lines/s, {secs} s ({})", tmux_version());
     println!("| mode | triggers (≈{expected} printed) | fired twice | p50 ms | p99 ms | max ms | CPU ticks |");
     println!("| --- | --- | --- | --- | --- | --- | --- |");
     for (name, v, twice, t) in [
