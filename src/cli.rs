@@ -68,6 +68,10 @@ pub struct DaemonArgs {
     /// Save the raw control-mode stream to FILE (more sessions: FILE.1, FILE.2, ...).
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+    /// When the tmux server dies or the session goes away, wait for it to come back
+    /// (with backoff) and carry on, instead of exiting (default: exit with status 1).
+    #[arg(long)]
+    pub reconnect: bool,
 }
 
 /// Subcommands.

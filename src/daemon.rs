@@ -47,6 +47,8 @@ pub struct DaemonOptions {
     pub record: Option<PathBuf>,
     /// How long to wait for running actions at shutdown.
     pub shutdown_grace: Duration,
+    /// When tmux goes away, wait for it (with backoff) and carry on instead of exiting.
+    pub reconnect: bool,
 }
 
 /// How the daemon ended without error.
@@ -77,11 +79,12 @@ struct Shared {
     dispatcher: Dispatcher,
 }
 
-/// Runs the daemon until `shutdown` resolves or tmux goes away.
+/// Runs the daemon until `shutdown` resolves or tmux goes away (with
+/// [`DaemonOptions::reconnect`], until `shutdown` only).
 ///
 /// # Errors
 /// When the server is not running, no session can be attached, the rules do not compile,
-/// or the event log cannot be opened. Once running, errors are logged, not returned.
+/// or the event log cannot be opened, at start. Once running, errors are logged, not returned.
 pub async fn run(
     opts: DaemonOptions,
     shutdown: impl Future<Output = ()>,
@@ -98,6 +101,87 @@ pub async fn run(
         owner: Mutex::new(HashMap::new()),
         dispatcher: Dispatcher::new(runner, log.clone(), "control", engine),
     });
+    tokio::pin!(shutdown);
+
+    let mut server: Option<ServerIdentity> = None;
+    let mut attempt = 0u32;
+    let exit = loop {
+        let phase = serve(&opts, &shared, &mut server, &mut shutdown).await;
+        let why = match phase {
+            Ok(Phase::Stopped) => break DaemonExit::Stopped,
+            Ok(Phase::Gone(why)) => {
+                attempt = 0;
+                why
+            }
+            // The first connection must work; later ones are retried.
+            Err(e) if server.is_none() => {
+                shared.dispatcher.shutdown(Duration::ZERO).await;
+                return Err(e);
+            }
+            Err(e) => format!("{e:#}"),
+        };
+        if !opts.reconnect {
+            break DaemonExit::TmuxGone(why);
+        }
+        let delay = backoff(attempt);
+        attempt = attempt.saturating_add(1);
+        let mut rec = Record::now("daemon");
+        rec.message = Some(format!("tmux gone ({why}); reconnecting in {} ms", delay.as_millis()));
+        shared.dispatcher.append(&rec);
+        tracing::warn!("{}", rec.message.as_deref().unwrap_or_default());
+        tokio::select! {
+            _ = &mut shutdown => break DaemonExit::Stopped,
+            _ = tokio::time::sleep(delay) => {}
+        }
+    };
+
+    let mut stop = Record::now("daemon");
+    stop.message = Some(match &exit {
+        DaemonExit::Stopped => "stopping: signal".to_string(),
+        DaemonExit::TmuxGone(why) => format!("stopping: {why}"),
+    });
+    shared.dispatcher.append(&stop);
+    let left = shared.dispatcher.shutdown(opts.shutdown_grace).await;
+    if left > 0 {
+        tracing::warn!(
+            "{left} action(s) still running after {:?}; leaving them",
+            opts.shutdown_grace
+        );
+    }
+    Ok(exit)
+}
+
+/// Reconnect delay: 250 ms doubling to 8 s, with up to 25 % jitter so several
+/// daemons restarting together do not storm the server.
+fn backoff(attempt: u32) -> Duration {
+    let base = 250u64.saturating_mul(1 << attempt.min(5));
+    let jitter = (now_ns() % (base / 4 + 1)) as u64;
+    Duration::from_millis(base + jitter)
+}
+
+/// Which tmux server process this is: a restarted server reuses pane ids from `%0`,
+/// so ids learnt from another server must never be acted on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ServerIdentity {
+    pid: String,
+    start_time: String,
+}
+
+/// How one connected phase ended.
+enum Phase {
+    /// The shutdown future resolved.
+    Stopped,
+    /// tmux went away; the text says why.
+    Gone(String),
+}
+
+/// Attaches to the server, runs until shutdown or until tmux goes away.
+async fn serve(
+    opts: &DaemonOptions,
+    shared: &Arc<Shared>,
+    server: &mut Option<ServerIdentity>,
+    shutdown: &mut (impl Future<Output = ()> + Unpin),
+) -> anyhow::Result<Phase> {
     let (exit_tx, exit_rx) = mpsc::unbounded_channel();
     let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel::<Control>();
 
@@ -110,12 +194,27 @@ pub async fn run(
     }
     let mut conns: HashMap<SessionId, Conn> = HashMap::new();
     for (target, name) in &sessions {
-        let (sid, conn) = attach(&opts, target, name, &shared, &ctl_tx, conns.len()).await?;
+        let (sid, conn) = attach(opts, target, name, shared, &ctl_tx, conns.len()).await?;
         conns.insert(sid, conn);
     }
-    refresh_panes(&conns, &shared, None).await;
-
+    let first = conns.values().next().map(|c| c.client.clone()).expect("one connection");
+    let id_line = first.command(line("display-message", &["-p", "#{pid} #{start_time}"])).await?;
+    let (pid, start_time) = id_line
+        .first()
+        .and_then(|l| l.split_once(' '))
+        .map(|(p, t)| (p.to_string(), t.to_string()))
+        .unwrap_or_default();
+    let identity = ServerIdentity { pid, start_time };
     let mut ready = Record::now("daemon");
+    if server.as_ref().is_some_and(|old| *old != identity) {
+        // A new server: every pane id, label and state learnt before is meaningless now.
+        shared.engine.lock().expect("engine").clear_panes();
+        shared.owner.lock().expect("owner").clear();
+        ready.extra.insert("new_server".into(), true.into());
+    }
+    *server = Some(identity.clone());
+    refresh_panes(&conns, shared, None).await;
+
     ready.message = Some(format!(
         "ready: watching {} session(s), {} pane(s), {} rule(s) from {}",
         conns.len(),
@@ -124,6 +223,8 @@ pub async fn run(
         opts.rules.path.display()
     ));
     ready.mode = Some("control".into());
+    ready.extra.insert("server_pid".into(), identity.pid.clone().into());
+    ready.extra.insert("server_start".into(), identity.start_time.clone().into());
     shared.dispatcher.append(&ready);
     tracing::info!("{}", ready.message.as_deref().unwrap_or_default());
 
@@ -140,13 +241,12 @@ pub async fn run(
         shared.dispatcher.spawn(orchestrate::start_panes(d, specs, session, exit_rx));
     }
 
-    tokio::pin!(shutdown);
-    let exit = loop {
+    let phase = loop {
         let msg = tokio::select! {
-            _ = &mut shutdown => break DaemonExit::Stopped,
+            _ = &mut *shutdown => break Phase::Stopped,
             msg = ctl_rx.recv() => msg,
         };
-        let Some(msg) = msg else { break DaemonExit::TmuxGone("all connections closed".into()) };
+        let Some(msg) = msg else { break Phase::Gone("all connections closed".into()) };
         match msg {
             Control::Ended { session, end } => {
                 let gone = conns.remove(&session);
@@ -162,36 +262,25 @@ pub async fn run(
                 let server_gone =
                     matches!(&end, ConnectionEnd::Exit(Some(r)) if r.contains("server exited"));
                 if conns.is_empty() || server_gone || opts.session.is_some() {
-                    break DaemonExit::TmuxGone(format!("tmux session {name}: {why}"));
+                    break Phase::Gone(format!("tmux session {name}: {why}"));
                 }
                 // Panes of that session may still be linked elsewhere: re-read them.
-                refresh_panes(&conns, &shared, None).await;
+                refresh_panes(&conns, shared, None).await;
             }
             Control::Event { session, event } => {
                 if let Err(e) =
-                    on_event(&opts, &mut conns, &shared, &ctl_tx, &exit_tx, session, event).await
+                    on_event(opts, &mut conns, shared, &ctl_tx, &exit_tx, session, event).await
                 {
                     tracing::warn!("handling a tmux notification: {e}");
                 }
             }
         }
     };
-
-    let mut stop = Record::now("daemon");
-    stop.message = Some(match &exit {
-        DaemonExit::Stopped => "stopping: signal".to_string(),
-        DaemonExit::TmuxGone(why) => format!("stopping: {why}"),
-    });
-    shared.dispatcher.append(&stop);
-    conns.clear(); // closes every tmux -C stdin: tmux detaches them
-    let left = shared.dispatcher.shutdown(opts.shutdown_grace).await;
-    if left > 0 {
-        tracing::warn!(
-            "{left} action(s) still running after {:?}; leaving them",
-            opts.shutdown_grace
-        );
+    for sid in conns.keys() {
+        shared.dispatcher.clients.lock().expect("clients").remove(sid);
     }
-    Ok(exit)
+    conns.clear(); // closes every tmux -C stdin: tmux detaches them
+    Ok(phase)
 }
 
 /// `(target, name)` of every session, from a one-off `list-sessions`.

@@ -386,6 +386,12 @@ impl Engine {
         out
     }
 
+    /// Forgets every pane (a new tmux server: its pane ids mean other panes).
+    pub fn clear_panes(&mut self) {
+        self.panes.clear();
+        self.last_fire.clear();
+    }
+
     /// Forgets a pane that is gone.
     pub fn remove_pane(&mut self, id: PaneId) {
         self.panes.remove(&id);

@@ -6,8 +6,10 @@
 //! The binary (`src/main.rs`) is a thin layer over this library.
 
 pub mod action;
+pub mod api;
 pub mod cli;
 pub mod daemon;
+pub mod demo;
 pub mod dispatch;
 pub mod engine;
 pub mod eventlog;
@@ -17,4 +19,5 @@ pub mod pane;
 pub mod poll;
 pub mod replay;
 pub mod rules;
+pub mod timeline;
 pub mod tmux;

@@ -114,6 +114,7 @@ async fn run_daemon(args: DaemonArgs) -> anyhow::Result<ExitCode> {
         events_dir: args.events.clone().unwrap_or_else(EventLog::default_dir),
         record: args.record.clone(),
         shutdown_grace: Duration::from_secs(5),
+        reconnect: args.reconnect,
     };
     match daemon::run(opts, shutdown_signal()).await? {
         DaemonExit::Stopped => Ok(ExitCode::SUCCESS),

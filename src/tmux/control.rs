@@ -42,7 +42,10 @@ impl<F: FnMut(Event) + Send + 'static> EventSink for F {
 pub struct ConnectOptions {
     /// Session to attach to (`$3` or a name).
     pub session: String,
-    /// Client flags for `attach-session -f` (default `ignore-size`: never resize the user's windows).
+    /// Client flags for `attach-session -f`. Default `ignore-size,pause-after=10`: never
+    /// resize the user's windows, and if ctmuxd ever falls 10 s behind a pane (only
+    /// possible while another client keeps tmux reading it), tmux pauses that pane for
+    /// ctmuxd (`%pause`, recorded and resumed) instead of disconnecting it as too far behind.
     pub client_flags: String,
     /// Append every byte read from tmux to this file (`--record`).
     pub record: Option<PathBuf>,
@@ -51,7 +54,11 @@ pub struct ConnectOptions {
 impl ConnectOptions {
     /// Options for `session` with the default flags and no recording.
     pub fn new(session: impl Into<String>) -> Self {
-        ConnectOptions { session: session.into(), client_flags: "ignore-size".into(), record: None }
+        ConnectOptions {
+            session: session.into(),
+            client_flags: "ignore-size,pause-after=10".into(),
+            record: None,
+        }
     }
 }
 

@@ -10,5 +10,14 @@ mod engine;
 /// Labelled panes, pane actions, exit rules, `[[pane]]` readiness.
 mod orchestration;
 
+/// Faults and hostile input: restarts, floods, hostile text, kill -9, bad rules.
+mod faults;
+
+/// `ctmuxd demo`: the pipeline and services scenarios end to end, from their event logs.
+mod demo;
+
+/// The control socket and the client subcommands.
+mod api;
+
 /// Polling mode: capture-pane alignment, bursts, repeats, clears, baseline, fallback checks.
 mod poll;

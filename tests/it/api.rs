@@ -1,0 +1,414 @@
+//! Issue 5: the control socket and the client subcommands, by label only, against a real
+//! tmux and a real daemon.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::harness::{bin, Daemon, TmuxServer};
+
+/// A rule that never fires: the daemon needs a rules file, these tests need no rules.
+const QUIET_RULES: &str =
+    "[[rule]]\nname = \"quiet\"\npattern = '^NEVER-PRINTED-9f3c$'\nactions = [ \"log\" ]\n";
+
+/// Runs `ctmuxd <sub> -L <server> <rest...>` (the server flag right after the subcommand,
+/// so it never lands after a `--`).
+fn ctl(server: &TmuxServer, args: &[&str]) -> Output {
+    ctl_command(server, args).stdin(Stdio::null()).output().expect("run ctmuxd")
+}
+
+fn ctl_command(server: &TmuxServer, args: &[&str]) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.arg(args[0]).arg("-L").arg(&server.name).args(&args[1..]).env_remove("TMUX");
+    cmd
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs a subcommand that must exit 0; returns its stdout.
+fn ctl_ok(server: &TmuxServer, args: &[&str]) -> String {
+    let o = ctl(server, args);
+    assert!(o.status.success(), "ctmuxd {args:?} exited {}: {}", o.status, stderr(&o));
+    stdout(&o)
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Starts the daemon and waits until its control socket answers.
+fn daemon(server: &TmuxServer) -> Daemon {
+    let d = Daemon::start(server, QUIET_RULES, &[]);
+    let end = Instant::now() + Duration::from_secs(10);
+    while !ctl(server, &["status"]).status.success() {
+        assert!(
+            Instant::now() < end,
+            "the control socket never answered: {}",
+            stderr(&ctl(server, &["status"]))
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    d
+}
+
+/// Every key of a pane in `ctmuxd panes --json`, as docs/api.md documents it.
+const PANE_KEYS: &[&str] = &[
+    "alive",
+    "command",
+    "exit_signal",
+    "exit_status",
+    "height",
+    "id",
+    "label",
+    "last_line",
+    "meta",
+    "pid",
+    "session",
+    "width",
+    "window",
+];
+
+fn keys(v: &Value) -> Vec<&str> {
+    let mut k: Vec<&str> = v.as_object().expect("an object").keys().map(String::as_str).collect();
+    k.sort_unstable();
+    k
+}
+
+#[test]
+fn spawn_send_wait_for_capture_close_by_label_only() {
+    let server = TmuxServer::new();
+    let _d = daemon(&server);
+    let spawned = json(&ctl_ok(
+        &server,
+        &["spawn", "--label", "sh1", "--meta", "role=demo", "--json", "--", "sh"],
+    ));
+    assert_eq!(spawned["label"], "sh1");
+    assert!(spawned["id"].as_str().unwrap().starts_with('%'), "{spawned}");
+    assert_eq!(spawned["meta"]["role"], "demo");
+
+    // The typed text does not match the pattern; only the shell's answer does.
+    ctl_ok(&server, &["send", "sh1", "--enter", "--", "echo hel\"\"lo-$((6*7))"]);
+    let line = ctl_ok(
+        &server,
+        &["wait-for", "sh1", "--pattern", "^hello-42$", "--since", "20", "--timeout", "10s"],
+    );
+    assert_eq!(line, "hello-42\n");
+    let captured = ctl_ok(&server, &["capture", "sh1", "--lines", "10"]);
+    assert!(captured.lines().any(|l| l == "hello-42"), "{captured}");
+
+    let panes = json(&ctl_ok(&server, &["panes", "--json"]));
+    let me =
+        panes.as_array().unwrap().iter().find(|p| p["label"] == "sh1").expect("sh1 listed").clone();
+    assert_eq!(me["id"], spawned["id"]);
+    assert_eq!(me["alive"], true);
+
+    let closed = ctl_ok(&server, &["close", "sh1"]);
+    assert!(closed.contains(spawned["id"].as_str().unwrap()), "{closed}");
+    let panes = json(&ctl_ok(&server, &["panes", "--json"]));
+    assert!(panes.as_array().unwrap().iter().all(|p| p["label"] != "sh1"), "{panes}");
+}
+
+#[test]
+fn an_unknown_label_lists_the_labels_that_exist() {
+    let server = TmuxServer::new();
+    let _d = daemon(&server);
+    ctl_ok(&server, &["spawn", "--label", "alpha", "--", "sleep", "60"]);
+    let o = ctl(&server, &["capture", "alpah"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("alpah") && e.contains("alpha"), "{e}");
+}
+
+#[test]
+fn send_expect_waits_for_a_prompt_that_takes_a_second() {
+    let server = TmuxServer::new();
+    let _d = daemon(&server);
+    // The shell only starts reading after a second; the typed line waits in the tty.
+    ctl_ok(
+        &server,
+        &["spawn", "--label", "slow", "--shell", "--", "sleep 1; PS1='slow$ ' exec sh"],
+    );
+    let t0 = Instant::now();
+    let out = ctl_ok(
+        &server,
+        &[
+            "send",
+            "slow",
+            "--enter",
+            "--expect",
+            "^answer=42$",
+            "--timeout",
+            "15s",
+            "--json",
+            "--",
+            "echo answer=$((40+2))",
+        ],
+    );
+    let m = json(&out);
+    assert_eq!(m["line"], "answer=42");
+    assert_eq!(m["label"], "slow");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(700),
+        "answered before the shell could: {:?}",
+        t0.elapsed()
+    );
+}
+
+#[test]
+fn wait_for_catches_a_line_printed_right_after_the_request() {
+    let server = TmuxServer::new();
+    let _d = daemon(&server);
+    // A new line every millisecond (and the sleep's fork): the next one after the request
+    // must be returned, not an old one.
+    ctl_ok(
+        &server,
+        &[
+            "spawn",
+            "--label",
+            "ticker",
+            "--shell",
+            "--",
+            "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); echo tick-$i; sleep 0.001; done",
+        ],
+    );
+    ctl_ok(&server, &["wait-for", "ticker", "--pattern", "^tick-[0-9]+$", "--timeout", "10s"]);
+    let before: u64 = ctl_ok(&server, &["capture", "ticker", "--lines", "2"])
+        .lines()
+        .filter_map(|l| l.strip_prefix("tick-")?.parse().ok())
+        .max()
+        .expect("a tick captured");
+    let t0 = Instant::now();
+    let m = json(&ctl_ok(
+        &server,
+        &["wait-for", "ticker", "--pattern", "^tick-(?P<n>[0-9]+)$", "--json"],
+    ));
+    let n: u64 = m["captures"]["n"].as_str().unwrap().parse().unwrap();
+    assert!(n > before, "tick-{n} is not newer than tick-{before} seen before the request");
+    assert!(t0.elapsed() < Duration::from_secs(3), "took {:?}", t0.elapsed());
+    ctl_ok(&server, &["close", "ticker"]);
+}
+
+#[test]
+fn wait_for_times_out_with_exit_1_and_says_what_it_awaited() {
+    let server = TmuxServer::new();
+    let _d = daemon(&server);
+    ctl_ok(&server, &["spawn", "--label", "idle", "--", "sleep", "60"]);
+    let t0 = Instant::now();
+    let o = ctl(&server, &["wait-for", "idle", "--pattern", "never-printed", "--timeout", "300ms"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(t0.elapsed() >= Duration::from_millis(300));
+    let e = stderr(&o);
+    assert!(e.contains("never-printed") && e.contains("idle") && e.contains("300ms"), "{e}");
+    assert!(stdout(&o).is_empty());
+}
+
+#[test]
+fn json_output_follows_the_documented_schema() {
+    let server = TmuxServer::new();
+    let _d = daemon(&server);
+    ctl_ok(
+        &server,
+        &["spawn", "--label", "done", "--keep", "--shell", "--", "echo finished; exit 3"],
+    );
+    ctl_ok(
+        &server,
+        &["wait-for", "done", "--pattern", "^finished$", "--since", "5", "--timeout", "10s"],
+    );
+    let end = Instant::now() + Duration::from_secs(10);
+    let pane = loop {
+        let panes = json(&ctl_ok(&server, &["panes", "--json"]));
+        let p = panes
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["label"] == "done")
+            .cloned()
+            .expect("listed");
+        if p["alive"] == false || Instant::now() > end {
+            break p;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(keys(&pane), PANE_KEYS, "{pane}");
+    assert_eq!(
+        (pane["alive"].clone(), pane["exit_status"].clone()),
+        (Value::Bool(false), Value::from(3)),
+        "{pane}"
+    );
+    assert!(
+        pane["meta"].is_object()
+            && pane["pid"].is_u64()
+            && pane["width"].is_u64()
+            && pane["window"].is_string()
+    );
+    assert_eq!(pane["last_line"], "finished");
+
+    let status = json(&ctl_ok(&server, &["status", "--json"]));
+    assert_eq!(
+        keys(&status),
+        ["events_path", "mode", "panes", "pid", "rules", "sessions", "tmux", "uptime_s"],
+        "{status}"
+    );
+    assert_eq!(status["sessions"], serde_json::json!(["main"]));
+    assert!(status["tmux"].as_str().unwrap().contains(&server.name));
+
+    let rules = json(&ctl_ok(&server, &["rules", "--json"]));
+    assert_eq!(keys(&rules[0]), ["dynamic", "matches", "name", "pattern"]);
+    assert_eq!(
+        (rules[0]["name"].clone(), rules[0]["dynamic"].clone()),
+        ("quiet".into(), false.into())
+    );
+
+    let m = json(&ctl_ok(
+        &server,
+        &[
+            "wait-for",
+            "done",
+            "--pattern",
+            "^(?P<word>fin)ished$",
+            "--since",
+            "5",
+            "--timeout",
+            "5s",
+            "--json",
+        ],
+    ));
+    assert_eq!(keys(&m), ["captures", "label", "line", "pane"]);
+    assert_eq!(m["captures"]["word"], "fin");
+    assert_eq!(m["pane"], pane["id"]);
+}
+
+#[test]
+fn a_connection_from_another_uid_is_refused() {
+    // SAFETY: geteuid(2) has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to run a client as another uid");
+        return;
+    }
+    let server = TmuxServer::new();
+    let _d = daemon(&server);
+    // The nobody user must reach the same socket: point its XDG_RUNTIME_DIR at a directory
+    // whose `ctmuxd` entry leads to ours.
+    let ours = ctmuxd::api::runtime_dir();
+    let shim = server.path("xdg");
+    std::fs::create_dir(&shim).unwrap();
+    std::os::unix::fs::symlink(&ours, shim.join("ctmuxd")).unwrap();
+    for dir in [server.dir.path(), shim.as_path()] {
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    let mut cmd = ctl_command(&server, &["status"]);
+    std::os::unix::process::CommandExt::uid(&mut cmd, 65534);
+    cmd.env("XDG_RUNTIME_DIR", &shim).current_dir("/");
+    let o = match cmd.stdin(Stdio::null()).output() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("skipped: cannot run {} as uid 65534: {e}", bin());
+            return;
+        }
+    };
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("another user"), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
+    // The daemon is unaffected.
+    assert!(json(&ctl_ok(&server, &["status", "--json"]))["pid"].is_u64());
+}
+
+#[test]
+fn a_subscriber_that_disconnects_mid_stream_does_not_disturb_the_daemon() {
+    let server = TmuxServer::new();
+    let mut d = daemon(&server);
+    ctl_ok(&server, &["spawn", "--label", "src", "--", "sh"]);
+    let mut sub = ctl_command(&server, &["subscribe", "src", "--pattern", "^sub-[0-9]+$"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn subscribe");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = sub.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    // Poke until the subscription (registered asynchronously) reports a line.
+    let mut first = None;
+    for i in 1..=50 {
+        ctl_ok(&server, &["send", "src", "--enter", "--", &format!("echo sub-$(({i}))")]);
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+            first = Some(l);
+            break;
+        }
+    }
+    let first = json(&first.expect("the subscription printed a match"));
+    assert!(first["line"].as_str().unwrap().starts_with("sub-"), "{first}");
+    assert_eq!(first["label"], "src");
+
+    sub.kill().unwrap();
+    sub.wait().unwrap();
+    // More matching output with the subscriber gone, then the daemon still answers.
+    ctl_ok(&server, &["send", "src", "--enter", "--", "echo sub-$((1000))"]);
+    let line = ctl_ok(
+        &server,
+        &["wait-for", "src", "--pattern", "^sub-1000$", "--since", "5", "--timeout", "5s"],
+    );
+    assert_eq!(line, "sub-1000\n");
+    let end = Instant::now() + Duration::from_secs(5);
+    loop {
+        let rules = json(&ctl_ok(&server, &["rules", "--json"]));
+        if rules.as_array().unwrap().iter().all(|r| r["dynamic"] == false) {
+            break;
+        }
+        assert!(Instant::now() < end, "the subscription's rule outlived its client: {rules}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(d.child.try_wait().unwrap().is_none(), "the daemon is still running");
+}
+
+#[test]
+fn stop_ends_the_daemon() {
+    let server = TmuxServer::new();
+    let d = daemon(&server);
+    ctl_ok(&server, &["stop"]);
+    assert!(d.wait_exit().success());
+    let o = ctl(&server, &["status"]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn without_a_daemon_each_command_says_how_to_start_one() {
+    let server = TmuxServer::new();
+    for args in [&["panes"][..], &["status"], &["wait-for", "x", "--pattern", "y"], &["stop"]] {
+        let o = ctl(&server, args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let e = stderr(&o);
+        assert!(e.contains("no ctmuxd daemon is running"), "{e}");
+        assert!(
+            e.contains(&format!("ctmuxd --control-mode -L {} --rules FILE", server.name)),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn bad_input_exits_2() {
+    let server = TmuxServer::new();
+    let _d = daemon(&server);
+    ctl_ok(&server, &["spawn", "--label", "x", "--", "sleep", "60"]);
+    // A pattern the daemon cannot compile.
+    let o = ctl(&server, &["wait-for", "x", "--pattern", "(unclosed", "--timeout", "1s"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // A duration without a unit is refused by the parser.
+    let o = ctl(&server, &["wait-for", "x", "--pattern", "y", "--timeout", "5"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("invalid duration"), "{}", stderr(&o));
+}

@@ -1,0 +1,178 @@
+//! Issue 6: faults and hostile input against a real tmux — server restarts, floods,
+//! hostile pane output, `kill -9` of the daemon.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::harness::{bin, read_events, Daemon, TmuxServer};
+
+fn rss_peak_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn server_killed_and_restarted_is_followed_with_reconnect() {
+    let server = TmuxServer::new();
+    let rules = "[[rule]]\nname = \"t\"\npattern = 'ALIVE (\\w+)'\nactions = [\"log\"]\n";
+    let mut d = Daemon::start(&server, rules, &["--reconnect"]);
+    server.spawn("echo ALIVE first; sleep 30");
+    assert!(d.wait_until(Duration::from_secs(10), |e| e.iter().any(|e| e["rule"] == "t")));
+    server.tmux_ok(&["kill-server"]);
+    assert!(d.wait_until(Duration::from_secs(10), |e| e
+        .iter()
+        .any(|e| e["message"].as_str().unwrap_or("").contains("reconnecting"))));
+    // A new server on the same socket: pane ids start again at %0.
+    std::thread::sleep(Duration::from_millis(300));
+    let restarted = Instant::now();
+    server.tmux_ok(&["new-session", "-d", "-s", "main", "-x", "120", "-y", "40"]);
+    assert!(
+        d.wait_until(Duration::from_secs(20), |e| e
+            .iter()
+            .any(|e| e["event"] == "daemon" && e["new_server"] == true)),
+        "{:#?}",
+        d.events()
+    );
+    let recovery = restarted.elapsed();
+    server.spawn("echo ALIVE second; sleep 30");
+    assert!(d.wait_until(Duration::from_secs(10), |e| e
+        .iter()
+        .any(|e| e["rule"] == "t" && e["line"] == "ALIVE second")));
+    assert_eq!(d.of("match", "t").len(), 2, "rules kept, nothing fired twice");
+    println!("recovery after restart: {} ms", recovery.as_millis());
+}
+
+#[test]
+fn a_200_megabyte_burst_does_not_hide_another_panes_trigger() {
+    let server = TmuxServer::new();
+    let rules =
+        "[[rule]]\nname = \"other\"\npattern = 'OTHER PANE (\\d+)'\nactions = [\"log\"]\n\n\
+                 [[rule]]\nname = \"flood-done\"\npattern = '^FLOOD DONE$'\nactions = [\"log\"]\n";
+    let mut d = Daemon::start(&server, rules, &[]);
+    let start = Instant::now();
+    server.spawn("yes 'flood line with some text 0123456789 abcdefghijklmnopqrstuvwxyz' | head -c 200000000; echo 'FLOOD DONE'; sleep 60");
+    server.spawn("sleep 1; echo \"OTHER PANE $(date +%s%N)\"; sleep 60");
+    assert!(
+        d.wait_until(Duration::from_secs(120), |e| e.iter().any(|e| e["rule"] == "flood-done")),
+        "flood never finished"
+    );
+    let flood_secs = start.elapsed().as_secs_f64();
+    let m = d.of("match", "other");
+    assert_eq!(m.len(), 1, "the other pane's trigger fired exactly once");
+    let printed: u64 = m[0]["line"].as_str().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
+    let latency_ms = (m[0]["ts_ns"].as_u64().unwrap() - printed) as f64 / 1e6;
+    let peak = rss_peak_kib(d.child.id());
+    println!("200 MB burst: {flood_secs:.1} s, other pane's trigger after {latency_ms:.2} ms, RSS peak {peak} KiB");
+    assert!(peak < 200 * 1024, "memory grew with the burst: {peak} KiB");
+    assert!(
+        d.events().iter().all(|e| e["event"] != "skipped"),
+        "nothing skipped with ctmuxd as the only client"
+    );
+}
+
+#[test]
+fn hostile_pane_output_runs_nothing() {
+    let server = TmuxServer::new();
+    let canary = server.path("canary");
+    let rules = "[[rule]]\nname = \"h\"\npattern = 'TRIGGER: (?P<rest>.*)'\n\
+                 actions = [ { exec = [\"printenv\", \"CTMUX_LINE\"] } ]\n";
+    let mut d = Daemon::start(&server, rules, &[]);
+    let c = canary.display();
+    let script = format!(
+        "echo 'TRIGGER: $(touch {c})'; echo 'TRIGGER: `touch {c}`'; echo 'TRIGGER: ; kill-server ; run-shell \"touch {c}\"'; \
+         printf 'TRIGGER: a\\n%%exit\\n%%begin 1 2 1\\nrun-shell \"touch {c}\"\\n'; \
+         printf 'TRIGGER: osc \\033]2;$(touch {c})\\007 \\033P+q$(touch {c})\\033\\\\ end\\n'; echo 'TRIGGER: last'; sleep 60"
+    );
+    server.spawn(&script);
+    assert!(
+        d.wait_until(Duration::from_secs(10), |e| e
+            .iter()
+            .any(|e| e["event"] == "action" && e["line"] == "TRIGGER: last")),
+        "{:#?}",
+        d.events()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!canary.exists(), "pane text was executed");
+    // The server and the daemon are still there.
+    server.tmux_ok(&["list-sessions"]);
+    assert!(d.child.try_wait().unwrap().is_none());
+    let lines: Vec<String> = d
+        .of("action", "h")
+        .iter()
+        .map(|e| e["stdout_tail"].as_str().unwrap_or("").trim().to_string())
+        .collect();
+    assert!(lines.contains(&format!("TRIGGER: $(touch {c})")), "{lines:?}");
+    assert!(lines.iter().any(|l| l.starts_with("TRIGGER: osc") && l.ends_with("end")), "{lines:?}");
+}
+
+#[test]
+fn kill_9_during_a_burst_leaves_a_readable_log() {
+    let server = TmuxServer::new();
+    let rules = "[[rule]]\nname = \"b\"\npattern = '^BURST (\\d+)$'\nactions = [\"log\"]\n";
+    let mut d = Daemon::start(&server, rules, &[]);
+    server.spawn("i=0; while [ $i -lt 200000 ]; do echo \"BURST $i\"; i=$((i+1)); done; sleep 60");
+    assert!(d.wait_until(Duration::from_secs(20), |e| e
+        .iter()
+        .filter(|e| e["rule"] == "b")
+        .count()
+        > 2000));
+    d.child.kill().unwrap(); // SIGKILL
+    d.child.wait().unwrap();
+    let path = d.events_dir.join("events.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let whole =
+        text.lines().filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()).count();
+    let total = text.lines().count();
+    assert!(total - whole <= 1, "{} torn lines", total - whole);
+    assert!(text.is_empty() || text.ends_with('\n'), "a record was torn by kill -9");
+    let out =
+        Command::new(bin()).args(["logs", "5", "--events"]).arg(&d.events_dir).output().unwrap();
+    assert!(out.status.success());
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(shown.lines().count(), 5);
+    assert!(shown.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
+    assert!(read_events(&path).len() > 2000);
+}
+
+#[test]
+fn bad_rules_files_each_get_their_message() {
+    let server = TmuxServer::new();
+    let cases: &[(&str, &str)] = &[
+        ("[[rule]]\nname = \"r\"\npattern = 'a(b'\nactions = [\"log\"]\n", "rules.toml:3:"),
+        ("[[rule]]\nname = \"r\"\npattern = '(a|b)*a(a|b){20}'\nactions = [\"log\"]\n", ""),
+        ("[[rule]]\nname = \"r\"\npattern = 'x'\nactions = [ { frob = 1 } ]\n", "unknown action `frob`"),
+        ("[[rule]]\nname = \"r\"\nactions = [\"log\"]\n", "no `pattern`"),
+        ("[[rule]]\nname = \"r\"\npattern = 'x'\nonce = \"yes\"\nactions = [\"log\"]\n", "rules.toml:4:8"),
+        ("[[rule]]\nname = \"r\"\npattern = 'x'\ncooldown = \"5 parsecs\"\nactions = [\"log\"]\n", "rules.toml:4:"),
+        ("[[pane]]\nlabel = \"a\"\nafter = [\"b\"]\n", "not a [[pane]] label"),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        let rules = server.write_rules(text);
+        if want.is_empty() {
+            // An exploding DFA is accepted: the lazy DFA falls back at run time with bounded
+            // memory. `replay` loads rules exactly as the daemon does, and returns.
+            let out = Command::new(bin())
+                .arg("replay")
+                .arg("--rules")
+                .arg(&rules)
+                .arg("/dev/null")
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "case {i}: {}", String::from_utf8_lossy(&out.stderr));
+            continue;
+        }
+        let out =
+            Command::new(bin()).args(["-L", &server.name, "--rules"]).arg(&rules).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "case {i}: {err}");
+        assert!(err.contains(want), "case {i}: expected {want:?} in {err}");
+        assert!(
+            err.contains("rule `r`") || err.contains("pane `a`"),
+            "case {i}: the rule is named: {err}"
+        );
+    }
+}
