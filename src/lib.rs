@@ -17,6 +17,7 @@ pub mod eventlog;
 pub mod matcher;
 pub mod orchestrate;
 pub mod pane;
+pub mod poll;
 pub mod replay;
 pub mod rules;
 pub mod timeline;

@@ -18,3 +18,6 @@ mod demo;
 
 /// The control socket and the client subcommands.
 mod api;
+
+/// Polling mode: capture-pane alignment, bursts, repeats, clears, baseline, fallback checks.
+mod poll;
