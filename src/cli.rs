@@ -68,6 +68,16 @@ pub struct DaemonArgs {
     /// Save the raw control-mode stream to FILE (more sessions: FILE.1, FILE.2, ...).
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+    /// Poll panes with `tmux capture-pane` instead of control mode.
+    #[arg(long, conflicts_with_all = ["control_mode", "record"])]
+    pub poll: bool,
+    /// Time between polls with --poll (or after a fallback), e.g. 500ms, 1s.
+    #[arg(long, value_name = "DURATION", default_value = "500ms",
+          value_parser = |s: &str| crate::rules::parse_duration(s).map_err(|e| e.to_string()))]
+    pub interval: std::time::Duration,
+    /// Fail instead of falling back to polling when control mode cannot be used.
+    #[arg(long)]
+    pub no_fallback: bool,
     /// When the tmux server dies or the session goes away, wait for it to come back
     /// (with backoff) and carry on, instead of exiting (default: exit with status 1).
     #[arg(long)]

@@ -72,6 +72,11 @@ impl Dispatcher {
         &self.log
     }
 
+    /// Which source feeds this dispatcher (`control`, `poll`).
+    pub fn mode(&self) -> &'static str {
+        self.mode
+    }
+
     /// Any live control connection, for pane commands.
     pub fn client(&self) -> Option<ControlClient> {
         self.clients.lock().expect("clients").values().next().cloned()

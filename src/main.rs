@@ -143,7 +143,39 @@ async fn run_daemon(args: DaemonArgs) -> anyhow::Result<ExitCode> {
         shutdown_grace: Duration::from_secs(5),
         reconnect: args.reconnect,
     };
-    match daemon::run(opts, shutdown_signal()).await? {
+    let target = args.server.target();
+    let poll_opts = || ctmuxd::poll::PollOptions {
+        target: target.clone(),
+        session: args.session.clone(),
+        rules: opts.rules.clone(),
+        events_dir: opts.events_dir.clone(),
+        interval: args.interval,
+        shutdown_grace: Duration::from_secs(5),
+    };
+    let exit = if args.poll {
+        ctmuxd::poll::run(poll_opts(), shutdown_signal()).await?
+    } else {
+        let control = async {
+            ctmuxd::poll::check_tmux_version().await?;
+            daemon::run(opts.clone(), shutdown_signal()).await
+        }
+        .await;
+        match control {
+            Ok(exit) => exit,
+            Err(e) if !args.no_fallback => match ctmuxd::poll::fallback_reason(&target, &e).await {
+                Some(why) => {
+                    eprintln!(
+                        "ctmuxd: control mode cannot be used ({why}); polling every {:?} instead (--no-fallback to fail)",
+                        args.interval
+                    );
+                    ctmuxd::poll::run(poll_opts(), shutdown_signal()).await?
+                }
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
+        }
+    };
+    match exit {
         DaemonExit::Stopped => Ok(ExitCode::SUCCESS),
         DaemonExit::TmuxGone(why) => {
             eprintln!("ctmuxd: stopped because tmux went away: {why}");

@@ -52,7 +52,7 @@ pub async fn run_pane_action(
             );
         }),
         Action::Send(send) => async {
-            let client = d.client().ok_or("no tmux connection")?;
+            let client = need_client(d)?;
             let target = ops::resolve(&client, &send.pane).await.map_err(|e| e.to_string())?;
             ops::send(&client, target.id, &send.text, send.enter)
                 .await
@@ -73,6 +73,17 @@ pub async fn run_pane_action(
             duration: start.elapsed(),
             ..ActionOutcome::default()
         },
+    }
+}
+
+/// A control connection for a pane command, or why there is none.
+fn need_client(d: &Dispatcher) -> Result<crate::tmux::control::ControlClient, String> {
+    match d.client() {
+        Some(c) => Ok(c),
+        None if d.mode() == "poll" => {
+            Err("pane actions need control mode; ctmuxd is running with --poll".to_string())
+        }
+        None => Err("no tmux connection (tmux is gone; ctmuxd is waiting for it)".to_string()),
     }
 }
 
@@ -109,7 +120,7 @@ pub async fn spawn(
     session: &str,
     watch: Option<Watch>,
 ) -> Result<(PaneId, String), SpawnError> {
-    let client = d.client().ok_or_else(|| SpawnError::Other("no tmux connection".into()))?;
+    let client = need_client(d).map_err(SpawnError::Other)?;
     let placement = match &spec.beside {
         None => Placement::Window,
         Some(label) => {
@@ -193,7 +204,7 @@ fn rules_dir(d: &Dispatcher) -> PathBuf {
 /// # Errors
 /// A message when there is no connection or tmux cannot list panes.
 pub async fn close(d: &Dispatcher, glob: &str) -> Result<Vec<PaneId>, String> {
-    let client = d.client().ok_or("no tmux connection")?;
+    let client = need_client(d)?;
     let panes = ops::find(&client, glob).await.map_err(|e| e.to_string())?;
     let mut closed = Vec::new();
     for p in panes {
@@ -262,6 +273,18 @@ pub fn pane_died(
     let d = d.clone();
     let exits = exits.clone();
     tokio::spawn(async move {
+        let (mut status, mut signal) = (status, signal);
+        if status.is_none() && signal.is_none() {
+            // tmux 3.3a can report `pane_dead` before it has filled the exit status
+            // (fixed upstream later): ask for it, a few times over about four seconds.
+            for delay_ms in [0, 100, 250, 500, 1000, 2000] {
+                tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                (status, signal) = exit_status(&d, pane).await;
+                if status.is_some() || signal.is_some() {
+                    break;
+                }
+            }
+        }
         if let Some(client) = d.client() {
             let depth = format!("-{}", ring.max(1));
             let cmd = crate::tmux::command::line(
@@ -298,6 +321,19 @@ pub fn pane_died(
         }
         pane_exited(&d, &exits, pane, status, signal);
     });
+}
+
+/// The exit status and signal tmux has for a dead pane (both `None` if not filled in yet).
+async fn exit_status(d: &Dispatcher, pane: PaneId) -> (Option<i32>, Option<i32>) {
+    let Some(client) = d.client() else { return (None, None) };
+    let cmd = crate::tmux::command::line(
+        "display-message",
+        &["-p", "-t", &pane.to_string(), "1/#{pane_dead_status}/#{pane_dead_signal}"],
+    );
+    match client.command(cmd).await {
+        Ok(lines) => lines.first().and_then(|l| parse_dead(l)).unwrap_or((None, None)),
+        Err(_) => (None, None),
+    }
 }
 
 /// A pane's process exited: record it, fire `on = "exit"` rules, tell anyone waiting
