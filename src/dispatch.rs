@@ -6,6 +6,7 @@
 //! connection ([`crate::orchestrate`]); `emit` fires the `on = "event"` rules.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,7 +41,16 @@ pub struct Dispatcher {
     /// Every record appended, for `ctmuxd events` subscribers. Bounded: a subscriber
     /// that falls behind is told how many it lost (`Lagged`).
     events: broadcast::Sender<serde_json::Value>,
+    /// Firings whose actions wait or run; bounded by `max_queued`.
+    queued: Arc<AtomicUsize>,
+    /// Firings dropped since the queue was last empty.
+    dropped: Arc<AtomicU64>,
+    /// The bound on `queued`.
+    max_queued: usize,
 }
+
+/// Firings that may wait for or run their actions at once, per allowed concurrent exec.
+const QUEUE_PER_SLOT: usize = 128;
 
 impl Dispatcher {
     /// A dispatcher writing to `log`, running exec actions through `runner`.
@@ -53,6 +63,9 @@ impl Dispatcher {
         let (events, _) = broadcast::channel(1024);
         Dispatcher {
             events,
+            queued: Arc::default(),
+            dropped: Arc::default(),
+            max_queued: runner.max_concurrent().max(1) * QUEUE_PER_SLOT,
             runner,
             log,
             tracker: TaskTracker::new(),
@@ -90,8 +103,47 @@ impl Dispatcher {
             rec.ts_ns = firing.ts_ns;
             self.append(&rec);
         }
+        if firing.rule().actions.iter().all(|a| matches!(a, Action::Log)) {
+            return;
+        }
+        self.queue(firing);
+    }
+
+    /// Runs a firing's actions on a task, unless the queue of firings waiting or running
+    /// is full: then the firing is dropped, counted and recorded (the first drop, every
+    /// hundredth, and a total once the queue has room again). Never silent, never unbounded.
+    fn queue(&self, firing: Firing) {
+        let queued = self.queued.fetch_add(1, Ordering::SeqCst);
+        if queued >= self.max_queued {
+            self.queued.fetch_sub(1, Ordering::SeqCst);
+            let dropped = self.dropped.fetch_add(1, Ordering::SeqCst) + 1;
+            if dropped == 1 || dropped % 100 == 0 {
+                let mut rec = Record::now("overflow");
+                fill_common(&mut rec, &firing, self.mode);
+                rec.message = Some(format!(
+                    "action queue full ({} firings waiting or running): actions of this firing not run; {dropped} dropped so far",
+                    self.max_queued
+                ));
+                rec.extra.insert("dropped".into(), dropped.into());
+                self.append(&rec);
+            }
+            return;
+        }
         let this = self.clone();
-        self.tracker.spawn(async move { this.run_actions(firing, 0).await });
+        self.tracker.spawn(async move {
+            this.run_actions(firing, 0).await;
+            if this.queued.fetch_sub(1, Ordering::SeqCst) == 1 {
+                let dropped = this.dropped.swap(0, Ordering::SeqCst);
+                if dropped > 0 {
+                    let mut rec = Record::now("overflow");
+                    rec.message = Some(format!(
+                        "action queue drained; {dropped} firing(s) were dropped while it was full"
+                    ));
+                    rec.extra.insert("dropped".into(), dropped.into());
+                    this.append(&rec);
+                }
+            }
+        });
     }
 
     /// Runs `task` on the dispatcher's tracker (waited for at shutdown).
@@ -180,8 +232,7 @@ impl Dispatcher {
     /// Runs the actions of firings not caused by a line (exits), on the tracker.
     pub fn fire_all(&self, firings: Vec<Firing>) {
         for f in firings {
-            let this = self.clone();
-            self.tracker.spawn(async move { this.run_actions(f, 0).await });
+            self.queue(f);
         }
     }
 

@@ -176,3 +176,28 @@ fn bad_rules_files_each_get_their_message() {
         );
     }
 }
+
+#[test]
+fn actions_beyond_the_queue_bound_are_counted_and_logged() {
+    let server = TmuxServer::new();
+    // One exec at a time, so at most 128 firings may wait; 300 arrive at once.
+    let rules = "[settings]\nmax_concurrent_actions = 1\ndefault_timeout = \"2s\"\n\n\
+                 [[rule]]\nname = \"slow\"\npattern = '^JOB (\\d+)$'\nactions = [ { exec = [\"sleep\", \"10\"] } ]\n";
+    let mut d = Daemon::start(&server, rules, &[]);
+    server.spawn("i=0; while [ $i -lt 300 ]; do echo \"JOB $i\"; i=$((i+1)); done; sleep 60");
+    assert!(
+        d.wait_until(Duration::from_secs(15), |e| e
+            .iter()
+            .filter(|e| e["rule"] == "slow" && e["event"] == "match")
+            .count()
+            == 300),
+        "every match is recorded"
+    );
+    assert!(d.wait_until(Duration::from_secs(5), |e| e
+        .iter()
+        .any(|e| e["event"] == "overflow" && e["dropped"] == 100)));
+    let overflow: Vec<_> = d.events().into_iter().filter(|e| e["event"] == "overflow").collect();
+    assert_eq!(overflow[0]["dropped"], 1, "the first drop is recorded: {overflow:?}");
+    assert!(overflow[0]["message"].as_str().unwrap().contains("action queue full"));
+    assert_eq!(overflow[0]["rule"], "slow");
+}
