@@ -10,7 +10,7 @@ use crate::tmux::TmuxTarget;
 /// Event-driven tmux pane watcher: streams every pane through control mode, matches all
 /// rules incrementally and runs actions, with no polling.
 #[derive(Debug, Parser)]
-#[command(name = "ctmuxd", version, args_conflicts_with_subcommands = true)]
+#[command(name = "ctmuxd", version, subcommand_precedence_over_arg = true)]
 #[command(after_help = "Examples:\n  \
     ctmuxd --control-mode -L work --rules rules.toml     watch every session of server `work`\n  \
     ctmuxd -t build --rules rules.toml                   watch one session of the default server\n  \
