@@ -18,41 +18,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-struct Server {
-    name: String,
-}
-
-impl Server {
-    fn new(tag: &str) -> Server {
-        let s = Server { name: format!("ctmuxd-bench-{tag}-{}", std::process::id()) };
-        s.tmux(&["new-session", "-d", "-s", "bench", "-x", "120", "-y", "40"]);
-        s
-    }
-    fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.name, "-f", "/dev/null"])
-            .args(args)
-            .env("SHELL", "/bin/sh")
-            .output()
-            .expect("tmux");
-        assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["-L", &self.name, "kill-server"]).output();
-    }
-}
-
-fn events(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
+mod common;
+use common::{events, Server};
 
 fn start_daemon(server: &Server, dir: &Path, rules: &str) -> Child {
     let rules_path = dir.join("rules.toml");

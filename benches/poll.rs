@@ -12,34 +12,14 @@ use std::time::{Duration, Instant};
 
 use ctmuxd::poll::{self, PollOptions};
 use ctmuxd::tmux::TmuxTarget;
-use serde_json::Value;
+
+mod common;
+use common::{events, Server};
 
 const RULES: &str =
     "[[rule]]\nname = \"t\"\npattern = 'TRIGGER (?P<ts>\\d+) (?P<p>\\d)'\nactions = [\"log\"]\n";
 
-/// A private tmux server, killed on drop.
-struct Server {
-    name: String,
-}
-
 impl Server {
-    fn new(tag: &str) -> Server {
-        let s = Server { name: format!("ctmuxd-bench-poll-{tag}-{}", std::process::id()) };
-        s.tmux(&["new-session", "-d", "-s", "bench", "-x", "120", "-y", "40"]);
-        s
-    }
-
-    fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.name, "-f", "/dev/null"])
-            .args(args)
-            .env("SHELL", "/bin/sh")
-            .output()
-            .expect("tmux");
-        assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
     /// 4 panes × 5 lines/s of timestamped triggers for `secs`, then the panes are closed.
     fn workload(&self, secs: u64) {
         for p in 0..4 {
@@ -53,20 +33,6 @@ impl Server {
         // The last lines need up to one interval to be seen.
         std::thread::sleep(Duration::from_millis(1000));
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["-L", &self.name, "kill-server"]).output();
-    }
-}
-
-fn events(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
 }
 
 fn wait_ready(log: &Path) {

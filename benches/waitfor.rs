@@ -14,30 +14,8 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-struct Server {
-    name: String,
-}
-
-impl Server {
-    fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.name, "-f", "/dev/null"])
-            .args(args)
-            .env("SHELL", "/bin/sh")
-            .env_remove("TMUX")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run tmux");
-        assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["-L", &self.name, "kill-server"]).output();
-    }
-}
+mod common;
+use common::Server;
 
 fn ctmuxd(server: &Server, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_ctmuxd"))
@@ -71,8 +49,7 @@ fn summary(ms: &mut [f64]) -> (f64, f64, f64) {
 }
 
 fn main() {
-    let server = Server { name: format!("ctmuxd-bench-waitfor-{}", std::process::id()) };
-    server.tmux(&["new-session", "-d", "-s", "bench", "-x", "120", "-y", "40"]);
+    let server = Server::new("waitfor");
     let dir = tempfile::tempdir().expect("tempdir");
     let rules = dir.path().join("rules.toml");
     std::fs::write(

@@ -118,13 +118,7 @@ impl DaemonBackend {
             pane: Some(pane),
             sink: DynamicSink::Once { tx, skip_echo },
         };
-        let id = self
-            .dispatcher
-            .engine
-            .lock()
-            .expect("engine")
-            .add_dynamic(dp)
-            .map_err(ApiError::bad_request)?;
+        let id = self.add_pattern(dp)?;
         Ok((rx, PatternGuard { dispatcher: self.dispatcher.clone(), id, keep: false }))
     }
 }
@@ -323,13 +317,7 @@ impl Backend for DaemonBackend {
                 pane: None,
                 sink: DynamicSink::Stream { tx },
             };
-            let id = self
-                .dispatcher
-                .engine
-                .lock()
-                .expect("engine")
-                .add_dynamic(dp)
-                .map_err(ApiError::bad_request)?;
+            let id = self.add_pattern(dp)?;
             let n = self.next_rule.fetch_add(1, Ordering::Relaxed);
             let name = format!("subscribe-{n}");
             let matches = Arc::new(AtomicU64::new(0));
@@ -478,6 +466,16 @@ impl Backend for DaemonBackend {
 }
 
 impl DaemonBackend {
+    /// Adds a run-time pattern to the engine; a pattern that does not compile is a bad request.
+    fn add_pattern(&self, dp: DynamicPattern) -> Result<u64, ApiError> {
+        self.dispatcher
+            .engine
+            .lock()
+            .expect("engine")
+            .add_dynamic(dp)
+            .map_err(ApiError::bad_request)
+    }
+
     fn default_session(&self) -> String {
         let engine = self.dispatcher.engine.lock().expect("engine");
         engine

@@ -16,10 +16,9 @@ use std::time::{Duration, Instant};
 use tmux_control_parser::{Event, PaneId, SessionId, WindowId};
 use tokio::sync::mpsc;
 
-use crate::action::ExecRunner;
 use crate::dispatch::Dispatcher;
 use crate::engine::{now_ns, Engine, PaneInfo};
-use crate::eventlog::{EventLog, Record};
+use crate::eventlog::Record;
 use crate::orchestrate;
 use crate::rules::RuleSet;
 use crate::tmux::command::line;
@@ -89,17 +88,11 @@ pub async fn run(
     opts: DaemonOptions,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<DaemonExit> {
-    let log = Arc::new(EventLog::open(&opts.events_dir).map_err(|e| {
-        anyhow::anyhow!("cannot open event log in {}: {e}", opts.events_dir.display())
-    })?);
-    let settings = opts.rules.settings.clone();
-    let engine = Engine::new(opts.rules.clone()).map_err(anyhow::Error::msg)?;
-    let runner = ExecRunner::new(settings.max_concurrent_actions, settings.default_timeout);
-    let engine = Arc::new(Mutex::new(engine));
+    let dispatcher = Dispatcher::for_rules(&opts.rules, &opts.events_dir, "control")?;
     let shared = Arc::new(Shared {
-        engine: engine.clone(),
+        engine: dispatcher.engine.clone(),
         owner: Mutex::new(HashMap::new()),
-        dispatcher: Dispatcher::new(runner, log.clone(), "control", engine),
+        dispatcher,
     });
 
     // The control API: bound before anything starts, so a second daemon for the same

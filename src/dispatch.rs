@@ -6,6 +6,7 @@
 //! connection ([`crate::orchestrate`]); `emit` fires the `on = "event"` rules.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,7 +19,7 @@ use crate::action::{Action, ActionOutcome, ExecRunner};
 use crate::engine::{now_ns, Engine, Firing};
 use crate::eventlog::{EventLog, Record};
 use crate::orchestrate;
-use crate::rules::Trigger;
+use crate::rules::{RuleSet, Trigger};
 use crate::tmux::control::ControlClient;
 
 /// How deep `emit` chains may go (an event whose rule emits another ...) before
@@ -73,6 +74,25 @@ impl Dispatcher {
             engine,
             clients: Arc::default(),
         }
+    }
+
+    /// The dispatcher a daemon runs on: the event log in `events_dir`, an engine for
+    /// `rules`, and an exec runner with the rules' concurrency cap and default timeout.
+    ///
+    /// # Errors
+    /// The event log cannot be opened, or the rules do not compile.
+    pub fn for_rules(
+        rules: &RuleSet,
+        events_dir: &Path,
+        mode: &'static str,
+    ) -> anyhow::Result<Dispatcher> {
+        let log = Arc::new(EventLog::open(events_dir).map_err(|e| {
+            anyhow::anyhow!("cannot open event log in {}: {e}", events_dir.display())
+        })?);
+        let engine = Arc::new(Mutex::new(Engine::new(rules.clone()).map_err(anyhow::Error::msg)?));
+        let runner =
+            ExecRunner::new(rules.settings.max_concurrent_actions, rules.settings.default_timeout);
+        Ok(Dispatcher::new(runner, log, mode, engine))
     }
 
     /// A live feed of the records appended from now on.

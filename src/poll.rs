@@ -31,17 +31,17 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+
 use std::time::{Duration, Instant};
 
 use tmux_control_parser::PaneId;
 use tokio::sync::mpsc;
 
-use crate::action::{Action, ExecRunner};
+use crate::action::Action;
 use crate::daemon::DaemonExit;
 use crate::dispatch::Dispatcher;
-use crate::engine::{now_ns, Engine, Firing, PaneInfo};
-use crate::eventlog::{EventLog, Record};
+use crate::engine::{now_ns, Firing, PaneInfo};
+use crate::eventlog::Record;
 use crate::orchestrate;
 use crate::rules::RuleSet;
 use crate::tmux::ops::{PaneRecord, SEP};
@@ -95,13 +95,7 @@ pub async fn run(
     opts: PollOptions,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<DaemonExit> {
-    let log = Arc::new(EventLog::open(&opts.events_dir).map_err(|e| {
-        anyhow::anyhow!("cannot open event log in {}: {e}", opts.events_dir.display())
-    })?);
-    let settings = opts.rules.settings.clone();
-    let engine = Arc::new(Mutex::new(Engine::new(opts.rules.clone()).map_err(anyhow::Error::msg)?));
-    let runner = ExecRunner::new(settings.max_concurrent_actions, settings.default_timeout);
-    let dispatcher = Dispatcher::new(runner, log, MODE, engine.clone());
+    let dispatcher = Dispatcher::for_rules(&opts.rules, &opts.events_dir, MODE)?;
     let interval = opts.interval.max(MIN_INTERVAL);
     let mut poller = Poller::new(&opts, dispatcher.clone());
     poller.poll().await?;
