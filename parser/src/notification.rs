@@ -425,7 +425,7 @@ fn layout_change(t: &[u8]) -> Result<Event, ParseError> {
     // decoder already reworked).
     let visible_layout =
         if visible_raw == layout_raw { layout.clone() } else { parse(visible_raw)? };
-    let flags = fields.next().map_or_else(String::new, text);
+    let flags = text(fields.next().unwrap_or_default());
     Ok(Event::LayoutChange { window, layout, visible_layout, flags })
 }
 
