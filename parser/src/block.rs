@@ -7,11 +7,11 @@
 
 use std::mem::size_of;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::error::{ParseError, ParseErrorKind};
 use crate::event::{Event, Reply};
-use crate::notification::Guard;
+use crate::notification::{keep, Guard};
 
 /// Whether the block's body is still being kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,15 +44,18 @@ impl OpenBlock {
         OpenBlock { guard, lines: Vec::new(), cost: 0, health: Health::Whole }
     }
 
-    /// Adds one body line, enforcing `max_bytes`.
-    pub(crate) fn push(&mut self, line: Bytes, max_bytes: usize) {
+    /// Adds one body line, enforcing `max_bytes`. The line is copied into
+    /// `store` (the decoder's per-feed payload buffer) and split off it, and
+    /// only while the body is still being kept: an oversized or truncated
+    /// block costs no copies.
+    pub(crate) fn push(&mut self, line: &[u8], store: &mut BytesMut, max_bytes: usize) {
         self.cost = self.cost.saturating_add(line.len() + size_of::<Bytes>());
         match self.health {
             Health::Whole if self.cost > max_bytes => {
                 self.health = Health::TooLarge;
                 self.lines = Vec::new();
             }
-            Health::Whole => self.lines.push(line),
+            Health::Whole => self.lines.push(keep(store, line)),
             Health::TooLarge | Health::Truncated => {}
         }
     }
@@ -107,8 +110,9 @@ mod tests {
     #[test]
     fn closes_into_a_reply() {
         let mut b = OpenBlock::new(G);
-        b.push(Bytes::from_static(b"%1"), 1000);
-        b.push(Bytes::new(), 1000);
+        let mut store = BytesMut::new();
+        b.push(b"%1", &mut store, 1000);
+        b.push(b"", &mut store, 1000);
         let ev = b.close(false, 1000, b"%error 10 20 1").unwrap();
         let expected = Reply {
             time: 10,
@@ -123,8 +127,9 @@ mod tests {
     #[test]
     fn oversized_block_becomes_an_error_at_close() {
         let mut b = OpenBlock::new(G);
+        let mut store = BytesMut::new();
         for _ in 0..100 {
-            b.push(Bytes::new(), 1000);
+            b.push(b"", &mut store, 1000);
         }
         assert!(b.lines.is_empty(), "the dropped body must be freed");
         let err = b.close(true, 1000, b"%end 10 20 1").unwrap_err();
@@ -140,7 +145,9 @@ mod tests {
     fn truncated_and_unterminated_blocks() {
         let mut b = OpenBlock::new(G);
         b.truncate();
-        b.push(Bytes::from_static(b"x"), 1000);
+        let mut store = BytesMut::new();
+        b.push(b"x", &mut store, 1000);
+        assert!(store.is_empty(), "a truncated block must not copy its body");
         let err = b.close(true, 1000, b"%end 10 20 1").unwrap_err();
         assert_eq!(err.kind(), &ParseErrorKind::ReplyTruncated { number: 20, flags: 1 });
         let err = OpenBlock::new(G).unterminated();

@@ -5,6 +5,19 @@
 //! `None`. The sequence of results depends only on the bytes, never on how
 //! they were split into chunks. Errors are per line and never stop the
 //! stream.
+//!
+//! Decoding happens in [`Decoder::feed`], while the chunk is still borrowed:
+//! every line that lies wholly inside the chunk is parsed straight out of it
+//! (an `%output` payload is un-escaped from the chunk into one payload
+//! `BytesMut` per feed and split off as `Bytes`), and only a line that
+//! straddles a chunk boundary (or the `-CC` wrapper around the stream) goes
+//! through the framer's buffer. The results wait in a queue for
+//! `next_event`.
+
+use std::collections::VecDeque;
+
+use bytes::{Bytes, BytesMut};
+use memchr::memchr;
 
 use crate::block::OpenBlock;
 use crate::error::{ParseError, ParseErrorKind};
@@ -23,9 +36,10 @@ pub const DEFAULT_MAX_BLOCK: usize = 64 << 20;
 /// Incremental decoder for the control-mode stream: bytes in, [`Event`]s out.
 ///
 /// Memory is bounded by the line cap plus one fed chunk for the input buffer,
-/// plus the block cap for an open reply. Lines are split off the input
-/// buffer without copying, so events borrow it (`Bytes` share the
-/// allocation).
+/// plus the block cap for an open reply, plus the events of the chunks fed
+/// and not yet drained. Every `Bytes` in the events of one feed (payloads,
+/// reply lines, stray lines) is a slice of one shared buffer of at most the
+/// chunk's size, allocated only when the previous one is still referenced.
 ///
 /// `-CC` captures are accepted: a leading `ESC P 1000 p` switches the decoder
 /// to stripping one trailing CR per line, and `ESC \` after `%exit` ends the
@@ -62,6 +76,17 @@ pub struct Decoder {
     max_block: usize,
     /// Set by [`Decoder::finish`]: flush the final unterminated line.
     eof: bool,
+    /// Results decoded by `feed` and not yet returned by `next_event`, in
+    /// stream order. Filled by `feed` and drained by the caller; it holds the
+    /// events of at most the chunks fed since the last drain, and its
+    /// capacity is reused, so a caller that drains after every feed (as the
+    /// docs ask) keeps it at one chunk's worth.
+    ready: VecDeque<Result<Event, ParseError>>,
+    /// Where the `Bytes` fields of events are written before being split off:
+    /// reserved for the whole chunk at the start of a feed, so one feed costs
+    /// at most one allocation (none once consumers have dropped the previous
+    /// feed's events and the buffer can be reclaimed).
+    store: BytesMut,
 }
 
 impl Default for Decoder {
@@ -85,6 +110,8 @@ impl Decoder {
             block: None,
             max_block: max_block_bytes,
             eof: false,
+            ready: VecDeque::new(),
+            store: BytesMut::new(),
         }
     }
 
@@ -93,7 +120,9 @@ impl Decoder {
     /// Turned on automatically when the stream starts with the `-CC`
     /// introducer `ESC P 1000 p`; turn it on by hand for `tmux -C` run on a
     /// terminal, whose tty turns LF into CRLF. Leave it off on pipes, where a
-    /// trailing CR in a body line is data.
+    /// trailing CR in a body line is data. Lines are decoded as they are fed,
+    /// so set it before the first [`Decoder::feed`]: it applies to lines
+    /// completed by later feeds.
     pub fn set_strip_cr(&mut self, strip: bool) {
         self.framer.set_strip_cr(strip);
     }
@@ -108,16 +137,50 @@ impl Decoder {
         self.block.is_some()
     }
 
-    /// Bytes of input buffered and not yet returned as events (the partial
-    /// last line, or complete lines not yet drained).
+    /// Bytes of input buffered and not yet decoded: the partial last line
+    /// (complete lines are decoded by [`Decoder::feed`] itself).
     pub fn buffered_len(&self) -> usize {
         self.framer.buffered()
     }
 
     /// Appends a chunk of `tmux -C` output; any size, split anywhere.
-    pub fn feed(&mut self, chunk: &[u8]) {
+    ///
+    /// Every line the chunk completes is decoded here; the results wait for
+    /// [`Decoder::next_event`].
+    pub fn feed(&mut self, mut chunk: &[u8]) {
         self.eof = false;
-        self.framer.feed(chunk);
+        // PERF: one reservation covers every payload, reply line and stray
+        // line of the chunk (none is longer than its input), so splitting
+        // them off never reallocates mid-feed.
+        self.store.reserve(chunk.len());
+        while !chunk.is_empty() {
+            if self.framer.is_ended() {
+                return;
+            }
+            let lf = memchr(b'\n', chunk);
+            let p = match lf {
+                Some(p) if self.framer.is_clean() => p,
+                _ => {
+                    // A line started in an earlier chunk, the -CC wrapper may
+                    // be in the way, or this is the partial line the chunk
+                    // ends with: pass this one line (or the unterminated
+                    // rest) through the framer's buffer, which also applies
+                    // the line cap to a partial line as it grows.
+                    let take = lf.map_or(chunk.len(), |p| p + 1);
+                    self.framer.feed(&chunk[..take]);
+                    chunk = &chunk[take..];
+                    self.decode_buffered();
+                    continue;
+                }
+            };
+            // PERF: the fast path. The line is decoded from the chunk itself;
+            // it is never copied into the framer's buffer.
+            match self.framer.complete_line(&chunk[..p]) {
+                Ok(line) => self.decode_line(line),
+                Err((len, head)) => self.overlong(len, head),
+            }
+            chunk = &chunk[p + 1..];
+        }
     }
 
     /// Returns the next decoded event, or `None` when more input is needed.
@@ -129,54 +192,12 @@ impl Decoder {
     /// `Some(Err(_))` for one line or block that could not be decoded (see
     /// [`ParseErrorKind`]); decoding continues with the next line.
     pub fn next_event(&mut self) -> Option<Result<Event, ParseError>> {
-        loop {
-            let Some(frame) = self.framer.next_frame(self.eof) else {
-                if self.eof {
-                    return self.block.take().map(|b| Err(b.unterminated()));
-                }
-                return None;
-            };
-            let line = match frame {
-                Frame::Line(line) => line,
-                Frame::Overlong { len, head } => {
-                    if let Some(block) = &mut self.block {
-                        block.truncate();
-                    }
-                    let max = self.framer.max_line();
-                    return Some(Err(ParseError::new(
-                        ParseErrorKind::LineTooLong { len, max },
-                        head,
-                    )));
-                }
-            };
-            if let Some(block) = &mut self.block {
-                if let Some(ok) = closing_guard(&line, &block.guard) {
-                    let block = self.block.take()?;
-                    return Some(block.close(ok, self.max_block, &line));
-                }
-                if let Some(ev) = flow_in_block(&line) {
-                    return Some(Ok(ev));
-                }
-                block.push(line.freeze(), self.max_block);
-                continue;
-            }
-            return match classify(line) {
-                Ok(Line::Event(ev)) => {
-                    if matches!(ev, Event::Exit { .. }) {
-                        self.framer.saw_exit();
-                    }
-                    Some(Ok(ev))
-                }
-                Ok(Line::Begin(guard)) => {
-                    self.block = Some(OpenBlock::new(guard));
-                    continue;
-                }
-                Ok(Line::End(line)) => {
-                    Some(Err(ParseError::new(ParseErrorKind::UnexpectedGuard, line)))
-                }
-                Err(e) => Some(Err(e)),
-            };
+        // Complete lines were all decoded by `feed`; only `finish` can make
+        // the framer yield more (the final unterminated line).
+        if self.eof && self.ready.is_empty() {
+            self.decode_buffered();
         }
+        self.ready.pop_front()
     }
 
     /// Signals end of input and returns what is left: the final line if it
@@ -190,6 +211,67 @@ impl Decoder {
         self.eof = true;
         self.next_event()
     }
+
+    /// Decodes every line the framer's buffer holds (at end of input, also
+    /// the final unterminated line and the open block's error) into `ready`.
+    fn decode_buffered(&mut self) {
+        while let Some(frame) = self.framer.next_frame(self.eof) {
+            match frame {
+                Frame::Line(line) => self.decode_line(&line),
+                Frame::Overlong { len, head } => self.overlong(len, head),
+            }
+        }
+        if self.eof {
+            if let Some(block) = self.block.take() {
+                self.ready.push_back(Err(block.unterminated()));
+            }
+        }
+    }
+
+    /// Queues the error for a discarded line of `len` bytes starting with
+    /// `head`; an open block loses its body (its close becomes
+    /// `ReplyTruncated`).
+    fn overlong(&mut self, len: usize, head: Bytes) {
+        if let Some(block) = &mut self.block {
+            block.truncate();
+        }
+        let max = self.framer.max_line();
+        self.ready.push_back(Err(ParseError::new(ParseErrorKind::LineTooLong { len, max }, head)));
+    }
+
+    /// Decodes one complete line (LF and any stripped CR removed), from the
+    /// fed chunk or from the framer's buffer, and queues its result, if it
+    /// has one of its own (a `%begin` or a block body line has none).
+    ///
+    /// PERF: results go straight into `ready` instead of being returned: an
+    /// `Event` is ~200 bytes and every hop is a memcpy.
+    fn decode_line(&mut self, line: &[u8]) {
+        if let Some(block) = &mut self.block {
+            if let Some(ok) = closing_guard(line, &block.guard) {
+                if let Some(block) = self.block.take() {
+                    self.ready.push_back(block.close(ok, self.max_block, line));
+                }
+            } else if let Some(ev) = flow_in_block(line) {
+                self.ready.push_back(Ok(ev));
+            } else {
+                block.push(line, &mut self.store, self.max_block);
+            }
+            return;
+        }
+        match classify(line, &mut self.store) {
+            Ok(Line::Event(ev)) => {
+                if matches!(ev, Event::Exit { .. }) {
+                    self.framer.saw_exit();
+                }
+                self.ready.push_back(Ok(ev));
+            }
+            Ok(Line::Begin(guard)) => self.block = Some(OpenBlock::new(guard)),
+            Ok(Line::End(line)) => {
+                self.ready.push_back(Err(ParseError::new(ParseErrorKind::UnexpectedGuard, line)))
+            }
+            Err(e) => self.ready.push_back(Err(e)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -197,7 +279,6 @@ mod tests {
     use super::*;
     use crate::event::Reply;
     use crate::PaneId;
-    use bytes::Bytes;
 
     /// Feeds `input` whole and drains everything, including `finish`.
     fn decode(dec: &mut Decoder, input: &[u8]) -> Vec<Result<Event, ParseError>> {
@@ -353,12 +434,61 @@ mod tests {
     }
 
     #[test]
-    fn output_payload_shares_the_input_buffer() {
+    fn complete_lines_bypass_the_line_buffer() {
         let mut dec = Decoder::new();
-        dec.feed(b"%output %1 plain text\n");
+        dec.feed(b"%output %1 plain text\n%output %2 a\\015\\012b\n%output %3 par");
+        // Only the partial line is buffered; complete lines were decoded
+        // straight out of the chunk.
+        assert_eq!(dec.buffered_len(), b"%output %3 par".len());
         let Some(Ok(Event::Output { data, .. })) = dec.next_event() else { panic!() };
         assert_eq!(data, "plain text");
-        // Nothing left buffered: the line was split off, not copied.
+        let Some(Ok(Event::Output { data: second, .. })) = dec.next_event() else { panic!() };
+        assert_eq!(second, "a\r\nb");
+        assert!(dec.next_event().is_none());
+        dec.feed(b"tial\n");
+        assert_eq!(
+            dec.next_event(),
+            Some(Ok(Event::Output { pane: PaneId(3), data: "partial".into() }))
+        );
         assert_eq!(dec.buffered_len(), 0);
+        // Payloads of one feed share one buffer, independent of the input.
+        assert_eq!(data, "plain text");
+    }
+
+    #[test]
+    fn every_split_of_a_wrapped_stream_with_long_and_crlf_lines_agrees() {
+        // -CC wrapper, an overlong line inside a block, CRLF, %exit and the
+        // closing ESC \ followed by ignored bytes: each switches the decoder
+        // between decoding lines straight out of the chunk and buffering.
+        let mut input = b"\x1bP1000p%output %0 a\\015\r\n%begin 7 1 1\r\n".to_vec();
+        input.extend_from_slice(&[b'x'; 40]);
+        input.extend_from_slice(b"\r\n%end 7 1 1\r\n%output %1 ");
+        input.extend_from_slice(&[b'y'; 30]);
+        input.extend_from_slice(b"\r\n%exit\r\n\x1b\\%output %2 ignored\n");
+        let whole = decode(&mut Decoder::with_limits(32, 1024), &input);
+        let kinds: Vec<_> =
+            whole.iter().map(|e| e.as_ref().map_err(|e| e.kind().clone())).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                Ok(&Event::Output { pane: PaneId(0), data: "a\r".into() }),
+                Err(ParseErrorKind::LineTooLong { len: 41, max: 32 }),
+                Err(ParseErrorKind::ReplyTruncated { number: 1, flags: 1 }),
+                Err(ParseErrorKind::LineTooLong { len: 42, max: 32 }),
+                Ok(&Event::Exit { reason: None }),
+            ]
+        );
+        for a in 0..input.len() {
+            for b in a..input.len() {
+                let mut dec = Decoder::with_limits(32, 1024);
+                let mut got = Vec::new();
+                for piece in [&input[..a], &input[a..b], &input[b..]] {
+                    dec.feed(piece);
+                    got.extend(std::iter::from_fn(|| dec.next_event()));
+                }
+                got.extend(std::iter::from_fn(|| dec.finish()));
+                assert_eq!(got, whole, "cut at {a} and {b}");
+            }
+        }
     }
 }

@@ -1,9 +1,11 @@
 //! Incremental LF framing of the bytes `tmux -C` writes, independent of how
-//! they were chunked by the pipe. [`LineFramer`] owns the only input buffer:
-//! complete lines are split off it with `BytesMut::split_to`, so every event
-//! built from a line shares that allocation instead of copying. It also
-//! enforces the line-length cap (overflow is discarded up to the next LF and
-//! reported once, never fatal) and undoes the `-CC` wrapper: a leading
+//! they were chunked by the pipe. [`LineFramer`] carries what cannot be
+//! decoded straight out of the chunk given to `Decoder::feed`: the partial
+//! line at the end of a chunk, an overlong line being skipped, and the bytes
+//! around the `-CC` wrapper. While it is clean ([`LineFramer::is_clean`]) the
+//! decoder frames complete lines itself, in place in the chunk. The framer
+//! also enforces the line-length cap (overflow is discarded up to the next
+//! LF and reported once, never fatal) and undoes the `-CC` wrapper: a leading
 //! `ESC P 1000 p`, a trailing CR per line, and the `ESC \` after `%exit`.
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -46,9 +48,11 @@ enum Wrapper {
 /// Splits a byte stream into lines, incrementally and with bounded memory.
 #[derive(Debug)]
 pub(crate) struct LineFramer {
-    /// Bytes received but not yet returned as lines. Bounded by the line cap
-    /// plus one fed chunk: once the pending partial line exceeds `max_line`
-    /// it is dropped and the framer switches to discarding.
+    /// Bytes received but not yet returned as lines: in practice the partial
+    /// line a chunk ended with (the decoder hands over at most one line plus
+    /// its LF at a time). Bounded by the line cap plus one fed chunk: once the
+    /// pending partial line exceeds `max_line` it is dropped and the framer
+    /// switches to discarding.
     buf: BytesMut,
     /// `buf[..scanned]` is known to contain no LF, so a line arriving one
     /// byte at a time is scanned in linear, not quadratic, time.
@@ -106,6 +110,39 @@ impl LineFramer {
         if self.wrapper != Wrapper::Ended {
             self.wrapper = Wrapper::AfterExit;
         }
+    }
+
+    /// Whether the framer holds no state a new line depends on: no partial
+    /// line, no overlong line being skipped, and no `-CC` marker that may
+    /// still come. Only then may the decoder take complete lines straight out
+    /// of a chunk without passing them through this buffer.
+    pub(crate) fn is_clean(&self) -> bool {
+        self.wrapper == Wrapper::Body && self.buf.is_empty() && self.discarding.is_none()
+    }
+
+    /// Whether `ESC \` after `%exit` ended the stream (later input is ignored).
+    pub(crate) fn is_ended(&self) -> bool {
+        self.wrapper == Wrapper::Ended
+    }
+
+    /// Frames one complete line taken straight out of a chunk (without its
+    /// LF) while the framer [is clean](LineFramer::is_clean): applies the
+    /// line cap and CR stripping exactly as [`LineFramer::next_frame`] does
+    /// for a buffered line, so both paths yield the same frames.
+    ///
+    /// # Errors
+    ///
+    /// When the line is longer than the cap: its length and its first
+    /// [`MAX_KEPT_LINE`] bytes, as in [`Frame::Overlong`].
+    pub(crate) fn complete_line<'a>(&self, line: &'a [u8]) -> Result<&'a [u8], (usize, Bytes)> {
+        if line.len() > self.max_line {
+            let head = Bytes::copy_from_slice(&line[..MAX_KEPT_LINE.min(line.len())]);
+            return Err((line.len(), head));
+        }
+        Ok(match line {
+            [body @ .., b'\r'] if self.strip_cr => body,
+            _ => line,
+        })
     }
 
     /// Bytes currently buffered (for memory accounting in tests).

@@ -5,11 +5,13 @@
 //! `%error` guards around each command's reply (assembled into a [`Reply`]),
 //! body lines inside them (which may themselves start with `%`), and
 //! notifications outside them (`%output`, `%layout-change`, `%exit`, ...).
-//! [`Decoder`] frames lines with memchr over one `BytesMut`, classifies each
+//! [`Decoder`] frames lines with memchr straight out of each fed chunk
+//! (only a line split across chunks is carried in a buffer), classifies each
 //! line by its first bytes, parses arguments with nom 8, and keeps the block
-//! state itself. `%output` payloads are un-escaped (`\ooo`) in place and
-//! handed out as slices of the input buffer, so the hot path does not
-//! allocate. Lines are never assumed to be UTF-8.
+//! state itself. `%output` payloads are un-escaped (`\ooo`) from the chunk
+//! into one payload buffer per feed and handed out as `Bytes` slices of it,
+//! so the hot path does not allocate per line. Lines are never assumed to be
+//! UTF-8.
 //!
 //! Robustness rules (see the protocol reference, §11): an unknown `%name` is
 //! [`Event::Unknown`], a bare line outside a block is [`Event::Stray`], a
