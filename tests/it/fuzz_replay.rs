@@ -4,15 +4,18 @@
 //!
 //! The properties are the fuzz targets' own check functions (`fuzz/src/daemon_checks.rs`,
 //! included here as a module): every file of `fuzz/corpus/<target>/` and every
-//! `fuzz/regressions/<target>-<name>` goes through its target's check, and then through the
-//! other target's check too (both hold for any bytes, so cross-feeding is free coverage).
-//! The parser's targets are replayed by `parser/tests/fuzz_regressions.rs`.
+//! `fuzz/regressions/<target>-<name>` goes through its target's check, and then through
+//! every fuzz check, the parser's (`fuzz/src/lib.rs`) included: they all hold for any
+//! bytes, so cross-feeding is free coverage. The parser's own corpora and regressions are
+//! replayed by `parser/tests/fuzz_regressions.rs`.
 
 #[path = "../../fuzz/src/daemon_checks.rs"]
 mod checks;
 
+#[path = "../../fuzz/src/lib.rs"]
+mod parser_checks;
+
 use std::fs;
-use std::panic;
 use std::path::{Path, PathBuf};
 
 /// The fuzz crate's directory.
@@ -23,6 +26,15 @@ type Check = fn(&[u8]);
 /// The daemon crate's fuzz targets and their checks.
 const TARGETS: [(&str, Check); 2] =
     [("rules_file", checks::check_rules_file), ("api_request", checks::check_api_request)];
+
+/// Every fuzz check, for cross-feeding.
+const ALL: [(&str, Check); 5] = [
+    ("rules_file", checks::check_rules_file),
+    ("api_request", checks::check_api_request),
+    ("decoder", parser_checks::check_decoder),
+    ("layout", parser_checks::check_layout),
+    ("unescape", parser_checks::check_unescape),
+];
 
 /// Files directly in `dir` whose name starts with `prefix`, sorted; a missing directory is
 /// an empty list (the callers assert the counts they expect).
@@ -39,19 +51,14 @@ fn files_in(dir: &Path, prefix: &str) -> Vec<PathBuf> {
     files
 }
 
-/// Runs `primary` and then every target's check on each file; returns the failures as
+/// Runs `primary` and then every fuzz check on each file; returns the failures as
 /// `path (target): panic message` instead of stopping at the first one.
 fn replay(files: &[PathBuf], primary: (&str, Check)) -> Vec<String> {
     let mut failures = Vec::new();
     for path in files {
         let data = fs::read(path).expect("readable fuzz file");
-        for (name, check) in std::iter::once(primary).chain(TARGETS) {
-            if let Err(payload) = panic::catch_unwind(|| check(&data)) {
-                let msg = payload
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
+        for (name, check) in std::iter::once(primary).chain(ALL) {
+            if let Err(msg) = parser_checks::run_check(check, &data) {
                 failures.push(format!("{} ({name}): {msg}", path.display()));
             }
         }
