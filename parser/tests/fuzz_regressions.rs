@@ -11,7 +11,6 @@
 mod checks;
 
 use std::fs;
-use std::panic;
 use std::path::{Path, PathBuf};
 
 /// The fuzz crate's directory, relative to this package.
@@ -57,12 +56,7 @@ fn replay(files: &[PathBuf], primary: impl Fn(&Path) -> Check) -> Vec<String> {
         let first = primary(path);
         let checks = std::iter::once(("primary", first)).chain(ALL.iter().copied());
         for (name, check) in checks {
-            if let Err(payload) = panic::catch_unwind(|| check(&data)) {
-                let msg = payload
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
+            if let Err(msg) = checks::run_check(check, &data) {
                 failures.push(format!("{} ({name}): {msg}", path.display()));
             }
         }
