@@ -12,8 +12,11 @@
 //! * [`check_unescape`]: `unescape` never panics and agrees with a byte-by-byte reference
 //!   model; `escape` → `unescape` is the identity.
 //!
+//! [`run_check`] is the replay tests' harness: a failed property as a message, not a panic.
+//!
 //! This file depends only on `tmux_control_parser` and std so that it compiles both in
-//! the fuzz crate and as a module of the parser's integration test.
+//! the fuzz crate and as a module of the parser's integration test (and of the root
+//! package's `tests/it/fuzz_replay.rs`, which replays the daemon targets).
 
 #![forbid(unsafe_code)]
 
@@ -314,4 +317,20 @@ pub fn check_unescape(data: &[u8]) {
         data.len() + 3 * data.iter().filter(|&&b| b < 0x20 || b == b'\\').count()
     );
     assert_eq!(&*unescape(&escaped), data, "escape -> unescape is not the identity");
+}
+
+/// Runs `check` on `data`, turning a failed property (a panic) into its message, so that a
+/// replay test can list every failing file instead of stopping at the first.
+///
+/// # Errors
+///
+/// The panic message when `check` panics.
+pub fn run_check(check: fn(&[u8]), data: &[u8]) -> Result<(), String> {
+    std::panic::catch_unwind(|| check(data)).map_err(|payload| {
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default()
+    })
 }

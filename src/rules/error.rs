@@ -5,7 +5,7 @@
 //! come from `toml`) and `rule.rs` (meaning errors: bad pattern, duration, action,
 //! duplicate name); shown by the daemon before it starts anything.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -85,16 +85,32 @@ impl RulesError {
 
 impl fmt::Display for RulesError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.path.display())?;
+        write_one_line(f, &self.path.display().to_string())?;
         if let Some((line, column)) = self.line_col {
             write!(f, ":{line}:{column}")?;
         }
         f.write_str(": ")?;
         if let Some(rule) = &self.rule {
-            write!(f, "rule `{rule}`: ")?;
+            f.write_str("rule `")?;
+            write_one_line(f, rule)?;
+            f.write_str("`: ")?;
         }
-        f.write_str(&self.message)
+        write_one_line(f, &self.message)
     }
+}
+
+/// Writes `text` with its control characters escaped (`\n`, `\u{1b}`): rule names, keys
+/// and actions quoted from the file may hold any character (`name = "a\nb"`), and must
+/// not split the one-line error or send escape sequences to the terminal.
+fn write_one_line(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
+    for c in text.chars() {
+        if c.is_control() {
+            write!(f, "{}", c.escape_default())?;
+        } else {
+            f.write_char(c)?;
+        }
+    }
+    Ok(())
 }
 
 impl std::error::Error for RulesError {
@@ -173,5 +189,20 @@ mod tests {
         let err = source.error(RulesErrorKind::Syntax, None, Some(""), "oops".into());
         assert_eq!(err.to_string(), "rules.toml: oops");
         assert_eq!(err.rule(), None);
+    }
+
+    /// Found with the `rules_file` fuzz check (fuzz/regressions/rules_file-rule-name-with-newline):
+    /// a rule name or action quoted from the file may hold a line break or an escape.
+    #[test]
+    fn display_escapes_control_characters_of_quoted_text() {
+        let source = Source { text: "x\ny = 1", path: Path::new("rules.toml") };
+        let err = source.invalid(2..3, Some("a\nb"), "unknown action `x\r\u{1b}[2J`".into());
+        assert_eq!(
+            err.to_string(),
+            "rules.toml:2:1: rule `a\\nb`: unknown action `x\\r\\u{1b}[2J`"
+        );
+        // The accessors keep the text as written, for callers that look the rule up.
+        assert_eq!(err.rule(), Some("a\nb"));
+        assert_eq!(err.message(), "unknown action `x\r\u{1b}[2J`");
     }
 }

@@ -21,3 +21,6 @@ mod api;
 
 /// Polling mode: capture-pane alignment, bursts, repeats, clears, baseline, fallback checks.
 mod poll;
+
+/// Replays the `rules_file` and `api_request` fuzz corpora and saved crashes through the fuzz checks.
+mod fuzz_replay;
