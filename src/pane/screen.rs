@@ -322,10 +322,12 @@ impl<S: LineSink> Performer<'_, S> {
         loop {
             let plain = plain_prefix(&data[at..]);
             if plain > 0 {
-                // All ASCII, so this never fails and any cut is a char boundary.
-                if let Ok(text) = std::str::from_utf8(&data[at..at + plain]) {
-                    self.push_str(text);
-                }
+                // SAFETY: `plain_prefix` returned a run of bytes 0x20..=0x7E, which
+                // is ASCII and so valid UTF-8 (any cut of it is a char boundary).
+                // PERF: the checked `from_utf8` was not inlined and took 24% of
+                // `screen_only` (perf), for runs of ~10 bytes between escapes.
+                let text = unsafe { std::str::from_utf8_unchecked(&data[at..at + plain]) };
+                self.push_str(text);
                 at += plain;
             }
             let Some(&b) = data.get(at) else { return at };
