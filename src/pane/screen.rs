@@ -551,7 +551,8 @@ mod tests {
     /// give what vte alone gives: the fast path never half-consumes a sequence.
     #[test]
     fn escapes_split_at_every_point_equal_plain_vte() {
-        let data: &[u8] = b"\x1b[1m\x1b[32m   Compiling\x1b[0m foo\r\x1b[K\r\nok \x1b[38;5;196mred\x1b[m\r\n\
+        let data: &[u8] =
+            b"\x1b[1m\x1b[32m   Compiling\x1b[0m foo\r\x1b[K\r\nok \x1b[38;5;196mred\x1b[m\r\n\
             \x1b(B\x1b[?25lbar\x1b[2K\rbaz\x1b[1;2 q\x1b=\n\x1b[1\n2mq\x1b[";
         let want = reference(data);
         for i in 0..=data.len() {
