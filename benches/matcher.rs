@@ -3,7 +3,9 @@
 //!
 //! Each group (`rules_1`, `rules_16`, `rules_256`) holds, in the same run:
 //! - `screen+matcher`: `PaneWatch::feed` over the raw bytes in 64 KiB chunks (vte
-//!   stripping, ring buffer and the incremental DFA);
+//!   stripping, ring buffer and the incremental DFA), a new pane per iteration, so
+//!   its lazy DFA starts empty (the cost of building the states is included);
+//! - `screen+matcher_warm`: the same on one long-lived pane, as in the daemon;
 //! - `screen_only`: the same with an empty rule set (the cost of vte + ring);
 //! - `matcher_only`: `PaneMatcher::scan` + `end_line` over the already-stripped lines;
 //! - `regex_per_line`: baseline (a), `regex::Regex::is_match` of every rule on every
@@ -13,6 +15,9 @@
 //!   searched again by every rule, and a (line, rule) pair already reported is
 //!   skipped; `research_50_per_50_lines`: the same every 50 new lines (the cheapest
 //!   poller that still sees every line, up to 50 lines late).
+//!
+//! `MATCHER_CACHE_KIB=n` sets the per-pane DFA cache capacity (default 4096); the
+//! setup lines report the cache size and the clears per 4 MB.
 //!
 //! Throughput is in bytes: raw bytes for the `screen*` rows, stripped text bytes
 //! (newline included) for the others. The data sizes and line count are printed
@@ -24,7 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
-use ctmuxd::matcher::{Matcher, PaneMatcher, PatternSpec};
+use ctmuxd::matcher::{Matcher, MatcherOptions, PaneMatcher, PatternSpec};
 use ctmuxd::pane::watch::PaneWatch;
 
 /// Feed size used by the daemon's reader (a `%output` burst is usually smaller).
@@ -200,9 +205,17 @@ fn bench(c: &mut Criterion) {
         lines.len()
     );
 
+    // `MATCHER_CACHE_KIB` overrides the per-pane DFA cache capacity, to measure its
+    // effect (cache clears, table size) without a rebuild.
+    let mut opts = MatcherOptions::default();
+    let kib = std::env::var("MATCHER_CACHE_KIB").ok().and_then(|v| v.parse::<usize>().ok());
+    let overridden = kib.is_some();
+    if let Some(kib) = kib {
+        opts.cache_capacity = kib * 1024;
+    }
     for n in [1usize, 16, 256] {
         let specs: Vec<PatternSpec> = all_rules[..n].iter().map(PatternSpec::line).collect();
-        let m = Arc::new(Matcher::new(&specs).unwrap());
+        let m = Arc::new(Matcher::with_options(&specs, &opts).unwrap());
         let regexes: Vec<regex::Regex> =
             all_rules[..n].iter().map(|p| regex::Regex::new(p).unwrap()).collect();
         let multiline: Vec<regex::Regex> = all_rules[..n]
@@ -221,11 +234,24 @@ fn bench(c: &mut Criterion) {
         }
         let got: usize = out.iter().map(|l| l.patterns.len()).sum();
         assert_eq!(got, expected, "{n} rules: PaneWatch disagrees with regex");
-        assert!(!w.pane_matcher().is_fallback());
+        let got_lines = out.len();
+        // The default cache must hold the bench's rule sets; a smaller override may
+        // make the DFA give up (reported below).
+        assert!(overridden || !w.pane_matcher().is_fallback());
+        // One more pass over the data on the same (now warm) pane: the cache clears
+        // a long-lived pane sees per MB of output.
+        let clears = w.pane_matcher().cache_clears();
+        for chunk in raw.chunks(CHUNK) {
+            w.feed(chunk, &mut out);
+        }
         eprintln!(
-            "rules_{n}: {expected} matches on {} lines; pane DFA cache {} KiB",
-            out.len(),
-            w.pane_matcher().cache_memory() / 1024
+            "rules_{n}: {expected} matches on {} lines; pane DFA cache {} KiB of {} KiB; \
+             cache clears: {clears} in the first 4 MB, {} in the next; give-ups {}",
+            got_lines,
+            w.pane_matcher().cache_memory() / 1024,
+            opts.cache_capacity / 1024,
+            w.pane_matcher().cache_clears() - clears,
+            w.pane_matcher().give_ups(),
         );
 
         let mut g = c.benchmark_group(format!("rules_{n}"));
@@ -236,6 +262,17 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 let mut w = PaneWatch::new(m.clone(), 50);
                 let mut out = Vec::new();
+                for chunk in raw.chunks(CHUNK) {
+                    w.feed(chunk, &mut out);
+                }
+                black_box(out.len())
+            })
+        });
+        g.bench_function("screen+matcher_warm", |b| {
+            let mut w = PaneWatch::new(m.clone(), 50);
+            let mut out = Vec::new();
+            b.iter(|| {
+                out.clear();
                 for chunk in raw.chunks(CHUNK) {
                     w.feed(chunk, &mut out);
                 }

@@ -4,16 +4,20 @@
 //! bounded in length, so the ring's memory is bounded by
 //! `(capacity + 1) × screen::MAX_LINE_BYTES`.
 //!
-//! PERF: completing a line recycles the evicted oldest line's `String` as the new
-//! partial line, so a full ring allocates nothing in the steady state.
-
-use std::collections::VecDeque;
+//! PERF: the complete lines live in a fixed array of slots used circularly, and
+//! completing a line swaps the partial line's `String` into its slot, taking back
+//! the evicted line's `String` (cleared, capacity kept) as the new partial line:
+//! once the ring is full no line allocates, and completing one is a swap, a clear
+//! and an index step (no `VecDeque` push/pop).
 
 /// Last N complete lines (default 50) + the line being written.
 #[derive(Clone, Debug)]
 pub struct Ring {
-    /// Complete lines, oldest first; at most `capacity`.
-    lines: VecDeque<String>,
+    /// Complete lines in a circle, one per slot: `slots[head]` is the oldest.
+    /// Grows to `capacity` slots while the ring fills (`head` stays 0), never beyond.
+    slots: Vec<String>,
+    /// Index of the oldest complete line in `slots`.
+    head: usize,
     /// The line being written (no line end yet).
     partial: String,
     /// Most complete lines kept.
@@ -38,7 +42,8 @@ impl Ring {
         Ring {
             // Grows to `capacity` as lines arrive; a huge configured capacity must not
             // allocate up front.
-            lines: VecDeque::with_capacity(capacity.min(1024)),
+            slots: Vec::with_capacity(capacity.min(1024)),
+            head: 0,
             partial: String::new(),
             capacity,
             total: 0,
@@ -52,14 +57,15 @@ impl Ring {
 
     /// Complete lines, oldest first.
     pub fn lines(&self) -> impl Iterator<Item = &str> {
-        self.lines.iter().map(String::as_str)
+        let (wrapped, first) = self.slots.split_at(self.head);
+        first.iter().chain(wrapped).map(String::as_str)
     }
 
     /// The last `n` complete lines, oldest first, followed by the partial line if it
     /// is not empty.
     pub fn last_lines(&self, n: usize) -> Vec<String> {
-        let skip = self.lines.len().saturating_sub(n);
-        let mut out: Vec<String> = self.lines.iter().skip(skip).cloned().collect();
+        let skip = self.slots.len().saturating_sub(n);
+        let mut out: Vec<String> = self.lines().skip(skip).map(str::to_string).collect();
         if !self.partial.is_empty() {
             out.push(self.partial.clone());
         }
@@ -80,9 +86,9 @@ impl Ring {
     /// Heap bytes held by the lines and the partial line (capacities, so recycled
     /// buffers count): what tests use to check the ring stays bounded.
     pub fn heap_bytes(&self) -> usize {
-        self.lines.iter().map(String::capacity).sum::<usize>()
+        self.slots.iter().map(String::capacity).sum::<usize>()
             + self.partial.capacity()
-            + self.lines.capacity() * std::mem::size_of::<String>()
+            + self.slots.capacity() * std::mem::size_of::<String>()
     }
 
     /// The line being written, for the screen to append to.
@@ -98,15 +104,19 @@ impl Ring {
             self.partial.clear();
             return;
         }
-        let next = if self.lines.len() >= self.capacity {
-            let mut old = self.lines.pop_front().unwrap_or_default();
-            old.clear();
-            old
-        } else {
-            String::new()
-        };
-        let done = std::mem::replace(&mut self.partial, next);
-        self.lines.push_back(done);
+        if self.slots.len() < self.capacity {
+            // Filling: a new slot; the next partial line starts without a buffer.
+            self.slots.push(std::mem::take(&mut self.partial));
+            return;
+        }
+        // Full (`capacity` slots, all in use): the oldest slot becomes the
+        // newest line and its old buffer the next partial line.
+        std::mem::swap(&mut self.slots[self.head], &mut self.partial);
+        self.partial.clear();
+        self.head += 1;
+        if self.head == self.capacity {
+            self.head = 0;
+        }
     }
 }
 
@@ -126,7 +136,11 @@ mod tests {
             push(&mut r, &format!("line {i}"));
         }
         assert_eq!(r.lines().collect::<Vec<_>>(), ["line 7", "line 8", "line 9"]);
-        assert_eq!(r.total_lines(), 10);
+        // The oldest line sits mid-array after the wrap; order is still oldest first.
+        assert_eq!(r.last_lines(2), ["line 8", "line 9"]);
+        push(&mut r, "line 10");
+        assert_eq!(r.lines().collect::<Vec<_>>(), ["line 8", "line 9", "line 10"]);
+        assert_eq!(r.total_lines(), 11);
         assert_eq!(r.capacity(), 3);
     }
 
