@@ -280,6 +280,7 @@ pub fn pane_died(
             for delay_ms in [0, 100, 250, 500, 1000, 2000] {
                 tokio::time::sleep(Duration::from_millis(delay_ms)).await;
                 (status, signal) = exit_status(&d, pane).await;
+                tracing::debug!(%pane, ?status, ?signal, delay_ms, "exit status re-read");
                 if status.is_some() || signal.is_some() {
                     break;
                 }
@@ -328,11 +329,25 @@ async fn exit_status(d: &Dispatcher, pane: PaneId) -> (Option<i32>, Option<i32>)
     let Some(client) = d.client() else { return (None, None) };
     let cmd = crate::tmux::command::line(
         "display-message",
-        &["-p", "-t", &pane.to_string(), "1/#{pane_dead_status}/#{pane_dead_signal}"],
+        &[
+            "-p",
+            "-t",
+            &pane.to_string(),
+            &format!("1/#{{pane_dead_status}}/#{{pane_dead_signal}}/#{{{}}}", ops::EXIT_OPTION),
+        ],
     );
     match client.command(cmd).await {
-        Ok(lines) => lines.first().and_then(|l| parse_dead(l)).unwrap_or((None, None)),
-        Err(_) => (None, None),
+        Ok(lines) => {
+            let line = lines.first().map(String::as_str).unwrap_or("");
+            let (status, signal) = parse_dead(line).unwrap_or((None, None));
+            // The status the spawn wrapper stored, when tmux has none.
+            let stored = line.rsplit('/').next().and_then(|s| s.parse().ok());
+            (status.or(if signal.is_none() { stored } else { None }), signal)
+        }
+        Err(e) => {
+            tracing::debug!(%pane, "exit status: {e}");
+            (None, None)
+        }
     }
 }
 

@@ -21,6 +21,13 @@ pub const LABEL_OPTION: &str = "@ctmuxd_label";
 pub const META_OPTION: &str = "@ctmuxd_meta";
 /// Variable the start gate of a spawned command reads into (see [`spawn`]).
 const GATE_VAR: &str = "_ctmuxd_go";
+/// Pane option where a spawned command's wrapper leaves its exit status.
+pub const EXIT_OPTION: &str = "@ctmuxd_exit";
+/// Runs after a spawned command: stores its exit status in the pane (tmux 3.3a does not
+/// always fill `#{pane_dead_status}`), then exits with it. `tmux` finds the server and the
+/// pane from the `TMUX`/`TMUX_PANE` variables tmux gives every pane.
+const EXIT_TRAILER: &str =
+    "; s=$?; tmux set-option -p @ctmuxd_exit \"$s\" 2>/dev/null; exit \"$s\"";
 /// Field separator for `-F` formats: a control character no field can contain.
 pub const SEP: char = '\x1f';
 
@@ -297,13 +304,18 @@ pub async fn spawn(
             args.extend([
                 "sh".into(),
                 "-c".into(),
-                format!("read -r {GATE_VAR}; exec \"$@\""),
+                format!("read -r {GATE_VAR}; \"$@\"{EXIT_TRAILER}"),
                 "sh".into(),
             ]);
             args.extend(argv.iter().cloned());
         }
         Some(PaneCommand::Shell(s)) => {
-            args.extend(["sh".into(), "-c".into(), format!("read -r {GATE_VAR}\n{s}")]);
+            // A subshell, so an `exit` in the script still reaches the trailer.
+            args.extend([
+                "sh".into(),
+                "-c".into(),
+                format!("read -r {GATE_VAR}\n(\n{s}\n){EXIT_TRAILER}"),
+            ]);
         }
     }
     let hook = Box::new(move |reply: &tmux_control_parser::Reply| {
