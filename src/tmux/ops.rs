@@ -24,10 +24,10 @@ const GATE_VAR: &str = "_ctmuxd_go";
 /// Pane option where a spawned command's wrapper leaves its exit status.
 pub const EXIT_OPTION: &str = "@ctmuxd_exit";
 /// Runs after a spawned command: stores its exit status in the pane (tmux 3.3a does not
-/// always fill `#{pane_dead_status}`), then exits with it. `tmux` finds the server and the
-/// pane from the `TMUX`/`TMUX_PANE` variables tmux gives every pane.
+/// always fill `#{pane_dead_status}`), then exits with it. `tmux` finds the server from
+/// `TMUX`; the pane must be named with `TMUX_PANE` (without `-t` tmux picks the active pane).
 const EXIT_TRAILER: &str =
-    "; s=$?; tmux set-option -p @ctmuxd_exit \"$s\" 2>/dev/null; exit \"$s\"";
+    "; s=$?; tmux set-option -p -t \"$TMUX_PANE\" @ctmuxd_exit \"$s\" 2>/dev/null; exit \"$s\"";
 /// Field separator for `-F` formats: a control character no field can contain.
 pub const SEP: char = '\x1f';
 
@@ -124,6 +124,7 @@ impl PaneRecord {
             "#{pane_dead_status}",
             "#{pane_dead_signal}",
             "#{session_name}",
+            &format!("#{{{EXIT_OPTION}}}"),
             &format!("#{{{LABEL_OPTION}}}"),
             &format!("#{{{META_OPTION}}}"),
         ]
@@ -132,10 +133,14 @@ impl PaneRecord {
 
     /// Parses one line of [`PaneRecord::format`] output; `None` for a malformed line.
     pub fn parse(l: &str) -> Option<PaneRecord> {
-        let f: Vec<&str> = l.splitn(13, SEP).collect();
-        if f.len() != 13 {
+        let f: Vec<&str> = l.splitn(14, SEP).collect();
+        if f.len() != 14 {
             return None;
         }
+        let signal: Option<i32> = f[9].parse().ok();
+        // tmux 3.3a does not always fill pane_dead_status: fall back to the status the
+        // spawn wrapper stored in the pane.
+        let stored: Option<i32> = if signal.is_none() { f[11].parse().ok() } else { None };
         let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
         Some(PaneRecord {
             id: f[0].parse().ok()?,
@@ -145,11 +150,11 @@ impl PaneRecord {
             command: f[4].to_string(),
             size: (f[5].parse().unwrap_or(0), f[6].parse().unwrap_or(0)),
             dead: f[7] == "1",
-            exit_status: f[8].parse().ok(),
-            exit_signal: f[9].parse().ok(),
+            exit_status: f[8].parse().ok().or(stored),
+            exit_signal: signal,
             session_name: f[10].to_string(),
-            label: opt(f[11]),
-            meta: opt(f[12]).and_then(|m| serde_json::from_str(&m).ok()),
+            label: opt(f[12]),
+            meta: opt(f[13]).and_then(|m| serde_json::from_str(&m).ok()),
         })
     }
 }
@@ -448,6 +453,7 @@ mod tests {
             "3",
             "",
             "main",
+            "",
             "build",
             "{\"stage\":\"b\"}",
         ]
@@ -456,6 +462,13 @@ mod tests {
         assert_eq!(r.id, PaneId(3));
         assert!(r.dead);
         assert_eq!(r.exit_status, Some(3));
+        // No status from tmux: the one the spawn wrapper stored is used.
+        let l2 = l.replacen(
+            &format!("{SEP}3{SEP}{SEP}main{SEP}{SEP}"),
+            &format!("{SEP}{SEP}{SEP}main{SEP}7{SEP}"),
+            1,
+        );
+        assert_eq!(PaneRecord::parse(&l2).unwrap().exit_status, Some(7));
         assert_eq!(r.exit_signal, None);
         assert_eq!(r.label.as_deref(), Some("build"));
         assert_eq!(r.meta.unwrap()["stage"], "b");
