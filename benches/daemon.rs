@@ -94,15 +94,7 @@ fn main() {
         &dir,
         "[[rule]]\nname = \"t\"\npattern = 'TRIGGER (?P<ts>\\d+) (?P<p>\\d)'\nactions = [ { exec = [\"true\"] } ]\n",
     );
-    for p in 0..4 {
-        let script = format!("while :; do echo \"TRIGGER $(date +%s%N) {p}\"; sleep 0.2; done");
-        server.tmux(&["new-window", "-d", "-t", "bench", "sh", "-c", &script]);
-    }
-    std::thread::sleep(Duration::from_secs(secs));
-    for w in server.tmux(&["list-windows", "-t", "bench", "-F", "#{window_id}"]).lines().skip(1) {
-        server.tmux(&["kill-window", "-t", w]);
-    }
-    std::thread::sleep(Duration::from_millis(500));
+    server.trigger_workload(secs, 500);
     let evs = events(&dir.join("events/events.jsonl"));
     let printed = |e: &Value| -> Option<f64> { e["captures"]["ts"].as_str()?.parse::<f64>().ok() };
     let mut detect: Vec<f64> = Vec::new();

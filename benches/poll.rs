@@ -19,22 +19,6 @@ use common::{events, Server};
 const RULES: &str =
     "[[rule]]\nname = \"t\"\npattern = 'TRIGGER (?P<ts>\\d+) (?P<p>\\d)'\nactions = [\"log\"]\n";
 
-impl Server {
-    /// 4 panes × 5 lines/s of timestamped triggers for `secs`, then the panes are closed.
-    fn workload(&self, secs: u64) {
-        for p in 0..4 {
-            let script = format!("while :; do echo \"TRIGGER $(date +%s%N) {p}\"; sleep 0.2; done");
-            self.tmux(&["new-window", "-d", "-t", "bench", "sh", "-c", &script]);
-        }
-        std::thread::sleep(Duration::from_secs(secs));
-        for w in self.tmux(&["list-windows", "-t", "bench", "-F", "#{window_id}"]).lines().skip(1) {
-            self.tmux(&["kill-window", "-t", w]);
-        }
-        // The last lines need up to one interval to be seen.
-        std::thread::sleep(Duration::from_millis(1000));
-    }
-}
-
 fn wait_ready(log: &Path) {
     let end = Instant::now() + Duration::from_secs(10);
     while !events(log).iter().any(|e| e["event"] == "daemon") {
@@ -100,7 +84,7 @@ fn main() {
         .expect("ctmuxd");
     wait_ready(&dir.join("events.jsonl"));
     let t0 = ticks(child.id());
-    server.workload(secs);
+    server.trigger_workload(secs, 1000);
     let control_ticks = ticks(child.id()) - t0;
     let _ = child.kill();
     let _ = child.wait();
@@ -126,7 +110,7 @@ fn main() {
     }));
     wait_ready(&dir.join("events.jsonl"));
     let t0 = ticks(std::process::id());
-    server.workload(secs);
+    server.trigger_workload(secs, 1000);
     let poll_ticks = ticks(std::process::id()) - t0;
     let _ = tx.send(());
     let _ = rt.block_on(task);

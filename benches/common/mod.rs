@@ -23,6 +23,20 @@ impl Server {
         s
     }
 
+    /// 4 panes × 5 lines/s of triggers `TRIGGER <ns printed> <pane>` for `secs`, then the
+    /// panes are closed and the last lines get `settle_ms` to be seen.
+    pub fn trigger_workload(&self, secs: u64, settle_ms: u64) {
+        for p in 0..4 {
+            let script = format!("while :; do echo \"TRIGGER $(date +%s%N) {p}\"; sleep 0.2; done");
+            self.tmux(&["new-window", "-d", "-t", "bench", "sh", "-c", &script]);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(secs));
+        for w in self.tmux(&["list-windows", "-t", "bench", "-F", "#{window_id}"]).lines().skip(1) {
+            self.tmux(&["kill-window", "-t", w]);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(settle_ms));
+    }
+
     /// Runs `tmux -L <name> args...`; panics with tmux's message if it fails.
     pub fn tmux(&self, args: &[&str]) -> String {
         let out = Command::new("tmux")
