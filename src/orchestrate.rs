@@ -18,7 +18,7 @@ use crate::dispatch::Dispatcher;
 use crate::engine::{now_ns, DynamicMatch, DynamicPattern, DynamicSink, PaneInfo};
 use crate::eventlog::Record;
 use crate::rules::PaneSpec;
-use crate::tmux::ops::{self, glob_match, Placement, SpawnSpec};
+use crate::tmux::ops::{self, Placement, SpawnSpec};
 
 /// Runs a `spawn`, `close` or `send` action; adds what it did to `extra`.
 pub async fn run_pane_action(
@@ -567,9 +567,4 @@ async fn start_one(
             spec.ready_timeout.unwrap_or_default()
         )),
     }
-}
-
-/// Whether a label matches a label glob (shared with `close`).
-pub fn label_matches(glob: &str, label: &str) -> bool {
-    glob_match(glob, label)
 }

@@ -31,8 +31,8 @@ pub use crate::action::{Action, ExecAction, SendAction, SpawnAction};
 pub use error::{RulesError, RulesErrorKind};
 pub use orchestration::{PaneSpec, StatusFilter, Trigger};
 pub use rule::{
-    parse_duration, DurationError, PaneSelector, Rule, Settings, MAX_CONCURRENT_ACTIONS,
-    MAX_RING_LINES,
+    glob_match, parse_duration, DurationError, PaneSelector, Rule, Settings,
+    MAX_CONCURRENT_ACTIONS, MAX_RING_LINES,
 };
 
 /// A validated rules file.

@@ -138,7 +138,7 @@ impl fmt::Display for PaneSelector {
 ///
 /// Iterative with a single backtrack point (the last `*`), so it runs in
 /// O(glob × text) at worst, without allocating.
-fn glob_match(glob: &str, text: &str) -> bool {
+pub fn glob_match(glob: &str, text: &str) -> bool {
     let (glob, text) = (glob.as_bytes(), text.as_bytes());
     let (mut g, mut t) = (0, 0);
     // After a `*`: where in the glob to resume, and where in the text it started.

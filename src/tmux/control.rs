@@ -228,12 +228,6 @@ impl ControlClient {
         self.tx.send((line, PendingReply { tx, hook })).map_err(|_| TmuxError::Closed(None))?;
         rx.await.map_err(|_| TmuxError::Closed(None))?
     }
-
-    /// Detaches: closes tmux's stdin after the commands already queued. The reader then
-    /// sees `%exit` and ends.
-    pub fn detach(self) {
-        drop(self)
-    }
 }
 
 async fn write_loop(

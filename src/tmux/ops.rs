@@ -401,43 +401,11 @@ pub async fn send_enter(client: &ControlClient, pane: PaneId) -> Result<(), OpsE
     Ok(())
 }
 
-/// Glob match with `*` (any run) and `?` (one character); anything else is literal.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
-}
+pub use crate::rules::glob_match;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn globs() {
-        assert!(glob_match("test-*", "test-unit"));
-        assert!(glob_match("*", ""));
-        assert!(glob_match("a?c", "abc"));
-        assert!(!glob_match("a?c", "ac"));
-        assert!(!glob_match("test-*", "lint"));
-        assert!(glob_match("*-runner", "test-runner"));
-        assert!(glob_match("linter", "linter"));
-    }
 
     #[test]
     fn record_round_trip() {
