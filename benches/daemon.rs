@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::{events, Server};
+use common::{events, pct, Server};
 
 fn start_daemon(server: &Server, dir: &Path, rules: &str) -> Child {
     let rules_path = dir.join("rules.toml");
@@ -40,14 +40,6 @@ fn start_daemon(server: &Server, dir: &Path, rules: &str) -> Child {
         std::thread::sleep(Duration::from_millis(20));
     }
     child
-}
-
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
 }
 
 fn proc_stat(pid: u32) -> (u64, u64) {

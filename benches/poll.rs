@@ -14,7 +14,7 @@ use ctmuxd::poll::{self, PollOptions};
 use ctmuxd::tmux::TmuxTarget;
 
 mod common;
-use common::{events, Server};
+use common::{events, pct, Server};
 
 const RULES: &str =
     "[[rule]]\nname = \"t\"\npattern = 'TRIGGER (?P<ts>\\d+) (?P<p>\\d)'\nactions = [\"log\"]\n";
@@ -51,13 +51,6 @@ fn ticks(pid: u32) -> u64 {
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();
     (11..=14).filter_map(|i| f.get(i).and_then(|v| v.parse::<u64>().ok())).sum()
-}
-
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 fn main() {

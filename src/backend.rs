@@ -16,7 +16,7 @@ use serde_json::Value;
 use tmux_control_parser::PaneId;
 use tokio::sync::{mpsc, oneshot, Notify};
 
-use crate::action::{ActionContext, ExecAction, ExecRunner, SpawnAction};
+use crate::action::{ActionContext, ExecAction, SpawnAction};
 use crate::api::protocol::{
     ApiError, ErrorCode, MatchView, PaneView, ReloadReply, RuleView, SendReply, SendRequest,
     SpawnRequest, Split, StatusView, SubscribeRequest, WaitRequest,
@@ -328,7 +328,8 @@ impl Backend for DaemonBackend {
                 matches: matches.clone(),
             });
             let (out_tx, out_rx) = mpsc::channel::<Value>(SUBSCRIBER_QUEUE);
-            let runner = ExecRunner::new(4, Duration::from_secs(60));
+            // Subscriptions' execs share the daemon's runner: one cap for every exec.
+            let runner = self.dispatcher.runner().clone();
             let exec = req.exec.clone().map(|argv| ExecAction {
                 argv,
                 timeout: None,

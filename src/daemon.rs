@@ -76,6 +76,9 @@ struct Shared {
     /// Which connection feeds each pane's output (first come); see the module docs.
     owner: Mutex<HashMap<PaneId, SessionId>>,
     dispatcher: Dispatcher,
+    /// Connections attached so far: numbers each `--record` file, so a connection made
+    /// after another one ended never appends to a file a live connection writes.
+    attached: std::sync::atomic::AtomicUsize,
 }
 
 /// Runs the daemon until `shutdown` resolves or tmux goes away (with
@@ -93,6 +96,7 @@ pub async fn run(
         engine: dispatcher.engine.clone(),
         owner: Mutex::new(HashMap::new()),
         dispatcher,
+        attached: Default::default(),
     });
 
     // The control API: bound before anything starts, so a second daemon for the same
@@ -211,7 +215,7 @@ async fn serve(
     }
     let mut conns: HashMap<SessionId, Conn> = HashMap::new();
     for (target, name) in &sessions {
-        let (sid, conn) = attach(opts, target, name, shared, &ctl_tx, conns.len()).await?;
+        let (sid, conn) = attach(opts, target, name, shared, &ctl_tx).await?;
         conns.insert(sid, conn);
     }
     let first = conns.values().next().map(|c| c.client.clone()).expect("one connection");
@@ -317,10 +321,10 @@ async fn attach(
     name: &str,
     shared: &Arc<Shared>,
     ctl_tx: &mpsc::UnboundedSender<Control>,
-    index: usize,
 ) -> Result<(SessionId, Conn), TmuxError> {
-    // The session id is learnt from the first %session-changed; until then events are
-    // tagged with a placeholder (none arrive before the attach reply).
+    let index = shared.attached.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // The session id is learnt from %session-changed (or the display-message below);
+    // events before it are not attributed to a session (none arrive before the attach).
     let sid_cell: Arc<Mutex<Option<SessionId>>> = Arc::default();
     let mut copts = ConnectOptions::new(target);
     copts.record = opts.record.as_ref().map(|p| {
@@ -514,7 +518,7 @@ async fn on_event(
                 if conns.contains_key(&sid) {
                     continue;
                 }
-                match attach(opts, &target, &name, shared, ctl_tx, conns.len()).await {
+                match attach(opts, &target, &name, shared, ctl_tx).await {
                     Ok((sid, c)) => {
                         conns.insert(sid, c);
                     }

@@ -100,6 +100,11 @@ impl Dispatcher {
         self.events.subscribe()
     }
 
+    /// The exec runner (its cap applies to every exec the daemon runs).
+    pub fn runner(&self) -> &ExecRunner {
+        &self.runner
+    }
+
     /// The event log records go to.
     pub fn log(&self) -> &Arc<EventLog> {
         &self.log
