@@ -246,12 +246,17 @@ fn bench(c: &mut Criterion) {
         }
         eprintln!(
             "rules_{n}: {expected} matches on {} lines; pane DFA cache {} KiB of {} KiB; \
-             cache clears: {clears} in the first 4 MB, {} in the next; give-ups {}",
+             cache clears: {clears} in the first 4 MB, {} in the next; give-ups {}; \
+             line gate: {} literals {:?}, {} of {} lines never walked",
             got_lines,
             w.pane_matcher().cache_memory() / 1024,
             opts.cache_capacity / 1024,
             w.pane_matcher().cache_clears() - clears,
             w.pane_matcher().give_ups(),
+            m.gate_literals().len(),
+            m.gate_literals(),
+            w.pane_matcher().gated_lines(),
+            w.ring().total_lines(),
         );
 
         let mut g = c.benchmark_group(format!("rules_{n}"));

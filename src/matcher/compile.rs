@@ -18,7 +18,7 @@ use regex_automata::{
 };
 use regex_syntax::hir::{Class, Hir, HirKind};
 
-use super::{MatcherError, MatcherErrorKind, MatcherOptions, PatternSpec};
+use super::{gate::Gate, MatcherError, MatcherErrorKind, MatcherOptions, PatternSpec};
 
 /// Upper bound on the compiled NFA of a single pattern. Same figure as the `regex`
 /// crate's default `size_limit`: a pattern above it is almost certainly a mistake
@@ -32,6 +32,8 @@ const SET_NFA_LIMIT: usize = 64 * (1 << 20);
 pub(super) struct Compiled {
     /// One forward lazy DFA for every pattern; pattern `i` is `PatternID` `i`.
     pub(super) dfa: DFA,
+    /// The line gate, if every pattern has necessary literals.
+    pub(super) gate: Option<Gate>,
     /// One regex per pattern: capture groups, one-shot checks, and the per-line
     /// fallback when the DFA gave up or quit on a non-ASCII byte (Unicode `\b`).
     pub(super) singles: Vec<meta::Regex>,
@@ -112,7 +114,8 @@ pub(super) fn compile(
         )
         .build_from_nfa(nfa)
         .map_err(|e| set_err(&e))?;
-    Ok(Compiled { dfa, singles })
+    let gate = Gate::build(&hirs);
+    Ok(Compiled { dfa, gate, singles })
 }
 
 /// Rejects a pattern that contains a literal `'\n'` (in a literal, or a class that

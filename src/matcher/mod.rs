@@ -11,6 +11,7 @@
 mod accel;
 mod compile;
 mod fallback;
+mod gate;
 mod stream;
 
 use std::fmt;
@@ -84,6 +85,9 @@ impl Default for MatcherOptions {
 pub struct Matcher {
     /// The one forward DFA; panes create their own caches from it.
     dfa: DFA,
+    /// The line gate (`gate.rs`): lines holding none of the patterns' necessary
+    /// literals are not walked. `None` when some pattern needs no literal.
+    gate: Option<gate::Gate>,
     /// Pattern `i`'s own regex (captures, prompt peeks in fallback).
     singles: Vec<meta::Regex>,
     /// `prompt[i]`: pattern `i` is also checked on the unterminated line.
@@ -119,6 +123,7 @@ impl Matcher {
         let prompt_ids = (0..specs.len()).filter(|&i| prompt[i]).collect();
         Ok(Matcher {
             dfa: compiled.dfa,
+            gate: compiled.gate,
             singles: compiled.singles,
             prompt,
             prompt_ids,
@@ -134,6 +139,23 @@ impl Matcher {
     /// True if there are no patterns (then nothing ever matches).
     pub fn is_empty(&self) -> bool {
         self.specs.is_empty()
+    }
+
+    /// True if lines are gated by a literal prefilter: every pattern has literals
+    /// one of which a matching line must contain, and lines holding none of them
+    /// are never walked by the DFA.
+    pub fn is_gated(&self) -> bool {
+        self.gate.is_some()
+    }
+
+    /// The literals the line gate looks for (lossy UTF-8), empty without a gate.
+    /// For diagnostics (the matcher bench prints them).
+    pub fn gate_literals(&self) -> Vec<String> {
+        self.gate
+            .iter()
+            .flat_map(|g| g.needles())
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect()
     }
 
     /// The patterns this matcher was built from, in [`PatternId`] order.

@@ -115,6 +115,60 @@ pub struct PaneMatcher {
     pos: usize,
     /// How many times the DFA gave up on this pane.
     give_ups: u64,
+    /// The line gate is in use on this pane (the matcher has one, and it has not
+    /// been switched off for admitting too many lines: [`GateTally`]).
+    gate_on: bool,
+    /// The gate let the current line through (or the gate is off): its bytes are
+    /// walked as they arrive.
+    admitted: bool,
+    /// The gate's admission rate on this pane.
+    tally: GateTally,
+}
+
+/// Lines per decision of [`GateTally`].
+const GATE_WINDOW: u32 = 4096;
+
+/// How many windows the gate stays off before it is tried again.
+const GATE_OFF_WINDOWS: u32 = 16;
+
+/// Counts the lines the gate admits and switches it off for a while when it admits
+/// so many that scanning for literals costs more than it saves.
+///
+/// PERF: a line the gate admits is read twice (prefilter, then the DFA walk), one
+/// it refuses once and only by the prefilter. The prefilter reads text several
+/// times faster than the DFA walks it, so the gate pays while it refuses more than
+/// a quarter of the lines; above three quarters admitted, the pane walks every
+/// line for `GATE_OFF_WINDOWS` windows and then measures again.
+#[derive(Clone, Copy, Debug, Default)]
+struct GateTally {
+    /// Lines ended in this window.
+    lines: u32,
+    /// Of those, lines the gate admitted.
+    admitted: u32,
+    /// Lines refused by the gate since the pane started: never walked.
+    refused_total: u64,
+}
+
+impl GateTally {
+    /// Counts one ended line; returns whether the gate should be on for the next.
+    fn line(&mut self, gate_on: bool, admitted: bool) -> bool {
+        self.lines += 1;
+        if gate_on {
+            self.admitted += u32::from(admitted);
+            self.refused_total += u64::from(!admitted);
+            if self.lines < GATE_WINDOW {
+                return true;
+            }
+            let keep = u64::from(self.admitted) * 4 <= u64::from(self.lines) * 3;
+            *self = GateTally { refused_total: self.refused_total, ..GateTally::default() };
+            keep
+        } else if self.lines >= GATE_WINDOW * GATE_OFF_WINDOWS {
+            *self = GateTally { refused_total: self.refused_total, ..GateTally::default() };
+            true
+        } else {
+            false
+        }
+    }
 }
 
 impl PaneMatcher {
@@ -135,6 +189,9 @@ impl PaneMatcher {
             touched: Vec::new(),
             pos: 0,
             give_ups: 0,
+            gate_on: matcher.gate.is_some(),
+            admitted: matcher.gate.is_none(),
+            tally: GateTally::default(),
             matcher,
         }
     }
@@ -167,6 +224,12 @@ impl PaneMatcher {
         self.cache.clear_count()
     }
 
+    /// Lines the line gate refused since this pane started: lines holding none of
+    /// the patterns' literals, which the DFA never walked.
+    pub fn gated_lines(&self) -> u64 {
+        self.tally.refused_total
+    }
+
     /// Heap bytes held by this pane's DFA cache (bounded by the cache capacity).
     pub fn cache_memory(&self) -> usize {
         self.cache.memory_usage()
@@ -176,6 +239,10 @@ impl PaneMatcher {
     /// current line so far: each call must pass the previous text plus what was
     /// appended (see [`PaneMatcher::line_edited`] for anything else).
     pub fn scan(&mut self, line: &str) {
+        if !self.admitted {
+            // The gate decides on the whole line at its end (or at a prompt peek).
+            return;
+        }
         let bytes = line.as_bytes();
         let Some(new) = bytes.get(self.scanned..) else { return };
         if new.is_empty() {
@@ -222,20 +289,23 @@ impl PaneMatcher {
     /// reported by a prompt peek, then starts a new line.
     pub fn end_line(&mut self, line: &str, out: &mut Vec<PatternId>) {
         out.clear();
-        self.scan(line);
-        if self.mode == Mode::Dfa && self.line == LineState::Start {
-            self.begin_dfa_line();
-        }
-        if self.mode == Mode::Dfa && self.line == LineState::Scanning {
-            self.cache.search_update(self.pos);
-            match self.matcher.dfa.next_eoi_state(&mut self.cache, self.sid) {
-                Ok(eoi) => self.record(eoi),
-                Err(_) => self.give_up(),
+        self.admit(line);
+        if self.admitted {
+            self.scan(line);
+            if self.mode == Mode::Dfa && self.line == LineState::Start {
+                self.begin_dfa_line();
             }
-        }
-        if self.mode != Mode::Dfa || self.line == LineState::Quit {
-            let (marks, touched) = (&mut self.marks, &mut self.touched);
-            self.matcher.fallback_line(line, |p| mark(marks, touched, p));
+            if self.mode == Mode::Dfa && self.line == LineState::Scanning {
+                self.cache.search_update(self.pos);
+                match self.matcher.dfa.next_eoi_state(&mut self.cache, self.sid) {
+                    Ok(eoi) => self.record(eoi),
+                    Err(_) => self.give_up(),
+                }
+            }
+            if self.mode != Mode::Dfa || self.line == LineState::Quit {
+                let (marks, touched) = (&mut self.marks, &mut self.touched);
+                self.matcher.fallback_line(line, |p| mark(marks, touched, p));
+            }
         }
         for &p in &self.touched {
             if self.marks[p] == MATCHED {
@@ -254,6 +324,21 @@ impl PaneMatcher {
         }
         self.scanned = 0;
         self.line = LineState::Start;
+        self.gate_on = self.tally.line(self.gate_on, self.admitted) && self.matcher.gate.is_some();
+        self.admitted = !self.gate_on;
+    }
+
+    /// Lets the gate look at the line so far if it has not admitted it yet: a line
+    /// holding one of the literals is admitted and from then on walked like any
+    /// line (from its start, at the next [`scan`](PaneMatcher::scan)); one holding
+    /// none stays unwalked, since no pattern can match it.
+    fn admit(&mut self, line: &str) {
+        if self.admitted {
+            return;
+        }
+        if let Some(gate) = &self.matcher.gate {
+            self.admitted = gate.admits(line.as_bytes());
+        }
     }
 
     /// Checks the prompt patterns against the unterminated `line` (the whole line so
@@ -264,6 +349,12 @@ impl PaneMatcher {
     pub fn peek_prompts(&mut self, line: &str, out: &mut Vec<PatternId>) {
         out.clear();
         if self.matcher.prompt_ids.is_empty() || line.is_empty() {
+            return;
+        }
+        // A prompt pattern matches the line so far only if one of its literals is
+        // in it already.
+        self.admit(line);
+        if !self.admitted {
             return;
         }
         self.scan(line);
@@ -961,6 +1052,74 @@ mod tests {
         assert!(matches!(accel.idle, Some((_, Skip::One(b'T')))), "{accel:?}");
     }
 
+    #[test]
+    fn gate_skips_lines_without_literals_and_agrees_with_the_oracle() {
+        let pats = [r"TRIGGER: START_\w+ (?P<id>\S+)", r"error\[E\d{4}\]", r"^test .* FAILED$"];
+        let m = matcher_of(&pats, &MatcherOptions::default());
+        assert!(m.is_gated());
+        let mut text = String::new();
+        for i in 0..300 {
+            text.push_str(&format!("plain line {i}, test {i} ok\r\n"));
+            if i % 7 == 0 {
+                text.push_str(&format!(
+                    "TRIGGER: START_job{i} x\nerror[E0{i:03}] and test x FAILED\n"
+                ));
+            }
+            if i % 11 == 0 {
+                // Literal present, pattern not matching: admitted, walked, no match.
+                text.push_str("error[E12] TRIGGER: START_ test FAILED!\n");
+            }
+        }
+        let want = oracle(&pats, &text);
+        for size in [1, 5, 64, 0] {
+            let (got, w) = watch_run(&m, text.as_bytes(), size);
+            assert_eq!(got, want, "chunk size {size}");
+            assert_eq!(w.pane_matcher().gated_lines(), 300, "chunk size {size}");
+        }
+    }
+
+    #[test]
+    fn gate_turns_itself_off_when_it_admits_most_lines_and_back_on_later() {
+        let m = matcher_of(&["ok"], &MatcherOptions::default());
+        let mut pm = PaneMatcher::new(m);
+        let mut hits = Vec::new();
+        // Every line holds the literal: after one window the gate is off.
+        for _ in 0..GATE_WINDOW {
+            pm.end_line("ok", &mut hits);
+            assert_eq!(hits, vec![0]);
+        }
+        assert!(!pm.gate_on);
+        // Off, lines are walked and still match; refused lines are not counted.
+        for i in 0..GATE_WINDOW * GATE_OFF_WINDOWS {
+            let line = if i % 2 == 0 { "ok" } else { "no" };
+            pm.end_line(line, &mut hits);
+            assert_eq!(hits.len(), usize::from(i % 2 == 0));
+        }
+        assert!(pm.gate_on, "the gate is tried again after its pause");
+        assert_eq!(pm.gated_lines(), 0);
+        pm.end_line("nothing here", &mut hits);
+        assert!(hits.is_empty());
+        assert_eq!(pm.gated_lines(), 1);
+    }
+
+    #[test]
+    fn gated_prompt_fires_on_a_partial_line_only_once_its_literal_arrived() {
+        let specs = [PatternSpec::prompt(r">>> $"), PatternSpec::line("Traceback")];
+        let m = Arc::new(Matcher::new(&specs).unwrap());
+        assert!(m.is_gated());
+        let mut w = PaneWatch::new(m, 50);
+        let mut out = Vec::new();
+        w.feed(b">", &mut out);
+        w.feed(b">", &mut out);
+        assert!(out.is_empty());
+        w.feed(b"> ", &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].line.as_str(), out[0].complete), (">>> ", false));
+        w.feed(b"1+1\r\n2\r\n>>> ", &mut out);
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!((out[1].seq, out[1].complete), (3, false));
+    }
+
     /// Feeds `text` in the chunk sizes of `cuts`, round robin.
     fn feed_cut(m: &Arc<Matcher>, text: &str, cuts: &[usize]) -> Vec<LineMatch> {
         let mut w = PaneWatch::new(m.clone(), 50);
@@ -992,6 +1151,11 @@ mod tests {
             let text: String = words.concat();
             let m = matcher_of(PATTERNS, &MatcherOptions::default());
             prop_assert_eq!(feed_cut(&m, &text, &cuts), oracle(PATTERNS, &text));
+            // Without `^\s*$` every pattern has a literal: the same through the gate.
+            let gated: Vec<&str> = PATTERNS.iter().copied().filter(|p| *p != r"^\s*$").collect();
+            let m = matcher_of(&gated, &MatcherOptions::default());
+            prop_assert!(m.is_gated());
+            prop_assert_eq!(feed_cut(&m, &text, &cuts), oracle(&gated, &text));
         }
 
         /// The idle skip (memchr, memchr2/3, table) against the per-line oracle:
