@@ -39,7 +39,7 @@ use std::hint::black_box;
 
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use tmux_control_parser::{escape, Decoder};
+use tmux_control_parser::{escape, Decoder, Event, ParseError};
 
 /// Size the generators stop at; a few MiB so one pass does not fit in L2 and the chunked
 /// feed path is exercised many times per iteration.
@@ -259,6 +259,35 @@ fn decode_all(stream: &[u8]) -> usize {
     events
 }
 
+/// Full decode as the daemon consumes it: `decode_all`, plus every `%output` /
+/// `%extended-output` payload un-escaped into one scratch `Vec` reused for the whole run
+/// (the daemon's sink does `scratch.clear(); data.unescape_into(&mut scratch)`). The
+/// difference to `decoder` is the cost the decoder no longer pays eagerly.
+fn decode_and_unescape_all(stream: &[u8]) -> usize {
+    let mut decoder = Decoder::new();
+    let mut scratch = Vec::with_capacity(CHUNK);
+    let mut raw = 0;
+    let mut take = |event: Result<Event, ParseError>| {
+        if let Ok(Event::Output { data, .. } | Event::ExtendedOutput { data, .. }) = &event {
+            scratch.clear();
+            data.unescape_into(&mut scratch);
+            black_box(&scratch);
+            raw += scratch.len();
+        }
+        black_box(&event);
+    };
+    for chunk in stream.chunks(CHUNK) {
+        decoder.feed(chunk);
+        while let Some(event) = decoder.next_event() {
+            take(event);
+        }
+    }
+    while let Some(event) = decoder.finish() {
+        take(event);
+    }
+    raw
+}
+
 /// Baseline `memchr_count`: `memchr_iter` over the whole stream, counting lines and summing
 /// their lengths. It never touches a line and never sees a chunk boundary, so it is the
 /// bare speed of finding LFs, not of handing lines out.
@@ -318,6 +347,11 @@ fn bench_streams(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("decoder", stream.len()), &stream, |b, s| {
             b.iter(|| decode_all(black_box(s)))
         });
+        group.bench_with_input(
+            BenchmarkId::new("decoder+unescape", stream.len()),
+            &stream,
+            |b, s| b.iter(|| decode_and_unescape_all(black_box(s))),
+        );
         group.bench_with_input(
             BenchmarkId::new("line_split_framed", stream.len()),
             &stream,

@@ -8,8 +8,9 @@
 //!
 //! Decoding happens in [`Decoder::feed`], while the chunk is still borrowed:
 //! every line that lies wholly inside the chunk is parsed straight out of it
-//! (an `%output` payload is un-escaped from the chunk into one payload
-//! `BytesMut` per feed and split off as `Bytes`), and only a line that
+//! (an `%output` payload is copied, still escaped, from the chunk into one
+//! `BytesMut` per feed and split off as a [`Payload`](crate::Payload)), and
+//! only a line that
 //! straddles a chunk boundary (or the `-CC` wrapper around the stream) goes
 //! through the framer's buffer. The results wait in a queue for
 //! `next_event`.
@@ -444,6 +445,8 @@ mod tests {
         assert_eq!(data, "plain text");
         let Some(Ok(Event::Output { data: second, .. })) = dec.next_event() else { panic!() };
         assert_eq!(second, "a\r\nb");
+        // Handed over escaped, exactly as on the wire.
+        assert_eq!(&second.escaped()[..], br"a\015\012b");
         assert!(dec.next_event().is_none());
         dec.feed(b"tial\n");
         assert_eq!(

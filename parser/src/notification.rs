@@ -6,9 +6,9 @@
 //! (usually straight out of the chunk given to `Decoder::feed`); every event
 //! field that must outlive the line as `Bytes` (an `%output` payload, a stray
 //! line, an unknown notification's arguments) is appended to the caller's
-//! payload `BytesMut` and split off it, so the `%output` family is un-escaped
-//! from the input into its final place in one pass and no line costs an
-//! allocation of its own.
+//! per-feed `BytesMut` and split off it, so no line costs an allocation of
+//! its own. The `%output` family's data is kept escaped (a [`Payload`]): one
+//! memcpy, no decoding until the consumer asks.
 //!
 //! Notation in the grammars: `SP` is exactly one space, `REST` is every byte
 //! to the end of the line (may be empty, may contain spaces), `$S`/`@W`/`%P`
@@ -22,11 +22,11 @@ use crate::error::{ParseError, ParseErrorKind};
 use crate::event::Event;
 use crate::id::{parse_u32_digits, PaneId};
 use crate::layout::{parse_layout, Layout};
+use crate::payload::Payload;
 use crate::scan::{
     after_lone_colon, dec_u32, dec_u64, end, field, pane, rest, session, sp, typed, window,
     Expected, Res,
 };
-use crate::unescape::unescape_into;
 
 /// The three numbers of a guard line: `TIME NUMBER FLAGS`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -256,23 +256,23 @@ pub fn parse_line(line: &[u8]) -> Result<Event, ParseError> {
     }
 }
 
-/// Un-escapes `data` from the input straight into `store` and splits it off.
+/// Copies the escaped `data` into `store` and wraps it as a [`Payload`].
 ///
-/// PERF: this replaced copying the whole chunk into the framer's buffer and
-/// then un-escaping each payload in place with a memchr + memmove per
-/// literal run; with the block-wise un-escape (see `unescape`) output-heavy
-/// decoding went from 1.19 to 1.45 GiB/s (pbench, best of 3 s).
-fn payload(data: &[u8], store: &mut BytesMut) -> Bytes {
-    unescape_into(data, store);
-    store.split().freeze()
+/// PERF: no un-escaping here. Decoding every payload eagerly (fused
+/// copy-and-decode from the chunk into the store) was ~85% of output-heavy
+/// decoder time; a memcpy plus the consumer's own `unescape_into` when it
+/// wants the bytes costs the same for a consumer that reads everything and
+/// nothing for one that does not (figures in benches/parser.rs).
+fn payload(data: &[u8], store: &mut BytesMut) -> Payload {
+    Payload::from_escaped(keep(store, data))
 }
 
 /// ```text
 /// "%output" SP %P SP DATA
 /// ```
 ///
-/// DATA is escaped per byte (`\ooo` for bytes < 0x20 and `\`), decoded here
-/// into the raw pane bytes.
+/// DATA is escaped per byte (`\ooo` for bytes < 0x20 and `\`) and handed
+/// over as it is, as a [`Payload`].
 fn output(line: &[u8], store: &mut BytesMut) -> Result<Event, ParseError> {
     const HEAD: usize = b"%output ".len();
     let Some(sp) = memchr(b' ', &line[HEAD..]) else {
@@ -580,7 +580,7 @@ mod tests {
         let raw = parse_line(b"%output %1 \xff\xfe bad utf8").unwrap();
         assert_eq!(
             raw,
-            Event::Output { pane: PaneId(1), data: Bytes::from_static(b"\xff\xfe bad utf8") }
+            Event::Output { pane: PaneId(1), data: (&b"\xff\xfe bad utf8"[..]).into() }
         );
         assert_eq!(malformed(b"%output %1"), "%output data separator");
         assert_eq!(malformed(b"%output 1 x"), "%output pane id");

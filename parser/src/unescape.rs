@@ -2,14 +2,13 @@
 //! backslash as `\` plus exactly three octal digits, and every other byte
 //! (printable ASCII, DEL, all of 0x80-0xFF) raw. [`unescape`] reverses that;
 //! [`escape`] reproduces what tmux does (used by tests, fuzz round trips and
-//! anyone synthesising a stream). The decoder uses the appending variant
-//! `unescape_into`, which decodes straight from the fed chunk into the
-//! per-feed payload buffer, so an `%output` payload never passes through the
-//! framer's buffer and costs no allocation of its own.
+//! anyone synthesising a stream). The decoder itself does not un-escape: it
+//! hands `%output` data over escaped as a [`Payload`](crate::Payload), whose
+//! `unescape_into` runs the appending variant `unescape_append` here when the
+//! consumer asks for the bytes.
 
 use std::borrow::Cow;
 
-use bytes::BytesMut;
 use memchr::memchr;
 
 /// Decodes the three octal digits after a backslash, if they form an escape.
@@ -97,7 +96,7 @@ fn copy_run(src: &[u8], out: &mut [u8], r: usize, w: usize, n: usize) {
 /// copy of it, and returns the decoded length (`out[..len]` is the result).
 ///
 /// Reads only `src` and writes only `out`: they are different buffers (the
-/// input chunk and the payload buffer), so literal runs can be copied in
+/// payload and the consumer's output buffer), so literal runs can be copied in
 /// blind fixed-size blocks. The write cursor never overtakes the read cursor
 /// (an escape shrinks 4 bytes to 1, anything else is copied 1:1), so every
 /// store lands inside `out`.
@@ -149,15 +148,14 @@ fn unescape_copy(src: &[u8], out: &mut [u8]) -> usize {
     w
 }
 
-/// Appends the un-escaped form of `src` to `dst`: the decoder's fused
-/// copy-and-decode, reading straight from the caller's input chunk and
-/// writing into the payload buffer that the event's `Bytes` is split from.
+/// Appends the un-escaped form of `src` to `dst`: what
+/// [`Payload::unescape_into`](crate::Payload::unescape_into) runs.
 ///
 /// The payload is appended with one memcpy (which finishes a payload without
 /// backslashes) and then decoded from `src` into that space, from its first
 /// backslash on. Malformed escapes are kept literally, as documented on
 /// [`unescape`].
-pub(crate) fn unescape_into(src: &[u8], dst: &mut BytesMut) {
+pub(crate) fn unescape_append(src: &[u8], dst: &mut Vec<u8>) {
     let start = dst.len();
     dst.extend_from_slice(src);
     let len = unescape_copy(src, &mut dst[start..]);
@@ -292,11 +290,11 @@ mod tests {
 
     #[test]
     fn appending_variant_keeps_what_is_already_there() {
-        let mut out = BytesMut::from(&b"kept:"[..]);
-        unescape_into(br"ab\015\012cd\\x\1", &mut out);
+        let mut out = b"kept:".to_vec();
+        unescape_append(br"ab\015\012cd\\x\1", &mut out);
         assert_eq!(&out[..], b"kept:ab\r\ncd\\\\x\\1");
-        unescape_into(b"", &mut out);
-        unescape_into(br"\", &mut out);
+        unescape_append(b"", &mut out);
+        unescape_append(br"\", &mut out);
         assert_eq!(&out[..], b"kept:ab\r\ncd\\\\x\\1\\");
     }
 }
