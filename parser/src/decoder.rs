@@ -24,7 +24,7 @@ use crate::block::OpenBlock;
 use crate::error::{ParseError, ParseErrorKind};
 use crate::event::Event;
 use crate::framer::{Frame, LineFramer};
-use crate::notification::{classify, closing_guard, flow_in_block, Line};
+use crate::notification::{classify, closing_guard, flow_in_block};
 
 /// Default line cap: 16 MiB. tmux has no line limit (a `show-buffer` or
 /// `capture-pane -S -` line can be megabytes) but `%output` lines stay under
@@ -259,18 +259,15 @@ impl Decoder {
             }
             return;
         }
-        match classify(line, &mut self.store) {
-            Ok(Line::Event(ev)) => {
-                if matches!(ev, Event::Exit { .. }) {
-                    self.framer.saw_exit();
-                }
-                self.ready.push_back(Ok(ev));
+        let (framer, ready) = (&mut self.framer, &mut self.ready);
+        let begin = classify(line, &mut self.store, |result| {
+            if matches!(result, Ok(Event::Exit { .. })) {
+                framer.saw_exit();
             }
-            Ok(Line::Begin(guard)) => self.block = Some(OpenBlock::new(guard)),
-            Ok(Line::End(line)) => {
-                self.ready.push_back(Err(ParseError::new(ParseErrorKind::UnexpectedGuard, line)))
-            }
-            Err(e) => self.ready.push_back(Err(e)),
+            ready.push_back(result);
+        });
+        if let Some(guard) = begin {
+            self.block = Some(OpenBlock::new(guard));
         }
     }
 }

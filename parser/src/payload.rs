@@ -123,9 +123,11 @@ impl Payload {
     /// PERF: the escaped bytes go into `out` with one memcpy, then the part
     /// from the first backslash on is rewritten with the crate's block-wise
     /// un-escape (a SWAR backslash mask per 64 bytes and blind 64-byte run
-    /// copies; see `unescape.rs`). A memchr + `extend_from_slice` per literal
-    /// run measured 2.6x slower on the output-heavy bench stream (one escape
-    /// per ~21 bytes), all call overhead on ~20-byte runs.
+    /// copies; see `unescape.rs`). Measured against a memchr_iter over `\`
+    /// with an `extend_from_slice` per literal run, on the output-heavy bench
+    /// stream (one escape per ~21 bytes), decode + un-escape of every payload:
+    /// 1.44 GiB/s with this, 1.01 GiB/s with memchr (call overhead on ~20-byte
+    /// runs).
     ///
     /// ```
     /// use tmux_control_parser::Payload;
