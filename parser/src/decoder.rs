@@ -10,9 +10,8 @@
 //! every line that lies wholly inside the chunk is parsed straight out of it
 //! (an `%output` payload is copied, still escaped, from the chunk into one
 //! `BytesMut` per feed and split off as a [`Payload`](crate::Payload)), and
-//! only a line that
-//! straddles a chunk boundary (or the `-CC` wrapper around the stream) goes
-//! through the framer's buffer. The results wait in a queue for
+//! only a line that straddles a chunk boundary (or the `-CC` wrapper around
+//! the stream) goes through the framer's buffer. The results wait in a queue for
 //! `next_event`.
 
 use std::collections::VecDeque;
