@@ -342,6 +342,9 @@ async fn attach(
         let sid_cell = sid_cell.clone();
         let sname = name.to_string();
         let mut firings = Vec::new();
+        // Output arrives still escaped; it is un-escaped into this buffer, reused for
+        // every payload, so the hot path does not allocate.
+        let mut scratch = Vec::new();
         move |event: Event| {
             let sid = *sid_cell.lock().expect("sid");
             match event {
@@ -353,6 +356,10 @@ async fn attach(
                             return;
                         }
                     }
+                    // Un-escaped before taking the engine lock, so other connections'
+                    // output is not held up by it.
+                    scratch.clear();
+                    data.unescape_into(&mut scratch);
                     let mut engine = shared.engine.lock().expect("engine");
                     if engine.pane_info(pane).is_none() {
                         // First output of a pane the registry has not caught up with yet
@@ -364,7 +371,7 @@ async fn attach(
                         };
                         engine.upsert_pane(pane, info);
                     }
-                    engine.on_output(pane, &data, Instant::now(), now_ns(), &mut firings);
+                    engine.on_output(pane, &scratch, Instant::now(), now_ns(), &mut firings);
                     drop(engine);
                     for f in firings.drain(..) {
                         shared.dispatcher.fire(f);

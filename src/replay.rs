@@ -86,6 +86,8 @@ pub fn replay(
     let start = Instant::now();
     let mut out = Vec::new();
     let mut firings = Vec::new();
+    // Output payloads arrive escaped; each is un-escaped into this reused buffer.
+    let mut scratch = Vec::new();
     for bytes in transcripts {
         let mut decoder = Decoder::new();
         decoder.feed(bytes);
@@ -99,7 +101,9 @@ pub fn replay(
             };
             match item {
                 Ok(Event::Output { pane, data }) | Ok(Event::ExtendedOutput { pane, data, .. }) => {
-                    engine.on_output(pane, &data, start + Duration::ZERO, 0, &mut firings);
+                    scratch.clear();
+                    data.unescape_into(&mut scratch);
+                    engine.on_output(pane, &scratch, start + Duration::ZERO, 0, &mut firings);
                     out.extend(firings.drain(..).map(|f| ReplayFiring::from(&f)));
                 }
                 Ok(_) => {}

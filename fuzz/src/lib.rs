@@ -5,7 +5,9 @@
 //!
 //! * [`check_decoder`]: the `Decoder` never panics, gives the same events whether the
 //!   input arrives whole or in arbitrary chunks, and never emits a payload larger than
-//!   its configured limits; `parse_line` never panics on any line of the input;
+//!   its configured limits; every output payload un-escapes the same through
+//!   `Payload::unescape_into`, `Payload::unescape` and a reference model; `parse_line`
+//!   never panics on any line of the input;
 //! * [`check_layout`]: `parse_layout` never panics, and a layout that parses survives
 //!   format → parse unchanged (with a formatter written here, independently of the
 //!   crate's `Display`, which must agree with it);
@@ -25,7 +27,7 @@ use std::fmt::Write as _;
 
 use tmux_control_parser::{
     escape, parse_layout, parse_line, unescape, Decoder, Event, Layout, LayoutCell, LayoutKind,
-    ParseError,
+    ParseError, Payload,
 };
 
 /// How many bytes of an overlong line a `ParseError` may keep, at most. The parser keeps
@@ -137,7 +139,9 @@ fn check_limits(item: &Item, max_line: usize, max_block: usize) {
             }
             assert!(total <= max_block, "reply of {total} bytes exceeds max_block {max_block}");
         }
-        Event::Output { data, .. } | Event::ExtendedOutput { data, .. } => bytes(data, "output"),
+        Event::Output { data, .. } | Event::ExtendedOutput { data, .. } => {
+            bytes(data.escaped(), "output")
+        }
         Event::Unknown { name, rest } => {
             text(name, "unknown name");
             bytes(rest, "unknown rest");
@@ -200,14 +204,33 @@ pub fn check_decoder(data: &[u8]) {
         );
     }
     let (max_line, max_block) = plan.limits.unwrap_or((usize::MAX / 4, usize::MAX));
+    let mut scratch = b"kept".to_vec();
     for item in &whole {
         check_limits(item, max_line, max_block);
+        if let Ok(Event::Output { data, .. } | Event::ExtendedOutput { data, .. }) = item {
+            check_payload(data, &mut scratch);
+        }
     }
 
     // The single-line entry point must cope with any line of the same input.
     for line in plan.stream.split(|&b| b == b'\n') {
         let _ = parse_line(line);
     }
+}
+
+/// Asserts that every way of un-escaping a decoded payload agrees with the reference
+/// model: `unescape_into` (appending to `scratch`, which keeps a 4-byte prefix across
+/// calls), `unescape`, and the free `unescape` on the escaped bytes.
+fn check_payload(data: &Payload, scratch: &mut Vec<u8>) {
+    let model = unescape_model(data.escaped());
+    scratch.truncate(4);
+    data.unescape_into(scratch);
+    assert_eq!(&scratch[..4], b"kept", "unescape_into did not append");
+    assert_eq!(&scratch[4..], &model[..], "Payload::unescape_into disagrees with the model");
+    assert_eq!(&data.unescape()[..], &model[..], "Payload::unescape disagrees with the model");
+    assert_eq!(&*unescape(data.escaped()), &model[..], "unescape disagrees on a payload");
+    assert!(model.len() <= data.escaped_len(), "un-escaping grew the payload");
+    assert_eq!(data.is_empty(), model.is_empty(), "is_empty disagrees with the raw bytes");
 }
 
 /// Appends `cell` in tmux's layout syntax (no checksum).

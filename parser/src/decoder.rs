@@ -8,10 +8,10 @@
 //!
 //! Decoding happens in [`Decoder::feed`], while the chunk is still borrowed:
 //! every line that lies wholly inside the chunk is parsed straight out of it
-//! (an `%output` payload is un-escaped from the chunk into one payload
-//! `BytesMut` per feed and split off as `Bytes`), and only a line that
-//! straddles a chunk boundary (or the `-CC` wrapper around the stream) goes
-//! through the framer's buffer. The results wait in a queue for
+//! (an `%output` payload is copied, still escaped, from the chunk into one
+//! `BytesMut` per feed and split off as a [`Payload`](crate::Payload)), and
+//! only a line that straddles a chunk boundary (or the `-CC` wrapper around
+//! the stream) goes through the framer's buffer. The results wait in a queue for
 //! `next_event`.
 
 use std::collections::VecDeque;
@@ -23,7 +23,7 @@ use crate::block::OpenBlock;
 use crate::error::{ParseError, ParseErrorKind};
 use crate::event::Event;
 use crate::framer::{Frame, LineFramer};
-use crate::notification::{classify, closing_guard, flow_in_block, Line};
+use crate::notification::{classify, closing_guard, flow_in_block};
 
 /// Default line cap: 16 MiB. tmux has no line limit (a `show-buffer` or
 /// `capture-pane -S -` line can be megabytes) but `%output` lines stay under
@@ -258,18 +258,15 @@ impl Decoder {
             }
             return;
         }
-        match classify(line, &mut self.store) {
-            Ok(Line::Event(ev)) => {
-                if matches!(ev, Event::Exit { .. }) {
-                    self.framer.saw_exit();
-                }
-                self.ready.push_back(Ok(ev));
+        let (framer, ready) = (&mut self.framer, &mut self.ready);
+        let begin = classify(line, &mut self.store, |result| {
+            if matches!(result, Ok(Event::Exit { .. })) {
+                framer.saw_exit();
             }
-            Ok(Line::Begin(guard)) => self.block = Some(OpenBlock::new(guard)),
-            Ok(Line::End(line)) => {
-                self.ready.push_back(Err(ParseError::new(ParseErrorKind::UnexpectedGuard, line)))
-            }
-            Err(e) => self.ready.push_back(Err(e)),
+            ready.push_back(result);
+        });
+        if let Some(guard) = begin {
+            self.block = Some(OpenBlock::new(guard));
         }
     }
 }
@@ -444,6 +441,8 @@ mod tests {
         assert_eq!(data, "plain text");
         let Some(Ok(Event::Output { data: second, .. })) = dec.next_event() else { panic!() };
         assert_eq!(second, "a\r\nb");
+        // Handed over escaped, exactly as on the wire.
+        assert_eq!(&second.escaped()[..], br"a\015\012b");
         assert!(dec.next_event().is_none());
         dec.feed(b"tial\n");
         assert_eq!(

@@ -3,13 +3,15 @@
 //! notification tmux 3.3a through master can send, plus [`Event::Unknown`]
 //! (a `%name` this crate does not know yet: forward compatibility) and
 //! [`Event::Stray`] (a bare line outside any block). Names and text fields are
-//! lossy UTF-8 `String`s; pane payloads and reply lines stay raw [`Bytes`]
-//! that share the decoder's buffer.
+//! lossy UTF-8 `String`s; reply lines stay raw [`Bytes`] and pane output is a
+//! [`Payload`] (still escaped, un-escaped on demand), both sharing the
+//! decoder's buffer.
 
 use bytes::Bytes;
 
 use crate::id::{PaneId, SessionId, WindowId};
 use crate::layout::Layout;
+use crate::payload::Payload;
 
 /// The reply to one command: the body of a `%begin` .. `%end`/`%error` block.
 ///
@@ -55,13 +57,15 @@ impl Reply {
 pub enum Event {
     /// A complete `%begin` .. `%end`/`%error` block.
     Reply(Reply),
-    /// `%output %P DATA`: bytes the pane's program wrote, un-escaped.
+    /// `%output %P DATA`: bytes the pane's program wrote.
     Output {
         /// The pane.
         pane: PaneId,
-        /// Raw pane bytes (any byte values; not necessarily valid UTF-8, and a
-        /// character or escape sequence may continue in the next event).
-        data: Bytes,
+        /// The pane bytes, still escaped as tmux sent them: get the raw bytes
+        /// with [`Payload::unescape_into`] or [`Payload::unescape`] (any byte
+        /// values; not necessarily valid UTF-8, and a character or terminal
+        /// escape sequence may continue in the next event).
+        data: Payload,
     },
     /// `%extended-output %P AGE ... : DATA` (sent instead of `%output` while
     /// the client has `pause-after` set).
@@ -70,8 +74,8 @@ pub enum Event {
         pane: PaneId,
         /// Milliseconds the data waited inside tmux before being sent.
         age_ms: u64,
-        /// Raw pane bytes, un-escaped.
-        data: Bytes,
+        /// The pane bytes, still escaped (as for [`Event::Output`]).
+        data: Payload,
     },
     /// `%pause %P`: tmux stopped sending this pane's output; its backlog was dropped.
     Pause {

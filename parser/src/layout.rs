@@ -209,7 +209,10 @@ fn cell(i: &[u8], depth: usize) -> Res<'_, LayoutCell> {
 fn cell_list<'a>(depth: usize) -> impl FnMut(&'a [u8]) -> Res<'a, Vec<LayoutCell>> {
     move |i| {
         let (i, first) = cell(i, depth + 1)?;
-        let mut cells = vec![first];
+        // PERF: a container has two children or more; `vec![first]` (capacity
+        // 1) reallocated on the second push of every container.
+        let mut cells = Vec::with_capacity(4);
+        cells.push(first);
         let mut i = i;
         while let Some(rest) = i.strip_prefix(b",") {
             let (rest, next) = cell(rest, depth + 1)?;

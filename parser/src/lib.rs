@@ -8,10 +8,17 @@
 //! [`Decoder`] frames lines with memchr straight out of each fed chunk
 //! (only a line split across chunks is carried in a buffer), classifies each
 //! line by its first bytes, parses arguments with nom 8, and keeps the block
-//! state itself. `%output` payloads are un-escaped (`\ooo`) from the chunk
-//! into one payload buffer per feed and handed out as `Bytes` slices of it,
-//! so the hot path does not allocate per line. Lines are never assumed to be
-//! UTF-8.
+//! state itself. Every `Bytes` an event carries is copied from the chunk into
+//! one buffer per feed and handed out as a slice of it, so the hot path does
+//! not allocate per line. Lines are never assumed to be UTF-8.
+//!
+//! `%output` / `%extended-output` data is handed over **still escaped** (tmux
+//! writes bytes below 0x20 and `\` as `\ooo`), as a [`Payload`]: the decoder
+//! only copies it, and the raw pane bytes are produced when the consumer asks,
+//! with [`Payload::unescape_into`] (appends to a reusable `Vec<u8>`, no
+//! allocation) or [`Payload::unescape`] (a `Bytes`, zero-copy when there is
+//! no backslash). A consumer that ignores a pane's output never pays for
+//! decoding it.
 //!
 //! Robustness rules (see the protocol reference, §11): an unknown `%name` is
 //! [`Event::Unknown`], a bare line outside a block is [`Event::Stray`], a
@@ -21,7 +28,8 @@
 //!
 //! Modules: `framer` (line splitting), `notification` (per-line grammars),
 //! `block` (reply assembly), `layout` (layout strings), `unescape`
-//! (`%output` encoding), `id`, `event`, `error`, `decoder` (the glue).
+//! (`%output` encoding), `payload` (escaped output data), `id`, `event`,
+//! `error`, `decoder` (the glue).
 //!
 //! # Example
 //!
@@ -51,6 +59,13 @@
 //! assert_eq!((*window, flags.as_str()), (WindowId(0), "*"));
 //! assert!(matches!(layout.root.kind, LayoutKind::TopBottom(_)));
 //! assert_eq!(layout.pane_ids(), vec![PaneId(0), PaneId(1)]);
+//! // Output arrives escaped; un-escape it into a buffer reused for every payload.
+//! let Event::Output { pane, data } = &events[2] else { panic!("expected output") };
+//! assert_eq!((*pane, &data.escaped()[..]), (PaneId(1), &br"\033[1mhi\015\012"[..]));
+//! let mut scratch = Vec::new();
+//! data.unescape_into(&mut scratch);
+//! assert_eq!(scratch, b"\x1b[1mhi\r\n");
+//! // Payloads compare by their raw bytes; `From` takes raw bytes.
 //! assert_eq!(events[2], Event::Output { pane: PaneId(1), data: "\x1b[1mhi\r\n".into() });
 //! assert_eq!(events[3], Event::Exit { reason: None });
 //! Ok::<(), Box<dyn std::error::Error>>(())
@@ -67,6 +82,7 @@ mod framer;
 mod id;
 mod layout;
 mod notification;
+mod payload;
 mod scan;
 mod unescape;
 
@@ -76,4 +92,5 @@ pub use event::{Event, Reply};
 pub use id::{IdError, PaneId, SessionId, WindowId};
 pub use layout::{layout_checksum, parse_layout, Layout, LayoutCell, LayoutKind};
 pub use notification::parse_line;
+pub use payload::Payload;
 pub use unescape::{escape, unescape};

@@ -6,27 +6,26 @@
 //! (usually straight out of the chunk given to `Decoder::feed`); every event
 //! field that must outlive the line as `Bytes` (an `%output` payload, a stray
 //! line, an unknown notification's arguments) is appended to the caller's
-//! payload `BytesMut` and split off it, so the `%output` family is un-escaped
-//! from the input into its final place in one pass and no line costs an
-//! allocation of its own.
+//! per-feed `BytesMut` and split off it, so no line costs an allocation of
+//! its own. The `%output` family's data is kept escaped (a [`Payload`]): one
+//! memcpy, no decoding until the consumer asks.
 //!
 //! Notation in the grammars: `SP` is exactly one space, `REST` is every byte
 //! to the end of the line (may be empty, may contain spaces), `$S`/`@W`/`%P`
 //! are strict ids.
 
 use bytes::{Bytes, BytesMut};
-use memchr::memchr;
 use nom::Parser;
 
 use crate::error::{ParseError, ParseErrorKind};
 use crate::event::Event;
 use crate::id::{parse_u32_digits, PaneId};
 use crate::layout::{parse_layout, Layout};
+use crate::payload::Payload;
 use crate::scan::{
     after_lone_colon, dec_u32, dec_u64, end, field, pane, rest, session, sp, typed, window,
     Expected, Res,
 };
-use crate::unescape::unescape_into;
 
 /// The three numbers of a guard line: `TIME NUMBER FLAGS`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,17 +36,6 @@ pub(crate) struct Guard {
     pub(crate) number: u32,
     /// `1` for commands from this client, `0` otherwise.
     pub(crate) flags: u32,
-}
-
-/// What one line outside a block turned out to be.
-#[derive(Debug)]
-pub(crate) enum Line {
-    /// A complete event (notification, unknown `%name`, or stray line).
-    Event(Event),
-    /// `%begin TIME NUMBER FLAGS`: a block opens.
-    Begin(Guard),
-    /// `%end`/`%error` with no block open (the line, for the error report).
-    End(Bytes),
 }
 
 /// Decodes a line into an owned `String`, replacing invalid UTF-8.
@@ -128,41 +116,55 @@ pub(crate) fn flow_in_block(line: &[u8]) -> Option<Event> {
 
 /// Parses one line that arrives outside a block.
 ///
-/// `line` is the whole line without its LF. `Bytes` fields of the event
+/// `line` is the whole line without its LF. Its result, if it has one of its
+/// own, goes to `emit`: an event, or an error for a malformed line or an
+/// `%end`/`%error` with no block open. A `%begin` has none: its guard is
+/// returned, for the caller to open a block. `Bytes` fields of the event
 /// (payloads, stray lines, unknown arguments) are written to `store` and
 /// split off it (see the module docs); text fields are owned `String`s.
 ///
-/// # Errors
-///
-/// A [`ParseError`] when the line starts with a known `%name` whose arguments
-/// do not follow its grammar, or a layout inside `%layout-change` is invalid.
-pub(crate) fn classify(line: &[u8], store: &mut BytesMut) -> Result<Line, ParseError> {
+/// PERF: the result is handed to `emit` (the decoder's queue) instead of
+/// being returned: an `Event` is 192 bytes and returning it through an enum
+/// cost one more memcpy call per line. Notification-heavy decoding went
+/// from 302 to 310 MiB/s (benches/parser.rs, decoder row alone).
+pub(crate) fn classify(
+    line: &[u8],
+    store: &mut BytesMut,
+    mut emit: impl FnMut(Result<Event, ParseError>),
+) -> Option<Guard> {
     // PERF: %output is the overwhelming majority of lines on a busy server, so
     // it is tested first with one 8-byte prefix compare before any dispatch.
     if line.starts_with(b"%output ") {
-        return output(line, store).map(Line::Event);
+        emit(output(line, store));
+        return None;
     }
     if line.first() != Some(&b'%') {
-        return Ok(Line::Event(Event::Stray { line: keep(store, line) }));
+        emit(Ok(Event::Stray { line: keep(store, line) }));
+        return None;
     }
     if line.starts_with(b"%extended-output ") {
-        return extended_output(line, store).map(Line::Event);
+        emit(extended_output(line, store));
+        return None;
     }
-    let name_end = memchr(b' ', line).unwrap_or(line.len());
+    // PERF: names are at most 24 bytes; a plain loop beats memchr's call and
+    // dispatch on them (with `scan::field` and the `%output` pane id
+    // likewise: notification-heavy decoding 310 -> 322 MiB/s, output-heavy
+    // 12.1 -> 14.4 GiB/s).
+    let name_end = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
     let (name, tail) = (&line[1..name_end], &line[name_end..]);
     let r = match name {
-        b"begin" => {
-            return match guard_args(tail) {
-                Ok((_, g)) => Ok(Line::Begin(g)),
-                Err(_) => Err(ParseError::malformed("%begin guard", line)),
+        b"begin" => match guard_args(tail) {
+            Ok((_, g)) => return Some(g),
+            Err(_) => Err(nom::Err::Failure(Expected("%begin guard"))),
+        },
+        b"end" | b"error" => match guard_args(tail) {
+            Ok(_) => {
+                let line = Bytes::copy_from_slice(line);
+                emit(Err(ParseError::new(ParseErrorKind::UnexpectedGuard, line)));
+                return None;
             }
-        }
-        b"end" | b"error" => {
-            return match guard_args(tail) {
-                Ok(_) => Ok(Line::End(Bytes::copy_from_slice(line))),
-                Err(_) => Err(ParseError::malformed("%end/%error guard", line)),
-            }
-        }
+            Err(_) => Err(nom::Err::Failure(Expected("%end/%error guard"))),
+        },
         b"pause" => pane_only(tail, "%pause pane id", |pane| Event::Pause { pane }),
         b"continue" => pane_only(tail, "%continue pane id", |pane| Event::Continue { pane }),
         b"window-add" => {
@@ -183,7 +185,8 @@ pub(crate) fn classify(line: &[u8], store: &mut BytesMut) -> Result<Line, ParseE
         b"unlinked-window-renamed" => unlinked_window_renamed(tail),
         b"window-pane-changed" => window_pane_changed(tail),
         b"layout-change" => {
-            return layout_change(tail).map_err(|e| e.with_line(line)).map(Line::Event)
+            emit(layout_change(tail).map_err(|e| e.with_line(line)));
+            return None;
         }
         b"session-changed" => session_changed(tail),
         b"session-renamed" => session_renamed(tail),
@@ -212,10 +215,12 @@ pub(crate) fn classify(line: &[u8], store: &mut BytesMut) -> Result<Line, ParseE
         _ => {
             let name = text(name);
             let rest = keep(store, &line[(name_end + 1).min(line.len())..]);
-            return Ok(Line::Event(Event::Unknown { name, rest }));
+            emit(Ok(Event::Unknown { name, rest }));
+            return None;
         }
     };
-    finish(line, r).map(Line::Event)
+    emit(finish(line, r));
+    None
 }
 
 /// `%output` without the space and pane id (the fast path only takes lines
@@ -248,34 +253,37 @@ fn fail_output() -> Res<'static, Event> {
 /// Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn parse_line(line: &[u8]) -> Result<Event, ParseError> {
-    match classify(line, &mut BytesMut::new())? {
-        Line::Event(ev) => Ok(ev),
-        Line::Begin(_) | Line::End(_) => {
+    let mut result = None;
+    match classify(line, &mut BytesMut::new(), |r| result = Some(r)) {
+        Some(_) => {
             Err(ParseError::new(ParseErrorKind::UnexpectedGuard, Bytes::copy_from_slice(line)))
         }
+        // Every line that is not a `%begin` emits exactly one result.
+        None => result.unwrap_or_else(|| Err(ParseError::malformed("line", line))),
     }
 }
 
-/// Un-escapes `data` from the input straight into `store` and splits it off.
+/// Copies the escaped `data` into `store` and wraps it as a [`Payload`].
 ///
-/// PERF: this replaced copying the whole chunk into the framer's buffer and
-/// then un-escaping each payload in place with a memchr + memmove per
-/// literal run; with the block-wise un-escape (see `unescape`) output-heavy
-/// decoding went from 1.19 to 1.45 GiB/s (pbench, best of 3 s).
-fn payload(data: &[u8], store: &mut BytesMut) -> Bytes {
-    unescape_into(data, store);
-    store.split().freeze()
+/// PERF: no un-escaping here. Decoding every payload eagerly (fused
+/// copy-and-decode from the chunk into the store) was ~85% of output-heavy
+/// decoder time; a memcpy plus the consumer's own `unescape_into` when it
+/// wants the bytes costs the same for a consumer that reads everything and
+/// nothing for one that does not (figures in benches/parser.rs).
+fn payload(data: &[u8], store: &mut BytesMut) -> Payload {
+    Payload::from_escaped(keep(store, data))
 }
 
 /// ```text
 /// "%output" SP %P SP DATA
 /// ```
 ///
-/// DATA is escaped per byte (`\ooo` for bytes < 0x20 and `\`), decoded here
-/// into the raw pane bytes.
+/// DATA is escaped per byte (`\ooo` for bytes < 0x20 and `\`) and handed
+/// over as it is, as a [`Payload`].
 fn output(line: &[u8], store: &mut BytesMut) -> Result<Event, ParseError> {
     const HEAD: usize = b"%output ".len();
-    let Some(sp) = memchr(b' ', &line[HEAD..]) else {
+    // The pane id is a few digits: a plain loop, not a memchr call.
+    let Some(sp) = line[HEAD..].iter().position(|&b| b == b' ') else {
         return Err(ParseError::malformed("%output data separator", line));
     };
     let Some(pane) = PaneId::from_bytes(&line[HEAD..HEAD + sp]) else {
@@ -580,7 +588,7 @@ mod tests {
         let raw = parse_line(b"%output %1 \xff\xfe bad utf8").unwrap();
         assert_eq!(
             raw,
-            Event::Output { pane: PaneId(1), data: Bytes::from_static(b"\xff\xfe bad utf8") }
+            Event::Output { pane: PaneId(1), data: (&b"\xff\xfe bad utf8"[..]).into() }
         );
         assert_eq!(malformed(b"%output %1"), "%output data separator");
         assert_eq!(malformed(b"%output 1 x"), "%output pane id");

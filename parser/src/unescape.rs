@@ -2,14 +2,13 @@
 //! backslash as `\` plus exactly three octal digits, and every other byte
 //! (printable ASCII, DEL, all of 0x80-0xFF) raw. [`unescape`] reverses that;
 //! [`escape`] reproduces what tmux does (used by tests, fuzz round trips and
-//! anyone synthesising a stream). The decoder uses the appending variant
-//! `unescape_into`, which decodes straight from the fed chunk into the
-//! per-feed payload buffer, so an `%output` payload never passes through the
-//! framer's buffer and costs no allocation of its own.
+//! anyone synthesising a stream). The decoder itself does not un-escape: it
+//! hands `%output` data over escaped as a [`Payload`](crate::Payload), whose
+//! `unescape_into` runs the appending variant `unescape_append` here when the
+//! consumer asks for the bytes.
 
 use std::borrow::Cow;
 
-use bytes::BytesMut;
 use memchr::memchr;
 
 /// Decodes the three octal digits after a backslash, if they form an escape.
@@ -71,8 +70,9 @@ const RUN: usize = 64;
 /// branch: output-heavy decoding 1.20 GiB/s with 16-byte blocks, 1.37 with
 /// 32, 1.46 with 64 (pbench, best of 3 s, loaded machine). Skipping the call
 /// for the empty run between two escapes (`\015\012`) costs a mispredicted
-/// branch and was slower: 1.30 GiB/s. The block may write past `w + n`: those bytes of `out` lie beyond
-/// the write cursor and are overwritten or truncated later.
+/// branch and was slower: 1.30 GiB/s. (Figures from when the decoder still
+/// un-escaped eagerly.) The block may write past `w + n`: those bytes of
+/// `out` lie beyond the write cursor and are overwritten or truncated later.
 #[inline]
 fn copy_run(src: &[u8], out: &mut [u8], r: usize, w: usize, n: usize) {
     if r + RUN > src.len() {
@@ -97,7 +97,7 @@ fn copy_run(src: &[u8], out: &mut [u8], r: usize, w: usize, n: usize) {
 /// copy of it, and returns the decoded length (`out[..len]` is the result).
 ///
 /// Reads only `src` and writes only `out`: they are different buffers (the
-/// input chunk and the payload buffer), so literal runs can be copied in
+/// payload and the consumer's output buffer), so literal runs can be copied in
 /// blind fixed-size blocks. The write cursor never overtakes the read cursor
 /// (an escape shrinks 4 bytes to 1, anything else is copied 1:1), so every
 /// store lands inside `out`.
@@ -111,7 +111,9 @@ fn unescape_copy(src: &[u8], out: &mut [u8]) -> usize {
     // PERF: tmux output has an escape every ~20 bytes (colour, CRLF). A
     // memchr + memcpy call per literal run spent 80% of decoding time in call
     // overhead; one backslash bitmask per 64 bytes, walked bit by bit, made
-    // output-heavy decoding 2.6x faster (benches/parser.rs).
+    // output-heavy decoding 2.6x faster (benches/parser.rs, when the decoder
+    // still un-escaped eagerly; re-checked against memchr + extend_from_slice
+    // for `Payload::unescape_into`: 1.44 vs 1.01 GiB/s, `decoder+unescape`).
     let mut base = first;
     while base < len {
         let end = (base + BLOCK).min(len);
@@ -149,15 +151,14 @@ fn unescape_copy(src: &[u8], out: &mut [u8]) -> usize {
     w
 }
 
-/// Appends the un-escaped form of `src` to `dst`: the decoder's fused
-/// copy-and-decode, reading straight from the caller's input chunk and
-/// writing into the payload buffer that the event's `Bytes` is split from.
+/// Appends the un-escaped form of `src` to `dst`: what
+/// [`Payload::unescape_into`](crate::Payload::unescape_into) runs.
 ///
 /// The payload is appended with one memcpy (which finishes a payload without
 /// backslashes) and then decoded from `src` into that space, from its first
 /// backslash on. Malformed escapes are kept literally, as documented on
 /// [`unescape`].
-pub(crate) fn unescape_into(src: &[u8], dst: &mut BytesMut) {
+pub(crate) fn unescape_append(src: &[u8], dst: &mut Vec<u8>) {
     let start = dst.len();
     dst.extend_from_slice(src);
     let len = unescape_copy(src, &mut dst[start..]);
@@ -292,11 +293,11 @@ mod tests {
 
     #[test]
     fn appending_variant_keeps_what_is_already_there() {
-        let mut out = BytesMut::from(&b"kept:"[..]);
-        unescape_into(br"ab\015\012cd\\x\1", &mut out);
+        let mut out = b"kept:".to_vec();
+        unescape_append(br"ab\015\012cd\\x\1", &mut out);
         assert_eq!(&out[..], b"kept:ab\r\ncd\\\\x\\1");
-        unescape_into(b"", &mut out);
-        unescape_into(br"\", &mut out);
+        unescape_append(b"", &mut out);
+        unescape_append(br"\", &mut out);
         assert_eq!(&out[..], b"kept:ab\r\ncd\\\\x\\1\\");
     }
 }

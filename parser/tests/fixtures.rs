@@ -94,7 +94,7 @@ fn pane_bytes(events: &[Event], pane: u32) -> Vec<u8> {
             Event::Output { pane: p, data } | Event::ExtendedOutput { pane: p, data, .. }
                 if p.0 == pane =>
             {
-                out.extend_from_slice(data)
+                data.unescape_into(&mut out)
             }
             _ => {}
         }

@@ -134,7 +134,7 @@ proptest! {
         for it in &items {
             let expected: Vec<Event> = match it {
                 Item::Output { pane, payload } => {
-                    vec![Event::Output { pane: PaneId(*pane), data: Bytes::from(payload.clone()) }]
+                    vec![Event::Output { pane: PaneId(*pane), data: payload.clone().into() }]
                 }
                 Item::Block { number, ok, body, flow } => {
                     let lines = body.iter().map(|l| Bytes::from(l.clone())).collect();
@@ -184,6 +184,12 @@ proptest! {
             }
             if let Ok(Event::Stray { line }) | Ok(Event::Unknown { rest: line, .. }) = r {
                 prop_assert!(line.len() <= MAX_LINE);
+            }
+            if let Ok(Event::Output { data, .. }) | Ok(Event::ExtendedOutput { data, .. }) = r {
+                prop_assert!(data.escaped_len() <= MAX_LINE);
+                let mut raw = Vec::new();
+                data.unescape_into(&mut raw);
+                prop_assert_eq!(&raw[..], &*unescape(data.escaped()));
             }
         }
     }
