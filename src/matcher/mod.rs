@@ -7,6 +7,11 @@
 //! DFA cache and state, fed the pane's text by [`crate::pane::watch`]. Pattern checks
 //! and the build live in `compile.rs`; the per-line `meta::Regex` path used when the
 //! DFA gives up lives in `fallback.rs`.
+//!
+//! Two ways of not walking bytes, both exact: the *line gate* (`gate.rs`) refuses,
+//! with one literal scan (Teddy or memmem), every line that holds none of the
+//! literals some pattern needs, so the DFA never walks it; inside a walked line the
+//! *idle skip* (`accel.rs`) jumps over bytes that leave the DFA where it is.
 
 mod accel;
 mod compile;

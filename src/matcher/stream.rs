@@ -1,7 +1,13 @@
 //! [`PaneMatcher`]: one pane's incremental matching state. It owns a lazy-DFA cache
 //! and the current state id, and advances over each text byte of the line being
-//! written exactly once, however the text was chunked. At the line end it follows
+//! written at most once, however the text was chunked. At the line end it follows
 //! the EOI transition and reports the patterns that matched the line.
+//!
+//! With a line gate (`gate.rs`) a line is not walked as it arrives: at its end (or
+//! at a prompt peek, for the line so far) the gate looks for the patterns'
+//! literals, and only a line holding one is walked, from its start, exactly as an
+//! ungated line would have been. A line the gate refuses cannot match any pattern.
+//! A per-pane tally switches the gate off while it admits most lines.
 //!
 //! This is the recipe of `shared/engine-notes.md` §2.6: an unanchored start state
 //! with no look-behind at each line start (so `^`/`$` are line anchors), matches read
