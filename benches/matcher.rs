@@ -5,9 +5,12 @@
 //! - `screen+matcher`: `PaneWatch::feed` over the raw bytes in 64 KiB chunks (vte
 //!   stripping, ring buffer and the incremental DFA), a new pane per iteration, so
 //!   its lazy DFA starts empty (the cost of building the states is included);
+//! - `screen+matcher_ungated`: the same without the line gate (every line walked by
+//!   the DFA, as before the gate existed), for the gate's effect in the same run;
 //! - `screen+matcher_warm`: the same on one long-lived pane, as in the daemon;
 //! - `screen_only`: the same with an empty rule set (the cost of vte + ring);
 //! - `matcher_only`: `PaneMatcher::scan` + `end_line` over the already-stripped lines;
+//!   `matcher_only_ungated`: the same without the line gate;
 //! - `regex_per_line`: baseline (a), `regex::Regex::is_match` of every rule on every
 //!   stripped line; `regexset_per_line`: the same with one `RegexSet`;
 //! - `research_50_per_line`: baseline (b), the old polling approach at ctmuxd's
@@ -15,6 +18,10 @@
 //!   searched again by every rule, and a (line, rule) pair already reported is
 //!   skipped; `research_50_per_50_lines`: the same every 50 new lines (the cheapest
 //!   poller that still sees every line, up to 50 lines late).
+//!
+//! The setup lines print each rule set's gate literals and how many lines the gate
+//! refused (never walked). Targets (issue 3): >= 1 GiB/s with 1 rule, 256 rules
+//! within 2x of 1 rule, >= 100x the re-search approach.
 //!
 //! `MATCHER_CACHE_KIB=n` sets the per-pane DFA cache capacity (default 4096); the
 //! setup lines report the cache size and the clears per 4 MB.
@@ -216,6 +223,11 @@ fn bench(c: &mut Criterion) {
     for n in [1usize, 16, 256] {
         let specs: Vec<PatternSpec> = all_rules[..n].iter().map(PatternSpec::line).collect();
         let m = Arc::new(Matcher::with_options(&specs, &opts).unwrap());
+        // The same rules without the line gate: every line walked by the DFA.
+        let ungated = Arc::new(
+            Matcher::with_options(&specs, &MatcherOptions { line_gate: false, ..opts.clone() })
+                .unwrap(),
+        );
         let regexes: Vec<regex::Regex> =
             all_rules[..n].iter().map(|p| regex::Regex::new(p).unwrap()).collect();
         let multiline: Vec<regex::Regex> = all_rules[..n]
@@ -273,6 +285,16 @@ fn bench(c: &mut Criterion) {
                 black_box(out.len())
             })
         });
+        g.bench_function("screen+matcher_ungated", |b| {
+            b.iter(|| {
+                let mut w = PaneWatch::new(ungated.clone(), 50);
+                let mut out = Vec::new();
+                for chunk in raw.chunks(CHUNK) {
+                    w.feed(chunk, &mut out);
+                }
+                black_box(out.len())
+            })
+        });
         g.bench_function("screen+matcher_warm", |b| {
             let mut w = PaneWatch::new(m.clone(), 50);
             let mut out = Vec::new();
@@ -300,6 +322,19 @@ fn bench(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(text_bytes as u64));
         g.bench_function("matcher_only", |b| {
             let mut pm = PaneMatcher::new(m.clone());
+            let mut hits = Vec::new();
+            b.iter(|| {
+                let mut count = 0;
+                for l in &lines {
+                    pm.scan(l);
+                    pm.end_line(l, &mut hits);
+                    count += hits.len();
+                }
+                black_box(count)
+            })
+        });
+        g.bench_function("matcher_only_ungated", |b| {
+            let mut pm = PaneMatcher::new(ungated.clone());
             let mut hits = Vec::new();
             b.iter(|| {
                 let mut count = 0;

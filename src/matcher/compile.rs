@@ -114,7 +114,7 @@ pub(super) fn compile(
         )
         .build_from_nfa(nfa)
         .map_err(|e| set_err(&e))?;
-    let gate = Gate::build(&hirs);
+    let gate = if opts.line_gate { Gate::build(&hirs) } else { None };
     Ok(Compiled { dfa, gate, singles })
 }
 

@@ -62,6 +62,9 @@ pub struct MatcherOptions {
     /// scanned fewer than 10 bytes per state built); `None` never gives up, which
     /// lets a thrashing rule set rebuild states forever, so only tests use it.
     pub give_up_after_clears: Option<usize>,
+    /// Build the line gate (`gate.rs`) when every pattern has necessary literals.
+    /// Off only to measure what the gate saves (the matcher bench's `_ungated` rows).
+    pub line_gate: bool,
 }
 
 impl Default for MatcherOptions {
@@ -70,7 +73,11 @@ impl Default for MatcherOptions {
         // (1 rule: 30 KiB, 16 rules: 113 KiB); twice regex-automata's 2 MiB default
         // leaves room for rule sets like that. The cache only grows as states are
         // needed, so small rule sets never use it.
-        MatcherOptions { cache_capacity: 4 * (1 << 20), give_up_after_clears: Some(3) }
+        MatcherOptions {
+            cache_capacity: 4 * (1 << 20),
+            give_up_after_clears: Some(3),
+            line_gate: true,
+        }
     }
 }
 

@@ -990,7 +990,8 @@ mod tests {
     fn prompt_peek_survives_cache_clears() {
         // A minimum-size cache that never gives up clears all the time, also inside
         // the EOI peek; the guard must rebuild the state by re-walking the line.
-        let opts = MatcherOptions { cache_capacity: 0, give_up_after_clears: None };
+        let opts =
+            MatcherOptions { cache_capacity: 0, give_up_after_clears: None, line_gate: true };
         let pats = ["Password:", ">>> ", r"error\[E\d{4}\]", r"[a-z]+\d[a-z]+", "sudo"];
         let specs: Vec<_> = pats
             .iter()
@@ -1181,7 +1182,7 @@ mod tests {
         ) {
             let pats: Vec<&str> = picks.iter().map(|&i| SKIP_POOL[i]).collect();
             let opts = if tiny {
-                MatcherOptions { cache_capacity: 0, give_up_after_clears: None }
+                MatcherOptions { cache_capacity: 0, give_up_after_clears: None, line_gate: true }
             } else {
                 MatcherOptions::default()
             };
