@@ -91,6 +91,12 @@ impl Gate {
         }
     }
 
+    /// Length of the longest literal: a literal ending in new text starts at most
+    /// this many bytes minus one before it.
+    pub(super) fn longest(&self) -> usize {
+        self.needles.iter().map(Vec::len).max().unwrap_or(0)
+    }
+
     /// The literals the gate looks for.
     pub(super) fn needles(&self) -> &[Vec<u8>] {
         &self.needles

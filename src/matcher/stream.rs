@@ -127,6 +127,10 @@ pub struct PaneMatcher {
     /// The gate let the current line through (or the gate is off): its bytes are
     /// walked as they arrive.
     admitted: bool,
+    /// Bytes of the current line the gate already found no literal in (a prompt
+    /// peek looked at the line so far): the next look starts just before them, so a
+    /// long unterminated line fed in small pieces is not scanned again and again.
+    refused_upto: usize,
     /// The gate's admission rate on this pane.
     tally: GateTally,
 }
@@ -197,6 +201,7 @@ impl PaneMatcher {
             give_ups: 0,
             gate_on: matcher.gate.is_some(),
             admitted: matcher.gate.is_none(),
+            refused_upto: 0,
             tally: GateTally::default(),
             matcher,
         }
@@ -274,6 +279,7 @@ impl PaneMatcher {
     /// next scan (the only case where a line is rescanned); reported prompt matches
     /// stay reported.
     pub fn line_edited(&mut self, new_len: usize) {
+        self.refused_upto = self.refused_upto.min(new_len);
         if new_len >= self.scanned {
             return;
         }
@@ -332,6 +338,7 @@ impl PaneMatcher {
         self.line = LineState::Start;
         self.gate_on = self.tally.line(self.gate_on, self.admitted) && self.matcher.gate.is_some();
         self.admitted = !self.gate_on;
+        self.refused_upto = 0;
     }
 
     /// Lets the gate look at the line so far if it has not admitted it yet: a line
@@ -343,7 +350,12 @@ impl PaneMatcher {
             return;
         }
         if let Some(gate) = &self.matcher.gate {
-            self.admitted = gate.admits(line.as_bytes());
+            let bytes = line.as_bytes();
+            let from = self.refused_upto.saturating_sub(gate.longest().saturating_sub(1));
+            self.admitted = gate.admits(bytes.get(from..).unwrap_or(bytes));
+            if !self.admitted {
+                self.refused_upto = bytes.len();
+            }
         }
     }
 
@@ -1119,6 +1131,8 @@ mod tests {
         w.feed(b">", &mut out);
         w.feed(b">", &mut out);
         assert!(out.is_empty());
+        // The literal `>>> ` is completed by the next feed: the gate must look back
+        // into the text it already refused.
         w.feed(b"> ", &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!((out[0].line.as_str(), out[0].complete), (">>> ", false));
