@@ -54,6 +54,9 @@ pub(super) struct Gate {
     scanner: Scanner,
     /// The literals in the prefilter (for tests and diagnostics).
     needles: Vec<Vec<u8>>,
+    /// Length of the longest literal, computed once: [`Gate::longest`] is asked
+    /// at every line end.
+    longest: usize,
 }
 
 impl Gate {
@@ -79,7 +82,8 @@ impl Gate {
                     .build()?,
             )
         };
-        Some(Gate { scanner, needles })
+        let longest = needles.iter().map(Vec::len).max().unwrap_or(0);
+        Some(Gate { scanner, needles, longest })
     }
 
     /// True if `line` contains one of the literals: some pattern may match it.
@@ -94,7 +98,7 @@ impl Gate {
     /// Length of the longest literal: a literal ending in new text starts at most
     /// this many bytes minus one before it.
     pub(super) fn longest(&self) -> usize {
-        self.needles.iter().map(Vec::len).max().unwrap_or(0)
+        self.longest
     }
 
     /// The literals the gate looks for.
