@@ -179,7 +179,7 @@ fn main() {
 }
 
 fn tmux_version() -> String {
-    Command::new("tmux")
+    Command::new(std::env::var("CTMUXD_TMUX").unwrap_or_else(|_| "tmux".into()))
         .arg("-V")
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())

@@ -23,7 +23,8 @@ use crate::orchestrate;
 use crate::rules::RuleSet;
 use crate::tmux::command::line;
 use crate::tmux::control::{ConnectOptions, ConnectionEnd, ControlClient};
-use crate::tmux::ops::{self, PaneRecord, LABEL_OPTION, SEP};
+use crate::tmux::format;
+use crate::tmux::ops::{self, PaneRecord, LABEL_OPTION};
 use crate::tmux::{TmuxError, TmuxTarget};
 
 /// Name of the format subscription that reports label changes.
@@ -306,12 +307,12 @@ async fn serve(
 
 /// `(target, name)` of every session, from a one-off `list-sessions`.
 async fn list_sessions(target: &TmuxTarget) -> anyhow::Result<Vec<(String, String)>> {
-    let fmt = format!("#{{session_id}}{SEP}#{{session_name}}");
+    let fmt = format::record(&[format::raw("session_id"), format::clean("session_name")]);
     let lines = target.run(["list-sessions", "-F", &fmt]).await?;
     Ok(lines
         .iter()
-        .filter_map(|l| l.split_once(SEP))
-        .map(|(id, n)| (id.to_string(), n.to_string()))
+        .filter_map(|l| format::split::<2>(l))
+        .map(|[id, n]| (id.to_string(), n.to_string()))
         .collect())
 }
 
@@ -396,7 +397,9 @@ async fn attach(
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| TmuxError::Command(format!("unexpected session id reply {id_line:?}")))?;
     *sid_cell.lock().expect("sid") = Some(sid);
-    let label_sub = format!("{LABEL_SUBSCRIPTION}:%*:#{{{LABEL_OPTION}}}");
+    // Subscription values are printed raw on every release: a newline in a label set by
+    // hand would otherwise forge a protocol line.
+    let label_sub = format!("{LABEL_SUBSCRIPTION}:%*:{}", format::clean(LABEL_OPTION));
     client.command(line("refresh-client", &["-B", &label_sub])).await?;
     // Exits with their status (panes ctmuxd spawns keep remain-on-exit on). tmux checks
     // subscriptions on its own one-second timer; ctmuxd itself never polls.

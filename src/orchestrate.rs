@@ -333,7 +333,10 @@ async fn exit_status(d: &Dispatcher, pane: PaneId) -> (Option<i32>, Option<i32>)
             "-p",
             "-t",
             &pane.to_string(),
-            &format!("1/#{{pane_dead_status}}/#{{pane_dead_signal}}/#{{{}}}", ops::EXIT_OPTION),
+            &format!(
+                "1/#{{pane_dead_status}}/#{{pane_dead_signal}}/{}",
+                crate::tmux::format::clean(ops::EXIT_OPTION)
+            ),
         ],
     );
     match client.command(cmd).await {

@@ -44,16 +44,26 @@ use crate::engine::{now_ns, Firing, PaneInfo};
 use crate::eventlog::Record;
 use crate::orchestrate;
 use crate::rules::RuleSet;
-use crate::tmux::ops::{PaneRecord, SEP};
+use crate::tmux::format::{self, SEP};
+use crate::tmux::ops::PaneRecord;
 use crate::tmux::{tmux_binary, TmuxError, TmuxTarget};
 
 /// The value of the `mode` field in every record this mode writes.
 pub const MODE: &str = "poll";
 
-/// Start of the marker lines printed between captures. It begins with a control
-/// character, which tmux never stores in a pane's grid, so no captured line can be
-/// taken for a marker.
-const MARKER: &str = "\x1fctmuxd-poll\x1f";
+/// Start of the marker lines printed between captures: a tab, a word drawn at random once
+/// per process, and a tab. tmux 3.5 escapes other control characters in command output,
+/// so a tab is the one that reads the same on every release; a pane's program cannot
+/// print a marker because it never sees the word (ctmuxd never shows it anywhere).
+fn marker() -> &'static str {
+    static MARKER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    MARKER.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(now_ns() as u128 ^ (u128::from(std::process::id()) << 64));
+        format!("{SEP}ctmuxd-poll-{:016x}{SEP}", h.finish())
+    })
+}
 
 /// Shortest interval accepted; anything shorter would keep tmux busy for nothing.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
@@ -293,7 +303,7 @@ struct Geometry {
 }
 
 impl Geometry {
-    /// The marker format: `MARKER pane SEP history SEP limit SEP cursor_y SEP height SEP width SEP alternate`.
+    /// The marker format: `marker() pane SEP history SEP limit SEP cursor_y SEP height SEP width SEP alternate`.
     fn format() -> String {
         let fields = [
             "#{history_size}",
@@ -303,12 +313,12 @@ impl Geometry {
             "#{pane_width}",
             "#{alternate_on}",
         ];
-        format!("{MARKER}#{{pane_id}}{SEP}{}", fields.join(&SEP.to_string()))
+        format!("{}#{{pane_id}}{SEP}{}", marker(), format::record(&fields))
     }
 
     /// Parses a marker line; `None` if `line` is not one.
     fn parse(line: &str) -> Option<(PaneId, Geometry)> {
-        let mut f = line.strip_prefix(MARKER)?.split(SEP);
+        let mut f = line.strip_prefix(marker())?.split(SEP);
         let pane = f.next()?.parse().ok()?;
         let mut num = || f.next().and_then(|v| v.parse::<u64>().ok());
         let geo = Geometry {
@@ -681,7 +691,7 @@ impl Poller {
         args.extend(capture_args(&known, Some(self.depth), true));
         let batch = run_batch(&self.target, &args).await?;
         let lines: Vec<&str> = batch.stdout.lines().collect();
-        let list_end = lines.iter().position(|l| l.starts_with(MARKER)).unwrap_or(lines.len());
+        let list_end = lines.iter().position(|l| l.starts_with(marker())).unwrap_or(lines.len());
         // A failed queue still printed the pane list if `list-panes` itself ran (a pane
         // that vanished fails its own capture later in the queue).
         if !batch.ok && lines[..list_end].iter().all(|l| PaneRecord::parse(l).is_none()) {
@@ -919,7 +929,7 @@ mod tests {
 
     #[test]
     fn marker_round_trip() {
-        let line = format!("{MARKER}%7\x1f12\x1f2000\x1f3\x1f40\x1f120\x1f1");
+        let line = format!("{}%7\t12\t2000\t3\t40\t120\t1", marker());
         let (pane, g) = Geometry::parse(&line).unwrap();
         assert_eq!(pane, PaneId(7));
         assert_eq!(
@@ -933,9 +943,9 @@ mod tests {
                 alternate: true
             }
         );
-        assert_eq!(Geometry::parse("%7\x1f12"), None);
-        assert_eq!(Geometry::parse(&format!("{MARKER}%7\x1fx")), None);
-        assert!(Geometry::format().starts_with(MARKER));
+        assert_eq!(Geometry::parse("%7\t12"), None);
+        assert_eq!(Geometry::parse(&format!("{}%7\tx", marker())), None);
+        assert!(Geometry::format().starts_with(marker()));
     }
 
     #[test]
@@ -1125,7 +1135,7 @@ mod tests {
 
     #[test]
     fn sections_drop_the_cut_one() {
-        let m = |p: u32| format!("{MARKER}%{p}\x1f0\x1f2000\x1f0\x1f1\x1f80\x1f0");
+        let m = |p: u32| format!("{}%{p}\t0\t2000\t0\t1\t80\t0", marker());
         let (m1, m2) = (m(1), m(2));
         let lines = ["%1 list", m1.as_str(), "a", m2.as_str(), "b", "c"];
         let s = sections(&lines);

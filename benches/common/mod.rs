@@ -39,7 +39,7 @@ impl Server {
 
     /// Runs `tmux -L <name> args...`; panics with tmux's message if it fails.
     pub fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
+        let out = Command::new(std::env::var("CTMUXD_TMUX").unwrap_or_else(|_| "tmux".into()))
             .args(["-L", &self.name, "-f", "/dev/null"])
             .args(args)
             .env("SHELL", "/bin/sh")
@@ -54,7 +54,9 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["-L", &self.name, "kill-server"]).output();
+        let _ = Command::new(std::env::var("CTMUXD_TMUX").unwrap_or_else(|_| "tmux".into()))
+            .args(["-L", &self.name, "kill-server"])
+            .output();
     }
 }
 

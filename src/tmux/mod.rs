@@ -7,6 +7,7 @@
 
 pub mod command;
 pub mod control;
+pub mod format;
 pub mod ops;
 
 use std::ffi::OsString;

@@ -13,6 +13,7 @@ use tmux_control_parser::{PaneId, SessionId, WindowId};
 
 use super::command::{line, send_keys_literal};
 use super::control::ControlClient;
+use super::format;
 use super::TmuxError;
 
 /// Pane option holding the label.
@@ -24,12 +25,16 @@ const GATE_VAR: &str = "_ctmuxd_go";
 /// Pane option where a spawned command's wrapper leaves its exit status.
 pub const EXIT_OPTION: &str = "@ctmuxd_exit";
 /// Runs after a spawned command: stores its exit status in the pane (tmux 3.3a does not
-/// always fill `#{pane_dead_status}`), then exits with it. `tmux` finds the server from
-/// `TMUX`; the pane must be named with `TMUX_PANE` (without `-t` tmux picks the active pane).
-const EXIT_TRAILER: &str =
-    "; s=$?; tmux set-option -p -t \"$TMUX_PANE\" @ctmuxd_exit \"$s\" 2>/dev/null; exit \"$s\"";
-/// Field separator for `-F` formats: a control character no field can contain.
-pub const SEP: char = '\x1f';
+/// always fill `#{pane_dead_status}`), then exits with it. tmux finds the server from
+/// `TMUX`; the pane must be named with `TMUX_PANE` (without `-t` tmux picks the active
+/// pane). The tmux called is ctmuxd's own ([`super::tmux_binary`]): a server refuses a
+/// client of another release, and the first `tmux` on the pane's `PATH` may be one.
+fn exit_trailer() -> String {
+    let tmux = super::tmux_binary().replace('\'', "'\\''");
+    format!(
+        "; s=$?; '{tmux}' set-option -p -t \"$TMUX_PANE\" @ctmuxd_exit \"$s\" 2>/dev/null; exit \"$s\""
+    )
+}
 
 /// Where a new pane goes.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -111,32 +116,30 @@ pub struct PaneRecord {
 
 impl PaneRecord {
     /// The `-F` format that [`PaneRecord::parse`] reads. User-set fields come last.
+    /// Every text field is cleaned by tmux (see [`super::format`]): a process name or a
+    /// label holding a tab or a newline cannot split or forge a record.
     pub fn format() -> String {
-        [
-            "#{pane_id}",
-            "#{session_id}",
-            "#{window_id}",
-            "#{pane_pid}",
-            "#{pane_current_command}",
-            "#{pane_width}",
-            "#{pane_height}",
-            "#{pane_dead}",
-            "#{pane_dead_status}",
-            "#{pane_dead_signal}",
-            "#{session_name}",
-            &format!("#{{{EXIT_OPTION}}}"),
-            &format!("#{{{LABEL_OPTION}}}"),
-            &format!("#{{{META_OPTION}}}"),
-        ]
-        .join(&SEP.to_string())
+        format::record(&[
+            format::raw("pane_id"),
+            format::raw("session_id"),
+            format::raw("window_id"),
+            format::raw("pane_pid"),
+            format::clean("pane_current_command"),
+            format::raw("pane_width"),
+            format::raw("pane_height"),
+            format::raw("pane_dead"),
+            format::raw("pane_dead_status"),
+            format::raw("pane_dead_signal"),
+            format::clean("session_name"),
+            format::clean(EXIT_OPTION),
+            format::clean(LABEL_OPTION),
+            format::clean(META_OPTION),
+        ])
     }
 
     /// Parses one line of [`PaneRecord::format`] output; `None` for a malformed line.
     pub fn parse(l: &str) -> Option<PaneRecord> {
-        let f: Vec<&str> = l.splitn(14, SEP).collect();
-        if f.len() != 14 {
-            return None;
-        }
+        let f: [&str; 14] = format::split(l)?;
         let signal: Option<i32> = f[9].parse().ok();
         // tmux 3.3a does not always fill pane_dead_status: fall back to the status the
         // spawn wrapper stored in the pane.
@@ -309,7 +312,7 @@ pub async fn spawn(
             args.extend([
                 "sh".into(),
                 "-c".into(),
-                format!("read -r {GATE_VAR}; \"$@\"{EXIT_TRAILER}"),
+                format!("read -r {GATE_VAR}; \"$@\"{}", exit_trailer()),
                 "sh".into(),
             ]);
             args.extend(argv.iter().cloned());
@@ -319,7 +322,7 @@ pub async fn spawn(
             args.extend([
                 "sh".into(),
                 "-c".into(),
-                format!("read -r {GATE_VAR}\n(\n{s}\n){EXIT_TRAILER}"),
+                format!("read -r {GATE_VAR}\n(\n{s}\n){}", exit_trailer()),
             ]);
         }
     }
@@ -406,6 +409,7 @@ pub use crate::rules::glob_match;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tmux::format::SEP;
 
     #[test]
     fn record_round_trip() {

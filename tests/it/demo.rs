@@ -73,7 +73,7 @@ impl DemoServer {
 
     /// `tmux -L <name> args...` stdout, or `None` when it fails.
     fn tmux(&self, args: &[&str]) -> Option<String> {
-        let out = Command::new("tmux")
+        let out = Command::new(crate::harness::tmux_bin())
             .arg("-L")
             .arg(&self.name)
             .args(args)

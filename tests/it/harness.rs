@@ -12,6 +12,12 @@ use serde_json::Value;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// The tmux under test: `$CTMUXD_TMUX` (the CI matrix sets it; ctmuxd honours it too),
+/// else `tmux` from `PATH`.
+pub fn tmux_bin() -> String {
+    std::env::var("CTMUXD_TMUX").unwrap_or_else(|_| "tmux".to_string())
+}
+
 /// A tmux server of the test's own: never the user's default server.
 pub struct TmuxServer {
     /// The `-L` socket name.
@@ -38,7 +44,7 @@ impl TmuxServer {
 
     /// Runs `tmux -L <name> args...` and returns its output.
     pub fn tmux(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
+        Command::new(tmux_bin())
             .arg("-L")
             .arg(&self.name)
             .arg("-f")
