@@ -26,6 +26,7 @@ use crate::dispatch::Dispatcher;
 use crate::engine::{DynamicMatch, DynamicPattern, DynamicSink};
 use crate::orchestrate;
 use crate::tmux::ops::{self, glob_match, OpsError, PaneCommand, PaneRecord};
+use crate::tmux::version::TmuxVersion;
 use crate::tmux::TmuxTarget;
 
 /// How long `send --enter` waits for the typed text to be echoed before pressing Enter anyway.
@@ -49,11 +50,19 @@ pub struct DaemonBackend {
     stop: Arc<Notify>,
     runtime_rules: Arc<Mutex<Vec<RuntimeRule>>>,
     next_rule: AtomicU64,
+    /// The watched server's tmux release, once connected.
+    tmux_version: Arc<Mutex<Option<TmuxVersion>>>,
 }
 
 impl DaemonBackend {
     /// A backend over `dispatcher` (engine + connections); `stop` is notified by `ctmuxd stop`.
-    pub fn new(dispatcher: Dispatcher, target: TmuxTarget, stop: Arc<Notify>) -> DaemonBackend {
+    /// `tmux_version` is filled in by the daemon at each connect and shown by `status`.
+    pub fn new(
+        dispatcher: Dispatcher,
+        target: TmuxTarget,
+        stop: Arc<Notify>,
+        tmux_version: Arc<Mutex<Option<TmuxVersion>>>,
+    ) -> DaemonBackend {
         DaemonBackend {
             dispatcher,
             target,
@@ -61,6 +70,7 @@ impl DaemonBackend {
             stop,
             runtime_rules: Arc::default(),
             next_rule: AtomicU64::new(1),
+            tmux_version,
         }
     }
 
@@ -444,6 +454,13 @@ impl Backend for DaemonBackend {
             Ok(StatusView {
                 pid: std::process::id(),
                 tmux: self.target.describe(),
+                tmux_version: self
+                    .tmux_version
+                    .lock()
+                    .expect("tmux version")
+                    .as_ref()
+                    .map(|v| v.name.clone())
+                    .unwrap_or_default(),
                 sessions,
                 panes: engine.panes().len(),
                 rules: engine.rules().rules.len(),

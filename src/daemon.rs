@@ -25,6 +25,7 @@ use crate::tmux::command::line;
 use crate::tmux::control::{ConnectOptions, ConnectionEnd, ControlClient};
 use crate::tmux::format;
 use crate::tmux::ops::{self, PaneRecord, LABEL_OPTION};
+use crate::tmux::version::TmuxVersion;
 use crate::tmux::{TmuxError, TmuxTarget};
 
 /// Name of the format subscription that reports label changes.
@@ -80,6 +81,8 @@ struct Shared {
     /// Connections attached so far: numbers each `--record` file, so a connection made
     /// after another one ended never appends to a file a live connection writes.
     attached: std::sync::atomic::AtomicUsize,
+    /// The release of the server watched now (`#{version}`), read at each connect.
+    tmux_version: Arc<Mutex<Option<TmuxVersion>>>,
 }
 
 /// Runs the daemon until `shutdown` resolves or tmux goes away (with
@@ -98,6 +101,7 @@ pub async fn run(
         owner: Mutex::new(HashMap::new()),
         dispatcher,
         attached: Default::default(),
+        tmux_version: Default::default(),
     });
 
     // The control API: bound before anything starts, so a second daemon for the same
@@ -110,6 +114,7 @@ pub async fn run(
         shared.dispatcher.clone(),
         opts.target.clone(),
         stop.clone(),
+        shared.tmux_version.clone(),
     ));
     let api_end = tokio_util::sync::CancellationToken::new();
     let api = tokio::spawn(listener.serve(backend, api_end.clone().cancelled_owned()));
@@ -220,14 +225,17 @@ async fn serve(
         conns.insert(sid, conn);
     }
     let first = conns.values().next().map(|c| c.client.clone()).expect("one connection");
-    let id_line = first.command(line("display-message", &["-p", "#{pid} #{start_time}"])).await?;
-    let (pid, start_time) = id_line
-        .first()
-        .and_then(|l| l.split_once(' '))
-        .map(|(p, t)| (p.to_string(), t.to_string()))
-        .unwrap_or_default();
-    let identity = ServerIdentity { pid, start_time };
     let mut ready = Record::now("daemon");
+    let id_fmt =
+        format::record(&[format::raw("pid"), format::raw("start_time"), format::clean("version")]);
+    let id_line = first.command(line("display-message", &["-p", &id_fmt])).await?;
+    let [pid, start_time, version] =
+        id_line.first().and_then(|l| format::split::<3>(l)).unwrap_or_default();
+    let identity = ServerIdentity { pid: pid.to_string(), start_time: start_time.to_string() };
+    let version = TmuxVersion::parse(version);
+    tracing::info!("tmux server {} runs tmux {version}", identity.pid);
+    ready.extra.insert("tmux_version".into(), version.name.clone().into());
+    *shared.tmux_version.lock().expect("tmux version") = Some(version);
     if server.as_ref().is_some_and(|old| *old != identity) {
         // A new server: every pane id, label and state learnt before is meaningless now.
         shared.engine.lock().expect("engine").clear_panes();

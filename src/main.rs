@@ -156,7 +156,7 @@ async fn run_daemon(args: DaemonArgs) -> anyhow::Result<ExitCode> {
         ctmuxd::poll::run(poll_opts(), shutdown_signal()).await?
     } else {
         let control = async {
-            ctmuxd::poll::check_tmux_version().await?;
+            ctmuxd::tmux::version::check_control_mode().await?;
             daemon::run(opts.clone(), shutdown_signal()).await
         }
         .await;

@@ -46,6 +46,7 @@ use crate::orchestrate;
 use crate::rules::RuleSet;
 use crate::tmux::format::{self, SEP};
 use crate::tmux::ops::PaneRecord;
+use crate::tmux::version::ControlModeUnusable;
 use crate::tmux::{tmux_binary, TmuxError, TmuxTarget};
 
 /// The value of the `mode` field in every record this mode writes.
@@ -70,9 +71,6 @@ pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Rows captured per pane and poll, at least (the depth is twice `ring_lines`).
 const MIN_DEPTH: usize = 20;
-
-/// Oldest tmux whose control mode ctmuxd can use (client flags, subscriptions).
-pub const MIN_CONTROL_VERSION: (u32, u32) = (3, 2);
 
 /// How to run the polling daemon.
 #[derive(Clone, Debug)]
@@ -194,48 +192,7 @@ fn unsupported(rules: &RuleSet) -> Option<String> {
     (!parts.is_empty()).then(|| format!("poll mode: {}", parts.join("; ")))
 }
 
-/// Why control mode cannot be used with the installed tmux.
-#[derive(Debug, thiserror::Error)]
-pub enum ControlModeUnusable {
-    /// `tmux -V` reports a version older than [`MIN_CONTROL_VERSION`].
-    #[error("tmux {found} is too old for control mode (ctmuxd needs tmux 3.2 or newer)")]
-    TooOld {
-        /// What `tmux -V` printed.
-        found: String,
-    },
-}
-
-/// Checks that the installed tmux is new enough for control mode (`tmux -V` ≥ 3.2).
-///
-/// A version that cannot be read (`tmux master`, `tmux openbsd-7.4`) is taken as new
-/// enough: builds from source and OpenBSD's tmux track the current release.
-///
-/// # Errors
-/// [`ControlModeUnusable::TooOld`] naming the version found. A tmux that cannot be run at
-/// all is not reported here: the attach reports it.
-pub async fn check_tmux_version() -> Result<(), ControlModeUnusable> {
-    let Ok(out) =
-        tokio::process::Command::new(tmux_binary()).arg("-V").stdin(Stdio::null()).output().await
-    else {
-        return Ok(());
-    };
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    match parse_version(&text) {
-        Some(v) if v < MIN_CONTROL_VERSION => Err(ControlModeUnusable::TooOld { found: text }),
-        _ => Ok(()),
-    }
-}
-
-/// `(major, minor)` from `tmux -V` output (`tmux 3.3a`, `tmux next-3.4`, `tmux 3.2-rc2`).
-fn parse_version(text: &str) -> Option<(u32, u32)> {
-    let v = text.split_whitespace().nth(1)?;
-    let v = v.strip_prefix("next-").unwrap_or(v);
-    let (major, rest) = v.split_once('.')?;
-    let minor: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    Some((major.parse().ok()?, minor.parse().ok()?))
-}
-
-/// Whether a failed control-mode start (an error from [`check_tmux_version`] or
+/// Whether a failed control-mode start (an error from [`crate::tmux::version::check_control_mode`] or
 /// [`crate::daemon::run`]) means control mode cannot be used here, so polling should
 /// take over: tmux too old, the control client refused or died while attaching, or tmux
 /// rejecting a flag or command ctmuxd sends while setting up (an old tmux).
@@ -901,6 +858,7 @@ async fn run_batch(target: &TmuxTarget, args: &[String]) -> Result<Batch, TmuxEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tmux::version::TmuxVersion;
 
     fn geo(history: u64, cursor_y: u64) -> Geometry {
         Geometry { history, limit: 2000, cursor_y, height: 5, width: 80, alternate: false }
@@ -946,16 +904,6 @@ mod tests {
         assert_eq!(Geometry::parse("%7\t12"), None);
         assert_eq!(Geometry::parse(&format!("{}%7\tx", marker())), None);
         assert!(Geometry::format().starts_with(marker()));
-    }
-
-    #[test]
-    fn versions() {
-        assert_eq!(parse_version("tmux 3.3a"), Some((3, 3)));
-        assert_eq!(parse_version("tmux 3.2-rc2"), Some((3, 2)));
-        assert_eq!(parse_version("tmux next-3.4"), Some((3, 4)));
-        assert_eq!(parse_version("tmux 2.9a"), Some((2, 9)));
-        assert_eq!(parse_version("tmux master"), None);
-        assert!(parse_version("tmux 3.1c").unwrap() < MIN_CONTROL_VERSION);
     }
 
     #[test]
@@ -1128,7 +1076,9 @@ mod tests {
         assert!(control_mode_unusable(&e(TmuxError::Command("unknown flag -B".into()))));
         assert!(!control_mode_unusable(&e(TmuxError::Command("can't find pane: %9".into()))));
         assert!(control_mode_unusable(&e(TmuxError::Closed(None)).context("attaching")));
-        let old = anyhow::Error::from(ControlModeUnusable::TooOld { found: "tmux 3.0a".into() });
+        let old = anyhow::Error::from(ControlModeUnusable::TooOld {
+            found: TmuxVersion::parse("tmux 3.0a"),
+        });
         assert!(control_mode_unusable(&old));
         assert!(!control_mode_unusable(&anyhow::anyhow!("the rules do not compile")));
     }

@@ -674,6 +674,7 @@ fn status_text(s: &StatusView) -> String {
     let rows = [
         ["pid", &s.pid.to_string()],
         ["tmux", &s.tmux],
+        ["version", &s.tmux_version],
         ["mode", &s.mode],
         ["sessions", &sessions],
         ["panes", &s.panes.to_string()],

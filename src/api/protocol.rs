@@ -276,6 +276,8 @@ pub struct StatusView {
     pub pid: u32,
     /// The tmux server it serves, as a command (`tmux -L work`).
     pub tmux: String,
+    /// That server's tmux release (`3.5a`), as `#{version}` reports it.
+    pub tmux_version: String,
     /// Names of the sessions it watches.
     pub sessions: Vec<String>,
     /// Number of panes it watches.

@@ -10,42 +10,42 @@ use serde_json::Value;
 use crate::harness::{bin, Daemon, TmuxServer};
 
 /// A rule that never fires: the daemon needs a rules file, these tests need no rules.
-const QUIET_RULES: &str =
+pub(crate) const QUIET_RULES: &str =
     "[[rule]]\nname = \"quiet\"\npattern = '^NEVER-PRINTED-9f3c$'\nactions = [ \"log\" ]\n";
 
 /// Runs `ctmuxd <sub> -L <server> <rest...>` (the server flag right after the subcommand,
 /// so it never lands after a `--`).
-fn ctl(server: &TmuxServer, args: &[&str]) -> Output {
+pub(crate) fn ctl(server: &TmuxServer, args: &[&str]) -> Output {
     ctl_command(server, args).stdin(Stdio::null()).output().expect("run ctmuxd")
 }
 
-fn ctl_command(server: &TmuxServer, args: &[&str]) -> Command {
+pub(crate) fn ctl_command(server: &TmuxServer, args: &[&str]) -> Command {
     let mut cmd = Command::new(bin());
     cmd.arg(args[0]).arg("-L").arg(&server.name).args(&args[1..]).env_remove("TMUX");
     cmd
 }
 
-fn stdout(o: &Output) -> String {
+pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Runs a subcommand that must exit 0; returns its stdout.
-fn ctl_ok(server: &TmuxServer, args: &[&str]) -> String {
+pub(crate) fn ctl_ok(server: &TmuxServer, args: &[&str]) -> String {
     let o = ctl(server, args);
     assert!(o.status.success(), "ctmuxd {args:?} exited {}: {}", o.status, stderr(&o));
     stdout(&o)
 }
 
-fn json(text: &str) -> Value {
+pub(crate) fn json(text: &str) -> Value {
     serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
 /// Starts the daemon and waits until its control socket answers.
-fn daemon(server: &TmuxServer) -> Daemon {
+pub(crate) fn daemon(server: &TmuxServer) -> Daemon {
     let d = Daemon::start(server, QUIET_RULES, &[]);
     let end = Instant::now() + Duration::from_secs(10);
     while !ctl(server, &["status"]).status.success() {
@@ -256,11 +256,25 @@ fn json_output_follows_the_documented_schema() {
     let status = json(&ctl_ok(&server, &["status", "--json"]));
     assert_eq!(
         keys(&status),
-        ["events_path", "mode", "panes", "pid", "rules", "sessions", "tmux", "uptime_s"],
+        [
+            "events_path",
+            "mode",
+            "panes",
+            "pid",
+            "rules",
+            "sessions",
+            "tmux",
+            "tmux_version",
+            "uptime_s"
+        ],
         "{status}"
     );
     assert_eq!(status["sessions"], serde_json::json!(["main"]));
     assert!(status["tmux"].as_str().unwrap().contains(&server.name));
+    // The release of the server under test (`tmux -V` of the same binary: `tmux 3.5a`).
+    let v = Command::new(crate::harness::tmux_bin()).arg("-V").output().expect("tmux -V");
+    let v = String::from_utf8_lossy(&v.stdout).trim().trim_start_matches("tmux ").to_string();
+    assert_eq!(status["tmux_version"], v.as_str(), "{status}");
 
     let rules = json(&ctl_ok(&server, &["rules", "--json"]));
     assert_eq!(keys(&rules[0]), ["dynamic", "matches", "name", "pattern"]);

@@ -19,6 +19,9 @@ mod demo;
 /// The control socket and the client subcommands.
 mod api;
 
+/// tmux releases: what differs, and record framing a pane's program cannot forge.
+mod versions;
+
 /// Polling mode: capture-pane alignment, bursts, repeats, clears, baseline, fallback checks.
 mod poll;
 
