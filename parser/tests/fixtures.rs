@@ -673,3 +673,129 @@ fn exits(d: &str) {
         vec!["last command before EOF"]
     );
 }
+
+/// The flags-1 replies of a `versions` capture, in the order sent.
+fn versions_replies(d: &str) -> (Vec<Event>, Vec<Reply>) {
+    let evs = events(&format!("{d}versions.txt"));
+    let mine = replies(&evs).into_iter().filter(|r| r.flags == 1).cloned().collect::<Vec<_>>();
+    assert_eq!(mine.len(), 16, "{d}: one reply per command sent");
+    (evs, mine)
+}
+
+fn lines(reply: &Reply) -> Vec<&[u8]> {
+    reply.lines.iter().map(|l| &l[..]).collect()
+}
+
+/// Each control-mode difference between tmux 3.3a and 3.5a that the
+/// `versions` pair was captured to show (see the fixtures README).
+#[test]
+fn versions_differences() {
+    let (old_evs, old) = versions_replies(V33);
+    let (new_evs, new) = versions_replies(V35);
+
+    // #{version}.
+    assert_eq!((old[4].text(), new[4].text()), ("3.3a".into(), "3.5a".into()));
+
+    // Control characters in command output (display-message -p, list-panes
+    // -F) of a value holding \x1f, tab, backslash, newline, ESC and DEL:
+    // 3.3a writes them raw; 3.5a writes \ooo for all but tab and newline and
+    // leaves the backslash bare (so `\037` is ambiguous), the newline still
+    // splits the record.
+    let raw: [&[u8]; 2] = [b"%0\x1ftab\there back\\slash nl", b"after esc\x1bx del\x7fy"];
+    let escaped: [&[u8]; 2] = [b"%0\\037tab\there back\\slash nl", b"after esc\\033x del\\177y"];
+    for i in [1, 2] {
+        assert_eq!(lines(&old[i]), raw, "3.3a reply {i}");
+        assert_eq!(lines(&new[i]), escaped, "3.5a reply {i}");
+    }
+    // #{s/[\001-\037\177]/?/:@v} after a tab separator: identical bytes.
+    let cleaned: &[u8] = b"%0\ttab?here back\\slash nl?after esc?x del?y";
+    assert_eq!((lines(&old[3]), lines(&new[3])), (vec![cleaned], vec![cleaned]));
+
+    // A bad line in the -f config at start-up: 3.5a sends %config-error as
+    // the very first line, before the initial flags-0 block; 3.3a puts the
+    // pane into view mode instead (the pane is still in it at the end).
+    let Event::ConfigError { text } = &new_evs[0] else { panic!("{:?}", new_evs[0]) };
+    assert!(text.ends_with("/bad.conf:2: unknown command: no-such-config-command"), "{text}");
+    assert!(matches!(&new_evs[1], Event::Reply(r) if r.flags == 0 && r.ok));
+    assert!(!old_evs.iter().any(|e| matches!(e, Event::ConfigError { .. })));
+    assert_eq!(old_evs[4], Event::PaneModeChanged { pane: PaneId(0) });
+    assert_eq!(old_evs[5], Event::WindowRenamed { window: WindowId(0), name: "[tmux]".into() });
+    assert!(!new_evs.iter().any(|e| matches!(e, Event::PaneModeChanged { .. })));
+    assert_eq!((old[15].text(), new[15].text()), ("mode=view-mode".into(), "mode=".into()));
+    // source-file with the same bad line: a bare line after the block in
+    // both (not %config-error).
+    for evs in [&old_evs, &new_evs] {
+        assert!(evs.iter().any(|e| matches!(e, Event::Stray { line }
+            if line.ends_with(b"/bad.conf:2: unknown command: no-such-config-command"))));
+    }
+
+    // display-message without -p: nothing in 3.3a; in 3.5a a `%message`
+    // line written inside the command's own block. The decoder keeps it as
+    // that reply's body line (it cannot be told from `display-message -p`
+    // output that starts with "%message "); parse_line reads it.
+    assert!(old[5].lines.is_empty());
+    assert_eq!(lines(&new[5]), [&b"%message hello message"[..]]);
+    assert_eq!(
+        tmux_control_parser::parse_line(&new[5].lines[0]).unwrap(),
+        Event::Message { text: "hello message".into() }
+    );
+    assert!(!new_evs.iter().any(|e| matches!(e, Event::Message { .. })));
+
+    // set-buffer / delete-buffer: %paste-buffer-changed/-deleted in 3.5a only.
+    let paste = |evs: &[Event]| {
+        evs.iter()
+            .filter(|e| {
+                matches!(e, Event::PasteBufferChanged { .. } | Event::PasteBufferDeleted { .. })
+            })
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(paste(&old_evs), []);
+    assert_eq!(
+        paste(&new_evs),
+        [
+            Event::PasteBufferChanged { name: "vb".into() },
+            Event::PasteBufferDeleted { name: "vb".into() }
+        ]
+    );
+    // show-buffer: 3.3a C-escapes control characters (\t, \033), 3.5a
+    // writes the buffer's bytes raw.
+    assert_eq!(lines(&old[7]), [&b"buf\\tdata\\033z"[..]]);
+    assert_eq!(lines(&new[7]), [&b"buf\tdata\x1bz"[..]]);
+
+    // run-shell without -b: an empty block in both; 3.5a then writes the
+    // output as bare lines (ESC escaped, tab raw); 3.3a sends nothing.
+    assert!(old[9].lines.is_empty() && new[9].lines.is_empty());
+    let strays = |evs: &[Event]| {
+        evs.iter()
+            .filter_map(|e| match e {
+                Event::Stray { line } if !line.ends_with(b"no-such-config-command") => {
+                    Some(line.clone())
+                }
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strays(&old_evs), Vec::<Bytes>::new());
+    assert_eq!(strays(&new_evs), ["from-run-shell", "tab\tesc\\033e"]);
+
+    // The command-error hook (3.5): an unknown hook in 3.3a; in 3.5a a
+    // failing command is followed by the hook's own flags-0 block.
+    assert_eq!(old[10].text(), "invalid option: command-error");
+    assert!(new[10].ok);
+    assert_eq!((new[11].ok, new[11].text().as_str()), (false, "can't find pane: %99"));
+    let after = new_evs
+        .iter()
+        .position(|e| matches!(e, Event::Reply(r) if r.number == new[11].number))
+        .unwrap();
+    assert!(
+        matches!(&new_evs[after + 1], Event::Reply(r) if r.flags == 0 && r.text() == "hook-saw-error")
+    );
+
+    // display-message -l (no format expansion): 3.4+.
+    assert_eq!(
+        (old[13].ok, old[13].text().as_str()),
+        (false, "parse error: command display-message: unknown flag -l")
+    );
+    assert_eq!((new[13].ok, new[13].text().as_str()), (true, "#{literal}"));
+}
