@@ -611,6 +611,9 @@ fn long_lines(d: &str) {
     let out = pane_bytes(&evs, 0);
     assert!(contains(&out, &[b'y'; 12000]));
     assert!(contains(&out, b"LONG-DONE\r\n"));
+    // set-buffer notifies in 3.5a only.
+    let changed = Event::PasteBufferChanged { name: "big".into() };
+    assert_eq!(evs.contains(&changed), d == V35);
 }
 
 fn long_lines_with_a_small_line_cap(d: &str) {
