@@ -210,12 +210,23 @@ pub enum Event {
         /// The expanded format (may be empty).
         value: String,
     },
-    /// `%config-error TEXT` (tmux 3.4+): a configuration file error.
+    /// `%config-error TEXT` (tmux 3.4+): a configuration file error. Errors
+    /// in the `-f` file at server start come before the initial command's
+    /// block (tmux 3.5a); `source-file` errors are still bare lines
+    /// ([`Event::Stray`]) after its block in 3.5a.
     ConfigError {
         /// The message, typically `file:line: message`.
         text: String,
     },
     /// `%message TEXT` (tmux 3.4+): `display-message` aimed at this client.
+    ///
+    /// Only a `%message` outside a block becomes this event. The one this
+    /// client's own `display-message` (without `-p`) causes is written inside
+    /// that command's block, and stays there as the reply's single body line
+    /// `%message TEXT`: it cannot be told apart from `display-message -p`
+    /// output that starts with `%message `, and dropping a real body line
+    /// would be worse. The sender knows which it sent; turn that line into
+    /// this event with [`parse_line`](crate::parse_line).
     Message {
         /// The message text (C-style escaped by tmux).
         text: String,
