@@ -115,7 +115,7 @@ pub enum Command {
         /// Make this service fail at start-up (services: db, api or frontend).
         #[arg(long, value_name = "LABEL")]
         fail: Option<String>,
-        /// tmux socket name (default: ctmuxd-demo-<pid>).
+        /// tmux socket name (default: `ctmuxd-demo-<pid>`).
         #[arg(short = 'L', value_name = "SOCKET-NAME")]
         socket: Option<String>,
         /// Directory of the event log (default: inside the demo's temporary directory).

@@ -9,7 +9,7 @@
 //! followed by `capture-pane -p -J` of its last rows. tmux runs a queue without serving
 //! pane output in between, so each marker describes exactly the capture that follows it.
 //!
-//! Only lines that are new since the last poll of the pane reach the [`Engine`], as the
+//! Only lines that are new since the last poll of the pane reach the [`Engine`](crate::engine::Engine), as the
 //! bytes `line\n`. New lines are found by content: the previous capture's complete lines
 //! are aligned with the new capture (the old capture's longest suffix that starts the new
 //! one), and when repeated identical lines make several alignments possible, the pane's
