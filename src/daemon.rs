@@ -564,6 +564,8 @@ async fn on_event(
             tracing::debug!("stray line from tmux: {}", String::from_utf8_lossy(&line));
         }
         Event::Unknown { name, .. } => tracing::debug!("unknown tmux notification %{name}"),
+        // tmux 3.4+: an error in the server's configuration file; the user should know.
+        Event::ConfigError { text } => tracing::warn!("tmux configuration error: {text}"),
         other => tracing::trace!("{other:?}"),
     }
     Ok(())
