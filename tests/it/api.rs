@@ -94,6 +94,15 @@ fn spawn_send_wait_for_capture_close_by_label_only() {
     assert!(spawned["id"].as_str().unwrap().starts_with('%'), "{spawned}");
     assert_eq!(spawned["meta"]["role"], "demo");
 
+    // Text typed before the shell's first prompt makes its answer land on the prompt's
+    // line (`# hello-42`): wait for the prompt first (input that arrives belongs to the
+    // shell-integration work, not to this test).
+    let id = spawned["id"].as_str().unwrap();
+    let end = Instant::now() + Duration::from_secs(10);
+    while !server.tmux_ok(&["capture-pane", "-p", "-t", id]).contains('#') {
+        assert!(Instant::now() < end, "no shell prompt in {id}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // The typed text does not match the pattern; only the shell's answer does.
     ctl_ok(&server, &["send", "sh1", "--enter", "--", "echo hel\"\"lo-$((6*7))"]);
     let line = ctl_ok(

@@ -212,7 +212,9 @@ after = ["slow"]
     };
     assert!(ts("ready", "db") <= ts("spawned", "api"), "api started before db was ready");
     let delay_ms = (ts("spawned", "api") - ts("ready", "db")) as f64 / 1e6;
-    assert!(delay_ms < 50.0, "api started {delay_ms} ms after db was ready");
+    // Promptly (one tmux round trip on an idle machine); the bound leaves room for a loaded
+    // CI machine: speed is measured by the benches.
+    assert!(delay_ms < 500.0, "api started {delay_ms} ms after db was ready");
     let failed = pane_events(&evs, "failed");
     assert!(failed
         .iter()
