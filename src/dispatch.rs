@@ -123,9 +123,22 @@ impl Dispatcher {
     /// Records the match now (synchronously, so the log order is the detection order),
     /// then runs the rule's actions on a task of their own.
     pub fn fire(&self, firing: Firing) {
+        self.fire_marked(firing, false);
+    }
+
+    /// As [`Dispatcher::fire`], for a line read back with `capture-pane` after tmux had
+    /// dropped it (a paused pane): the match record carries `"catch_up": true`.
+    pub fn fire_catch_up(&self, firing: Firing) {
+        self.fire_marked(firing, true);
+    }
+
+    fn fire_marked(&self, firing: Firing, catch_up: bool) {
         if firing.rule().trigger == Trigger::Output {
             let mut rec = match_record(&firing, self.mode);
             rec.ts_ns = firing.ts_ns;
+            if catch_up {
+                rec.extra.insert("catch_up".into(), true.into());
+            }
             self.append(&rec);
         }
         if firing.rule().actions.iter().all(|a| matches!(a, Action::Log)) {
