@@ -697,3 +697,53 @@ pub fn now_ns() -> u64 {
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> Engine {
+        let text = "[[rule]]\nname = \"t\"\npattern = '^TRIGGER \\d+$'\nactions = [\"log\"]\n";
+        Engine::new(crate::rules::parse(text, std::path::Path::new("r.toml")).unwrap()).unwrap()
+    }
+
+    fn lines(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn fired(out: &[Firing]) -> Vec<&str> {
+        out.iter().map(|f| f.ctx.line.as_str()).collect()
+    }
+
+    #[test]
+    fn catch_up_feeds_only_what_follows_the_last_line_received() {
+        let mut e = engine();
+        let p = PaneId(1);
+        let mut out = Vec::new();
+        e.on_output(p, b"a 1\r\nTRIGGER 1\r\na 2\r\na 3", Instant::now(), 0, &mut out);
+        assert_eq!(fired(&out), ["TRIGGER 1"]);
+        out.clear();
+        let cap = lines(&["a 1", "TRIGGER 1", "a 2", "a 34", "TRIGGER 2", "a 5", ""]);
+        let done = e.catch_up(p, &cap, Instant::now(), 0, &mut out);
+        assert_eq!(done, CatchUp { fed: 3, aligned: true });
+        assert_eq!(fired(&out), ["TRIGGER 2"]);
+    }
+
+    #[test]
+    fn catch_up_feeds_the_whole_capture_when_the_last_line_scrolled_out() {
+        let mut e = engine();
+        let p = PaneId(1);
+        let mut out = Vec::new();
+        e.on_output(p, b"old 1\r\nold 2\r\n", Instant::now(), 0, &mut out);
+        let cap = lines(&["new 7", "TRIGGER 3", "new 8"]);
+        let done = e.catch_up(p, &cap, Instant::now(), 0, &mut out);
+        assert_eq!(done, CatchUp { fed: 3, aligned: false });
+        assert_eq!(fired(&out), ["TRIGGER 3"]);
+        // resync_tail (a pane that exited) still feeds nothing without an alignment.
+        out.clear();
+        let mut e = engine();
+        e.on_output(p, b"old 1\r\n", Instant::now(), 0, &mut out);
+        assert_eq!(e.resync_tail(p, &cap, Instant::now(), 0, &mut out), 0);
+        assert!(out.is_empty());
+    }
+}
