@@ -91,8 +91,23 @@ impl TmuxServer {
 
 impl Drop for TmuxServer {
     fn drop(&mut self) {
+        // tmux leaves its socket file behind when killed; a daemon killed with SIGKILL
+        // leaves its API socket. Both are this test's own: remove them.
         let _ = self.tmux(&["kill-server"]);
+        remove_sockets(&self.name);
     }
+}
+
+/// Removes the socket files a test's tmux server (`-L name`) and its daemon leave behind
+/// once they are gone: tmux does not remove its socket when killed, and a daemon killed
+/// with SIGKILL cannot remove its API socket.
+pub fn remove_sockets(name: &str) {
+    let dir = std::env::var_os("TMUX_TMPDIR").map(PathBuf::from).unwrap_or_else(|| "/tmp".into());
+    // SAFETY: geteuid(2) cannot fail and touches no memory of ours.
+    let uid = unsafe { libc::geteuid() };
+    let _ = std::fs::remove_file(dir.join(format!("tmux-{uid}")).join(name));
+    let api = ctmuxd::api::socket_path(&ctmuxd::tmux::TmuxTarget::Name(name.to_string()));
+    let _ = std::fs::remove_file(api);
 }
 
 /// Path of the built `ctmuxd` binary.
