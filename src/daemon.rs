@@ -427,6 +427,77 @@ async fn attach(
     Ok((sid, Conn { client, name: name.to_string() }))
 }
 
+/// How many lines of a paused pane's history are read back when it is resumed.
+pub const CATCH_UP_LINES: usize = 10_000;
+
+/// Resumes a pane tmux paused for ctmuxd and matches the lines tmux dropped meanwhile.
+///
+/// `capture-pane` and `refresh-client -A %P:continue` go as one command line, so tmux
+/// runs them back to back: the capture ends exactly where the resumed stream starts.
+/// The capture is fed on the reader task (a reply hook) before any output that follows
+/// the resume, aligned on the last line ctmuxd has, so each dropped line is matched
+/// once; its matches are recorded with `"catch_up": true`, and a `catch-up` record says
+/// how many lines were read back.
+async fn resume_paused(
+    shared: &Arc<Shared>,
+    client: &ControlClient,
+    pane: PaneId,
+) -> Result<(), TmuxError> {
+    let id = pane.to_string();
+    let depth = format!("-{CATCH_UP_LINES}");
+    let commands = [
+        line("capture-pane", &["-p", "-J", "-t", &id, "-S", &depth]),
+        line("refresh-client", &["-A", &format!("{pane}:continue")]),
+    ];
+    let hook_shared = shared.clone();
+    let hook: crate::tmux::control::ReplyHook = Box::new(move |reply| {
+        if !reply.ok {
+            return;
+        }
+        let mut lines: Vec<String> =
+            reply.lines.iter().map(|l| String::from_utf8_lossy(l).into_owned()).collect();
+        while lines.last().is_some_and(|l| l.trim().is_empty()) {
+            lines.pop();
+        }
+        let mut firings = Vec::new();
+        let done = hook_shared.engine.lock().expect("engine").catch_up(
+            pane,
+            &lines,
+            Instant::now(),
+            now_ns(),
+            &mut firings,
+        );
+        let mut rec = Record::now("catch-up");
+        rec.pane = Some(pane.to_string());
+        rec.message = Some(format!(
+            "{} line(s) tmux dropped while the pane was paused were read back and matched{}",
+            done.fed,
+            if done.aligned {
+                ""
+            } else {
+                " (the last line ctmuxd had is no longer in the history: all of it was read)"
+            }
+        ));
+        rec.extra.insert("lines".into(), done.fed.into());
+        rec.extra.insert("aligned".into(), done.aligned.into());
+        rec.extra.insert("matches".into(), firings.len().into());
+        hook_shared.dispatcher.append(&rec);
+        for f in firings {
+            hook_shared.dispatcher.fire_catch_up(f);
+        }
+    });
+    let replies = client.request_all(&commands, Some(hook)).await?;
+    match replies.as_slice() {
+        [_, resumed] if resumed.ok => Ok(()),
+        [_, resumed] => Err(TmuxError::Command(format!("resuming {pane}: {}", resumed.text()))),
+        // The capture failed (the pane is gone?), so the resume did not run: resume alone.
+        _ => client
+            .command(line("refresh-client", &["-A", &format!("{pane}:continue")]))
+            .await
+            .map(drop),
+    }
+}
+
 /// Re-reads panes (all of them, or one window's) with one `list-panes` and updates the engine.
 async fn refresh_panes(
     conns: &HashMap<SessionId, Conn>,
@@ -548,15 +619,15 @@ async fn on_event(
         Event::Pause { pane } => {
             let mut rec = Record::now("skipped");
             rec.pane = Some(pane.to_string());
+            rec.label =
+                shared.engine.lock().expect("engine").pane_info(pane).and_then(|i| i.label.clone());
             rec.message = Some(
-                "tmux paused this pane's output for ctmuxd; resuming (output in between is lost)"
+                "tmux paused this pane's output for ctmuxd (ctmuxd fell 10 s behind); resuming, and reading what tmux dropped back from the pane's history"
                     .into(),
             );
             shared.dispatcher.append(&rec);
             if let Some(c) = conns.get(&session) {
-                c.client
-                    .command(line("refresh-client", &["-A", &format!("{pane}:continue")]))
-                    .await?;
+                resume_paused(shared, &c.client, pane).await?;
             }
         }
         Event::Exit { .. } => {}

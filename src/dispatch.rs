@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use tmux_control_parser::SessionId;
 use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::action::{Action, ActionOutcome, ExecRunner};
@@ -48,6 +49,9 @@ pub struct Dispatcher {
     dropped: Arc<AtomicU64>,
     /// The bound on `queued`.
     max_queued: usize,
+    /// Cancelled when the daemon stops: waits that are not actions (a `[[pane]]`
+    /// waiting for its ready line) end at once instead of holding up the exit.
+    stopping: CancellationToken,
 }
 
 /// Firings that may wait for or run their actions at once, per allowed concurrent exec.
@@ -73,7 +77,14 @@ impl Dispatcher {
             mode,
             engine,
             clients: Arc::default(),
+            stopping: CancellationToken::new(),
         }
+    }
+
+    /// Cancelled when [`Dispatcher::shutdown`] begins: waits that must not delay the
+    /// daemon's exit (readiness) select on it.
+    pub fn stopping(&self) -> &CancellationToken {
+        &self.stopping
     }
 
     /// The dispatcher a daemon runs on: the event log in `events_dir`, an engine for
@@ -123,9 +134,22 @@ impl Dispatcher {
     /// Records the match now (synchronously, so the log order is the detection order),
     /// then runs the rule's actions on a task of their own.
     pub fn fire(&self, firing: Firing) {
+        self.fire_marked(firing, false);
+    }
+
+    /// As [`Dispatcher::fire`], for a line read back with `capture-pane` after tmux had
+    /// dropped it (a paused pane): the match record carries `"catch_up": true`.
+    pub fn fire_catch_up(&self, firing: Firing) {
+        self.fire_marked(firing, true);
+    }
+
+    fn fire_marked(&self, firing: Firing, catch_up: bool) {
         if firing.rule().trigger == Trigger::Output {
             let mut rec = match_record(&firing, self.mode);
             rec.ts_ns = firing.ts_ns;
+            if catch_up {
+                rec.extra.insert("catch_up".into(), true.into());
+            }
             self.append(&rec);
         }
         if firing.rule().actions.iter().all(|a| matches!(a, Action::Log)) {
@@ -261,9 +285,11 @@ impl Dispatcher {
         }
     }
 
-    /// Stops accepting work and waits up to `grace` for running actions.
-    /// Returns how many were still running when the wait gave up.
+    /// Stops accepting work, ends readiness waits at once ([`Dispatcher::stopping`]) and
+    /// waits up to `grace` for running actions. Returns how many were still running when
+    /// the wait gave up.
     pub async fn shutdown(&self, grace: Duration) -> usize {
+        self.stopping.cancel();
         self.tracker.close();
         if tokio::time::timeout(grace, self.tracker.wait()).await.is_err() {
             return self.tracker.len();

@@ -35,6 +35,15 @@ pub struct PaneInfo {
     pub reap: bool,
 }
 
+/// What [`Engine::catch_up`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CatchUp {
+    /// Lines fed to the matcher.
+    pub fed: usize,
+    /// The capture held ctmuxd's last line (else it was fed whole).
+    pub aligned: bool,
+}
+
 /// A rule that fired on a line: everything its actions need.
 #[derive(Clone, Debug)]
 pub struct Firing {
@@ -414,7 +423,38 @@ impl Engine {
         ts_ns: u64,
         out: &mut Vec<Firing>,
     ) -> usize {
-        let Some(state) = self.panes.get(&pane) else { return 0 };
+        self.feed_missing(pane, captured, false, now, ts_ns, out).fed
+    }
+
+    /// Feeds the lines of `captured` that tmux dropped while it paused the pane for
+    /// ctmuxd (`%pause`), and says how many and whether the capture lined up.
+    ///
+    /// As [`Engine::resync_tail`], except that a capture that does not contain ctmuxd's
+    /// last line is fed whole: while the pane was paused it printed so much that what
+    /// ctmuxd last saw has scrolled out of the capture, so all of it is new. Lines that
+    /// repeat (`yes`) can line up too late, and then fewer lines are fed.
+    pub fn catch_up(
+        &mut self,
+        pane: PaneId,
+        captured: &[String],
+        now: Instant,
+        ts_ns: u64,
+        out: &mut Vec<Firing>,
+    ) -> CatchUp {
+        self.feed_missing(pane, captured, true, now, ts_ns, out)
+    }
+
+    fn feed_missing(
+        &mut self,
+        pane: PaneId,
+        captured: &[String],
+        whole_if_unaligned: bool,
+        now: Instant,
+        ts_ns: u64,
+        out: &mut Vec<Firing>,
+    ) -> CatchUp {
+        let none = CatchUp { fed: 0, aligned: false };
+        let Some(state) = self.panes.get(&pane) else { return none };
         let ring = state.watch.ring();
         let ours: Vec<&str> = ring.lines().map(str::trim_end).collect();
         let partial = ring.partial().trim_end().to_string();
@@ -422,29 +462,44 @@ impl Engine {
         // Where our text ends in the capture: after the last occurrence of our last
         // non-empty complete line whose predecessors (up to 3) also agree.
         let last_ours = ours.iter().rposition(|l| !l.is_empty());
-        let start = match last_ours {
-            None => 0,
-            Some(li) => {
-                let found = (0..cap.len()).rev().find(|&j| {
+        let found = match last_ours {
+            None => Some(0),
+            Some(li) => (0..cap.len())
+                .rev()
+                .find(|&j| {
                     cap[j] == ours[li] && (1..=3.min(li).min(j)).all(|k| cap[j - k] == ours[li - k])
-                });
-                match found {
-                    Some(j) => j + 1 + ours[li + 1..].len().min(cap.len().saturating_sub(j + 1)),
-                    None => return 0,
-                }
-            }
+                })
+                .map(|j| j + 1 + ours[li + 1..].len().min(cap.len().saturating_sub(j + 1))),
         };
         let mut data = Vec::new();
-        let mut rest = &cap[start.min(cap.len())..];
-        if !partial.is_empty() {
-            match rest.first() {
-                Some(first) if first.starts_with(partial.as_str()) => {
-                    data.extend_from_slice(&first.as_bytes()[partial.len()..]);
-                    data.extend_from_slice(b"\r\n");
-                    rest = &rest[1..];
+        let mut partial_fed = false;
+        let mut aligned = found.is_some();
+        let mut rest: &[&str];
+        if let Some(start) = found {
+            rest = &cap[start.min(cap.len())..];
+            if !partial.is_empty() {
+                match rest.first() {
+                    Some(first) if first.starts_with(partial.as_str()) => {
+                        data.extend_from_slice(&first.as_bytes()[partial.len()..]);
+                        data.extend_from_slice(b"\r\n");
+                        rest = &rest[1..];
+                        partial_fed = true;
+                    }
+                    _ if whole_if_unaligned => {
+                        rest = &cap;
+                        aligned = false;
+                    }
+                    _ => return none,
                 }
-                _ => return 0,
             }
+        } else if whole_if_unaligned {
+            rest = &cap;
+        } else {
+            return none;
+        }
+        if !partial_fed && !partial.is_empty() {
+            // The line ctmuxd was in the middle of is not in the capture: end it here.
+            data.extend_from_slice(b"\r\n");
         }
         // Trailing blank lines are the empty screen below the text, not output.
         let end = rest.iter().rposition(|l| !l.is_empty()).map_or(0, |i| i + 1);
@@ -452,11 +507,11 @@ impl Engine {
             data.extend_from_slice(l.as_bytes());
             data.extend_from_slice(b"\r\n");
         }
-        let fed = end + usize::from(!partial.is_empty());
+        let fed = end + usize::from(partial_fed);
         if !data.is_empty() {
             self.on_output(pane, &data, now, ts_ns, out);
         }
-        fed
+        CatchUp { fed, aligned }
     }
 
     /// Forgets every pane (a new tmux server: its pane ids mean other panes).
@@ -641,4 +696,54 @@ pub fn now_ns() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> Engine {
+        let text = "[[rule]]\nname = \"t\"\npattern = '^TRIGGER \\d+$'\nactions = [\"log\"]\n";
+        Engine::new(crate::rules::parse(text, std::path::Path::new("r.toml")).unwrap()).unwrap()
+    }
+
+    fn lines(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn fired(out: &[Firing]) -> Vec<&str> {
+        out.iter().map(|f| f.ctx.line.as_str()).collect()
+    }
+
+    #[test]
+    fn catch_up_feeds_only_what_follows_the_last_line_received() {
+        let mut e = engine();
+        let p = PaneId(1);
+        let mut out = Vec::new();
+        e.on_output(p, b"a 1\r\nTRIGGER 1\r\na 2\r\na 3", Instant::now(), 0, &mut out);
+        assert_eq!(fired(&out), ["TRIGGER 1"]);
+        out.clear();
+        let cap = lines(&["a 1", "TRIGGER 1", "a 2", "a 34", "TRIGGER 2", "a 5", ""]);
+        let done = e.catch_up(p, &cap, Instant::now(), 0, &mut out);
+        assert_eq!(done, CatchUp { fed: 3, aligned: true });
+        assert_eq!(fired(&out), ["TRIGGER 2"]);
+    }
+
+    #[test]
+    fn catch_up_feeds_the_whole_capture_when_the_last_line_scrolled_out() {
+        let mut e = engine();
+        let p = PaneId(1);
+        let mut out = Vec::new();
+        e.on_output(p, b"old 1\r\nold 2\r\n", Instant::now(), 0, &mut out);
+        let cap = lines(&["new 7", "TRIGGER 3", "new 8"]);
+        let done = e.catch_up(p, &cap, Instant::now(), 0, &mut out);
+        assert_eq!(done, CatchUp { fed: 3, aligned: false });
+        assert_eq!(fired(&out), ["TRIGGER 3"]);
+        // resync_tail (a pane that exited) still feeds nothing without an alignment.
+        out.clear();
+        let mut e = engine();
+        e.on_output(p, b"old 1\r\n", Instant::now(), 0, &mut out);
+        assert_eq!(e.resync_tail(p, &cap, Instant::now(), 0, &mut out), 0);
+        assert!(out.is_empty());
+    }
 }

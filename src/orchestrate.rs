@@ -165,17 +165,7 @@ pub async fn spawn(
         };
         engine.upsert_pane(pane, info);
         if let Some(w) = watch {
-            for (pattern, tx) in [w.ready, w.fail].into_iter().flatten() {
-                let dp = DynamicPattern {
-                    pattern,
-                    prompt: false,
-                    pane: Some(pane),
-                    sink: DynamicSink::Once { tx, skip_echo: None },
-                };
-                if let Err(e) = engine.add_dynamic(dp) {
-                    tracing::error!("readiness pattern: {e}");
-                }
-            }
+            register_watch(&mut engine, pane, w);
         }
     };
     let rec = ops::spawn(&client, &ospec, hook).await?;
@@ -469,16 +459,19 @@ pub async fn start_panes(
                 }
                 state.insert(label.clone(), State::Starting);
                 progressed = true;
-                if let Some(p) =
-                    existing.iter().find(|p| p.label.as_deref() == Some(label.as_str()) && !p.dead)
-                {
+                // A pane with this label still alive (ctmuxd restarted) is adopted, not
+                // started twice; it is ready once its ready line is in its history or
+                // appears later, like a pane started now.
+                let adopt = existing
+                    .iter()
+                    .find(|p| p.label.as_deref() == Some(label.as_str()) && !p.dead)
+                    .map(|p| p.id);
+                if let Some(pane) = adopt {
                     let mut rec = Record::now("pane");
                     rec.action = Some("adopted".into());
                     rec.label = Some(label.clone());
-                    rec.pane = Some(p.id.to_string());
+                    rec.pane = Some(pane.to_string());
                     d.append(&rec);
-                    let _ = done_tx.send((label.clone(), Ok(())));
-                    continue;
                 }
                 let (exit_tx, exit_rx) = mpsc::unbounded_channel();
                 let spec = spec.clone();
@@ -487,7 +480,7 @@ pub async fn start_panes(
                 let session = session.clone();
                 let (id_tx, id_rx) = oneshot::channel();
                 d.spawn(async move {
-                    let r = start_one(&d2, &spec, &session, exit_rx, id_tx).await;
+                    let r = start_one(&d2, &spec, &session, exit_rx, id_tx, adopt).await;
                     let _ = done.send((spec.spawn.label.clone(), r));
                 });
                 if let Ok(id) = id_rx.await {
@@ -522,6 +515,7 @@ pub async fn start_panes(
                     let _ = tx.send(status);
                 }
             }
+            _ = d.stopping().cancelled() => return,
             else => return,
         }
     }
@@ -533,6 +527,7 @@ async fn start_one(
     session: &str,
     mut exit_rx: mpsc::UnboundedReceiver<Option<i32>>,
     id_tx: oneshot::Sender<PaneId>,
+    adopt: Option<PaneId>,
 ) -> Result<(), String> {
     let (ready_tx, ready_rx) = oneshot::channel();
     let (fail_tx, fail_rx) = oneshot::channel();
@@ -540,10 +535,23 @@ async fn start_one(
         ready: spec.ready.clone().map(|p| (p, ready_tx)),
         fail: spec.fail.clone().map(|p| (p, fail_tx)),
     };
-    let (pane, _) = spawn(d, &spec.spawn, session, Some(watch)).await?;
+    let pane = match adopt {
+        None => spawn(d, &spec.spawn, session, Some(watch)).await?.0,
+        Some(pane) => {
+            // Watched from now on, before its history is read: a ready line printed in
+            // between is seen by one or the other.
+            watch_pane(d, pane, watch);
+            pane
+        }
+    };
     let _ = id_tx.send(pane);
     if spec.ready.is_none() {
         return Ok(());
+    }
+    if adopt.is_some() {
+        if let Some(found) = ready_in_history(d, spec, pane).await {
+            return found;
+        }
     }
     let timeout = async {
         match spec.ready_timeout {
@@ -569,5 +577,59 @@ async fn start_one(
             "not ready within {:?}",
             spec.ready_timeout.unwrap_or_default()
         )),
+        _ = d.stopping().cancelled() => Err("ctmuxd stopped before it was ready".into()),
     }
+}
+
+/// Registers a `[[pane]]`'s `ready`/`fail` patterns on a pane that already exists.
+fn watch_pane(d: &Dispatcher, pane: PaneId, watch: Watch) {
+    register_watch(&mut d.engine.lock().expect("engine"), pane, watch);
+}
+
+fn register_watch(engine: &mut crate::engine::Engine, pane: PaneId, watch: Watch) {
+    for (pattern, tx) in [watch.ready, watch.fail].into_iter().flatten() {
+        let dp = DynamicPattern {
+            pattern,
+            prompt: false,
+            pane: Some(pane),
+            sink: DynamicSink::Once { tx, skip_echo: None },
+        };
+        if let Err(e) = engine.add_dynamic(dp) {
+            tracing::error!("readiness pattern: {e}");
+        }
+    }
+}
+
+/// Reads an adopted pane's whole history (`capture-pane -S -`): `Some(Ok)` when its
+/// `ready` line is there, `Some(Err)` when a `fail` line comes first, `None` when
+/// neither is (or the history cannot be read): then it is ready once the line appears.
+async fn ready_in_history(
+    d: &Dispatcher,
+    spec: &PaneSpec,
+    pane: PaneId,
+) -> Option<Result<(), String>> {
+    let client = d.client()?;
+    let compile =
+        |p: &Option<String>| p.as_deref().and_then(|p| regex_automata::meta::Regex::new(p).ok());
+    let (ready, fail) = (compile(&spec.ready), compile(&spec.fail));
+    let cmd = crate::tmux::command::line(
+        "capture-pane",
+        &["-p", "-J", "-t", &pane.to_string(), "-S", "-"],
+    );
+    let lines = match client.command(cmd).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::debug!(%pane, "reading an adopted pane's history: {e}");
+            return None;
+        }
+    };
+    lines.iter().find_map(|l| {
+        if fail.as_ref().is_some_and(|re| re.is_match(l.as_str())) {
+            Some(Err(format!("matched `fail` pattern: {l}")))
+        } else if ready.as_ref().is_some_and(|re| re.is_match(l.as_str())) {
+            Some(Ok(()))
+        } else {
+            None
+        }
+    })
 }

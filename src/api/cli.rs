@@ -32,6 +32,10 @@ use crate::rules::parse_duration;
 /// waiting for the reply (the daemon enforces the timeout; this covers a daemon that hangs).
 const REPLY_MARGIN: Duration = Duration::from_secs(10);
 
+/// How long `ctmuxd stop` waits for the daemon process to exit after it agreed to stop:
+/// the daemon gives running actions 5 s, so this is that and a margin.
+const STOP_WAIT: Duration = Duration::from_secs(10);
+
 /// The subcommands that talk to a running daemon.
 #[derive(Debug, Subcommand)]
 pub enum ApiCommand {
@@ -523,8 +527,28 @@ async fn execute(cmd: ApiCommand, server: &ServerArgs) -> Result<ExitCode, Failu
             }
         }
         ApiCommand::Stop(_) => {
+            let pid = client.peer_pid();
             let Empty {} = client.call(&req, within).await?;
-            writeln!(out, "stopping the daemon for {}", target.describe())?;
+            drop(client);
+            match pid {
+                Some(pid) if super::client::wait_gone(pid, STOP_WAIT).await => {
+                    writeln!(out, "stopped the daemon for {} (pid {pid})", target.describe())?;
+                }
+                Some(pid) => {
+                    out.flush()?;
+                    eprintln!(
+                        "ctmuxd: the daemon for {} (pid {pid}) was asked to stop but is still running after {} s",
+                        target.describe(),
+                        STOP_WAIT.as_secs()
+                    );
+                    return Ok(ExitCode::from(1));
+                }
+                None => writeln!(
+                    out,
+                    "stopping the daemon for {} (its pid is unknown: not waiting for it to exit)",
+                    target.describe()
+                )?,
+            }
         }
         ApiCommand::Subscribe(_) | ApiCommand::Events(_) => {
             return Err(Failure::Usage("internal: a stream request reached the reply path".into()))

@@ -86,6 +86,8 @@ pub struct Client {
     lines: LineReader<OwnedReadHalf>,
     wr: OwnedWriteHalf,
     path: PathBuf,
+    /// The daemon's process id, from the socket's peer credentials (`SO_PEERCRED`).
+    peer_pid: Option<u32>,
 }
 
 impl Client {
@@ -115,9 +117,17 @@ impl Client {
             }
             _ => ClientError::Io { path: path.to_path_buf(), source: e },
         })?;
+        let peer_pid =
+            stream.peer_cred().ok().and_then(|c| c.pid()).and_then(|p| u32::try_from(p).ok());
         let (rd, wr) = stream.into_split();
         let lines = LineReader::new(rd, MAX_REPLY_BYTES);
-        Ok(Client { lines, wr, path: path.to_path_buf() })
+        Ok(Client { lines, wr, path: path.to_path_buf(), peer_pid })
+    }
+
+    /// The daemon's process id as the kernel reports it for the socket's other end
+    /// (`None` where the platform does not say).
+    pub fn peer_pid(&self) -> Option<u32> {
+        self.peer_pid
     }
 
     /// Sends `req` and returns its reply body, waiting at most `within`.
@@ -201,5 +211,36 @@ impl EventStream {
                 format!("not a stream line ({e}): {line}"),
             ))
         })
+    }
+}
+
+/// Whether process `pid` has exited: it no longer exists, or it is a zombie (exited,
+/// not yet reaped by its parent).
+pub fn process_gone(pid: u32) -> bool {
+    let Ok(raw) = libc::pid_t::try_from(pid) else { return true };
+    // SAFETY: kill(2) with signal 0 only checks that the process exists; no memory is touched.
+    if unsafe { libc::kill(raw, 0) } != 0 {
+        return io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+    }
+    // The state is the field after the command name in parentheses (which may hold spaces).
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state == "Z" || state == "X")
+    })
+}
+
+/// Waits until process `pid` has exited ([`process_gone`]), checking every 10 ms, for at
+/// most `within`. Returns whether it did.
+pub async fn wait_gone(pid: u32, within: Duration) -> bool {
+    let end = tokio::time::Instant::now() + within;
+    loop {
+        if process_gone(pid) {
+            return true;
+        }
+        if tokio::time::Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

@@ -10,7 +10,9 @@ use std::fmt::Write as _;
 /// Quotes one argument for tmux's command parser.
 ///
 /// Plain words made only of `[A-Za-z0-9_@%./:=+,-]` stay bare (ids such as `%3` read
-/// better in logs). Anything else is put in double quotes with `\`, `"` and `$` escaped
+/// better in logs), except a word starting with `%` that is not a pane id (`%2:continue`,
+/// `%x`): tmux's parser takes such a word for a directive (`%if`, `%hidden`) and refuses
+/// the line with `parse error: syntax error`. Anything else is put in double quotes with `\`, `"` and `$` escaped
 /// and every control character (newline included) written as a `\ooo` octal escape,
 /// which tmux turns back into the byte. Verified on tmux 3.3a.
 ///
@@ -18,6 +20,7 @@ use std::fmt::Write as _;
 /// ```
 /// use ctmuxd::tmux::command::quote;
 /// assert_eq!(quote("%3"), "%3");
+/// assert_eq!(quote("%2:continue"), "\"%2:continue\"");
 /// assert_eq!(quote("a b"), "\"a b\"");
 /// assert_eq!(quote("$(rm -rf ~); x\n"), "\"\\$(rm -rf ~); x\\012\"");
 /// ```
@@ -25,6 +28,9 @@ pub fn quote(arg: &str) -> String {
     let bare = !arg.is_empty()
         && !arg.starts_with('~')
         && !arg.starts_with('#')
+        && !arg
+            .strip_prefix('%')
+            .is_some_and(|id| id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()))
         && arg.bytes().all(|b| b.is_ascii_alphanumeric() || b"_@%./:=+,-".contains(&b));
     if bare {
         return arg.to_string();
@@ -98,6 +104,16 @@ mod tests {
         assert_eq!(quote("%12"), "%12");
         assert_eq!(quote("@ctmuxd_label"), "@ctmuxd_label");
         assert_eq!(quote("-t"), "-t");
+        assert_eq!(quote("a%b"), "a%b");
+    }
+
+    #[test]
+    fn percent_words_that_are_not_pane_ids_are_quoted() {
+        // tmux 3.3a: `refresh-client -A %2:continue` is `parse error: syntax error`.
+        assert_eq!(quote("%2:continue"), "\"%2:continue\"");
+        assert_eq!(quote("%"), "\"%\"");
+        assert_eq!(quote("%if"), "\"%if\"");
+        assert_eq!(quote("%%"), "\"%%\"");
     }
 
     #[test]

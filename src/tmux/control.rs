@@ -76,10 +76,15 @@ pub enum ConnectionEnd {
 /// that pane's first output is matched.
 pub type ReplyHook = Box<dyn FnOnce(&Reply) + Send>;
 
-/// A command waiting for its reply block.
+/// A command line waiting for its reply blocks: one per command of the line, fewer when
+/// one fails (tmux skips the rest of a line after a failing command, with no block).
 struct PendingReply {
-    tx: oneshot::Sender<Result<Reply, TmuxError>>,
+    tx: oneshot::Sender<Result<Vec<Reply>, TmuxError>>,
     hook: Option<ReplyHook>,
+    /// How many commands the line holds.
+    expect: usize,
+    /// Blocks read so far.
+    got: Vec<Reply>,
 }
 
 /// A live control-mode connection. Cheap to clone; commands can be sent from any task.
@@ -221,11 +226,42 @@ impl ControlClient {
         hook: Option<ReplyHook>,
     ) -> Result<Reply, TmuxError> {
         let line = line.into();
+        let mut replies = self.send_line(line, 1, hook).await?;
+        Ok(replies.pop().expect("one reply"))
+    }
+
+    /// Sends several commands as one line (`a ; b`), so tmux runs them back to back with
+    /// nothing in between (no pane output is read between them), and returns their reply
+    /// blocks in order. When one fails tmux skips the rest: the last reply returned is
+    /// then the `%error` and there are fewer replies than commands. `hook`, if given,
+    /// runs on the reader task with the first reply, before anything read after it.
+    ///
+    /// # Errors
+    /// [`TmuxError::Closed`] if the connection ends first, [`TmuxError::InvalidCommandLine`]
+    /// when there is no command or one of them is not sendable on its own.
+    pub async fn request_all(
+        &self,
+        commands: &[String],
+        hook: Option<ReplyHook>,
+    ) -> Result<Vec<Reply>, TmuxError> {
+        if commands.is_empty() || !commands.iter().all(|c| is_sendable(c)) {
+            return Err(TmuxError::InvalidCommandLine(commands.join(" ; ")));
+        }
+        self.send_line(commands.join(" ; "), commands.len(), hook).await
+    }
+
+    async fn send_line(
+        &self,
+        line: String,
+        expect: usize,
+        hook: Option<ReplyHook>,
+    ) -> Result<Vec<Reply>, TmuxError> {
         if !is_sendable(&line) {
             return Err(TmuxError::InvalidCommandLine(line));
         }
         let (tx, rx) = oneshot::channel();
-        self.tx.send((line, PendingReply { tx, hook })).map_err(|_| TmuxError::Closed(None))?;
+        let slot = PendingReply { tx, hook, expect, got: Vec::with_capacity(expect) };
+        self.tx.send((line, slot)).map_err(|_| TmuxError::Closed(None))?;
         rx.await.map_err(|_| TmuxError::Closed(None))?
     }
 }
@@ -312,19 +348,26 @@ fn handle(
                 );
             }
         }
-        Ok(Event::Reply(reply)) => match pending.lock().expect("pending lock").pop_front() {
-            Some(slot) => {
-                if let Some(hook) = slot.hook {
-                    hook(&reply);
-                }
-                let _ = slot.tx.send(Ok(reply));
+        Ok(Event::Reply(reply)) => {
+            let mut pending = pending.lock().expect("pending lock");
+            let Some(slot) = pending.front_mut() else {
+                tracing::warn!(
+                    number = reply.number,
+                    "reply with no command waiting: {}",
+                    reply.text()
+                );
+                return;
+            };
+            if let Some(hook) = slot.hook.take() {
+                hook(&reply);
             }
-            None => tracing::warn!(
-                number = reply.number,
-                "reply with no command waiting: {}",
-                reply.text()
-            ),
-        },
+            let last = !reply.ok;
+            slot.got.push(reply);
+            if last || slot.got.len() >= slot.expect {
+                let slot = pending.pop_front().expect("front slot");
+                let _ = slot.tx.send(Ok(slot.got));
+            }
+        }
         Ok(Event::Exit { reason }) => {
             *exit = Some(reason.clone());
             sink.event(Event::Exit { reason });

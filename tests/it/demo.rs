@@ -87,6 +87,7 @@ impl DemoServer {
 impl Drop for DemoServer {
     fn drop(&mut self) {
         let _ = self.tmux(&["kill-server"]);
+        crate::harness::remove_sockets(&self.name);
     }
 }
 

@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::harness::{bin, read_events, Daemon, TmuxServer};
+use crate::harness::{bin, read_events, signal, Daemon, DrainClient, TmuxServer};
 
 fn rss_peak_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -200,4 +200,61 @@ fn actions_beyond_the_queue_bound_are_counted_and_logged() {
     assert_eq!(overflow[0]["dropped"], 1, "the first drop is recorded: {overflow:?}");
     assert!(overflow[0]["message"].as_str().unwrap().contains("action queue full"));
     assert_eq!(overflow[0]["rule"], "slow");
+}
+
+/// Issue "round two", item 1: a pane tmux paused for a stalled daemon is resumed (the
+/// resume command used to be refused as a parse error), the trigger printed during the
+/// stall is read back from the history and fires once, and later triggers fire.
+#[test]
+fn a_paused_pane_is_resumed_and_the_stall_trigger_fires_once() {
+    let server = TmuxServer::new();
+    server.tmux_ok(&["set-option", "-g", "history-limit", "50000"]);
+    let rules = "[[rule]]\nname = \"stall\"\npattern = '^STALL_TRIGGER$'\nactions = [\"log\"]\n\n\
+                 [[rule]]\nname = \"after\"\npattern = '^AFTER_TRIGGER$'\nactions = [\"log\"]\n\n\
+                 [[rule]]\nname = \"flooding\"\npattern = '^flood 000100 '\nactions = [\"log\"]\n";
+    let mut d = Daemon::start(&server, rules, &[]);
+    // Keeps tmux reading the pane while the daemon is stopped.
+    let _drain = DrainClient::attach(&server, "main");
+    // About 24 KB/s of numbered lines for 14 s, then the trigger, then (on Enter) another.
+    let pane = server.spawn(
+        "perl -MTime::HiRes=time,sleep -e '$|=1; my $end = time + 14; my $i = 0; \
+         while (time < $end) { printf(\"flood %06d abcdefghijklmnopqrstuvwxyz0123456789ABCDEF\\n\", ++$i) for 1..20; sleep 0.05 }'; \
+         echo STALL_TRIGGER; read x; echo AFTER_TRIGGER; sleep 600",
+    );
+    assert!(
+        d.wait_until(Duration::from_secs(10), |e| e.iter().any(|e| e["rule"] == "flooding")),
+        "the flood was not seen: {:#?}",
+        d.events()
+    );
+    let pid = d.child.id();
+    signal(pid, libc::SIGSTOP);
+    std::thread::sleep(Duration::from_secs(16));
+    signal(pid, libc::SIGCONT);
+    std::thread::sleep(Duration::from_secs(1));
+    server.tmux_ok(&["send-keys", "-t", &pane, "Enter"]);
+    let ok = d.wait_until(Duration::from_secs(20), |e| {
+        e.iter().any(|e| e["event"] == "skipped" && e["pane"] == pane.as_str())
+            && e.iter().any(|e| e["event"] == "match" && e["rule"] == "stall")
+            && e.iter().any(|e| e["event"] == "match" && e["rule"] == "after")
+    });
+    let stderr = std::fs::read_to_string(server.path("daemon.stderr")).unwrap_or_default();
+    let summary: Vec<String> = d
+        .events()
+        .iter()
+        .filter(|e| e["event"] != "match" || e["rule"] != "flooding")
+        .map(|e| e.to_string())
+        .collect();
+    assert!(ok, "events:\n{}\nstderr tail:\n{}", summary.join("\n"), tail(&stderr, 30));
+    std::thread::sleep(Duration::from_millis(1500));
+    let stall = d.of("match", "stall");
+    assert_eq!(stall.len(), 1, "the stall trigger fired once: {stall:#?}");
+    assert_eq!(d.of("match", "after").len(), 1);
+    let caught: Vec<_> = d.events().into_iter().filter(|e| e["event"] == "catch-up").collect();
+    println!("skipped/catch-up: {caught:?}; stall match catch_up={}", stall[0]["catch_up"]);
+    assert!(!stderr.contains("parse error"), "{}", tail(&stderr, 30));
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }

@@ -97,8 +97,23 @@ impl TmuxServer {
 
 impl Drop for TmuxServer {
     fn drop(&mut self) {
+        // tmux leaves its socket file behind when killed; a daemon killed with SIGKILL
+        // leaves its API socket. Both are this test's own: remove them.
         let _ = self.tmux(&["kill-server"]);
+        remove_sockets(&self.name);
     }
+}
+
+/// Removes the socket files a test's tmux server (`-L name`) and its daemon leave behind
+/// once they are gone: tmux does not remove its socket when killed, and a daemon killed
+/// with SIGKILL cannot remove its API socket.
+pub fn remove_sockets(name: &str) {
+    let dir = std::env::var_os("TMUX_TMPDIR").map(PathBuf::from).unwrap_or_else(|| "/tmp".into());
+    // SAFETY: geteuid(2) cannot fail and touches no memory of ours.
+    let uid = unsafe { libc::geteuid() };
+    let _ = std::fs::remove_file(dir.join(format!("tmux-{uid}")).join(name));
+    let api = ctmuxd::api::socket_path(&ctmuxd::tmux::TmuxTarget::Name(name.to_string()));
+    let _ = std::fs::remove_file(api);
 }
 
 /// Path of the built `ctmuxd` binary.
@@ -247,4 +262,54 @@ pub fn wait_file(path: &Path, timeout: Duration, pred: impl Fn(&str) -> bool) ->
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A second control client (`tmux -C attach`, no `pause-after`) whose output a thread
+/// reads and throws away: it keeps tmux reading the session's panes while the daemon is
+/// stopped, so tmux pauses panes for the daemon instead of slowing their programs down.
+/// Detached (stdin closed) and reaped on drop.
+pub struct DrainClient {
+    child: Child,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl DrainClient {
+    /// Attaches to `session` of `server`.
+    pub fn attach(server: &TmuxServer, session: &str) -> DrainClient {
+        let mut child = Command::new("tmux")
+            .arg("-L")
+            .arg(&server.name)
+            .args(["-f", "/dev/null", "-C", "attach-session", "-t", session])
+            .env_remove("TMUX")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn tmux -C");
+        let mut out = child.stdout.take().expect("stdout");
+        let reader = std::thread::spawn(move || {
+            let _ = std::io::copy(&mut out, &mut std::io::sink());
+        });
+        DrainClient { child, reader: Some(reader) }
+    }
+}
+
+impl Drop for DrainClient {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take()); // EOF on stdin: tmux detaches the client
+        let end = Instant::now() + Duration::from_secs(2);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+    }
+}
+
+/// Sends `sig` to a process (the test's own children only).
+pub fn signal(pid: u32, sig: i32) {
+    unsafe_kill(pid, sig);
 }

@@ -230,3 +230,131 @@ after = ["slow"]
         .iter()
         .all(|s| s["label"] != "needs-broken" && s["label"] != "needs-slow"));
 }
+
+/// Issue "round two", item 9: a `[[pane]]` adopted after a restart is ready only once its
+/// `ready` line is in its history or appears later, so dependants keep the start order.
+#[test]
+fn adopted_panes_are_ready_only_after_their_ready_line() {
+    let server = TmuxServer::new();
+    let rules = r#"
+[[pane]]
+label = "db"
+shell = "sleep 6; echo \"db is ready $(date +%s%N)\"; sleep 600"
+ready = 'db is ready'
+
+[[pane]]
+label = "api"
+shell = "echo 'api up'; sleep 600"
+after = ["db"]
+ready = 'api up'
+"#;
+    let mut d1 = Daemon::start(&server, rules, &[]);
+    assert!(d1.wait_until(Duration::from_secs(10), |e| pane_events(e, "spawned")
+        .iter()
+        .any(|s| s["label"] == "db")));
+    d1.stop();
+    // The second daemon adopts db while it is still starting.
+    let mut d2 = Daemon::start(&server, rules, &[]);
+    assert!(
+        d2.wait_until(Duration::from_secs(20), |e| pane_events(e, "spawned")
+            .iter()
+            .any(|s| s["label"] == "api")),
+        "{:#?}",
+        d2.events()
+    );
+    let evs = d2.events();
+    let spawned_api = pane_events(&evs, "spawned")
+        .iter()
+        .find(|s| s["label"] == "api")
+        .map(|s| s["ts_ns"].as_u64().unwrap())
+        .unwrap();
+    let db = server.tmux_ok(&[
+        "list-panes",
+        "-a",
+        "-f",
+        "#{==:#{@ctmuxd_label},db}",
+        "-F",
+        "#{pane_id}",
+    ]);
+    let end = std::time::Instant::now() + Duration::from_secs(15);
+    let printed: u64 = loop {
+        let text = server.tmux_ok(&["capture-pane", "-p", "-J", "-t", db.trim()]);
+        if let Some(t) = text.lines().find_map(|l| l.strip_prefix("db is ready ")) {
+            break t.trim().parse().expect("timestamp");
+        }
+        assert!(std::time::Instant::now() < end, "db never printed its ready line: {text}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let early_ms = (printed as f64 - spawned_api as f64) / 1e6;
+    assert!(
+        spawned_api >= printed,
+        "api started {early_ms:.0} ms before db printed its ready line: {evs:#?}"
+    );
+    let ready_db = pane_events(&evs, "ready").iter().find(|r| r["label"] == "db").cloned();
+    assert!(ready_db.is_some(), "{evs:#?}");
+    d2.stop();
+
+    // A third daemon finds db's ready line in its history: ready at once, api adopted.
+    let mut d3 = Daemon::start(&server, rules, &[]);
+    let ready_records = |e: &[Value]| {
+        e.iter()
+            .filter(|e| {
+                e["event"] == "daemon" && e["message"].as_str().unwrap_or("").starts_with("ready")
+            })
+            .count()
+    };
+    // Only what the third daemon wrote (the log is shared by the three).
+    let own = |e: &[Value]| -> Vec<Value> {
+        let start = e
+            .iter()
+            .rposition(|e| {
+                e["event"] == "daemon" && e["message"].as_str().unwrap_or("").starts_with("ready")
+            })
+            .unwrap_or(0);
+        e[start..].to_vec()
+    };
+    assert_eq!(ready_records(&d3.events()), 3);
+    assert!(
+        d3.wait_until(Duration::from_secs(5), |e| {
+            let e = own(e);
+            let ready = pane_events(&e, "ready");
+            ready.iter().any(|r| r["label"] == "db") && ready.iter().any(|r| r["label"] == "api")
+        }),
+        "{:#?}",
+        d3.events()
+    );
+    let e3 = own(&d3.events());
+    assert_eq!(pane_events(&e3, "adopted").len(), 2, "{e3:#?}");
+    assert!(pane_events(&e3, "spawned").is_empty(), "nothing started twice: {e3:#?}");
+}
+
+/// Issue "round two", item 10: `ctmuxd stop` while a `[[pane]]` waits for its ready line
+/// ends the daemon at once, and returns only once the daemon process is gone.
+#[test]
+fn stop_while_a_pane_waits_for_ready_is_prompt_and_waits_for_the_exit() {
+    let server = TmuxServer::new();
+    let rules = r#"
+[[pane]]
+label = "slow"
+shell = "sleep 600"
+ready = 'never printed'
+"#;
+    let mut d = Daemon::start(&server, rules, &[]);
+    assert!(d.wait_until(Duration::from_secs(10), |e| pane_events(e, "spawned")
+        .iter()
+        .any(|s| s["label"] == "slow")));
+    let start = std::time::Instant::now();
+    let out = std::process::Command::new(crate::harness::bin())
+        .args(["stop", "-L", &server.name])
+        .env_remove("TMUX")
+        .output()
+        .expect("run ctmuxd stop");
+    let returned = start.elapsed();
+    let gone_at_return = d.child.try_wait().expect("try_wait").is_some();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let status = d.wait_exit();
+    let gone = start.elapsed();
+    println!("stop returned after {returned:?}; daemon gone after {gone:?} ({status})");
+    assert!(gone_at_return, "`ctmuxd stop` returned after {returned:?}, before the daemon exited");
+    assert!(gone < Duration::from_secs(2), "the daemon took {gone:?} to stop");
+}
