@@ -418,7 +418,10 @@ impl Backend for DaemonBackend {
     fn reload(&self) -> BackendFuture<'_, ReloadReply> {
         Box::pin(async move {
             let path: PathBuf = self.dispatcher.engine.lock().expect("engine").rules().path.clone();
-            let set = crate::rules::load(&path)
+            // Off the matching path and bounded in time: a FIFO, a device or a hung
+            // mount at the rules path must not freeze the daemon.
+            let set = crate::rules::load_async(&path)
+                .await
                 .map_err(|e| ApiError::bad_request(format!("{e}; the old rules stay in force")))?;
             let n = set.rules.len();
             self.dispatcher

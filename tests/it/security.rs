@@ -1,0 +1,190 @@
+//! "Reliability and security, round two": a client that trusts any socket, an event log
+//! torn by a full disk, rules files that hang the daemon, a relative `spawn` cwd, and two
+//! daemons on one tmux server. Each test drives the real binary against a real tmux.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::harness::{bin, Daemon, TmuxServer};
+
+/// What a command run with [`run_limited`] did.
+struct Ran {
+    /// `None`: still running at the limit (then killed).
+    status: Option<ExitStatus>,
+    stderr: String,
+    elapsed: Duration,
+}
+
+/// Runs `cmd` (stdin from /dev/null, output to files in `dir`), killing it after `limit`.
+fn run_limited(cmd: &mut Command, dir: &Path, limit: Duration) -> Ran {
+    let err_path = dir.join(format!("limited-{}.stderr", Instant::now().elapsed().as_nanos()));
+    let start = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(File::create(&err_path).expect("stderr file"))
+        .spawn()
+        .expect("spawn");
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break Some(st);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let elapsed = start.elapsed();
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&err_path);
+    Ran { status, stderr, elapsed }
+}
+
+fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo {}", path.display());
+}
+
+/// The control socket of the daemon serving `server` (as the daemon computes it).
+fn socket(server: &TmuxServer) -> PathBuf {
+    ctmuxd::api::socket_path(&ctmuxd::tmux::TmuxTarget::Name(server.name.clone()))
+}
+
+/// One request over the daemon's socket, one reply.
+fn request(server: &TmuxServer, line: &str) -> Value {
+    let mut s = UnixStream::connect(socket(server)).expect("connect to the daemon");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(line.as_bytes()).unwrap();
+    s.write_all(b"\n").unwrap();
+    let mut reply = String::new();
+    BufReader::new(s).read_line(&mut reply).unwrap();
+    serde_json::from_str(&reply).unwrap_or_else(|e| panic!("reply not JSON ({e}): {reply}"))
+}
+
+/// Waits until the daemon's socket answers `status`.
+fn wait_api(server: &TmuxServer) {
+    let end = Instant::now() + Duration::from_secs(10);
+    while UnixStream::connect(socket(server)).is_err() {
+        assert!(Instant::now() < end, "the control socket never answered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Item 7: rules files that are not regular files, or too big, or turn into a FIFO.
+
+#[test]
+fn rules_that_are_not_small_regular_files_are_refused_at_start() {
+    let server = TmuxServer::new();
+    let fifo = server.path("rules.fifo");
+    mkfifo(&fifo);
+    let big = server.path("big.toml");
+    // Sparse: 17 MiB long, nothing on disk.
+    File::create(&big).unwrap().set_len(17 << 20).unwrap();
+    let cases: [(&Path, &str); 3] = [
+        (&fifo, "not a regular file"),
+        (Path::new("/dev/zero"), "not a regular file"),
+        (&big, "16 MiB"),
+    ];
+    for (path, why) in cases {
+        let mut cmd = Command::new(bin());
+        cmd.args(["--control-mode", "-L", &server.name, "--rules"])
+            .arg(path)
+            .arg("--events")
+            .arg(server.path("events"));
+        // SAFETY: setrlimit only, between fork and exec: a loader that reads /dev/zero
+        // to the end must hit a wall, not the machine's memory.
+        unsafe {
+            cmd.pre_exec(|| {
+                let lim = libc::rlimit { rlim_cur: 2 << 30, rlim_max: 2 << 30 };
+                libc::setrlimit(libc::RLIMIT_AS, &lim);
+                Ok(())
+            });
+        }
+        let ran = run_limited(&mut cmd, server.dir.path(), Duration::from_secs(5));
+        println!("--rules {}: refused in {:?}", path.display(), ran.elapsed);
+        assert_eq!(
+            ran.status.and_then(|s| s.code()),
+            Some(2),
+            "{}: {}",
+            path.display(),
+            ran.stderr
+        );
+        assert!(ran.elapsed < Duration::from_secs(1), "{}: took {:?}", path.display(), ran.elapsed);
+        assert!(
+            ran.stderr.contains(&path.display().to_string()) && ran.stderr.contains(why),
+            "{}: expected the file and {why:?} in: {}",
+            path.display(),
+            ran.stderr
+        );
+    }
+    assert!(!server.path("events").join("events.jsonl").exists(), "nothing started");
+}
+
+#[test]
+fn reload_of_a_rules_file_turned_fifo_fails_and_matching_goes_on() {
+    let server = TmuxServer::new();
+    let rules = "[[rule]]\nname = \"t\"\npattern = '^AFTER RELOAD (\\d+)$'\nactions = [\"log\"]\n";
+    let mut d = Daemon::start(&server, rules, &[]);
+    wait_api(&server);
+    let path = server.path("rules.toml");
+    std::fs::remove_file(&path).unwrap();
+    mkfifo(&path);
+    let mut cmd = Command::new(bin());
+    cmd.args(["reload", "-L", &server.name]);
+    let ran = run_limited(&mut cmd, server.dir.path(), Duration::from_secs(15));
+    println!("reload of a FIFO answered in {:?}: {}", ran.elapsed, ran.stderr.trim());
+    assert_eq!(ran.status.and_then(|s| s.code()), Some(2), "{}", ran.stderr);
+    assert!(ran.elapsed < Duration::from_secs(2), "took {:?}", ran.elapsed);
+    assert!(ran.stderr.contains(&path.display().to_string()), "{}", ran.stderr);
+    assert!(ran.stderr.contains("not a regular file"), "{}", ran.stderr);
+    assert!(ran.stderr.contains("old rules stay in force"), "{}", ran.stderr);
+    // The daemon still matches with the old rules.
+    server.spawn("echo 'AFTER RELOAD 1'; sleep 30");
+    assert!(
+        d.wait_until(Duration::from_secs(10), |e| e
+            .iter()
+            .any(|e| e["rule"] == "t" && e["line"] == "AFTER RELOAD 1")),
+        "a trigger printed after the failed reload did not fire: {:#?}",
+        d.events()
+    );
+    assert_eq!(request(&server, r#"{"cmd":"status"}"#)["ok"], true);
+}
+
+// ---------------------------------------------------------------------------------------
+// Item 11: relative spawn cwd; one daemon per tmux server.
+
+#[test]
+fn spawn_with_a_relative_cwd_is_a_bad_request() {
+    let server = TmuxServer::new();
+    let _d = Daemon::start(
+        &server,
+        "[[rule]]\nname = \"q\"\npattern = '^NEVER-9f3c$'\nactions = [\"log\"]\n",
+        &[],
+    );
+    wait_api(&server);
+    let reply = request(
+        &server,
+        r#"{"cmd":"spawn","label":"relcwd","command":["sleep","30"],"cwd":"some/relative/dir"}"#,
+    );
+    assert_eq!(reply["ok"], false, "{reply}");
+    assert_eq!(reply["error"]["code"], "bad_request", "{reply}");
+    let msg = reply["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("absolute") && msg.contains("some/relative/dir"), "{msg}");
+    let panes = request(&server, r#"{"cmd":"panes"}"#);
+    assert!(panes["panes"].as_array().unwrap().iter().all(|p| p["label"] != "relcwd"), "{panes}");
+    // An absolute one is still accepted.
+    let ok =
+        request(&server, r#"{"cmd":"spawn","label":"abscwd","command":["sleep","30"],"cwd":"/"}"#);
+    assert_eq!(ok["ok"], true, "{ok}");
+}
