@@ -3,11 +3,12 @@
 //! daemons on one tmux server. Each test drives the real binary against a real tmux.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -49,6 +50,11 @@ fn run_limited(cmd: &mut Command, dir: &Path, limit: Duration) -> Ran {
     Ran { status, stderr, elapsed }
 }
 
+fn is_root() -> bool {
+    // SAFETY: geteuid(2) has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
 fn mkfifo(path: &Path) {
     let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
     // SAFETY: a valid NUL-terminated path.
@@ -77,6 +83,21 @@ fn wait_api(server: &TmuxServer) {
     while UnixStream::connect(socket(server)).is_err() {
         assert!(Instant::now() < end, "the control socket never answered");
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A process started by the test (a daemon, a listener), killed on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            // SAFETY: kill(2) on our own child.
+            unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+            std::thread::sleep(Duration::from_millis(300));
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
     }
 }
 
@@ -187,4 +208,172 @@ fn spawn_with_a_relative_cwd_is_a_bad_request() {
     let ok =
         request(&server, r#"{"cmd":"spawn","label":"abscwd","command":["sleep","30"],"cwd":"/"}"#);
     assert_eq!(ok["ok"], true, "{ok}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Item 4: the client must not trust a socket another user planted.
+
+/// A local user created for the test, deleted on drop.
+struct TempUser {
+    name: String,
+    uid: u32,
+    gid: u32,
+}
+
+impl TempUser {
+    fn new(tag: &str) -> TempUser {
+        let name = format!("ctit{tag}{}", std::process::id());
+        let ok = Command::new("useradd")
+            .args(["-M", "-s", "/usr/sbin/nologin", &name])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "useradd {name} failed");
+        let id = |flag: &str| -> u32 {
+            let out = Command::new("id").args([flag, &name]).output().unwrap();
+            String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+        };
+        TempUser { uid: id("-u"), gid: id("-g"), name }
+    }
+}
+
+impl Drop for TempUser {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").arg(&self.name).stderr(Stdio::null()).status();
+    }
+}
+
+/// A directory removed (with its contents) on drop.
+struct RemoveDir(PathBuf);
+
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Environment of the planted-listener helper (this test binary re-run as another user).
+const PLANT_SOCKET: &str = "CTMUXD_IT_PLANT_SOCKET";
+const PLANT_COUNT: &str = "CTMUXD_IT_PLANT_COUNT";
+
+/// Not a test: the listener another user plants, run by
+/// `the_client_refuses_a_socket_planted_by_another_user` as that user. It accepts
+/// connections, counts every byte received into a file and answers forged replies.
+#[test]
+#[ignore = "helper process for the_client_refuses_a_socket_planted_by_another_user"]
+fn planted_listener() {
+    let (Some(sock), Some(count)) = (std::env::var_os(PLANT_SOCKET), std::env::var_os(PLANT_COUNT))
+    else {
+        return;
+    };
+    std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_secs(60));
+        std::process::exit(0);
+    });
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::write(&count, "0").unwrap();
+    let mut total = 0usize;
+    for conn in listener.incoming() {
+        let Ok(mut conn) = conn else { continue };
+        conn.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+        let mut buf = [0u8; 4096];
+        let mut got = Vec::new();
+        while let Ok(n) = conn.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+            total += n;
+            std::fs::write(&count, total.to_string()).unwrap();
+            if got.contains(&b'\n') {
+                let _ = conn.write_all(
+                    b"{\"ok\":true,\"matched\":null,\"status\":{\"pid\":1,\"tmux\":\"forged\",\"sessions\":[],\"panes\":0,\"rules\":0,\"uptime_s\":0,\"events_path\":\"/forged\",\"mode\":\"control\"}}\n",
+                );
+                got.clear();
+            }
+        }
+    }
+}
+
+#[test]
+fn the_client_refuses_a_socket_planted_by_another_user() {
+    if !is_root() {
+        println!("SKIPPED: creating users needs root");
+        return;
+    }
+    let server = TmuxServer::new();
+    let victim = TempUser::new("v");
+    let attacker = TempUser::new("a");
+    // The victim has no XDG_RUNTIME_DIR: its client looks in /tmp/ctmuxd-<uid>/, which
+    // the attacker created first, open to everyone, with a listener in it.
+    let planted = PathBuf::from(format!("/tmp/ctmuxd-{}", victim.uid));
+    assert!(!planted.exists(), "{} exists already", planted.display());
+    std::fs::create_dir(&planted).unwrap();
+    let _planted_guard = RemoveDir(planted.clone());
+    std::os::unix::fs::chown(&planted, Some(attacker.uid), Some(attacker.gid)).unwrap();
+    std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sock = planted.join(format!("L-{}.sock", server.name));
+    let count = planted.join("bytes-received");
+    let listener = Proc(
+        Command::new(std::env::current_exe().unwrap())
+            .args(["security::planted_listener", "--exact", "--ignored", "--nocapture"])
+            .env(PLANT_SOCKET, &sock)
+            .env(PLANT_COUNT, &count)
+            .uid(attacker.uid)
+            .gid(attacker.gid)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let end = Instant::now() + Duration::from_secs(10);
+    while !count.exists() {
+        assert!(Instant::now() < end, "the planted listener did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let received = || std::fs::read_to_string(&count).unwrap_or_default().trim().to_string();
+
+    // 1. The victim's client, the directory belonging to someone else.
+    for args in [
+        vec!["send", "-L", &server.name, "repl", "--", "SECRET-PASSWORD"],
+        vec!["status", "-L", &server.name],
+    ] {
+        let mut cmd = Command::new(bin());
+        cmd.args(&args)
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("TMUX")
+            .uid(victim.uid)
+            .gid(victim.gid);
+        let ran = run_limited(&mut cmd, server.dir.path(), Duration::from_secs(10));
+        println!("victim `{}` refused in {:?}: {}", args[0], ran.elapsed, ran.stderr.trim());
+        assert_eq!(received(), "0", "bytes reached the planted listener");
+        assert_eq!(ran.status.and_then(|s| s.code()), Some(1), "{}", ran.stderr);
+        assert!(ran.elapsed < Duration::from_secs(1), "took {:?}", ran.elapsed);
+        assert!(ran.stderr.contains(&planted.display().to_string()), "{}", ran.stderr);
+        assert!(ran.stderr.contains(&format!("uid {}", attacker.uid)), "{}", ran.stderr);
+    }
+
+    // 2. A private directory of ours, but the process listening on the socket is not
+    // ours (root's client: file modes alone would not stop it).
+    let xdg = server.path("xdg");
+    std::fs::create_dir_all(xdg.join("ctmuxd")).unwrap();
+    std::fs::set_permissions(xdg.join("ctmuxd"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let ours = xdg.join("ctmuxd").join(format!("L-{}.sock", server.name));
+    std::fs::hard_link(&sock, &ours).unwrap();
+    let mut cmd = Command::new(bin());
+    cmd.args(["send", "-L", &server.name, "repl", "--", "SECRET-PASSWORD"])
+        .env("XDG_RUNTIME_DIR", &xdg)
+        .env_remove("TMUX");
+    let ran = run_limited(&mut cmd, server.dir.path(), Duration::from_secs(10));
+    println!(
+        "root's `send` to a foreign listener refused in {:?}: {}",
+        ran.elapsed,
+        ran.stderr.trim()
+    );
+    assert_eq!(received(), "0", "bytes reached the planted listener");
+    assert_eq!(ran.status.and_then(|s| s.code()), Some(1), "{}", ran.stderr);
+    assert!(ran.elapsed < Duration::from_secs(1), "took {:?}", ran.elapsed);
+    assert!(ran.stderr.contains(&ours.display().to_string()), "{}", ran.stderr);
+    assert!(ran.stderr.contains(&format!("uid {}", attacker.uid)), "{}", ran.stderr);
+    drop(listener);
 }
