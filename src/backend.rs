@@ -453,6 +453,7 @@ impl Backend for DaemonBackend {
                 uptime_s: self.started.elapsed().as_secs(),
                 events_path: self.dispatcher.log().path().to_path_buf(),
                 mode: "control".into(),
+                events_lost: self.dispatcher.log().lost(),
             })
         })
     }

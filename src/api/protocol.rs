@@ -288,6 +288,9 @@ pub struct StatusView {
     pub events_path: PathBuf,
     /// How it gets pane output (`control`).
     pub mode: String,
+    /// Event-log records that could not be written (disk full) since it started.
+    #[serde(default)]
+    pub events_lost: u64,
 }
 
 /// Body of the `panes` reply.

@@ -211,6 +211,114 @@ fn spawn_with_a_relative_cwd_is_a_bad_request() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Item 6: a full disk under the event log.
+
+/// A tmpfs mounted on a directory of the test's own, unmounted on drop.
+struct Mount(PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let ok = Command::new("umount").arg(&self.0).status().is_ok_and(|s| s.success());
+        if !ok {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+}
+
+fn free_bytes(dir: &Path) -> u64 {
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: statvfs fills the struct we pass.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut st) }, 0);
+    st.f_bavail * st.f_bsize
+}
+
+fn fill_matches(server: &TmuxServer) -> u64 {
+    let rules = request(server, r#"{"cmd":"rules"}"#);
+    rules["rules"].as_array().unwrap().iter().find(|r| r["name"] == "fill").unwrap()["matches"]
+        .as_u64()
+        .unwrap()
+}
+
+#[test]
+fn a_full_disk_loses_whole_records_and_counts_them() {
+    if !is_root() {
+        println!("SKIPPED: mounting a tmpfs needs root");
+        return;
+    }
+    let server = TmuxServer::new();
+    let events = server.path("events");
+    std::fs::create_dir(&events).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m,mode=0700", "ctmuxd-it"])
+        .arg(&events)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        println!("SKIPPED: cannot mount a tmpfs here");
+        return;
+    }
+    let _mount = Mount(events.clone());
+    let rules = "[[rule]]\nname = \"fill\"\npattern = '^FILL (\\d+) x+$'\nactions = [\"log\"]\n";
+    let mut d = Daemon::start(&server, rules, &[]);
+    wait_api(&server);
+    // Leave about 160 KiB: room for some of the records to come, not for all.
+    let filler = events.join("filler");
+    let spare = free_bytes(&events).saturating_sub(160 << 10);
+    std::fs::write(&filler, vec![0u8; spare as usize]).unwrap();
+    let (first, more) = (800u64, 30u64);
+    let (go1, go2) = (server.path("go1"), server.path("go2"));
+    server.spawn(&format!(
+        "x=$(printf '%0400d' 0 | tr 0 x); \
+         while [ ! -e {g1} ]; do sleep 0.05; done; \
+         i=0; while [ $i -lt {first} ]; do printf 'FILL %d %s\\n' $i $x; i=$((i+1)); done; \
+         while [ ! -e {g2} ]; do sleep 0.05; done; \
+         while [ $i -lt {total} ]; do printf 'FILL %d %s\\n' $i $x; i=$((i+1)); done; sleep 60",
+        g1 = go1.display(),
+        g2 = go2.display(),
+        total = first + more
+    ));
+    File::create(&go1).unwrap();
+    let end = Instant::now() + Duration::from_secs(30);
+    while fill_matches(&server) < first {
+        assert!(Instant::now() < end, "only {} of {first} lines matched", fill_matches(&server));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Space comes back; more records follow.
+    std::fs::remove_file(&filler).unwrap();
+    File::create(&go2).unwrap();
+    let log = events.join("events.jsonl");
+    let last = format!("FILL {} ", first + more - 1);
+    assert!(
+        d.wait_until(Duration::from_secs(30), |e| e
+            .iter()
+            .any(|e| e["line"].as_str().is_some_and(|l| l.starts_with(&last)))),
+        "the last record never arrived"
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.ends_with('\n'), "the log ends in a torn record");
+    let mut written = 0u64;
+    let mut lost = 0u64;
+    let mut lost_records = 0;
+    for (n, line) in text.lines().enumerate() {
+        let v: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("line {} is not JSON ({e}): {:.120}", n + 1, line));
+        if v["event"] == "match" && v["rule"] == "fill" {
+            written += 1;
+        }
+        if v["event"] == "events_lost" {
+            lost += v["count"].as_u64().expect("events_lost has a count");
+            lost_records += 1;
+        }
+    }
+    println!("{written} records written, {lost} lost ({lost_records} events_lost record(s))");
+    assert!(lost > 0, "the disk never filled up");
+    assert_eq!(written + lost, first + more, "written + lost = total");
+    let status = request(&server, r#"{"cmd":"status"}"#);
+    assert_eq!(status["status"]["events_lost"], lost, "{status}");
+}
+
+// ---------------------------------------------------------------------------------------
 // Item 4: the client must not trust a socket another user planted.
 
 /// A local user created for the test, deleted on drop.
