@@ -131,6 +131,9 @@ async fn run_daemon(args: DaemonArgs) -> anyhow::Result<ExitCode> {
         )
         .into());
     };
+    // One daemon per tmux server, whatever the mode: taken before anything else, held
+    // until the daemon ends.
+    let _lock = ctmuxd::api::lock::DaemonLock::acquire(&args.server.target())?;
     let set = rules::load_async(&rules_path).await.map_err(|e| BadInput(e.to_string()))?;
     // Compile now so a pattern the matcher refuses is also reported before anything starts.
     ctmuxd::engine::compile(&set).map_err(BadInput)?;

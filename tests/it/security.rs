@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{bin, Daemon, TmuxServer};
+use crate::harness::{bin, read_events, Daemon, TmuxServer};
 
 /// What a command run with [`run_limited`] did.
 struct Ran {
@@ -208,6 +208,63 @@ fn spawn_with_a_relative_cwd_is_a_bad_request() {
     let ok =
         request(&server, r#"{"cmd":"spawn","label":"abscwd","command":["sleep","30"],"cwd":"/"}"#);
     assert_eq!(ok["ok"], true, "{ok}");
+}
+
+#[test]
+fn one_daemon_per_tmux_server_whatever_the_mode() {
+    let server = TmuxServer::new();
+    let rules = "[[rule]]\nname = \"t\"\npattern = '^TWICE (\\d+)$'\nactions = [\"log\"]\n";
+    let d = Daemon::start(&server, rules, &[]);
+    let rules_path = server.path("rules.toml");
+    let daemon = |mode: &str, events: &str| {
+        let mut c = Command::new(bin());
+        c.args([mode, "-L", &server.name, "--rules"])
+            .arg(&rules_path)
+            .arg("--events")
+            .arg(server.path(events));
+        c
+    };
+    // A polling daemon beside the control-mode one is refused.
+    let ran = run_limited(
+        &mut daemon("--poll", "events-poll"),
+        server.dir.path(),
+        Duration::from_secs(8),
+    );
+    println!("second daemon (--poll) refused in {:?}: {}", ran.elapsed, ran.stderr.trim());
+    assert_eq!(ran.status.and_then(|s| s.code()), Some(1), "{}", ran.stderr);
+    assert!(ran.stderr.contains(&format!("pid {}", d.child.id())), "{}", ran.stderr);
+    assert!(read_events(&server.path("events-poll").join("events.jsonl")).is_empty());
+    assert!(d.stop().success());
+
+    // And the other way round: a control-mode daemon beside a polling one.
+    let events = server.path("events-poll2").join("events.jsonl");
+    let poll = Proc(
+        daemon("--poll", "events-poll2")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let end = Instant::now() + Duration::from_secs(10);
+    while !read_events(&events)
+        .iter()
+        .any(|e| e["message"].as_str().unwrap_or("").starts_with("ready"))
+    {
+        assert!(Instant::now() < end, "the polling daemon never got ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ran = run_limited(
+        &mut daemon("--control-mode", "events-second"),
+        server.dir.path(),
+        Duration::from_secs(8),
+    );
+    println!("second daemon (control mode) refused in {:?}: {}", ran.elapsed, ran.stderr.trim());
+    assert_eq!(ran.status.and_then(|s| s.code()), Some(1), "{}", ran.stderr);
+    assert!(ran.stderr.contains(&format!("pid {}", poll.0.id())), "{}", ran.stderr);
+    drop(poll);
+    let lock = socket(&server).with_extension("lock");
+    assert!(!lock.exists(), "{} left behind", lock.display());
 }
 
 // ---------------------------------------------------------------------------------------
