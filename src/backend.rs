@@ -66,10 +66,18 @@ impl DaemonBackend {
 
     fn client(&self) -> Result<crate::tmux::control::ControlClient, ApiError> {
         self.dispatcher.client().ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::Tmux,
-                "no tmux connection (tmux is gone; ctmuxd is waiting for it)",
-            )
+            if self.dispatcher.mode() == "poll" {
+                ApiError::new(
+                    ErrorCode::Tmux,
+                    "this daemon polls (--poll): panes, spawn, close, send, capture and \
+                     wait-for need a daemon in control mode",
+                )
+            } else {
+                ApiError::new(
+                    ErrorCode::Tmux,
+                    "no tmux connection (tmux is gone; ctmuxd is waiting for it)",
+                )
+            }
         })
     }
 
@@ -452,7 +460,7 @@ impl Backend for DaemonBackend {
                 rules: engine.rules().rules.len(),
                 uptime_s: self.started.elapsed().as_secs(),
                 events_path: self.dispatcher.log().path().to_path_buf(),
-                mode: "control".into(),
+                mode: self.dispatcher.mode().into(),
                 events_lost: self.dispatcher.log().lost(),
             })
         })

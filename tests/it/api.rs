@@ -256,7 +256,17 @@ fn json_output_follows_the_documented_schema() {
     let status = json(&ctl_ok(&server, &["status", "--json"]));
     assert_eq!(
         keys(&status),
-        ["events_path", "mode", "panes", "pid", "rules", "sessions", "tmux", "uptime_s"],
+        [
+            "events_lost",
+            "events_path",
+            "mode",
+            "panes",
+            "pid",
+            "rules",
+            "sessions",
+            "tmux",
+            "uptime_s"
+        ],
         "{status}"
     );
     assert_eq!(status["sessions"], serde_json::json!(["main"]));

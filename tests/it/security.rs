@@ -262,7 +262,25 @@ fn one_daemon_per_tmux_server_whatever_the_mode() {
     println!("second daemon (control mode) refused in {:?}: {}", ran.elapsed, ran.stderr.trim());
     assert_eq!(ran.status.and_then(|s| s.code()), Some(1), "{}", ran.stderr);
     assert!(ran.stderr.contains(&format!("pid {}", poll.0.id())), "{}", ran.stderr);
-    drop(poll);
+    // The polling daemon serves the API too: status, and `stop` as the message says.
+    let ctl = |args: &[&str]| {
+        Command::new(bin()).args(args).arg("-L").arg(&server.name).output().unwrap()
+    };
+    let status = ctl(&["status", "--json"]);
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["mode"], "poll", "{status}");
+    assert_eq!(status["pid"], poll.0.id(), "{status}");
+    let panes = ctl(&["panes"]);
+    assert_eq!(panes.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&panes.stderr).contains("control mode"));
+    assert!(ctl(&["stop"]).status.success());
+    let mut poll = poll;
+    let end = Instant::now() + Duration::from_secs(10);
+    while poll.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < end, "`ctmuxd stop` did not stop the polling daemon");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(poll.0.try_wait().unwrap().unwrap().success());
     let lock = socket(&server).with_extension("lock");
     assert!(!lock.exists(), "{} left behind", lock.display());
 }
