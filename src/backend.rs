@@ -76,10 +76,18 @@ impl DaemonBackend {
 
     fn client(&self) -> Result<crate::tmux::control::ControlClient, ApiError> {
         self.dispatcher.client().ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::Tmux,
-                "no tmux connection (tmux is gone; ctmuxd is waiting for it)",
-            )
+            if self.dispatcher.mode() == "poll" {
+                ApiError::new(
+                    ErrorCode::Tmux,
+                    "this daemon polls (--poll): panes, spawn, close, send, capture and \
+                     wait-for need a daemon in control mode",
+                )
+            } else {
+                ApiError::new(
+                    ErrorCode::Tmux,
+                    "no tmux connection (tmux is gone; ctmuxd is waiting for it)",
+                )
+            }
         })
     }
 
@@ -428,7 +436,10 @@ impl Backend for DaemonBackend {
     fn reload(&self) -> BackendFuture<'_, ReloadReply> {
         Box::pin(async move {
             let path: PathBuf = self.dispatcher.engine.lock().expect("engine").rules().path.clone();
-            let set = crate::rules::load(&path)
+            // Off the matching path and bounded in time: a FIFO, a device or a hung
+            // mount at the rules path must not freeze the daemon.
+            let set = crate::rules::load_async(&path)
+                .await
                 .map_err(|e| ApiError::bad_request(format!("{e}; the old rules stay in force")))?;
             let n = set.rules.len();
             self.dispatcher
@@ -466,7 +477,8 @@ impl Backend for DaemonBackend {
                 rules: engine.rules().rules.len(),
                 uptime_s: self.started.elapsed().as_secs(),
                 events_path: self.dispatcher.log().path().to_path_buf(),
-                mode: "control".into(),
+                mode: self.dispatcher.mode().into(),
+                events_lost: self.dispatcher.log().lost(),
             })
         })
     }

@@ -300,7 +300,14 @@ impl Dispatcher {
     /// Appends a record; a failing log write is reported on stderr, never fatal.
     pub fn append(&self, rec: &Record) {
         if let Err(e) = self.log.append(rec) {
-            tracing::error!("event log {}: {e}", self.log.path().display());
+            // Once per run of failures (a full disk fails every record): the records lost
+            // are counted and reported in the log once writing works again.
+            if self.log.unreported() == 1 {
+                tracing::error!(
+                    "event log {}: {e}; records are counted as lost until writing works again",
+                    self.log.path().display()
+                );
+            }
         }
         if self.events.receiver_count() > 0 {
             if let Ok(v) = serde_json::to_value(rec) {

@@ -139,9 +139,13 @@ struct WriteState {
     file: File,
     /// Bytes in the live file, as far as this process knows.
     size: u64,
-    /// The last write stopped part-way through a line (disk full); the next record
-    /// starts with a newline so it is not glued to the torn fragment.
+    /// A write stopped part-way through a line (disk full) and the fragment could not be
+    /// cut off again; the next record starts with a newline so it is not glued to it.
     torn: bool,
+    /// Records that could not be written since the last `events_lost` record.
+    unreported: u64,
+    /// Records that could not be written since the log was opened.
+    lost: u64,
 }
 
 impl EventLog {
@@ -172,7 +176,7 @@ impl EventLog {
             path,
             max_bytes: max_bytes.max(1),
             keep: keep.max(1),
-            state: Mutex::new(WriteState { file, size, torn: false }),
+            state: Mutex::new(WriteState { file, size, torn: false, unreported: 0, lost: 0 }),
         })
     }
 
@@ -203,27 +207,67 @@ impl EventLog {
         &self.dir
     }
 
+    /// Records that could not be written (disk full, I/O error) since the log was
+    /// opened; each was counted, and reported in an `events_lost` record once writing
+    /// worked again.
+    pub fn lost(&self) -> u64 {
+        self.state.lock().unwrap_or_else(|poison| poison.into_inner()).lost
+    }
+
+    /// Records lost since the last `events_lost` record: 1 right after the first
+    /// failure of a run of failures (so callers can complain once, not per record).
+    pub fn unreported(&self) -> u64 {
+        self.state.lock().unwrap_or_else(|poison| poison.into_inner()).unreported
+    }
+
     /// Appends `record` as one JSON line, rotating first if the line would push the
     /// live file past the size limit.
     ///
     /// The whole line, newline included, is built first and handed to a single
-    /// `write(2)`; only a short write (disk full) continues with a second one.
+    /// `write(2)`. A record is written whole or not at all: when a write stops part-way
+    /// (disk full), the file is cut back to where the record began. A record that
+    /// could not be written is counted ([`lost`](Self::lost)); once writing works again
+    /// an `events_lost` record with the `count` of records lost goes first, on a line
+    /// of its own.
     ///
     /// # Errors
     ///
-    /// When the write fails. A failed rotation is not an error: the record is then
-    /// appended to the current file, so nothing is lost.
+    /// When the write fails (the record is then counted as lost). A failed rotation is
+    /// not an error: the record is then appended to the current file, so nothing is lost.
     pub fn append(&self, record: &Record) -> io::Result<()> {
-        let mut line = Vec::with_capacity(256);
-        line.push(b'\n');
-        serde_json::to_writer(&mut line, record).map_err(io::Error::other)?;
-        line.push(b'\n');
-
+        let line = json_line(record)?;
         let mut state = self.state.lock().unwrap_or_else(|poison| poison.into_inner());
-        let line = if state.torn { &line[..] } else { &line[1..] };
+        if state.unreported > 0 {
+            let mut lost = Record::now("events_lost");
+            lost.message = Some(format!(
+                "{} event record(s) could not be written (disk full or write error) and are lost",
+                state.unreported
+            ));
+            lost.extra.insert("count".into(), state.unreported.into());
+            match self.write_whole(&mut state, &json_line(&lost)?) {
+                Ok(()) => state.unreported = 0,
+                Err(err) => {
+                    state.unreported += 1;
+                    state.lost += 1;
+                    return Err(err);
+                }
+            }
+        }
+        let result = self.write_whole(&mut state, &line);
+        if result.is_err() {
+            state.unreported += 1;
+            state.lost += 1;
+        }
+        result
+    }
+
+    /// Writes one line (`line` starts with the newline [`json_line`] puts first, used
+    /// only after a fragment that could not be cut off), whole or not at all.
+    fn write_whole(&self, state: &mut WriteState, line: &[u8]) -> io::Result<()> {
+        let line = if state.torn { line } else { &line[1..] };
         let len = line.len() as u64;
         if state.size > 0 && state.size.saturating_add(len) > self.max_bytes {
-            if let Err(err) = self.rotate(&mut state) {
+            if let Err(err) = self.rotate(state) {
                 tracing::warn!(path = %self.path.display(), error = %err, "cannot rotate the event log; appending to the current file");
             }
         }
@@ -242,8 +286,23 @@ impl EventLog {
                 Err(err) => break Err(err),
             }
         };
-        state.size += written as u64;
-        state.torn = result.is_err() && written > 0;
+        if result.is_ok() {
+            state.size += written as u64;
+            state.torn = false;
+        } else if written > 0 {
+            // Cut the fragment off again, so the next record starts a line of its own and
+            // every line of the log stays a whole record. The fragment is the file's last
+            // `written` bytes: appends through this log are serialised by the lock.
+            let cut = state
+                .file
+                .metadata()
+                .and_then(|m| state.file.set_len(m.len().saturating_sub(written as u64)));
+            if let Err(err) = cut {
+                tracing::warn!(path = %self.path.display(), error = %err, "cannot cut a partly written record off the event log");
+                state.size += written as u64;
+                state.torn = true;
+            }
+        }
         result
     }
 
@@ -263,6 +322,16 @@ impl EventLog {
         state.torn = false;
         Ok(())
     }
+}
+
+/// `record` as JSON between two newlines: the first is written only after a fragment
+/// that could not be removed.
+fn json_line(record: &Record) -> io::Result<Vec<u8>> {
+    let mut line = Vec::with_capacity(256);
+    line.push(b'\n');
+    serde_json::to_writer(&mut line, record).map_err(io::Error::other)?;
+    line.push(b'\n');
+    Ok(line)
 }
 
 /// Opens `path` for appending, creating it with mode 0600.

@@ -99,7 +99,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Replay { rules, label, transcripts }) => {
-            let set = rules::load(&rules).map_err(|e| BadInput(e.to_string()))?;
+            let set = rules::load_async(&rules).await.map_err(|e| BadInput(e.to_string()))?;
             let mut labels = HashMap::new();
             for l in &label {
                 let (p, name) = l
@@ -131,7 +131,10 @@ async fn run_daemon(args: DaemonArgs) -> anyhow::Result<ExitCode> {
         )
         .into());
     };
-    let set = rules::load(&rules_path).map_err(|e| BadInput(e.to_string()))?;
+    // One daemon per tmux server, whatever the mode: taken before anything else, held
+    // until the daemon ends.
+    let _lock = ctmuxd::api::lock::DaemonLock::acquire(&args.server.target())?;
+    let set = rules::load_async(&rules_path).await.map_err(|e| BadInput(e.to_string()))?;
     // Compile now so a pattern the matcher refuses is also reported before anything starts.
     ctmuxd::engine::compile(&set).map_err(BadInput)?;
     let opts = DaemonOptions {

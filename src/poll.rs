@@ -31,6 +31,7 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 
 use std::time::{Duration, Instant};
 
@@ -105,7 +106,43 @@ pub async fn run(
 ) -> anyhow::Result<DaemonExit> {
     let dispatcher = Dispatcher::for_rules(&opts.rules, &opts.events_dir, MODE)?;
     let interval = opts.interval.max(MIN_INTERVAL);
-    let mut poller = Poller::new(&opts, dispatcher.clone());
+    // The control API, as in control mode: `status`, `rules`, `reload`, `events` and
+    // `stop` work; the pane requests answer that they need control mode.
+    let listener = crate::api::server::bind(&crate::api::socket_path(&opts.target))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let stop_api = Arc::new(tokio::sync::Notify::new());
+    let backend: Arc<dyn crate::api::Backend> = Arc::new(crate::backend::DaemonBackend::new(
+        dispatcher.clone(),
+        opts.target.clone(),
+        stop_api.clone(),
+        // A poll runs the installed tmux as a client, which a server of another release
+        // refuses: the server's release is the client's.
+        Arc::new(std::sync::Mutex::new(crate::tmux::version::installed().await)),
+    ));
+    let api_end = tokio_util::sync::CancellationToken::new();
+    let api = tokio::spawn(listener.serve(backend, api_end.clone().cancelled_owned()));
+    let result = serve(&opts, &dispatcher, interval, shutdown, stop_api).await;
+    api_end.cancel();
+    let _ = api.await;
+    result
+}
+
+/// The polling loop behind [`run`], between the API's start and its end.
+async fn serve(
+    opts: &PollOptions,
+    dispatcher: &Dispatcher,
+    interval: Duration,
+    shutdown: impl Future<Output = ()>,
+    stop_api: Arc<tokio::sync::Notify>,
+) -> anyhow::Result<DaemonExit> {
+    let shutdown = async move {
+        tokio::select! {
+            _ = shutdown => {}
+            _ = stop_api.notified() => tracing::info!("stop requested through the API"),
+        }
+    };
+    let mut poller = Poller::new(opts, dispatcher.clone());
     poller.poll().await?;
 
     let mut ready = Record::now("daemon");

@@ -707,6 +707,11 @@ fn status_text(s: &StatusView) -> String {
         ["events", &s.events_path.display().to_string()],
     ]
     .map(|r| r.map(str::to_string).to_vec());
+    let mut rows = rows.to_vec();
+    if s.events_lost > 0 {
+        // Shown only when it matters: records the daemon could not write (disk full).
+        rows.push(vec!["events lost".to_string(), s.events_lost.to_string()]);
+    }
     table(&rows)
 }
 

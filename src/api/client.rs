@@ -16,7 +16,7 @@ use tokio::net::UnixStream;
 
 use super::lines::{Incoming, LineReader};
 use super::protocol::{parse_reply, ApiError, ErrorCode, StreamLine, StreamStarted};
-use super::{socket_path, start_command, Request};
+use super::{current_uid, socket_path, start_command, Request};
 use crate::tmux::TmuxTarget;
 
 /// Longest reply line the client accepts (64 MiB: a `panes` reply of thousands of panes,
@@ -41,6 +41,15 @@ pub enum ClientError {
     PermissionDenied {
         /// The socket.
         path: PathBuf,
+    },
+    /// The socket cannot be trusted: its directory is not ours and private, or the process
+    /// listening on it runs as another user. Nothing was sent to it.
+    #[error("refusing to talk to {}: {why}", .path.display())]
+    Untrusted {
+        /// The socket.
+        path: PathBuf,
+        /// Which check failed and how to fix it.
+        why: String,
     },
     /// The daemon answered with an error.
     #[error(transparent)]
@@ -71,7 +80,9 @@ impl ClientError {
     pub fn code(&self) -> ErrorCode {
         match self {
             ClientError::Api(e) => e.code,
-            ClientError::PermissionDenied { .. } => ErrorCode::Forbidden,
+            ClientError::PermissionDenied { .. } | ClientError::Untrusted { .. } => {
+                ErrorCode::Forbidden
+            }
             ClientError::NoAnswer { .. } => ErrorCode::Timeout,
             ClientError::NoDaemon { .. } | ClientError::Closed | ClientError::Io { .. } => {
                 ErrorCode::Internal
@@ -103,20 +114,34 @@ impl Client {
 
     /// Connects to the socket at `path`; `target` only words the "no daemon" error.
     ///
+    /// Before anything is sent, the socket must be trusted: its directory must be a real
+    /// directory owned by us and closed to group and others (mode `0700`), and the process
+    /// listening on it must run as our uid (`SO_PEERCRED`). Otherwise another user could
+    /// plant a listener where we look (`/tmp/ctmuxd-<uid>/` when `XDG_RUNTIME_DIR` is
+    /// unset) and read every `send`, or answer with forged data.
+    ///
     /// # Errors
-    /// See [`Client::connect`].
+    /// See [`Client::connect`]; [`ClientError::Untrusted`] when a check fails.
     pub async fn connect_path(path: &Path, target: &TmuxTarget) -> Result<Client, ClientError> {
+        let no_daemon = || ClientError::NoDaemon {
+            server: target.describe(),
+            path: path.to_path_buf(),
+            start: start_command(target),
+        };
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        match std::fs::symlink_metadata(dir) {
+            Ok(meta) => check_dir(path, dir, &meta)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(no_daemon()),
+            Err(e) => return Err(ClientError::Io { path: path.to_path_buf(), source: e }),
+        }
         let stream = UnixStream::connect(path).await.map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => ClientError::NoDaemon {
-                server: target.describe(),
-                path: path.to_path_buf(),
-                start: start_command(target),
-            },
+            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => no_daemon(),
             io::ErrorKind::PermissionDenied => {
                 ClientError::PermissionDenied { path: path.to_path_buf() }
             }
             _ => ClientError::Io { path: path.to_path_buf(), source: e },
         })?;
+        check_peer(path, &stream)?;
         let peer_pid =
             stream.peer_cred().ok().and_then(|c| c.pid()).and_then(|p| u32::try_from(p).ok());
         let (rd, wr) = stream.into_split();
@@ -188,6 +213,91 @@ impl Client {
     }
 }
 
+/// The socket's directory must be a directory (not a symlink) of ours, mode `0700`: the
+/// same rules the daemon applies when it creates it.
+fn check_dir(path: &Path, dir: &Path, meta: &std::fs::Metadata) -> Result<(), ClientError> {
+    use std::os::unix::fs::MetadataExt;
+    let own = current_uid();
+    let untrusted = |why: String| Err(ClientError::Untrusted { path: path.to_path_buf(), why });
+    if !meta.is_dir() {
+        return untrusted(format!(
+            "{} is not a directory (a symlink or a file); remove it, or set XDG_RUNTIME_DIR to a private directory",
+            dir.display()
+        ));
+    }
+    if meta.uid() != own {
+        return untrusted(format!(
+            "its directory {} belongs to uid {}, not to you (uid {own}): another user may have \
+             planted it to read what you send; remove it (`rm -r {}`, as root if need be) or \
+             set XDG_RUNTIME_DIR to a private directory",
+            dir.display(),
+            meta.uid(),
+            dir.display()
+        ));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return untrusted(format!(
+            "its directory {} is open to group or others (mode {:04o}); if it is yours, run \
+             `chmod 700 {}`",
+            dir.display(),
+            meta.mode() & 0o7777,
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
+/// The process listening on the socket must run as us; checked before anything is sent.
+fn check_peer(path: &Path, stream: &UnixStream) -> Result<(), ClientError> {
+    let own = current_uid();
+    let (pid, uid) = peer_cred(stream).map_err(|e| ClientError::Untrusted {
+        path: path.to_path_buf(),
+        why: format!("cannot read the listening process's credentials: {e}"),
+    })?;
+    if uid != own {
+        let pid = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+        return Err(ClientError::Untrusted {
+            path: path.to_path_buf(),
+            why: format!(
+                "the process listening there{pid} runs as uid {uid}, not as you (uid {own}): \
+                 it is not your daemon; remove the socket (`rm {}`) and start your own",
+                path.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Pid (when known) and uid of the peer: `SO_PEERCRED` through `getsockopt(2)`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn peer_cred(stream: &UnixStream) -> io::Result<(Option<i32>, u32)> {
+    use std::os::fd::AsRawFd;
+    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: SO_PEERCRED fills a `ucred` of the length passed; the descriptor is open for
+    // the duration of the call (borrowed from `stream`).
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((Some(cred.pid), cred.uid))
+}
+
+/// Pid (when known) and uid of the peer, from the platform's peer credentials.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn peer_cred(stream: &UnixStream) -> io::Result<(Option<i32>, u32)> {
+    let cred = stream.peer_cred()?;
+    Ok((cred.pid(), cred.uid()))
+}
+
 /// The lines after a stream's acknowledgement.
 #[derive(Debug)]
 pub struct EventStream {
@@ -242,5 +352,32 @@ pub async fn wait_gone(pid: u32, within: Duration) -> bool {
             return false;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn check(dir: &Path) -> Result<(), ClientError> {
+        let meta = std::fs::symlink_metadata(dir).unwrap();
+        check_dir(&dir.join("x.sock"), dir, &meta)
+    }
+
+    #[test]
+    fn the_socket_directory_must_be_a_private_directory_of_ours() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("ctmuxd");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(check(&dir).is_ok());
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let e = check(&dir).unwrap_err();
+        assert!(e.to_string().contains("mode 0755") && e.to_string().contains("chmod 700"), "{e}");
+        assert_eq!(e.code(), ErrorCode::Forbidden);
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&dir, &link).unwrap();
+        assert!(check(&link).unwrap_err().to_string().contains("not a directory"));
     }
 }

@@ -11,6 +11,7 @@ pub mod backend;
 pub mod cli;
 pub mod client;
 mod lines;
+pub mod lock;
 pub mod protocol;
 pub mod server;
 

@@ -290,6 +290,9 @@ pub struct StatusView {
     pub events_path: PathBuf,
     /// How it gets pane output (`control`).
     pub mode: String,
+    /// Event-log records that could not be written (disk full) since it started.
+    #[serde(default)]
+    pub events_lost: u64,
 }
 
 /// Body of the `panes` reply.
@@ -528,8 +531,19 @@ pub fn parse_request(line: &str) -> Result<Request, ApiError> {
             COMMANDS.join(", ")
         )));
     }
-    serde_json::from_value(value)
-        .map_err(|e| ApiError::bad_request(format!("bad {cmd} request: {e}")))
+    let req: Request = serde_json::from_value(value)
+        .map_err(|e| ApiError::bad_request(format!("bad {cmd} request: {e}")))?;
+    if let Request::Spawn(SpawnRequest { cwd: Some(cwd), .. }) = &req {
+        // The daemon's working directory is not the client's: a relative path would
+        // silently run the pane somewhere else.
+        if !cwd.is_absolute() {
+            return Err(ApiError::bad_request(format!(
+                "bad spawn request: cwd {:?} must be an absolute path",
+                cwd.display().to_string()
+            )));
+        }
+    }
+    Ok(req)
 }
 
 /// Parses one reply line into its body `T`, or the error it carries.

@@ -164,7 +164,7 @@ impl Listener {
 }
 
 /// Creates `dir` with mode 0700, or checks that an existing one is ours and private.
-fn prepare_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn prepare_dir(dir: &Path) -> io::Result<()> {
     match std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
         Ok(()) => {}
         Err(e) => {

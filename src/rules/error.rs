@@ -66,6 +66,19 @@ impl RulesError {
         &self.message
     }
 
+    /// The file was refused before parsing (not a regular file, too big, too slow to
+    /// read); `message` says why and how to fix it.
+    pub(super) fn refused(path: &Path, message: String) -> RulesError {
+        RulesError {
+            path: path.to_path_buf(),
+            line_col: None,
+            rule: None,
+            kind: RulesErrorKind::Read,
+            message,
+            source: None,
+        }
+    }
+
     /// The file could not be read.
     pub(super) fn read(path: &Path, err: std::io::Error) -> RulesError {
         let message = format!(

@@ -26,6 +26,7 @@ mod orchestration;
 mod rule;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub use crate::action::{Action, ExecAction, SendAction, SpawnAction};
 pub use error::{RulesError, RulesErrorKind};
@@ -55,14 +56,119 @@ impl RuleSet {
     }
 }
 
+/// The largest rules file accepted: 16 MiB.
+pub const MAX_RULES_BYTES: u64 = 16 << 20;
+
+/// How long [`load_async`] waits for the rules file to be read: 5 s.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Reads and validates the rules file at `path`.
+///
+/// Only a regular file of at most [`MAX_RULES_BYTES`] is read, opened with `O_NONBLOCK` so
+/// that a FIFO or a device is refused at once instead of blocking (or, like `/dev/zero`,
+/// being read until memory runs out). This blocks the calling thread while it reads; in
+/// async code use [`load_async`].
 ///
 /// # Errors
 ///
-/// When the file cannot be read ([`RulesErrorKind::Read`]) or [`parse`] refuses it.
+/// When the file cannot be read or is not a small regular file
+/// ([`RulesErrorKind::Read`]), or [`parse`] refuses it.
 pub fn load(path: &Path) -> Result<RuleSet, RulesError> {
-    let text = std::fs::read_to_string(path).map_err(|err| RulesError::read(path, err))?;
+    let text = read_text(path)?;
     parse(&text, path)
+}
+
+/// [`load`] off the async threads (`spawn_blocking`), giving up on reading after
+/// [`READ_TIMEOUT`] (a file on a hung network mount), so neither the daemon's start nor a
+/// `reload` can hang or stop matching.
+///
+/// # Errors
+///
+/// As [`load`], plus a [`RulesErrorKind::Read`] error when reading takes longer than
+/// [`READ_TIMEOUT`].
+pub async fn load_async(path: &Path) -> Result<RuleSet, RulesError> {
+    let owned = path.to_path_buf();
+    let read = tokio::task::spawn_blocking(move || read_text(&owned));
+    let text = match tokio::time::timeout(READ_TIMEOUT, read).await {
+        Ok(Ok(text)) => text?,
+        Ok(Err(join)) => {
+            return Err(RulesError::refused(path, format!("reading the rules file failed: {join}")))
+        }
+        Err(_) => {
+            return Err(RulesError::refused(
+                path,
+                format!(
+                    "reading the rules file took longer than {}s; is it on a hung mount?",
+                    READ_TIMEOUT.as_secs()
+                ),
+            ))
+        }
+    };
+    let owned = path.to_path_buf();
+    tokio::task::spawn_blocking(move || parse(&text, &owned)).await.map_err(|join| {
+        RulesError::refused(path, format!("checking the rules file failed: {join}"))
+    })?
+}
+
+/// The text of the rules file, refusing anything but a regular file of at most
+/// [`MAX_RULES_BYTES`].
+fn read_text(path: &Path) -> Result<String, RulesError> {
+    use std::io::Read as _;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+
+    // O_NONBLOCK: opening a FIFO with no writer returns at once instead of blocking;
+    // O_NOCTTY: a terminal named as the rules file never becomes ours.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|err| RulesError::read(path, err))?;
+    let meta = file.metadata().map_err(|err| RulesError::read(path, err))?;
+    let ft = meta.file_type();
+    if !ft.is_file() {
+        let what = if ft.is_fifo() {
+            "a FIFO"
+        } else if ft.is_char_device() {
+            "a character device"
+        } else if ft.is_block_device() {
+            "a block device"
+        } else if ft.is_socket() {
+            "a socket"
+        } else if ft.is_dir() {
+            "a directory"
+        } else {
+            "not a file"
+        };
+        return Err(RulesError::refused(
+            path,
+            format!(
+                "refused: not a regular file ({what}); a rules file must be a regular TOML file"
+            ),
+        ));
+    }
+    let too_big = || {
+        RulesError::refused(
+            path,
+            format!(
+                "refused: larger than {} MiB, the limit for a rules file",
+                MAX_RULES_BYTES >> 20
+            ),
+        )
+    };
+    if meta.len() > MAX_RULES_BYTES {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // The file may grow while it is read: never read past the limit.
+    file.take(MAX_RULES_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|err| RulesError::read(path, err))?;
+    if bytes.len() as u64 > MAX_RULES_BYTES {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes).map_err(|err| {
+        RulesError::read(path, std::io::Error::new(std::io::ErrorKind::InvalidData, err))
+    })
 }
 
 /// Validates rules file `text`; `path` is only used in messages and

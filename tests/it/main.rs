@@ -27,3 +27,7 @@ mod poll;
 
 /// Replays the `rules_file` and `api_request` fuzz corpora and saved crashes through the fuzz checks.
 mod fuzz_replay;
+
+/// Reliability and security, round two: untrusted sockets, a full disk, rules files that
+/// hang, relative spawn cwd, two daemons on one server.
+mod security;
