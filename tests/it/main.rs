@@ -24,3 +24,6 @@ mod poll;
 
 /// Replays the `rules_file` and `api_request` fuzz corpora and saved crashes through the fuzz checks.
 mod fuzz_replay;
+
+/// Session churn while every session is watched (tmux control-client start race).
+mod churn;
