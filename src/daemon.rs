@@ -180,6 +180,98 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(base + jitter)
 }
 
+/// Bound on one attach (with its subscriptions) and on one pane listing.
+const TMUX_STEP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Attempts to watch one session before giving up on it.
+const MAX_ATTACH_TRIES: u32 = 5;
+
+/// When a new control client may be started.
+///
+/// tmux 3.3a (and 3.5a) crash when a notification that goes to every control client
+/// (`%sessions-changed`, `%session-window-changed`, `%window-pane-changed`,
+/// `%client-detached`, ...) is written while a new control client is still identifying:
+/// the client is flagged as a control client by its first identify message, but its
+/// control state is only created by the last one, and `control_write` dereferences it.
+/// Nothing on the client's side closes that window, so ctmuxd only starts a control
+/// client once tmux has been quiet for a while: 150 ms without any such notification,
+/// growing with recent activity up to 3 s, plus up to 25 % jitter.
+#[derive(Debug)]
+struct AttachGate {
+    /// The last notification that told of session or client activity.
+    last: Instant,
+    /// Recent activity (distinct bursts at least 20 ms apart), oldest first.
+    recent: std::collections::VecDeque<Instant>,
+    /// Jitter added to the quiet time, picked at each burst.
+    jitter: Duration,
+}
+
+impl AttachGate {
+    /// Activity older than this no longer lengthens the quiet time.
+    const MEMORY: Duration = Duration::from_secs(10);
+
+    fn new(now: Instant) -> AttachGate {
+        AttachGate { last: now, recent: Default::default(), jitter: Duration::ZERO }
+    }
+
+    /// tmux told of activity that reaches every control client.
+    fn activity(&mut self, now: Instant) {
+        if self
+            .recent
+            .back()
+            .is_none_or(|t| now.saturating_duration_since(*t) >= Duration::from_millis(20))
+        {
+            self.recent.push_back(now);
+        }
+        while self.recent.front().is_some_and(|t| now.saturating_duration_since(*t) > Self::MEMORY)
+        {
+            self.recent.pop_front();
+        }
+        self.last = now;
+        let quiet = self.quiet();
+        self.jitter = Duration::from_nanos(now_ns() % (quiet.as_nanos() as u64 / 4 + 1));
+    }
+
+    /// How long tmux must stay quiet: 150 ms, doubling for every 4 recent bursts, at most 3 s.
+    fn quiet(&self) -> Duration {
+        let n = self.recent.len() as u32 / 4;
+        Duration::from_millis(150u64 << n.min(5)).min(Duration::from_secs(3))
+    }
+
+    /// When a new control client may start, if nothing happens before.
+    fn open_at(&self) -> Instant {
+        self.last + self.quiet() + self.jitter
+    }
+}
+
+/// Whether tmux wrote `event` to every control client (the notifications that make a
+/// control client starting at that moment crash tmux), or it tells of session churn.
+fn is_churn(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::SessionsChanged
+            | Event::SessionRenamed { .. }
+            | Event::SessionWindowChanged { .. }
+            | Event::WindowPaneChanged { .. }
+            | Event::PaneModeChanged { .. }
+            | Event::ClientDetached { .. }
+    )
+}
+
+/// Sessions waiting for a control client, started one at a time at quiet moments.
+#[derive(Debug, Default)]
+struct Pending {
+    /// `list-sessions` must run (a `%sessions-changed` arrived, or a step failed).
+    relist: bool,
+    /// Session target and name, with the attempts made so far.
+    sessions: Vec<(SessionId, String, u32)>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        !self.relist && self.sessions.is_empty()
+    }
+}
+
 /// Which tmux server process this is: a restarted server reuses pane ids from `%0`,
 /// so ids learnt from another server must never be acted on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -214,9 +306,17 @@ async fn serve(
         anyhow::bail!("the tmux server `{}` has no sessions to watch", opts.target.describe());
     }
     let mut conns: HashMap<SessionId, Conn> = HashMap::new();
-    for (target, name) in &sessions {
-        let (sid, conn) = attach(opts, target, name, shared, &ctl_tx).await?;
-        conns.insert(sid, conn);
+    // The first control client starts at once (there is no other one to tell whether
+    // tmux is quiet); every further one waits for a quiet moment (see `AttachGate`).
+    let (target, name) = &sessions[0];
+    let (sid, conn) = attach(opts, target, name, shared, &ctl_tx).await?;
+    conns.insert(sid, conn);
+    let mut gate = AttachGate::new(Instant::now());
+    let mut pending = Pending::default();
+    for (target, name) in &sessions[1..] {
+        if let Ok(sid) = target.parse::<SessionId>() {
+            pending.sessions.push((sid, name.clone(), 0));
+        }
     }
     let first = conns.values().next().map(|c| c.client.clone()).expect("one connection");
     let id_line = first.command(line("display-message", &["-p", "#{pid} #{start_time}"])).await?;
@@ -235,7 +335,79 @@ async fn serve(
     }
     *server = Some(identity.clone());
     refresh_panes(&conns, shared, None).await;
+    let mut ready = Some(ready);
+    let mut exit_rx = Some(exit_rx);
 
+    let phase = loop {
+        if pending.sessions.is_empty() {
+            // Every session there was at start is watched (or given up): announce it.
+            if let Some(rec) = ready.take() {
+                announce_ready(opts, shared, &conns, rec, &identity, exit_rx.take());
+            }
+        }
+        let open_at = gate.open_at();
+        let msg = tokio::select! {
+            biased;
+            _ = &mut *shutdown => break Phase::Stopped,
+            msg = ctl_rx.recv() => msg,
+            _ = tokio::time::sleep_until(open_at.into()), if !pending.is_empty() => {
+                quiet_step(opts, &mut conns, shared, &ctl_tx, &mut pending, &mut gate).await;
+                continue;
+            }
+        };
+        let Some(msg) = msg else { break Phase::Gone("all connections closed".into()) };
+        match msg {
+            Control::Ended { session, end } => {
+                // Its client detaching is written to every other control client.
+                gate.activity(Instant::now());
+                let gone = conns.remove(&session);
+                shared.dispatcher.clients.lock().expect("clients").remove(&session);
+                shared.owner.lock().expect("owner").retain(|_, s| *s != session);
+                let why = match &end {
+                    ConnectionEnd::Exit(Some(r)) => r.clone(),
+                    ConnectionEnd::Exit(None) => "detached or session closed".to_string(),
+                    ConnectionEnd::Lost => "the tmux -C process died".to_string(),
+                };
+                let name = gone.map(|c| c.name).unwrap_or_else(|| session.to_string());
+                tracing::info!("connection to session {name} ended: {why}");
+                let server_gone =
+                    matches!(&end, ConnectionEnd::Exit(Some(r)) if r.contains("server exited"));
+                if conns.is_empty() || server_gone || opts.session.is_some() {
+                    break Phase::Gone(format!("tmux session {name}: {why}"));
+                }
+                // Panes of that session may still be linked elsewhere: re-read them.
+                refresh_panes(&conns, shared, None).await;
+            }
+            Control::Event { session, event } => {
+                if is_churn(&event) {
+                    gate.activity(Instant::now());
+                }
+                if matches!(event, Event::SessionsChanged) && opts.session.is_none() {
+                    pending.relist = true;
+                    continue;
+                }
+                if let Err(e) = on_event(&mut conns, shared, &exit_tx, session, event).await {
+                    tracing::warn!("handling a tmux notification: {e}");
+                }
+            }
+        }
+    };
+    for sid in conns.keys() {
+        shared.dispatcher.clients.lock().expect("clients").remove(sid);
+    }
+    conns.clear(); // closes every tmux -C stdin: tmux detaches them
+    Ok(phase)
+}
+
+/// Writes the "ready" record and starts the `[[pane]]`s, once per connected phase.
+fn announce_ready(
+    opts: &DaemonOptions,
+    shared: &Arc<Shared>,
+    conns: &HashMap<SessionId, Conn>,
+    mut ready: Record,
+    identity: &ServerIdentity,
+    exit_rx: Option<mpsc::UnboundedReceiver<(PaneId, Option<i32>)>>,
+) {
     ready.message = Some(format!(
         "ready: watching {} session(s), {} pane(s), {} rule(s) from {}",
         conns.len(),
@@ -259,49 +431,83 @@ async fn serve(
             .unwrap_or_default();
         let d = shared.dispatcher.clone();
         let specs = opts.rules.panes.clone();
-        shared.dispatcher.spawn(orchestrate::start_panes(d, specs, session, exit_rx));
+        if let Some(exit_rx) = exit_rx {
+            shared.dispatcher.spawn(orchestrate::start_panes(d, specs, session, exit_rx));
+        }
     }
+}
 
-    let phase = loop {
-        let msg = tokio::select! {
-            _ = &mut *shutdown => break Phase::Stopped,
-            msg = ctl_rx.recv() => msg,
-        };
-        let Some(msg) = msg else { break Phase::Gone("all connections closed".into()) };
-        match msg {
-            Control::Ended { session, end } => {
-                let gone = conns.remove(&session);
-                shared.dispatcher.clients.lock().expect("clients").remove(&session);
-                shared.owner.lock().expect("owner").retain(|_, s| *s != session);
-                let why = match &end {
-                    ConnectionEnd::Exit(Some(r)) => r.clone(),
-                    ConnectionEnd::Exit(None) => "detached or session closed".to_string(),
-                    ConnectionEnd::Lost => "the tmux -C process died".to_string(),
-                };
-                let name = gone.map(|c| c.name).unwrap_or_else(|| session.to_string());
-                tracing::info!("connection to session {name} ended: {why}");
-                let server_gone =
-                    matches!(&end, ConnectionEnd::Exit(Some(r)) if r.contains("server exited"));
-                if conns.is_empty() || server_gone || opts.session.is_some() {
-                    break Phase::Gone(format!("tmux session {name}: {why}"));
+/// One step at a quiet moment: re-list the sessions, or start the control client of one
+/// session that has none. A failed step is retried at the next quiet moment (a session
+/// at most [`MAX_ATTACH_TRIES`] times); every step is bounded by [`TMUX_STEP_TIMEOUT`].
+async fn quiet_step(
+    opts: &DaemonOptions,
+    conns: &mut HashMap<SessionId, Conn>,
+    shared: &Arc<Shared>,
+    ctl_tx: &mpsc::UnboundedSender<Control>,
+    pending: &mut Pending,
+    gate: &mut AttachGate,
+) {
+    if pending.relist {
+        match tokio::time::timeout(TMUX_STEP_TIMEOUT, list_sessions(&opts.target)).await {
+            Ok(Ok(now)) => {
+                pending.relist = false;
+                let old = std::mem::take(&mut pending.sessions);
+                for (target, name) in now {
+                    let Ok(sid) = target.parse::<SessionId>() else { continue };
+                    if conns.contains_key(&sid) {
+                        continue;
+                    }
+                    let tries = old.iter().find(|p| p.0 == sid).map_or(0, |p| p.2);
+                    if tries < MAX_ATTACH_TRIES {
+                        pending.sessions.push((sid, name, tries));
+                    }
                 }
-                // Panes of that session may still be linked elsewhere: re-read them.
-                refresh_panes(&conns, shared, None).await;
+                // Panes of sessions that went away.
+                refresh_panes(conns, shared, None).await;
             }
-            Control::Event { session, event } => {
-                if let Err(e) =
-                    on_event(opts, &mut conns, shared, &ctl_tx, &exit_tx, session, event).await
-                {
-                    tracing::warn!("handling a tmux notification: {e}");
-                }
+            Ok(Err(e)) => {
+                tracing::warn!("list-sessions: {e}; retrying when tmux is quiet");
+                gate.activity(Instant::now());
+            }
+            Err(_) => {
+                tracing::warn!("list-sessions took over 5 s; retrying when tmux is quiet");
+                gate.activity(Instant::now());
             }
         }
-    };
-    for sid in conns.keys() {
-        shared.dispatcher.clients.lock().expect("clients").remove(sid);
+        return;
     }
-    conns.clear(); // closes every tmux -C stdin: tmux detaches them
-    Ok(phase)
+    if pending.sessions.is_empty() {
+        return;
+    }
+    let (sid, name, tries) = pending.sessions.remove(0);
+    let target = sid.to_string();
+    let result =
+        tokio::time::timeout(TMUX_STEP_TIMEOUT, attach(opts, &target, &name, shared, ctl_tx)).await;
+    let err = match result {
+        Ok(Ok((sid, c))) => {
+            conns.insert(sid, c);
+            refresh_panes(conns, shared, None).await;
+            return;
+        }
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "attaching took over 5 s".to_string(),
+    };
+    // Perhaps the session is gone: list again before the next try.
+    pending.relist = true;
+    gate.activity(Instant::now());
+    if tries + 1 < MAX_ATTACH_TRIES {
+        tracing::info!("cannot watch session {name} yet ({err}); retrying when tmux is quiet");
+        pending.sessions.push((sid, name, tries + 1));
+    } else {
+        let mut rec = Record::now("daemon");
+        rec.session = Some(name.clone());
+        rec.message = Some(format!(
+            "not watching session {name}: {MAX_ATTACH_TRIES} attempts failed, the last: {err}"
+        ));
+        tracing::warn!("{}", rec.message.as_deref().unwrap_or_default());
+        shared.dispatcher.append(&rec);
+    }
 }
 
 /// `(target, name)` of every session, from a one-off `list-sessions`.
@@ -423,10 +629,14 @@ async fn refresh_panes(
     window: Option<WindowId>,
 ) {
     let Some(conn) = conns.values().next() else { return };
-    let records = match ops::list(&conn.client).await {
-        Ok(r) => r,
-        Err(e) => {
+    let records = match tokio::time::timeout(TMUX_STEP_TIMEOUT, ops::list(&conn.client)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
             tracing::debug!("list-panes: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!("list-panes took over 5 s");
             return;
         }
     };
@@ -471,10 +681,8 @@ async fn refresh_panes(
 }
 
 async fn on_event(
-    opts: &DaemonOptions,
     conns: &mut HashMap<SessionId, Conn>,
     shared: &Arc<Shared>,
-    ctl_tx: &mpsc::UnboundedSender<Control>,
     exits: &mpsc::UnboundedSender<(PaneId, Option<i32>)>,
     session: SessionId,
     event: Event,
@@ -515,22 +723,6 @@ async fn on_event(
         Event::SessionRenamed { session: sid, name } => {
             if let Some(c) = conns.get_mut(&sid) {
                 c.name = name;
-            }
-            refresh_panes(conns, shared, None).await;
-        }
-        Event::SessionsChanged if opts.session.is_none() => {
-            let Ok(now) = list_sessions(&opts.target).await else { return Ok(()) };
-            for (target, name) in now {
-                let Ok(sid) = target.parse::<SessionId>() else { continue };
-                if conns.contains_key(&sid) {
-                    continue;
-                }
-                match attach(opts, &target, &name, shared, ctl_tx).await {
-                    Ok((sid, c)) => {
-                        conns.insert(sid, c);
-                    }
-                    Err(e) => tracing::warn!("cannot watch new session {name}: {e}"),
-                }
             }
             refresh_panes(conns, shared, None).await;
         }
