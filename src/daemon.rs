@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 use tmux_control_parser::{Event, PaneId, SessionId, WindowId};
 use tokio::sync::mpsc;
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::checkpoint::{self, Checkpoint, PaneMark};
 use crate::dispatch::Dispatcher;
 use crate::engine::{now_ns, Engine, PaneInfo};
 use crate::eventlog::Record;
@@ -68,7 +71,13 @@ enum Control {
 struct Conn {
     client: ControlClient,
     name: String,
+    /// While `Some`, the connection's pane output is held here instead of matched, until
+    /// its panes have been caught up (see [`catch_up`]).
+    stash: Stash,
 }
+
+/// Output held per pane while a connection's catch-up runs.
+type Stash = Arc<Mutex<Option<HashMap<PaneId, Vec<u8>>>>>;
 
 /// Shared between the control loop and the reader tasks.
 struct Shared {
@@ -79,6 +88,71 @@ struct Shared {
     /// Connections attached so far: numbers each `--record` file, so a connection made
     /// after another one ended never appends to a file a live connection writes.
     attached: std::sync::atomic::AtomicUsize,
+    /// The checkpoint file; `None` when it cannot be opened (catch-up is then off).
+    checkpoint: Option<Checkpoint>,
+    /// `pid start_time` of the server the panes belong to (the checkpoint's key).
+    server_key: Mutex<String>,
+    /// Marks loaded from the checkpoint, each taken by its pane's catch-up.
+    saved: Mutex<HashMap<PaneId, PaneMark>>,
+    /// Output arrived since the last checkpoint.
+    dirty: AtomicBool,
+    /// When output last arrived, ns since the epoch.
+    last_output_ns: AtomicU64,
+    /// Wakes the task that writes the checkpoint once output is quiet.
+    quiet_save: tokio::sync::Notify,
+}
+
+impl Shared {
+    /// Writes the checkpoint: the engine's marks, and the saved marks of panes still
+    /// waiting for their catch-up (so a second restart does not lose or repeat them).
+    fn save_checkpoint(&self, engine: &Engine) {
+        let Some(cp) = &self.checkpoint else { return };
+        let key = self.server_key.lock().expect("key").clone();
+        if key.is_empty() {
+            return;
+        }
+        let saved = self.saved.lock().expect("saved");
+        let mut marks: Vec<(PaneId, PaneMark)> = engine
+            .marks()
+            .into_iter()
+            .filter(|(id, m)| !m.tail.is_empty() && !saved.contains_key(id))
+            .collect();
+        marks.extend(saved.iter().map(|(id, m)| (*id, m.clone())));
+        drop(saved);
+        marks.sort_by_key(|(id, _)| *id);
+        if let Err(e) = cp.save(&key, &marks) {
+            tracing::warn!("writing {}: {e}", cp.path().display());
+        }
+    }
+
+    /// Output arrived: the checkpoint is written once it has been quiet for 250 ms.
+    fn output_seen(&self) {
+        self.last_output_ns.store(now_ns(), Ordering::Relaxed);
+        if !self.dirty.swap(true, Ordering::AcqRel) {
+            self.quiet_save.notify_one();
+        }
+    }
+}
+
+/// How long output must pause before the checkpoint is written.
+const CHECKPOINT_QUIET: Duration = Duration::from_millis(250);
+
+/// Writes the checkpoint whenever output has been quiet for [`CHECKPOINT_QUIET`].
+async fn quiet_saver(shared: Arc<Shared>) {
+    loop {
+        shared.quiet_save.notified().await;
+        loop {
+            let since = now_ns().saturating_sub(shared.last_output_ns.load(Ordering::Relaxed));
+            let since = Duration::from_nanos(since);
+            if since >= CHECKPOINT_QUIET {
+                break;
+            }
+            tokio::time::sleep(CHECKPOINT_QUIET - since).await;
+        }
+        shared.dirty.store(false, Ordering::Release);
+        let engine = shared.engine.lock().expect("engine");
+        shared.save_checkpoint(&engine);
+    }
 }
 
 /// Runs the daemon until `shutdown` resolves or tmux goes away (with
@@ -97,7 +171,22 @@ pub async fn run(
         owner: Mutex::new(HashMap::new()),
         dispatcher,
         attached: Default::default(),
+        checkpoint: match Checkpoint::open(&opts.events_dir) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(
+                    "no checkpoint (lines printed while ctmuxd is down will not be matched): {e}"
+                );
+                None
+            }
+        },
+        server_key: Mutex::default(),
+        saved: Mutex::default(),
+        dirty: AtomicBool::new(false),
+        last_output_ns: AtomicU64::new(0),
+        quiet_save: tokio::sync::Notify::new(),
     });
+    let saver = tokio::spawn(quiet_saver(shared.clone()));
 
     // The control API: bound before anything starts, so a second daemon for the same
     // server is refused at once; `ctmuxd stop` ends the daemon like a signal.
@@ -156,6 +245,8 @@ pub async fn run(
 
     api_end.cancel();
     let _ = api.await;
+    saver.abort();
+    shared.save_checkpoint(&shared.engine.lock().expect("engine"));
     let mut stop = Record::now("daemon");
     stop.message = Some(match &exit {
         DaemonExit::Stopped => "stopping: signal".to_string(),
@@ -334,7 +425,13 @@ async fn serve(
         ready.extra.insert("new_server".into(), true.into());
     }
     *server = Some(identity.clone());
+    let key = format!("{} {}", identity.pid, identity.start_time);
+    *shared.server_key.lock().expect("key") = key.clone();
+    if let Some(cp) = &shared.checkpoint {
+        *shared.saved.lock().expect("saved") = cp.load(&key);
+    }
     refresh_panes(&conns, shared, None).await;
+    catch_up(&conns[&sid], sid, shared).await;
     let mut ready = Some(ready);
     let mut exit_rx = Some(exit_rx);
 
@@ -396,6 +493,7 @@ async fn serve(
         shared.dispatcher.clients.lock().expect("clients").remove(sid);
     }
     conns.clear(); // closes every tmux -C stdin: tmux detaches them
+    shared.save_checkpoint(&shared.engine.lock().expect("engine"));
     Ok(phase)
 }
 
@@ -488,6 +586,7 @@ async fn quiet_step(
         Ok(Ok((sid, c))) => {
             conns.insert(sid, c);
             refresh_panes(conns, shared, None).await;
+            catch_up(&conns[&sid], sid, shared).await;
             return;
         }
         Ok(Err(e)) => e.to_string(),
@@ -507,6 +606,164 @@ async fn quiet_step(
         ));
         tracing::warn!("{}", rec.message.as_deref().unwrap_or_default());
         shared.dispatcher.append(&rec);
+    }
+}
+
+/// Matches, once, what the panes of a just attached session printed while ctmuxd was not
+/// watching them, then lets the connection's held output through.
+///
+/// For each pane with a saved mark (a checkpoint of this server), the pane's history is
+/// read with `capture-pane -p -J -S -`; the lines after the mark's last lines are fed
+/// as catch-up (firings marked `catch_up`, one `catch-up` record per pane). The output
+/// held since the attach is dropped for such a pane: tmux answers a command after
+/// writing the output it read before running it, so the capture holds all of it. If
+/// the mark's lines are no longer in a full history, everything there is fed and the
+/// record says lines may have been missed; if they are missing from a history that is
+/// not full (the screen was reset), nothing is read back and the held output is
+/// matched as live. Everything runs on the connection's reader task, in stream order.
+async fn catch_up(conn: &Conn, sid: SessionId, shared: &Arc<Shared>) {
+    let panes: Vec<PaneId> = {
+        let engine = shared.engine.lock().expect("engine");
+        engine
+            .panes()
+            .into_iter()
+            .filter(|(_, i)| i.session == Some(sid))
+            .map(|(id, _)| id)
+            .collect()
+    };
+    for pane in panes {
+        let Some(mark) = shared.saved.lock().expect("saved").get(&pane).cloned() else { continue };
+        let geo: Arc<Mutex<Option<[u64; 4]>>> = Arc::default();
+        let g = geo.clone();
+        let fmt = "#{history_size} #{history_limit} #{cursor_y} #{pane_height}";
+        let target = pane.to_string();
+        let hook: crate::tmux::control::ReplyHook = Box::new(move |reply| {
+            let text = reply.lines.first().map(|l| String::from_utf8_lossy(l).into_owned());
+            let nums: Vec<u64> =
+                text.unwrap_or_default().split(' ').filter_map(|v| v.parse().ok()).collect();
+            if let Ok(n) = <[u64; 4]>::try_from(nums) {
+                *g.lock().expect("geo") = Some(n);
+            }
+        });
+        if conn
+            .client
+            .command_with_hook(line("display-message", &["-p", "-t", &target, fmt]), hook)
+            .await
+            .is_err()
+        {
+            continue;
+        }
+        let (sh, stash) = (shared.clone(), conn.stash.clone());
+        let hook: crate::tmux::control::ReplyHook = Box::new(move |reply| {
+            let lines: Vec<String> = reply
+                .lines
+                .iter()
+                .map(|l| String::from_utf8_lossy(l).trim_end().to_string())
+                .collect();
+            let Some([history, limit, cursor_y, height]) = *geo.lock().expect("geo") else {
+                return;
+            };
+            caught_up(
+                &sh,
+                &stash,
+                pane,
+                &mark,
+                &lines,
+                history >= limit,
+                height.saturating_sub(cursor_y + 1),
+            );
+        });
+        let cmd = line("capture-pane", &["-p", "-J", "-S", "-", "-t", &target]);
+        if let Err(e) = conn.client.command_with_hook(cmd, hook).await {
+            tracing::warn!("catch-up of {pane}: {e}");
+        }
+    }
+    // Whatever is still held was printed after the attach: match it as live output.
+    let (sh, stash) = (shared.clone(), conn.stash.clone());
+    let hook: crate::tmux::control::ReplyHook = Box::new(move |_| {
+        let held = stash.lock().expect("stash").take().unwrap_or_default();
+        let mut firings = Vec::new();
+        let mut engine = sh.engine.lock().expect("engine");
+        for (pane, data) in held {
+            engine.on_output(pane, &data, Instant::now(), now_ns(), &mut firings);
+        }
+        if !firings.is_empty() {
+            sh.save_checkpoint(&engine);
+        }
+        drop(engine);
+        sh.output_seen();
+        for f in firings {
+            sh.dispatcher.fire(f);
+        }
+    });
+    let cmd = line("display-message", &["-p", "ok"]);
+    if conn.client.command_with_hook(cmd, hook).await.is_err() {
+        // The connection is gone; nothing is held for a live pane any more.
+        conn.stash.lock().expect("stash").take();
+    }
+}
+
+/// The catch-up of one pane from its capture (on the reader task); see [`catch_up`].
+fn caught_up(
+    shared: &Shared,
+    stash: &Stash,
+    pane: PaneId,
+    mark: &PaneMark,
+    lines: &[String],
+    history_full: bool,
+    below_cursor: u64,
+) {
+    shared.saved.lock().expect("saved").remove(&pane);
+    let upto = lines.len().saturating_sub(below_cursor as usize);
+    let (cursor, complete) = match lines[..upto].split_last() {
+        Some((c, rest)) => (c.as_str(), rest),
+        None => ("", &[][..]),
+    };
+    let refs: Vec<&str> = complete.iter().map(String::as_str).collect();
+    let (start, gap) = match checkpoint::align(mark, &refs) {
+        Some(i) => (i, false),
+        None if history_full => (0, true),
+        None => {
+            let mut rec = Record::now("catch-up");
+            rec.pane = Some(pane.to_string());
+            rec.message = Some(
+                "the last lines seen are not in the pane's history (screen reset?); nothing read back"
+                    .into(),
+            );
+            shared.dispatcher.append(&rec);
+            return; // The held output stays and is matched as live.
+        }
+    };
+    let held = stash.lock().expect("stash").as_mut().and_then(|h| h.remove(&pane));
+    let mut data = Vec::new();
+    for l in &complete[start..] {
+        data.extend_from_slice(l.as_bytes());
+        data.extend_from_slice(b"\r\n");
+    }
+    data.extend_from_slice(cursor.as_bytes());
+    let mut firings = Vec::new();
+    let mut engine = shared.engine.lock().expect("engine");
+    engine.on_output(pane, &data, Instant::now(), now_ns(), &mut firings);
+    shared.save_checkpoint(&engine);
+    drop(engine);
+    let mut rec = Record::now("catch-up");
+    rec.pane = Some(pane.to_string());
+    let n = complete.len() - start;
+    rec.extra.insert("lines".into(), n.into());
+    rec.extra.insert("fired".into(), firings.len().into());
+    rec.extra.insert("held_bytes".into(), held.map_or(0, |h| h.len()).into());
+    if gap {
+        rec.extra.insert("gap".into(), true.into());
+        rec.message = Some(format!(
+            "matched {n} line(s) from tmux's history; the last line seen before has scrolled out of it, so lines may have been missed"
+        ));
+    } else {
+        rec.message = Some(format!("matched {n} line(s) printed while ctmuxd was not watching"));
+    }
+    shared.dispatcher.append(&rec);
+    for mut f in firings {
+        f.catch_up = true;
+        shared.dispatcher.fire(f);
     }
 }
 
@@ -532,6 +789,7 @@ async fn attach(
     // The session id is learnt from %session-changed (or the display-message below);
     // events before it are not attributed to a session (none arrive before the attach).
     let sid_cell: Arc<Mutex<Option<SessionId>>> = Arc::default();
+    let stash: Stash = Arc::new(Mutex::new(Some(HashMap::new())));
     let mut copts = ConnectOptions::new(target);
     copts.record = opts.record.as_ref().map(|p| {
         if index == 0 {
@@ -551,6 +809,7 @@ async fn attach(
         // Output arrives still escaped; it is un-escaped into this buffer, reused for
         // every payload, so the hot path does not allocate.
         let mut scratch = Vec::new();
+        let stash = stash.clone();
         move |event: Event| {
             let sid = *sid_cell.lock().expect("sid");
             match event {
@@ -566,6 +825,11 @@ async fn attach(
                     // output is not held up by it.
                     scratch.clear();
                     data.unescape_into(&mut scratch);
+                    if let Some(held) = stash.lock().expect("stash").as_mut() {
+                        held.entry(pane).or_default().extend_from_slice(&scratch);
+                        return;
+                    }
+                    shared.output_seen();
                     let mut engine = shared.engine.lock().expect("engine");
                     if engine.pane_info(pane).is_none() {
                         // First output of a pane the registry has not caught up with yet
@@ -578,6 +842,10 @@ async fn attach(
                         engine.upsert_pane(pane, info);
                     }
                     engine.on_output(pane, &scratch, Instant::now(), now_ns(), &mut firings);
+                    if !firings.is_empty() {
+                        // Before any firing is acted on: a restart never fires it again.
+                        shared.save_checkpoint(&engine);
+                    }
                     drop(engine);
                     for f in firings.drain(..) {
                         shared.dispatcher.fire(f);
@@ -619,7 +887,7 @@ async fn attach(
         let _ = tx.send(Control::Ended { session: sid, end });
     });
     tracing::info!("attached to session {name} ({sid})");
-    Ok((sid, Conn { client, name: name.to_string() }))
+    Ok((sid, Conn { client, name: name.to_string(), stash }))
 }
 
 /// Re-reads panes (all of them, or one window's) with one `list-panes` and updates the engine.
