@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 use tmux_control_parser::{Event, PaneId, SessionId, WindowId};
 use tokio::sync::mpsc;
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::checkpoint::{self, Checkpoint, PaneMark};
 use crate::dispatch::Dispatcher;
 use crate::engine::{now_ns, Engine, PaneInfo};
 use crate::eventlog::Record;
@@ -70,7 +73,13 @@ enum Control {
 struct Conn {
     client: ControlClient,
     name: String,
+    /// While `Some`, the connection's pane output is held here instead of matched, until
+    /// its panes have been caught up (see [`catch_up`]).
+    stash: Stash,
 }
+
+/// Output held per pane while a connection's catch-up runs.
+type Stash = Arc<Mutex<Option<HashMap<PaneId, Vec<u8>>>>>;
 
 /// Shared between the control loop and the reader tasks.
 struct Shared {
@@ -83,6 +92,71 @@ struct Shared {
     attached: std::sync::atomic::AtomicUsize,
     /// The release of the server watched now (`#{version}`), read at each connect.
     tmux_version: Arc<Mutex<Option<TmuxVersion>>>,
+    /// The checkpoint file; `None` when it cannot be opened (catch-up is then off).
+    checkpoint: Option<Checkpoint>,
+    /// `pid start_time` of the server the panes belong to (the checkpoint's key).
+    server_key: Mutex<String>,
+    /// Marks loaded from the checkpoint, each taken by its pane's catch-up.
+    saved: Mutex<HashMap<PaneId, PaneMark>>,
+    /// Output arrived since the last checkpoint.
+    dirty: AtomicBool,
+    /// When output last arrived, ns since the epoch.
+    last_output_ns: AtomicU64,
+    /// Wakes the task that writes the checkpoint once output is quiet.
+    quiet_save: tokio::sync::Notify,
+}
+
+impl Shared {
+    /// Writes the checkpoint: the engine's marks, and the saved marks of panes still
+    /// waiting for their catch-up (so a second restart does not lose or repeat them).
+    fn save_checkpoint(&self, engine: &Engine) {
+        let Some(cp) = &self.checkpoint else { return };
+        let key = self.server_key.lock().expect("key").clone();
+        if key.is_empty() {
+            return;
+        }
+        let saved = self.saved.lock().expect("saved");
+        let mut marks: Vec<(PaneId, PaneMark)> = engine
+            .marks()
+            .into_iter()
+            .filter(|(id, m)| !m.tail.is_empty() && !saved.contains_key(id))
+            .collect();
+        marks.extend(saved.iter().map(|(id, m)| (*id, m.clone())));
+        drop(saved);
+        marks.sort_by_key(|(id, _)| *id);
+        if let Err(e) = cp.save(&key, &marks) {
+            tracing::warn!("writing {}: {e}", cp.path().display());
+        }
+    }
+
+    /// Output arrived: the checkpoint is written once it has been quiet for 250 ms.
+    fn output_seen(&self) {
+        self.last_output_ns.store(now_ns(), Ordering::Relaxed);
+        if !self.dirty.swap(true, Ordering::AcqRel) {
+            self.quiet_save.notify_one();
+        }
+    }
+}
+
+/// How long output must pause before the checkpoint is written.
+const CHECKPOINT_QUIET: Duration = Duration::from_millis(250);
+
+/// Writes the checkpoint whenever output has been quiet for [`CHECKPOINT_QUIET`].
+async fn quiet_saver(shared: Arc<Shared>) {
+    loop {
+        shared.quiet_save.notified().await;
+        loop {
+            let since = now_ns().saturating_sub(shared.last_output_ns.load(Ordering::Relaxed));
+            let since = Duration::from_nanos(since);
+            if since >= CHECKPOINT_QUIET {
+                break;
+            }
+            tokio::time::sleep(CHECKPOINT_QUIET - since).await;
+        }
+        shared.dirty.store(false, Ordering::Release);
+        let engine = shared.engine.lock().expect("engine");
+        shared.save_checkpoint(&engine);
+    }
 }
 
 /// Runs the daemon until `shutdown` resolves or tmux goes away (with
@@ -102,7 +176,22 @@ pub async fn run(
         dispatcher,
         attached: Default::default(),
         tmux_version: Default::default(),
+        checkpoint: match Checkpoint::open(&opts.events_dir) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(
+                    "no checkpoint (lines printed while ctmuxd is down will not be matched): {e}"
+                );
+                None
+            }
+        },
+        server_key: Mutex::default(),
+        saved: Mutex::default(),
+        dirty: AtomicBool::new(false),
+        last_output_ns: AtomicU64::new(0),
+        quiet_save: tokio::sync::Notify::new(),
     });
+    let saver = tokio::spawn(quiet_saver(shared.clone()));
 
     // The control API: bound before anything starts, so a second daemon for the same
     // server is refused at once; `ctmuxd stop` ends the daemon like a signal.
@@ -162,6 +251,8 @@ pub async fn run(
 
     api_end.cancel();
     let _ = api.await;
+    saver.abort();
+    shared.save_checkpoint(&shared.engine.lock().expect("engine"));
     let mut stop = Record::now("daemon");
     stop.message = Some(match &exit {
         DaemonExit::Stopped => "stopping: signal".to_string(),
@@ -184,6 +275,98 @@ fn backoff(attempt: u32) -> Duration {
     let base = 250u64.saturating_mul(1 << attempt.min(5));
     let jitter = now_ns() % (base / 4 + 1);
     Duration::from_millis(base + jitter)
+}
+
+/// Bound on one attach (with its subscriptions) and on one pane listing.
+const TMUX_STEP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Attempts to watch one session before giving up on it.
+const MAX_ATTACH_TRIES: u32 = 5;
+
+/// When a new control client may be started.
+///
+/// tmux 3.3a (and 3.5a) crash when a notification that goes to every control client
+/// (`%sessions-changed`, `%session-window-changed`, `%window-pane-changed`,
+/// `%client-detached`, ...) is written while a new control client is still identifying:
+/// the client is flagged as a control client by its first identify message, but its
+/// control state is only created by the last one, and `control_write` dereferences it.
+/// Nothing on the client's side closes that window, so ctmuxd only starts a control
+/// client once tmux has been quiet for a while: 150 ms without any such notification,
+/// growing with recent activity up to 3 s, plus up to 25 % jitter.
+#[derive(Debug)]
+struct AttachGate {
+    /// The last notification that told of session or client activity.
+    last: Instant,
+    /// Recent activity (distinct bursts at least 20 ms apart), oldest first.
+    recent: std::collections::VecDeque<Instant>,
+    /// Jitter added to the quiet time, picked at each burst.
+    jitter: Duration,
+}
+
+impl AttachGate {
+    /// Activity older than this no longer lengthens the quiet time.
+    const MEMORY: Duration = Duration::from_secs(10);
+
+    fn new(now: Instant) -> AttachGate {
+        AttachGate { last: now, recent: Default::default(), jitter: Duration::ZERO }
+    }
+
+    /// tmux told of activity that reaches every control client.
+    fn activity(&mut self, now: Instant) {
+        if self
+            .recent
+            .back()
+            .is_none_or(|t| now.saturating_duration_since(*t) >= Duration::from_millis(20))
+        {
+            self.recent.push_back(now);
+        }
+        while self.recent.front().is_some_and(|t| now.saturating_duration_since(*t) > Self::MEMORY)
+        {
+            self.recent.pop_front();
+        }
+        self.last = now;
+        let quiet = self.quiet();
+        self.jitter = Duration::from_nanos(now_ns() % (quiet.as_nanos() as u64 / 4 + 1));
+    }
+
+    /// How long tmux must stay quiet: 150 ms, doubling for every 4 recent bursts, at most 3 s.
+    fn quiet(&self) -> Duration {
+        let n = self.recent.len() as u32 / 4;
+        Duration::from_millis(150u64 << n.min(5)).min(Duration::from_secs(3))
+    }
+
+    /// When a new control client may start, if nothing happens before.
+    fn open_at(&self) -> Instant {
+        self.last + self.quiet() + self.jitter
+    }
+}
+
+/// Whether tmux wrote `event` to every control client (the notifications that make a
+/// control client starting at that moment crash tmux), or it tells of session churn.
+fn is_churn(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::SessionsChanged
+            | Event::SessionRenamed { .. }
+            | Event::SessionWindowChanged { .. }
+            | Event::WindowPaneChanged { .. }
+            | Event::PaneModeChanged { .. }
+            | Event::ClientDetached { .. }
+    )
+}
+
+/// Sessions waiting for a control client, started one at a time at quiet moments.
+#[derive(Debug, Default)]
+struct Pending {
+    /// `list-sessions` must run (a `%sessions-changed` arrived, or a step failed).
+    relist: bool,
+    /// Session target and name, with the attempts made so far.
+    sessions: Vec<(SessionId, String, u32)>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        !self.relist && self.sessions.is_empty()
+    }
 }
 
 /// Which tmux server process this is: a restarted server reuses pane ids from `%0`,
@@ -220,9 +403,17 @@ async fn serve(
         anyhow::bail!("the tmux server `{}` has no sessions to watch", opts.target.describe());
     }
     let mut conns: HashMap<SessionId, Conn> = HashMap::new();
-    for (target, name) in &sessions {
-        let (sid, conn) = attach(opts, target, name, shared, &ctl_tx).await?;
-        conns.insert(sid, conn);
+    // The first control client starts at once (there is no other one to tell whether
+    // tmux is quiet); every further one waits for a quiet moment (see `AttachGate`).
+    let (target, name) = &sessions[0];
+    let (sid, conn) = attach(opts, target, name, shared, &ctl_tx).await?;
+    conns.insert(sid, conn);
+    let mut gate = AttachGate::new(Instant::now());
+    let mut pending = Pending::default();
+    for (target, name) in &sessions[1..] {
+        if let Ok(sid) = target.parse::<SessionId>() {
+            pending.sessions.push((sid, name.clone(), 0));
+        }
     }
     let first = conns.values().next().map(|c| c.client.clone()).expect("one connection");
     let mut ready = Record::now("daemon");
@@ -243,8 +434,87 @@ async fn serve(
         ready.extra.insert("new_server".into(), true.into());
     }
     *server = Some(identity.clone());
+    let key = format!("{} {}", identity.pid, identity.start_time);
+    *shared.server_key.lock().expect("key") = key.clone();
+    if let Some(cp) = &shared.checkpoint {
+        *shared.saved.lock().expect("saved") = cp.load(&key);
+    }
     refresh_panes(&conns, shared, None).await;
+    catch_up(&conns[&sid], sid, shared).await;
+    let mut ready = Some(ready);
+    let mut exit_rx = Some(exit_rx);
 
+    let phase = loop {
+        if pending.sessions.is_empty() {
+            // Every session there was at start is watched (or given up): announce it.
+            if let Some(rec) = ready.take() {
+                announce_ready(opts, shared, &conns, rec, &identity, exit_rx.take());
+            }
+        }
+        let open_at = gate.open_at();
+        let msg = tokio::select! {
+            biased;
+            _ = &mut *shutdown => break Phase::Stopped,
+            msg = ctl_rx.recv() => msg,
+            _ = tokio::time::sleep_until(open_at.into()), if !pending.is_empty() => {
+                quiet_step(opts, &mut conns, shared, &ctl_tx, &mut pending, &mut gate).await;
+                continue;
+            }
+        };
+        let Some(msg) = msg else { break Phase::Gone("all connections closed".into()) };
+        match msg {
+            Control::Ended { session, end } => {
+                // Its client detaching is written to every other control client.
+                gate.activity(Instant::now());
+                let gone = conns.remove(&session);
+                shared.dispatcher.clients.lock().expect("clients").remove(&session);
+                shared.owner.lock().expect("owner").retain(|_, s| *s != session);
+                let why = match &end {
+                    ConnectionEnd::Exit(Some(r)) => r.clone(),
+                    ConnectionEnd::Exit(None) => "detached or session closed".to_string(),
+                    ConnectionEnd::Lost => "the tmux -C process died".to_string(),
+                };
+                let name = gone.map(|c| c.name).unwrap_or_else(|| session.to_string());
+                tracing::info!("connection to session {name} ended: {why}");
+                let server_gone =
+                    matches!(&end, ConnectionEnd::Exit(Some(r)) if r.contains("server exited"));
+                if conns.is_empty() || server_gone || opts.session.is_some() {
+                    break Phase::Gone(format!("tmux session {name}: {why}"));
+                }
+                // Panes of that session may still be linked elsewhere: re-read them.
+                refresh_panes(&conns, shared, None).await;
+            }
+            Control::Event { session, event } => {
+                if is_churn(&event) {
+                    gate.activity(Instant::now());
+                }
+                if matches!(event, Event::SessionsChanged) && opts.session.is_none() {
+                    pending.relist = true;
+                    continue;
+                }
+                if let Err(e) = on_event(&mut conns, shared, &exit_tx, session, event).await {
+                    tracing::warn!("handling a tmux notification: {e}");
+                }
+            }
+        }
+    };
+    for sid in conns.keys() {
+        shared.dispatcher.clients.lock().expect("clients").remove(sid);
+    }
+    conns.clear(); // closes every tmux -C stdin: tmux detaches them
+    shared.save_checkpoint(&shared.engine.lock().expect("engine"));
+    Ok(phase)
+}
+
+/// Writes the "ready" record and starts the `[[pane]]`s, once per connected phase.
+fn announce_ready(
+    opts: &DaemonOptions,
+    shared: &Arc<Shared>,
+    conns: &HashMap<SessionId, Conn>,
+    mut ready: Record,
+    identity: &ServerIdentity,
+    exit_rx: Option<mpsc::UnboundedReceiver<(PaneId, Option<i32>)>>,
+) {
     ready.message = Some(format!(
         "ready: watching {} session(s), {} pane(s), {} rule(s) from {}",
         conns.len(),
@@ -268,49 +538,242 @@ async fn serve(
             .unwrap_or_default();
         let d = shared.dispatcher.clone();
         let specs = opts.rules.panes.clone();
-        shared.dispatcher.spawn(orchestrate::start_panes(d, specs, session, exit_rx));
+        if let Some(exit_rx) = exit_rx {
+            shared.dispatcher.spawn(orchestrate::start_panes(d, specs, session, exit_rx));
+        }
     }
+}
 
-    let phase = loop {
-        let msg = tokio::select! {
-            _ = &mut *shutdown => break Phase::Stopped,
-            msg = ctl_rx.recv() => msg,
-        };
-        let Some(msg) = msg else { break Phase::Gone("all connections closed".into()) };
-        match msg {
-            Control::Ended { session, end } => {
-                let gone = conns.remove(&session);
-                shared.dispatcher.clients.lock().expect("clients").remove(&session);
-                shared.owner.lock().expect("owner").retain(|_, s| *s != session);
-                let why = match &end {
-                    ConnectionEnd::Exit(Some(r)) => r.clone(),
-                    ConnectionEnd::Exit(None) => "detached or session closed".to_string(),
-                    ConnectionEnd::Lost => "the tmux -C process died".to_string(),
-                };
-                let name = gone.map(|c| c.name).unwrap_or_else(|| session.to_string());
-                tracing::info!("connection to session {name} ended: {why}");
-                let server_gone =
-                    matches!(&end, ConnectionEnd::Exit(Some(r)) if r.contains("server exited"));
-                if conns.is_empty() || server_gone || opts.session.is_some() {
-                    break Phase::Gone(format!("tmux session {name}: {why}"));
+/// One step at a quiet moment: re-list the sessions, or start the control client of one
+/// session that has none. A failed step is retried at the next quiet moment (a session
+/// at most [`MAX_ATTACH_TRIES`] times); every step is bounded by [`TMUX_STEP_TIMEOUT`].
+async fn quiet_step(
+    opts: &DaemonOptions,
+    conns: &mut HashMap<SessionId, Conn>,
+    shared: &Arc<Shared>,
+    ctl_tx: &mpsc::UnboundedSender<Control>,
+    pending: &mut Pending,
+    gate: &mut AttachGate,
+) {
+    if pending.relist {
+        match tokio::time::timeout(TMUX_STEP_TIMEOUT, list_sessions(&opts.target)).await {
+            Ok(Ok(now)) => {
+                pending.relist = false;
+                let old = std::mem::take(&mut pending.sessions);
+                for (target, name) in now {
+                    let Ok(sid) = target.parse::<SessionId>() else { continue };
+                    if conns.contains_key(&sid) {
+                        continue;
+                    }
+                    let tries = old.iter().find(|p| p.0 == sid).map_or(0, |p| p.2);
+                    if tries < MAX_ATTACH_TRIES {
+                        pending.sessions.push((sid, name, tries));
+                    }
                 }
-                // Panes of that session may still be linked elsewhere: re-read them.
-                refresh_panes(&conns, shared, None).await;
+                // Panes of sessions that went away.
+                refresh_panes(conns, shared, None).await;
             }
-            Control::Event { session, event } => {
-                if let Err(e) =
-                    on_event(opts, &mut conns, shared, &ctl_tx, &exit_tx, session, event).await
-                {
-                    tracing::warn!("handling a tmux notification: {e}");
-                }
+            Ok(Err(e)) => {
+                tracing::warn!("list-sessions: {e}; retrying when tmux is quiet");
+                gate.activity(Instant::now());
+            }
+            Err(_) => {
+                tracing::warn!("list-sessions took over 5 s; retrying when tmux is quiet");
+                gate.activity(Instant::now());
             }
         }
-    };
-    for sid in conns.keys() {
-        shared.dispatcher.clients.lock().expect("clients").remove(sid);
+        return;
     }
-    conns.clear(); // closes every tmux -C stdin: tmux detaches them
-    Ok(phase)
+    if pending.sessions.is_empty() {
+        return;
+    }
+    let (sid, name, tries) = pending.sessions.remove(0);
+    let target = sid.to_string();
+    let result =
+        tokio::time::timeout(TMUX_STEP_TIMEOUT, attach(opts, &target, &name, shared, ctl_tx)).await;
+    let err = match result {
+        Ok(Ok((sid, c))) => {
+            conns.insert(sid, c);
+            refresh_panes(conns, shared, None).await;
+            catch_up(&conns[&sid], sid, shared).await;
+            return;
+        }
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "attaching took over 5 s".to_string(),
+    };
+    // Perhaps the session is gone: list again before the next try.
+    pending.relist = true;
+    gate.activity(Instant::now());
+    if tries + 1 < MAX_ATTACH_TRIES {
+        tracing::info!("cannot watch session {name} yet ({err}); retrying when tmux is quiet");
+        pending.sessions.push((sid, name, tries + 1));
+    } else {
+        let mut rec = Record::now("daemon");
+        rec.session = Some(name.clone());
+        rec.message = Some(format!(
+            "not watching session {name}: {MAX_ATTACH_TRIES} attempts failed, the last: {err}"
+        ));
+        tracing::warn!("{}", rec.message.as_deref().unwrap_or_default());
+        shared.dispatcher.append(&rec);
+    }
+}
+
+/// Matches, once, what the panes of a just attached session printed while ctmuxd was not
+/// watching them, then lets the connection's held output through.
+///
+/// For each pane with a saved mark (a checkpoint of this server), the pane's history is
+/// read with `capture-pane -p -J -S -`; the lines after the mark's last lines are fed
+/// as catch-up (firings marked `catch_up`, one `catch-up` record per pane). The output
+/// held since the attach is dropped for such a pane: tmux answers a command after
+/// writing the output it read before running it, so the capture holds all of it. If
+/// the mark's lines are no longer in a full history, everything there is fed and the
+/// record says lines may have been missed; if they are missing from a history that is
+/// not full (the screen was reset), nothing is read back and the held output is
+/// matched as live. Everything runs on the connection's reader task, in stream order.
+async fn catch_up(conn: &Conn, sid: SessionId, shared: &Arc<Shared>) {
+    let panes: Vec<PaneId> = {
+        let engine = shared.engine.lock().expect("engine");
+        engine
+            .panes()
+            .into_iter()
+            .filter(|(_, i)| i.session == Some(sid))
+            .map(|(id, _)| id)
+            .collect()
+    };
+    for pane in panes {
+        let Some(mark) = shared.saved.lock().expect("saved").get(&pane).cloned() else { continue };
+        let geo: Arc<Mutex<Option<[u64; 4]>>> = Arc::default();
+        let g = geo.clone();
+        let fmt = "#{history_size} #{history_limit} #{cursor_y} #{pane_height}";
+        let target = pane.to_string();
+        let hook: crate::tmux::control::ReplyHook = Box::new(move |reply| {
+            let text = reply.lines.first().map(|l| String::from_utf8_lossy(l).into_owned());
+            let nums: Vec<u64> =
+                text.unwrap_or_default().split(' ').filter_map(|v| v.parse().ok()).collect();
+            if let Ok(n) = <[u64; 4]>::try_from(nums) {
+                *g.lock().expect("geo") = Some(n);
+            }
+        });
+        if conn
+            .client
+            .command_with_hook(line("display-message", &["-p", "-t", &target, fmt]), hook)
+            .await
+            .is_err()
+        {
+            continue;
+        }
+        let (sh, stash) = (shared.clone(), conn.stash.clone());
+        let hook: crate::tmux::control::ReplyHook = Box::new(move |reply| {
+            let lines: Vec<String> = reply
+                .lines
+                .iter()
+                .map(|l| String::from_utf8_lossy(l).trim_end().to_string())
+                .collect();
+            let Some([history, limit, cursor_y, height]) = *geo.lock().expect("geo") else {
+                return;
+            };
+            caught_up(
+                &sh,
+                &stash,
+                pane,
+                &mark,
+                &lines,
+                history >= limit,
+                height.saturating_sub(cursor_y + 1),
+            );
+        });
+        let cmd = line("capture-pane", &["-p", "-J", "-S", "-", "-t", &target]);
+        if let Err(e) = conn.client.command_with_hook(cmd, hook).await {
+            tracing::warn!("catch-up of {pane}: {e}");
+        }
+    }
+    // Whatever is still held was printed after the attach: match it as live output.
+    let (sh, stash) = (shared.clone(), conn.stash.clone());
+    let hook: crate::tmux::control::ReplyHook = Box::new(move |_| {
+        let held = stash.lock().expect("stash").take().unwrap_or_default();
+        let mut firings = Vec::new();
+        let mut engine = sh.engine.lock().expect("engine");
+        for (pane, data) in held {
+            engine.on_output(pane, &data, Instant::now(), now_ns(), &mut firings);
+        }
+        if !firings.is_empty() {
+            sh.save_checkpoint(&engine);
+        }
+        drop(engine);
+        sh.output_seen();
+        for f in firings {
+            sh.dispatcher.fire(f);
+        }
+    });
+    let cmd = line("display-message", &["-p", "ok"]);
+    if conn.client.command_with_hook(cmd, hook).await.is_err() {
+        // The connection is gone; nothing is held for a live pane any more.
+        conn.stash.lock().expect("stash").take();
+    }
+}
+
+/// The catch-up of one pane from its capture (on the reader task); see [`catch_up`].
+fn caught_up(
+    shared: &Shared,
+    stash: &Stash,
+    pane: PaneId,
+    mark: &PaneMark,
+    lines: &[String],
+    history_full: bool,
+    below_cursor: u64,
+) {
+    shared.saved.lock().expect("saved").remove(&pane);
+    let upto = lines.len().saturating_sub(below_cursor as usize);
+    let (cursor, complete) = match lines[..upto].split_last() {
+        Some((c, rest)) => (c.as_str(), rest),
+        None => ("", &[][..]),
+    };
+    let refs: Vec<&str> = complete.iter().map(String::as_str).collect();
+    let (start, gap) = match checkpoint::align(mark, &refs) {
+        Some(i) => (i, false),
+        None if history_full => (0, true),
+        None => {
+            let mut rec = Record::now("catch-up");
+            rec.pane = Some(pane.to_string());
+            rec.message = Some(
+                "the last lines seen are not in the pane's history (screen reset?); nothing read back"
+                    .into(),
+            );
+            shared.dispatcher.append(&rec);
+            return; // The held output stays and is matched as live.
+        }
+    };
+    let held = stash.lock().expect("stash").as_mut().and_then(|h| h.remove(&pane));
+    let mut data = Vec::new();
+    for l in &complete[start..] {
+        data.extend_from_slice(l.as_bytes());
+        data.extend_from_slice(b"\r\n");
+    }
+    data.extend_from_slice(cursor.as_bytes());
+    let mut firings = Vec::new();
+    let mut engine = shared.engine.lock().expect("engine");
+    engine.on_output(pane, &data, Instant::now(), now_ns(), &mut firings);
+    shared.save_checkpoint(&engine);
+    drop(engine);
+    let mut rec = Record::now("catch-up");
+    rec.pane = Some(pane.to_string());
+    let n = complete.len() - start;
+    rec.extra.insert("lines".into(), n.into());
+    rec.extra.insert("fired".into(), firings.len().into());
+    rec.extra.insert("held_bytes".into(), held.map_or(0, |h| h.len()).into());
+    if gap {
+        rec.extra.insert("gap".into(), true.into());
+        rec.message = Some(format!(
+            "matched {n} line(s) from tmux's history; the last line seen before has scrolled out of it, so lines may have been missed"
+        ));
+    } else {
+        rec.message = Some(format!("matched {n} line(s) printed while ctmuxd was not watching"));
+    }
+    shared.dispatcher.append(&rec);
+    for mut f in firings {
+        f.catch_up = true;
+        shared.dispatcher.fire(f);
+    }
 }
 
 /// `(target, name)` of every session, from a one-off `list-sessions`.
@@ -335,6 +798,7 @@ async fn attach(
     // The session id is learnt from %session-changed (or the display-message below);
     // events before it are not attributed to a session (none arrive before the attach).
     let sid_cell: Arc<Mutex<Option<SessionId>>> = Arc::default();
+    let stash: Stash = Arc::new(Mutex::new(Some(HashMap::new())));
     let mut copts = ConnectOptions::new(target);
     copts.record = opts.record.as_ref().map(|p| {
         if index == 0 {
@@ -354,6 +818,7 @@ async fn attach(
         // Output arrives still escaped; it is un-escaped into this buffer, reused for
         // every payload, so the hot path does not allocate.
         let mut scratch = Vec::new();
+        let stash = stash.clone();
         move |event: Event| {
             let sid = *sid_cell.lock().expect("sid");
             match event {
@@ -369,6 +834,11 @@ async fn attach(
                     // output is not held up by it.
                     scratch.clear();
                     data.unescape_into(&mut scratch);
+                    if let Some(held) = stash.lock().expect("stash").as_mut() {
+                        held.entry(pane).or_default().extend_from_slice(&scratch);
+                        return;
+                    }
+                    shared.output_seen();
                     let mut engine = shared.engine.lock().expect("engine");
                     if engine.pane_info(pane).is_none() {
                         // First output of a pane the registry has not caught up with yet
@@ -381,6 +851,10 @@ async fn attach(
                         engine.upsert_pane(pane, info);
                     }
                     engine.on_output(pane, &scratch, Instant::now(), now_ns(), &mut firings);
+                    if !firings.is_empty() {
+                        // Before any firing is acted on: a restart never fires it again.
+                        shared.save_checkpoint(&engine);
+                    }
                     drop(engine);
                     for f in firings.drain(..) {
                         shared.dispatcher.fire(f);
@@ -424,7 +898,7 @@ async fn attach(
         let _ = tx.send(Control::Ended { session: sid, end });
     });
     tracing::info!("attached to session {name} ({sid})");
-    Ok((sid, Conn { client, name: name.to_string() }))
+    Ok((sid, Conn { client, name: name.to_string(), stash }))
 }
 
 /// How many lines of a paused pane's history are read back when it is resumed.
@@ -505,10 +979,14 @@ async fn refresh_panes(
     window: Option<WindowId>,
 ) {
     let Some(conn) = conns.values().next() else { return };
-    let records = match ops::list(&conn.client).await {
-        Ok(r) => r,
-        Err(e) => {
+    let records = match tokio::time::timeout(TMUX_STEP_TIMEOUT, ops::list(&conn.client)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
             tracing::debug!("list-panes: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!("list-panes took over 5 s");
             return;
         }
     };
@@ -553,10 +1031,8 @@ async fn refresh_panes(
 }
 
 async fn on_event(
-    opts: &DaemonOptions,
     conns: &mut HashMap<SessionId, Conn>,
     shared: &Arc<Shared>,
-    ctl_tx: &mpsc::UnboundedSender<Control>,
     exits: &mpsc::UnboundedSender<(PaneId, Option<i32>)>,
     session: SessionId,
     event: Event,
@@ -597,22 +1073,6 @@ async fn on_event(
         Event::SessionRenamed { session: sid, name } => {
             if let Some(c) = conns.get_mut(&sid) {
                 c.name = name;
-            }
-            refresh_panes(conns, shared, None).await;
-        }
-        Event::SessionsChanged if opts.session.is_none() => {
-            let Ok(now) = list_sessions(&opts.target).await else { return Ok(()) };
-            for (target, name) in now {
-                let Ok(sid) = target.parse::<SessionId>() else { continue };
-                if conns.contains_key(&sid) {
-                    continue;
-                }
-                match attach(opts, &target, &name, shared, ctl_tx).await {
-                    Ok((sid, c)) => {
-                        conns.insert(sid, c);
-                    }
-                    Err(e) => tracing::warn!("cannot watch new session {name}: {e}"),
-                }
             }
             refresh_panes(conns, shared, None).await;
         }

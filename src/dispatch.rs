@@ -334,6 +334,9 @@ pub fn match_record(f: &Firing, mode: &str) -> Record {
     if !f.complete {
         rec.extra.insert("prompt".into(), true.into());
     }
+    if f.catch_up {
+        rec.extra.insert("catch_up".into(), true.into());
+    }
     if !f.ctx.captures.is_empty() {
         let caps: serde_json::Map<String, serde_json::Value> =
             f.ctx.captures.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect();

@@ -59,6 +59,9 @@ pub struct Firing {
     pub seq: u64,
     /// False when a prompt pattern matched an unterminated line.
     pub complete: bool,
+    /// Matched in lines read back from tmux's history after a restart or reconnect
+    /// (printed while ctmuxd was not watching), not in the live stream.
+    pub catch_up: bool,
 }
 
 impl Firing {
@@ -376,6 +379,7 @@ impl Engine {
                 ts_ns,
                 seq: 0,
                 complete: true,
+                catch_up: false,
             });
         }
         Some(out)
@@ -401,6 +405,7 @@ impl Engine {
                 ts_ns: now_ns(),
                 seq: 0,
                 complete: true,
+                catch_up: false,
             });
         }
         out
@@ -548,6 +553,23 @@ impl Engine {
         self.panes.get(&id).map(|p| &p.info)
     }
 
+    /// How far each pane has been read: its complete line count and the hashes of its
+    /// last complete lines (see [`crate::checkpoint`]).
+    pub fn marks(&self) -> Vec<(PaneId, crate::checkpoint::PaneMark)> {
+        let mut v: Vec<_> = self
+            .panes
+            .iter()
+            .map(|(id, p)| {
+                let ring = p.watch.ring();
+                let skip = ring.lines().count().saturating_sub(crate::checkpoint::TAIL);
+                let tail = ring.lines().skip(skip).map(crate::checkpoint::line_hash).collect();
+                (*id, crate::checkpoint::PaneMark { lines: ring.total_lines(), tail })
+            })
+            .collect();
+        v.sort_by_key(|(id, _)| *id);
+        v
+    }
+
     /// The last `n` lines of a pane as a person saw them (the partial line last).
     pub fn last_lines(&self, id: PaneId, n: usize) -> Option<Vec<String>> {
         self.panes.get(&id).map(|p| p.watch.ring().last_lines(n))
@@ -677,6 +699,7 @@ impl Engine {
             ts_ns,
             seq: m.seq,
             complete: m.complete,
+            catch_up: false,
         });
     }
 }

@@ -8,6 +8,7 @@
 pub mod action;
 pub mod api;
 pub mod backend;
+pub mod checkpoint;
 pub mod cli;
 pub mod daemon;
 pub mod demo;

@@ -258,3 +258,52 @@ fn tail(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
+
+#[test]
+fn kill_9_during_a_burst_then_restart_fires_every_trigger_exactly_once() {
+    let server = TmuxServer::new();
+    // Room for the whole burst in tmux's history (set before the pane exists).
+    server.tmux_ok(&["set-option", "-g", "history-limit", "50000"]);
+    let rules = "[[rule]]\nname = \"t\"\npattern = '^TRIGGER (\\d+)$'\nactions = [\"log\"]\n";
+    let mut d = Daemon::start(&server, rules, &[]);
+    // 10,000 lines with 50 numbered triggers among them, over about two seconds.
+    server.spawn(
+        "i=0; while [ $i -lt 10000 ]; do \
+           if [ $((i % 200)) -eq 100 ]; then echo \"TRIGGER $((i / 200))\"; else echo \"line $i\"; fi; \
+           if [ $((i % 100)) -eq 0 ]; then sleep 0.02; fi; i=$((i+1)); done; echo BURST-END; sleep 60",
+    );
+    let count = |e: &[serde_json::Value]| {
+        e.iter().filter(|e| e["rule"] == "t" && e["event"] == "match").count()
+    };
+    assert!(d.wait_until(Duration::from_secs(20), |e| count(e) >= 3));
+    d.child.kill().unwrap(); // SIGKILL, mid-burst
+    d.child.wait().unwrap();
+    let before = count(&d.events());
+    assert!(before < 50, "the burst was over before the kill; nothing to catch up");
+    std::thread::sleep(Duration::from_millis(400));
+    let mut d = Daemon::start(&server, rules, &[]);
+    assert!(
+        d.wait_until(Duration::from_secs(20), |e| count(e) >= 50),
+        "{} of 50 triggers fired",
+        count(&d.events())
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let events = d.events();
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    for e in events.iter().filter(|e| e["rule"] == "t" && e["event"] == "match") {
+        *seen.entry(e["line"].as_str().unwrap().to_string()).or_default() += 1;
+    }
+    for i in 0..50 {
+        assert_eq!(seen.get(&format!("TRIGGER {i}")), Some(&1), "TRIGGER {i}: {seen:?}");
+    }
+    let caught: Vec<_> = events.iter().filter(|e| e["event"] == "catch-up").collect();
+    assert_eq!(caught.len(), 1, "{caught:?}");
+    assert!(caught[0].get("gap").is_none(), "{caught:?}");
+    let by_catch_up =
+        events.iter().filter(|e| e["event"] == "match" && e["catch_up"] == true).count();
+    println!(
+        "fired before the kill: {before}; caught up after the restart: {by_catch_up}; {}",
+        caught[0]["message"]
+    );
+    assert!(by_catch_up > 0, "nothing was printed while ctmuxd was down?");
+}

@@ -95,12 +95,25 @@ impl TmuxServer {
     }
 }
 
+impl TmuxServer {
+    /// The server's socket file (tmux never removes it, not even at `kill-server`).
+    pub fn socket_path(&self) -> PathBuf {
+        let base = std::env::var_os("TMUX_TMPDIR").unwrap_or_else(|| "/tmp".into());
+        // SAFETY: getuid(2) has no preconditions.
+        let uid = unsafe { libc::getuid() };
+        PathBuf::from(base).join(format!("tmux-{uid}")).join(&self.name)
+    }
+}
+
 impl Drop for TmuxServer {
     fn drop(&mut self) {
         // tmux leaves its socket file behind when killed; a daemon killed with SIGKILL
         // leaves its API socket. Both are this test's own: remove them.
         let _ = self.tmux(&["kill-server"]);
         remove_sockets(&self.name);
+        // Leave nothing behind in /tmp: the socket file stays after the server exits
+        // (or crashes).
+        let _ = std::fs::remove_file(self.socket_path());
     }
 }
 

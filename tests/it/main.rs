@@ -31,3 +31,6 @@ mod fuzz_replay;
 /// Reliability and security, round two: untrusted sockets, a full disk, rules files that
 /// hang, relative spawn cwd, two daemons on one server.
 mod security;
+
+/// Session churn while every session is watched (tmux control-client start race).
+mod churn;
