@@ -43,6 +43,9 @@ impl DemoServer {
             .arg("--events")
             .arg(self.events_dir())
             .env_remove("TMUX")
+            // The demo writes its scripts under the temporary directory: the test's own,
+            // removed with it.
+            .env("TMPDIR", self.dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -125,8 +125,10 @@ pub fn remove_sockets(name: &str) {
     // SAFETY: geteuid(2) cannot fail and touches no memory of ours.
     let uid = unsafe { libc::geteuid() };
     let _ = std::fs::remove_file(dir.join(format!("tmux-{uid}")).join(name));
-    let api = ctmuxd::api::socket_path(&ctmuxd::tmux::TmuxTarget::Name(name.to_string()));
-    let _ = std::fs::remove_file(api);
+    let target = ctmuxd::tmux::TmuxTarget::Name(name.to_string());
+    let _ = std::fs::remove_file(ctmuxd::api::socket_path(&target));
+    // A daemon killed with SIGKILL also leaves its lock file (the lock itself died with it).
+    let _ = std::fs::remove_file(ctmuxd::api::lock::lock_path(&target));
 }
 
 /// Path of the built `ctmuxd` binary.
