@@ -259,26 +259,17 @@ impl Engine {
         self.matcher = matcher;
     }
 
-    /// Which of the last `n` complete lines of `pane` match `pattern`, oldest first
+    /// The first of the last `n` complete lines of `pane` that `m` (a matcher of one
+    /// pattern, compiled by the caller outside the engine's lock) matches, oldest first
     /// (for `wait-for --since`).
-    ///
-    /// # Errors
-    /// The pattern does not compile.
-    pub fn search_recent(
-        &self,
-        pane: PaneId,
-        pattern: &str,
-        n: usize,
-    ) -> Result<Option<DynamicMatch>, String> {
-        let m = Matcher::new(&[PatternSpec { pattern: pattern.to_string(), prompt: false }])
-            .map_err(|e| format!("pattern {pattern:?}: {e}"))?;
-        let Some(p) = self.panes.get(&pane) else { return Ok(None) };
+    pub fn search_recent(&self, pane: PaneId, m: &Matcher, n: usize) -> Option<DynamicMatch> {
+        let p = self.panes.get(&pane)?;
         let lines: Vec<&str> = p.watch.ring().lines().collect();
         let total = p.watch.ring().total_lines();
         let start = lines.len().saturating_sub(n);
         for (i, l) in lines.iter().enumerate().skip(start) {
             if !m.matches_line(l).is_empty() {
-                return Ok(Some(DynamicMatch {
+                return Some(DynamicMatch {
                     id: 0,
                     pane,
                     label: p.info.label.clone(),
@@ -286,10 +277,22 @@ impl Engine {
                     captures: m.captures(0, l),
                     complete: true,
                     seq: total - (lines.len() - 1 - i) as u64,
-                }));
+                });
             }
         }
-        Ok(None)
+        None
+    }
+
+    /// The panes labelled exactly `label`, ordered by id.
+    pub fn panes_labelled(&self, label: &str) -> Vec<PaneId> {
+        let mut v: Vec<PaneId> = self
+            .panes
+            .iter()
+            .filter(|(_, p)| p.info.label.as_deref() == Some(label))
+            .map(|(id, _)| *id)
+            .collect();
+        v.sort_unstable();
+        v
     }
 
     /// Adds a pane or updates what is known about it; its text and state are kept.

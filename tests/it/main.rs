@@ -24,3 +24,6 @@ mod poll;
 
 /// Replays the `rules_file` and `api_request` fuzz corpora and saved crashes through the fuzz checks.
 mod fuzz_replay;
+
+/// API requests that go to tmux must not starve triggers; reserved slots for status/stop.
+mod starve;
