@@ -151,6 +151,7 @@ impl Listener {
         let std_listener = listener.into_std()?;
         let (done_tx, done_rx) = oneshot::channel();
         std::thread::Builder::new().name("ctmuxd-api".into()).spawn(move || {
+            lower_priority();
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
             match runtime {
                 Ok(rt) => rt.block_on(async move {
@@ -197,7 +198,7 @@ impl Listener {
                                 drop(slot);
                             });
                         } else {
-                            tasks.spawn(refuse(stream, ApiError::internal(format!(
+                            tasks.spawn(refuse(stream, ApiError::new(ErrorCode::Busy, format!(
                                 "too many connections (the daemon serves {max} at once, plus {reserved} for `status` and `stop`); close some and retry"
                             ))));
                         }
@@ -233,6 +234,31 @@ impl Listener {
                 }
             }
             _ => {}
+        }
+    }
+}
+
+/// How much lower than the rest of the daemon the API thread runs (`nice` steps).
+const API_NICENESS: libc::c_int = 10;
+
+/// Lowers the calling thread's scheduling priority by [`API_NICENESS`], so that when the
+/// CPU is short the threads reading tmux's output (and the tmux server) run first. On
+/// Linux a thread has a niceness of its own; elsewhere this does nothing.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid(2) and setpriority(2) take plain integers and touch no memory of
+        // ours; raising one's own niceness needs no privilege.
+        let r = unsafe {
+            let tid = libc::gettid();
+            let now = libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t);
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, (now + API_NICENESS).min(19))
+        };
+        if r != 0 {
+            tracing::debug!(
+                "cannot lower the API thread's priority: {}",
+                io::Error::last_os_error()
+            );
         }
     }
 }
@@ -453,7 +479,7 @@ async fn reserved_connection(
             r = execute(backend.as_ref(), req) => r,
             _ = token.cancelled() => Err(ApiError::internal("the daemon is stopping")),
         },
-        Ok(other) => Err(ApiError::internal(format!(
+        Ok(other) => Err(ApiError::new(ErrorCode::Busy, format!(
             "too many connections: all {max} are taken, and this one is on a slot reserved for `status` and `stop`, so `{}` is not served on it; close some connections and retry",
             other.cmd()
         ))),
