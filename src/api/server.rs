@@ -766,10 +766,15 @@ mod tests {
 
     /// Serves a fresh Fake on a socket in a private temporary directory; `stop` ends it.
     async fn start() -> Running {
+        start_with(MAX_CONNECTIONS, RESERVED_CONNECTIONS).await
+    }
+
+    /// [`start`] with other connection limits.
+    async fn start_with(connections: usize, reserved: usize) -> Running {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run").join("t.sock");
         let (fake, stopped) = Fake::new();
-        let listener = bind(&path).await.unwrap();
+        let listener = bind(&path).await.unwrap().with_limits(connections, reserved);
         let backend: Arc<dyn Backend> = fake.clone();
         let server = tokio::spawn(listener.serve(backend, async {
             let _ = stopped.await;
@@ -806,6 +811,43 @@ mod tests {
 
     fn code(v: &Value) -> &str {
         v["error"]["code"].as_str().unwrap_or("")
+    }
+
+    #[tokio::test]
+    async fn reserved_slots_serve_one_status_or_stop_while_the_cap_is_full() {
+        let r = start_with(1, 2).await;
+        let mut held = Conn::open(&r.path).await;
+        assert_eq!(held.ask(r#"{"cmd":"panes"}"#).await["ok"], true);
+
+        // The cap is full: a reserved slot answers one status, then closes.
+        let mut c = Conn::open(&r.path).await;
+        let v = c.ask(r#"{"cmd":"status"}"#).await;
+        assert_eq!(v["status"]["pid"], 1, "{v}");
+        assert!(c.lines.next_line().await.unwrap().is_none(), "closed after one answer");
+
+        // Anything else on a reserved slot is refused, naming the limit.
+        let mut c = Conn::open(&r.path).await;
+        let v = c.ask(r#"{"cmd":"panes"}"#).await;
+        assert_eq!(code(&v), "busy", "{v}");
+        let m = v["error"]["message"].as_str().unwrap();
+        assert!(m.contains("all 1 are taken") && m.contains("`status` and `stop`"), "{m}");
+        assert!(c.lines.next_line().await.unwrap().is_none(), "closed after the refusal");
+
+        // Both reserved slots taken (by clients that have not asked yet): refused outright.
+        let (_r1, _r2) = (Conn::open(&r.path).await, Conn::open(&r.path).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut c = Conn::open(&r.path).await;
+        let v = c.read().await;
+        assert_eq!(code(&v), "busy", "{v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains("plus 2 for `status`"), "{v}");
+
+        // The held connection is still served, and a stop on a reserved slot is answered.
+        assert_eq!(held.ask(r#"{"cmd":"panes"}"#).await["ok"], true);
+        drop((_r1, _r2));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut c = Conn::open(&r.path).await;
+        assert_eq!(c.ask(r#"{"cmd":"stop"}"#).await, json!({"ok": true}));
+        tokio::time::timeout(Duration::from_secs(5), r.server).await.expect("server ends").unwrap();
     }
 
     #[tokio::test]
