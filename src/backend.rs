@@ -559,13 +559,23 @@ impl Backend for DaemonBackend {
 
 impl DaemonBackend {
     /// Adds a run-time pattern to the engine; a pattern that does not compile is a bad request.
-    fn add_pattern(&self, dp: DynamicPattern) -> Result<u64, ApiError> {
-        self.dispatcher
-            .engine
-            .lock()
-            .expect("engine")
-            .add_dynamic(dp)
-            .map_err(ApiError::bad_request)
+    ///
+    /// The new matcher is compiled outside the engine's lock (milliseconds, and more with
+    /// many patterns, during which the output path would wait), then installed if nothing
+    /// was installed meanwhile; else compiled again from the new state. After a few such
+    /// races (a reload or pane readiness patterns arriving at that very moment) it is
+    /// compiled under the lock, once.
+    fn add_pattern(&self, mut dp: DynamicPattern) -> Result<u64, ApiError> {
+        let engine = &self.dispatcher.engine;
+        for _ in 0..4 {
+            let plan = engine.lock().expect("engine").plan_dynamic();
+            let matcher = plan.compile(&dp).map_err(ApiError::bad_request)?;
+            match engine.lock().expect("engine").commit_dynamic(&plan, matcher, dp) {
+                Ok(id) => return Ok(id),
+                Err(back) => dp = back,
+            }
+        }
+        engine.lock().expect("engine").add_dynamic(dp).map_err(ApiError::bad_request)
     }
 
     fn default_session(&self) -> String {
