@@ -512,12 +512,24 @@ impl Backend for DaemonBackend {
             let set = crate::rules::load(&path)
                 .map_err(|e| ApiError::bad_request(format!("{e}; the old rules stay in force")))?;
             let n = set.rules.len();
-            self.dispatcher
-                .engine
-                .lock()
-                .expect("engine")
-                .reload(set)
-                .map_err(|e| ApiError::bad_request(format!("{e}; the old rules stay in force")))?;
+            let refused =
+                |e: String| ApiError::bad_request(format!("{e}; the old rules stay in force"));
+            // Compiled outside the engine's lock, as in `add_pattern`.
+            let engine = &self.dispatcher.engine;
+            let mut set = Some(set);
+            for _ in 0..4 {
+                let Some(rules) = set.take() else { break };
+                let plan = engine.lock().expect("engine").plan_dynamic();
+                let matcher = plan.compile_rules(&rules).map_err(refused)?;
+                if let Err(back) =
+                    engine.lock().expect("engine").commit_reload(&plan, rules, matcher)
+                {
+                    set = Some(*back);
+                }
+            }
+            if let Some(rules) = set {
+                engine.lock().expect("engine").reload(rules).map_err(refused)?;
+            }
             let mut rec = crate::eventlog::Record::now("daemon");
             rec.message = Some(format!("reloaded {n} rule(s) from {}", path.display()));
             self.dispatcher.append(&rec);

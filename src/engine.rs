@@ -109,6 +109,15 @@ impl DynamicPlan {
     pub fn compile(&self, extra: &DynamicPattern) -> Result<Matcher, String> {
         compile_specs(&self.rules, self.specs.iter().cloned().chain([extra.spec()]))
     }
+
+    /// Compiles `rules` (a reload) with the snapshot's run-time patterns into one matcher.
+    /// Call it without holding the engine's lock.
+    ///
+    /// # Errors
+    /// A rule's pattern does not compile (the message names the file and the rule).
+    pub fn compile_rules(&self, rules: &RuleSet) -> Result<Matcher, String> {
+        compile_specs(rules, self.specs.iter().cloned())
+    }
 }
 
 /// A pattern added at run time, outside the rules file: a `wait-for`, a subscription,
@@ -228,8 +237,28 @@ impl Engine {
     /// # Errors
     /// The new rules do not compile; the old ones stay in force.
     pub fn reload(&mut self, rules: RuleSet) -> Result<(), String> {
-        self.dynamic.retain(|(_, d)| d.is_live());
-        let matcher = Arc::new(compile_with(&rules, &self.dynamic)?);
+        let plan = self.plan_dynamic();
+        let matcher = plan.compile_rules(&rules)?;
+        self.commit_reload(&plan, rules, matcher)
+            .map_err(|_| "internal: the engine changed under its own lock".to_string())
+    }
+
+    /// Replaces the rules with `rules`, compiled with `plan`'s run-time patterns into
+    /// `matcher` by [`DynamicPlan::compile_rules`] outside the lock (see [`Engine::reload`]).
+    ///
+    /// # Errors
+    /// Gives `rules` back when another matcher was installed since `plan` was taken.
+    pub fn commit_reload(
+        &mut self,
+        plan: &DynamicPlan,
+        rules: RuleSet,
+        matcher: Matcher,
+    ) -> Result<(), Box<RuleSet>> {
+        if plan.generation != self.generation {
+            return Err(Box::new(rules));
+        }
+        self.dynamic.retain(|(id, _)| plan.ids.contains(id));
+        let matcher = Arc::new(matcher);
         let counts = rules
             .rules
             .iter()
@@ -764,6 +793,29 @@ mod tests {
         assert_eq!(rx_a.try_recv().unwrap().line, "alpha");
         assert_eq!(rx_b.try_recv().unwrap().line, "beta");
         assert!(plan.compile(&once("(", pane).0).is_err(), "a bad pattern is refused");
+    }
+
+    #[test]
+    fn a_reload_compiled_outside_the_lock_keeps_the_run_time_patterns() {
+        let mut e = engine();
+        let pane: PaneId = "%1".parse().unwrap();
+        e.upsert_pane(pane, PaneInfo::default());
+        let (w, mut rx) = once("^wait$", pane);
+        let new_rules = crate::rules::parse(
+            "[[rule]]\nname = \"n\"\npattern = 'NEW'\nactions = [ \"log\" ]\n",
+            Path::new("rules.toml"),
+        )
+        .unwrap();
+        let stale = e.plan_dynamic();
+        e.add_dynamic(w).unwrap();
+        let m = stale.compile_rules(&new_rules).unwrap();
+        let back = e.commit_reload(&stale, new_rules, m).unwrap_err();
+        let plan = e.plan_dynamic();
+        let m = plan.compile_rules(&back).unwrap();
+        e.commit_reload(&plan, *back, m).unwrap();
+        let fired = feed(&mut e, pane, "RULE\r\nNEW\r\nwait\r\n");
+        assert_eq!(fired.iter().map(|f| f.ctx.rule.as_str()).collect::<Vec<_>>(), ["n"]);
+        assert_eq!(rx.try_recv().unwrap().line, "wait");
     }
 
     #[test]
