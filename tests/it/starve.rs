@@ -129,7 +129,7 @@ impl Scenario {
         hold: usize,
         setup: impl FnOnce(&TmuxServer),
     ) -> Scenario {
-        let server = TmuxServer::new();
+        let server = TmuxServer::alone();
         let daemon = Daemon::start(&server, RULES, &[]);
         let end = Instant::now() + Duration::from_secs(10);
         while !ctl(&server, &["status"]).status.success() {
