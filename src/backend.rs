@@ -6,6 +6,21 @@
 //! else happens (before the ring is searched for `--since`, before the keys are sent), so
 //! a line printed after the request can never slip past; the pattern is removed when the
 //! request's future is dropped (answer, timeout or client gone).
+//!
+//! Requests must not delay rule firing, which shares the control connections with them:
+//! tmux answers a connection's commands and sends its pane output on one stream, in order,
+//! so every API command queued there is output waiting behind it. Hence:
+//! - what the daemon knows is answered from memory: labels are resolved from the engine's
+//!   pane registry for `send`, `capture` and `wait_for` (tmux is asked only when the
+//!   registry does not know the label, or knows it twice); `capture`, `rules`, `status` and
+//!   the last lines of `panes` never go to tmux, and pane views are built under one lock;
+//! - API requests take turns for tmux: at most [`API_TMUX_TURNS`] of them, all clients
+//!   together, have a tmux command in flight, and a request holds at most one turn (a
+//!   connection's requests are answered one at a time), so waiting is fair (first come,
+//!   first served) and the reply queue never holds more than a few API commands;
+//! - concurrent `list-panes` are shared: a request that needs the pane list gets the
+//!   result of the next listing that starts after it arrived, so any number of clients
+//!   asking `panes` at once cost one `list-panes` at a time.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tmux_control_parser::PaneId;
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot, Notify, Semaphore, SemaphorePermit};
 
 use crate::action::{ActionContext, ExecAction, SpawnAction};
 use crate::api::protocol::{
@@ -24,6 +39,7 @@ use crate::api::protocol::{
 use crate::api::{Backend, BackendFuture, Subscription};
 use crate::dispatch::Dispatcher;
 use crate::engine::{DynamicMatch, DynamicPattern, DynamicSink};
+use crate::matcher::{Matcher, PatternSpec};
 use crate::orchestrate;
 use crate::tmux::ops::{self, glob_match, OpsError, PaneCommand, PaneRecord};
 use crate::tmux::version::TmuxVersion;
@@ -33,6 +49,12 @@ use crate::tmux::TmuxTarget;
 const ECHO_WAIT: Duration = Duration::from_secs(2);
 /// Matches a subscriber may fall behind by before further ones are dropped (and counted).
 const SUBSCRIBER_QUEUE: usize = 1024;
+/// API requests that may have a tmux command in flight at once, all clients together.
+pub const API_TMUX_TURNS: usize = 2;
+
+/// The last shared `list-panes`: its sequence number (listings started before it, plus
+/// one) and its result.
+type Listing = Option<(u64, Result<Arc<Vec<PaneRecord>>, ApiError>)>;
 
 /// A rule added at run time with `subscribe`.
 struct RuntimeRule {
@@ -52,6 +74,12 @@ pub struct DaemonBackend {
     next_rule: AtomicU64,
     /// The watched server's tmux release, once connected.
     tmux_version: Arc<Mutex<Option<TmuxVersion>>>,
+    /// Turns for tmux (see the module docs); fair, first come first served.
+    tmux_turns: Semaphore,
+    /// The last shared listing; held while a listing runs, so waiters queue behind it.
+    listing: tokio::sync::Mutex<Listing>,
+    /// Listings started so far.
+    listings_started: AtomicU64,
 }
 
 impl DaemonBackend {
@@ -71,7 +99,37 @@ impl DaemonBackend {
             runtime_rules: Arc::default(),
             next_rule: AtomicU64::new(1),
             tmux_version,
+            tmux_turns: Semaphore::new(API_TMUX_TURNS),
+            listing: tokio::sync::Mutex::new(None),
+            listings_started: AtomicU64::new(0),
         }
+    }
+
+    /// Waits for this request's turn to send tmux commands; the turn ends when dropped.
+    /// Never hold one across a wait for pane output, nor while asking for another.
+    async fn tmux_turn(&self) -> SemaphorePermit<'_> {
+        self.tmux_turns.acquire().await.expect("the tmux turns are never closed")
+    }
+
+    /// Every pane of the server from a `list-panes` that started after this call; callers
+    /// arriving while one runs share the next one.
+    async fn list(&self) -> Result<Arc<Vec<PaneRecord>>, ApiError> {
+        let arrived = self.listings_started.load(Ordering::SeqCst);
+        let mut last = self.listing.lock().await;
+        if let Some((n, result)) = last.as_ref() {
+            if *n > arrived {
+                return result.clone();
+            }
+        }
+        let n = self.listings_started.fetch_add(1, Ordering::SeqCst) + 1;
+        let result = async {
+            let client = self.client()?;
+            let _turn = self.tmux_turn().await;
+            ops::list(&client).await.map(Arc::new).map_err(ops_error)
+        }
+        .await;
+        *last = Some((n, result.clone()));
+        result
     }
 
     fn client(&self) -> Result<crate::tmux::control::ControlClient, ApiError> {
@@ -91,34 +149,49 @@ impl DaemonBackend {
         })
     }
 
-    async fn resolve(&self, label: &str) -> Result<PaneRecord, ApiError> {
-        ops::resolve(&self.client()?, label).await.map_err(ops_error)
+    /// The pane labelled exactly `label`: from the engine's registry when exactly one pane
+    /// there has it, else from tmux (a label set by hand a moment ago, or one used in two
+    /// sessions, which tmux lists in its own order).
+    async fn resolve(&self, label: &str) -> Result<PaneId, ApiError> {
+        let known = self.dispatcher.engine.lock().expect("engine").panes_labelled(label);
+        if let [one] = known[..] {
+            return Ok(one);
+        }
+        let all = self.list().await?;
+        if let Some(r) = all.iter().find(|r| r.label.as_deref() == Some(label)) {
+            return Ok(r.id);
+        }
+        let mut known: Vec<String> = all.iter().filter_map(|r| r.label.clone()).collect();
+        known.sort();
+        known.dedup();
+        Err(ops_error(OpsError::UnknownLabel { label: label.to_string(), known }))
     }
 
-    fn view(&self, r: PaneRecord) -> PaneView {
-        let last_line = self
-            .dispatcher
-            .engine
-            .lock()
-            .expect("engine")
-            .last_lines(r.id, 1)
-            .and_then(|mut l| l.pop())
-            .filter(|l| !l.is_empty());
-        PaneView {
-            id: r.id.to_string(),
-            label: r.label,
-            meta: r.meta.unwrap_or_else(|| Value::Object(Default::default())),
-            session: r.session_name,
-            window: r.window.to_string(),
-            command: r.command,
-            pid: r.pid,
-            width: r.size.0,
-            height: r.size.1,
-            alive: !r.dead,
-            exit_status: r.exit_status,
-            exit_signal: r.exit_signal,
-            last_line,
-        }
+    /// The views of `records`, their last lines read under one engine lock.
+    fn views<'a>(&self, records: impl IntoIterator<Item = &'a PaneRecord>) -> Vec<PaneView> {
+        let engine = self.dispatcher.engine.lock().expect("engine");
+        records
+            .into_iter()
+            .map(|r| {
+                let last_line =
+                    engine.last_lines(r.id, 1).and_then(|mut l| l.pop()).filter(|l| !l.is_empty());
+                PaneView {
+                    id: r.id.to_string(),
+                    label: r.label.clone(),
+                    meta: r.meta.clone().unwrap_or_else(|| Value::Object(Default::default())),
+                    session: r.session_name.clone(),
+                    window: r.window.to_string(),
+                    command: r.command.clone(),
+                    pid: r.pid,
+                    width: r.size.0,
+                    height: r.size.1,
+                    alive: !r.dead,
+                    exit_status: r.exit_status,
+                    exit_signal: r.exit_signal,
+                    last_line,
+                }
+            })
+            .collect()
     }
 
     /// Registers a run-time pattern on `pane` that resolves once; removed when the guard drops.
@@ -180,8 +253,8 @@ fn match_view(m: DynamicMatch) -> MatchView {
 impl Backend for DaemonBackend {
     fn panes(&self) -> BackendFuture<'_, Vec<PaneView>> {
         Box::pin(async move {
-            let list = ops::list(&self.client()?).await.map_err(ops_error)?;
-            Ok(list.into_iter().map(|r| self.view(r)).collect())
+            let list = self.list().await?;
+            Ok(self.views(list.iter()))
         })
     }
 
@@ -208,36 +281,39 @@ impl Backend for DaemonBackend {
                 Some(s) => s,
                 None => self.default_session(),
             };
-            let (pane, _) = orchestrate::spawn(&self.dispatcher, &spec, &session, None)
-                .await
-                .map_err(|e| match e {
-                    orchestrate::SpawnError::Ops(e) => ops_error(e),
-                    orchestrate::SpawnError::Other(m) => ApiError::new(ErrorCode::Tmux, m),
-                })?;
-            let list = ops::list(&self.client()?).await.map_err(ops_error)?;
-            let rec = list.into_iter().find(|r| r.id == pane).ok_or_else(|| {
+            let (pane, _) = {
+                let _turn = self.tmux_turn().await;
+                orchestrate::spawn(&self.dispatcher, &spec, &session, None).await.map_err(|e| {
+                    match e {
+                        orchestrate::SpawnError::Ops(e) => ops_error(e),
+                        orchestrate::SpawnError::Other(m) => ApiError::new(ErrorCode::Tmux, m),
+                    }
+                })?
+            };
+            let list = self.list().await?;
+            let rec = list.iter().find(|r| r.id == pane).ok_or_else(|| {
                 ApiError::new(ErrorCode::Tmux, format!("pane {pane} vanished right after spawning"))
             })?;
-            Ok(self.view(rec))
+            Ok(self.views([rec]).remove(0))
         })
     }
 
     fn close(&self, labels: Vec<String>) -> BackendFuture<'_, Vec<PaneView>> {
         Box::pin(async move {
-            let list = ops::list(&self.client()?).await.map_err(ops_error)?;
-            let targets: Vec<PaneRecord> = list
+            let list = self.list().await?;
+            let targets: Vec<&PaneRecord> = list
                 .iter()
                 .filter(|r| {
                     r.label.as_deref().is_some_and(|l| labels.iter().any(|g| glob_match(g, l)))
                 })
-                .cloned()
                 .collect();
             if targets.is_empty() {
-                let mut known: Vec<String> = list.into_iter().filter_map(|r| r.label).collect();
+                let mut known: Vec<String> = list.iter().filter_map(|r| r.label.clone()).collect();
                 known.sort();
                 return Err(ops_error(OpsError::UnknownLabel { label: labels.join(" "), known }));
             }
-            let views: Vec<PaneView> = targets.iter().cloned().map(|r| self.view(r)).collect();
+            let views = self.views(targets);
+            let _turn = self.tmux_turn().await;
             for g in &labels {
                 orchestrate::close(&self.dispatcher, g)
                     .await
@@ -249,7 +325,7 @@ impl Backend for DaemonBackend {
 
     fn send(&self, req: SendRequest) -> BackendFuture<'_, SendReply> {
         Box::pin(async move {
-            let pane = self.resolve(&req.label).await?.id;
+            let pane = self.resolve(&req.label).await?;
             let client = self.client()?;
             // The expected line must come after the send: register first.
             let expect = match &req.expect {
@@ -270,12 +346,17 @@ impl Backend for DaemonBackend {
                 }
                 _ => None,
             };
-            ops::send(&client, pane, &req.text, false).await.map_err(ops_error)?;
+            {
+                let _turn = self.tmux_turn().await;
+                ops::send(&client, pane, &req.text, false).await.map_err(ops_error)?;
+            }
             if req.enter {
                 if let Some((rx, _guard)) = echo {
-                    // TUIs drop an Enter that arrives with pasted text: wait for the echo.
+                    // TUIs drop an Enter that arrives with pasted text: wait for the echo
+                    // (without holding a turn for tmux).
                     let _ = tokio::time::timeout(ECHO_WAIT, rx).await;
                 }
+                let _turn = self.tmux_turn().await;
                 ops::send_enter(&client, pane).await.map_err(ops_error)?;
             }
             let matched = match expect {
@@ -293,7 +374,7 @@ impl Backend for DaemonBackend {
 
     fn capture(&self, label: String, lines: usize) -> BackendFuture<'_, Vec<String>> {
         Box::pin(async move {
-            let pane = self.resolve(&label).await?.id;
+            let pane = self.resolve(&label).await?;
             Ok(self
                 .dispatcher
                 .engine
@@ -306,16 +387,26 @@ impl Backend for DaemonBackend {
 
     fn wait_for(&self, req: WaitRequest) -> BackendFuture<'_, MatchView> {
         Box::pin(async move {
-            let pane = self.resolve(&req.label).await?.id;
+            let pane = self.resolve(&req.label).await?;
+            // Compiled before the engine is locked: the output path never waits for it.
+            let recent = if req.since > 0 {
+                Some(
+                    Matcher::new(&[PatternSpec { pattern: req.pattern.clone(), prompt: false }])
+                        .map_err(|e| {
+                            ApiError::bad_request(format!("pattern {:?}: {e}", req.pattern))
+                        })?,
+                )
+            } else {
+                None
+            };
             let (rx, _guard) = self.waiter(&req.pattern, false, pane, None)?;
-            if req.since > 0 {
+            if let Some(matcher) = recent {
                 let found = self
                     .dispatcher
                     .engine
                     .lock()
                     .expect("engine")
-                    .search_recent(pane, &req.pattern, req.since)
-                    .map_err(ApiError::bad_request)?;
+                    .search_recent(pane, &matcher, req.since);
                 if let Some(m) = found {
                     return Ok(match_view(m));
                 }
@@ -442,12 +533,24 @@ impl Backend for DaemonBackend {
                 .await
                 .map_err(|e| ApiError::bad_request(format!("{e}; the old rules stay in force")))?;
             let n = set.rules.len();
-            self.dispatcher
-                .engine
-                .lock()
-                .expect("engine")
-                .reload(set)
-                .map_err(|e| ApiError::bad_request(format!("{e}; the old rules stay in force")))?;
+            let refused =
+                |e: String| ApiError::bad_request(format!("{e}; the old rules stay in force"));
+            // Compiled outside the engine's lock, as in `add_pattern`.
+            let engine = &self.dispatcher.engine;
+            let mut set = Some(set);
+            for _ in 0..4 {
+                let Some(rules) = set.take() else { break };
+                let plan = engine.lock().expect("engine").plan_dynamic();
+                let matcher = plan.compile_rules(&rules).map_err(refused)?;
+                if let Err(back) =
+                    engine.lock().expect("engine").commit_reload(&plan, rules, matcher)
+                {
+                    set = Some(*back);
+                }
+            }
+            if let Some(rules) = set {
+                engine.lock().expect("engine").reload(rules).map_err(refused)?;
+            }
             let mut rec = crate::eventlog::Record::now("daemon");
             rec.message = Some(format!("reloaded {n} rule(s) from {}", path.display()));
             self.dispatcher.append(&rec);
@@ -497,13 +600,23 @@ impl Backend for DaemonBackend {
 
 impl DaemonBackend {
     /// Adds a run-time pattern to the engine; a pattern that does not compile is a bad request.
-    fn add_pattern(&self, dp: DynamicPattern) -> Result<u64, ApiError> {
-        self.dispatcher
-            .engine
-            .lock()
-            .expect("engine")
-            .add_dynamic(dp)
-            .map_err(ApiError::bad_request)
+    ///
+    /// The new matcher is compiled outside the engine's lock (milliseconds, and more with
+    /// many patterns, during which the output path would wait), then installed if nothing
+    /// was installed meanwhile; else compiled again from the new state. After a few such
+    /// races (a reload or pane readiness patterns arriving at that very moment) it is
+    /// compiled under the lock, once.
+    fn add_pattern(&self, mut dp: DynamicPattern) -> Result<u64, ApiError> {
+        let engine = &self.dispatcher.engine;
+        for _ in 0..4 {
+            let plan = engine.lock().expect("engine").plan_dynamic();
+            let matcher = plan.compile(&dp).map_err(ApiError::bad_request)?;
+            match engine.lock().expect("engine").commit_dynamic(&plan, matcher, dp) {
+                Ok(id) => return Ok(id),
+                Err(back) => dp = back,
+            }
+        }
+        engine.lock().expect("engine").add_dynamic(dp).map_err(ApiError::bad_request)
     }
 
     fn default_session(&self) -> String {

@@ -206,7 +206,9 @@ pub async fn run(
         shared.tmux_version.clone(),
     ));
     let api_end = tokio_util::sync::CancellationToken::new();
-    let api = tokio::spawn(listener.serve(backend, api_end.clone().cancelled_owned()));
+    // On a thread and runtime of its own: a flood of API requests never keeps the tasks
+    // that read tmux's output (and fire rules) waiting for a worker thread.
+    let api = listener.serve_on_own_thread(backend, api_end.clone())?;
     let shutdown = async move {
         tokio::select! {
             _ = shutdown => {}

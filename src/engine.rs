@@ -80,20 +80,56 @@ pub fn compile(rules: &RuleSet) -> Result<Matcher, String> {
 }
 
 fn compile_with(rules: &RuleSet, dynamic: &[(u64, DynamicPattern)]) -> Result<Matcher, String> {
+    compile_specs(rules, dynamic.iter().map(|(_, d)| d.spec()))
+}
+
+fn compile_specs(
+    rules: &RuleSet,
+    dynamic: impl IntoIterator<Item = PatternSpec>,
+) -> Result<Matcher, String> {
     let specs: Vec<PatternSpec> = rules
         .rules
         .iter()
         .map(|r| PatternSpec { pattern: r.pattern.clone(), prompt: r.prompt })
-        .chain(
-            dynamic
-                .iter()
-                .map(|(_, d)| PatternSpec { pattern: d.pattern.clone(), prompt: d.prompt }),
-        )
+        .chain(dynamic)
         .collect();
     Matcher::new(&specs).map_err(|e| match rules.rules.get(e.index) {
         Some(r) => format!("{}: rule `{}`: {e}", rules.path.display(), r.name),
         None => format!("pattern {:?}: {e}", e.pattern),
     })
+}
+
+/// What a matcher with one more run-time pattern is compiled from: a snapshot of the rules
+/// and the live run-time patterns, taken under the engine's lock by [`Engine::plan_dynamic`]
+/// so that the compilation (milliseconds, more with many patterns) runs outside it.
+#[derive(Clone, Debug)]
+pub struct DynamicPlan {
+    /// [`Engine`]'s matcher generation when the snapshot was taken.
+    generation: u64,
+    rules: Arc<RuleSet>,
+    /// The run-time patterns kept, in matcher order.
+    ids: Vec<u64>,
+    specs: Vec<PatternSpec>,
+}
+
+impl DynamicPlan {
+    /// Compiles the rules, the snapshot's run-time patterns and `extra` (last) into one
+    /// matcher. Call it without holding the engine's lock.
+    ///
+    /// # Errors
+    /// A pattern does not compile (the message names it).
+    pub fn compile(&self, extra: &DynamicPattern) -> Result<Matcher, String> {
+        compile_specs(&self.rules, self.specs.iter().cloned().chain([extra.spec()]))
+    }
+
+    /// Compiles `rules` (a reload) with the snapshot's run-time patterns into one matcher.
+    /// Call it without holding the engine's lock.
+    ///
+    /// # Errors
+    /// A rule's pattern does not compile (the message names the file and the rule).
+    pub fn compile_rules(&self, rules: &RuleSet) -> Result<Matcher, String> {
+        compile_specs(rules, self.specs.iter().cloned())
+    }
 }
 
 /// A pattern added at run time, outside the rules file: a `wait-for`, a subscription,
@@ -159,6 +195,8 @@ pub struct Engine {
     matcher: Arc<Matcher>,
     /// Run-time patterns, compiled after the rules' (pattern id = rules.len() + index).
     dynamic: Vec<(u64, DynamicPattern)>,
+    /// Bumped whenever a matcher is installed (see [`DynamicPlan`]).
+    generation: u64,
     next_dynamic: u64,
     /// Matches per rule since start (for `ctmuxd rules`).
     counts: Vec<u64>,
@@ -185,6 +223,7 @@ impl Engine {
             rules: Arc::new(rules),
             matcher,
             dynamic: Vec::new(),
+            generation: 0,
             next_dynamic: 1,
             panes: HashMap::new(),
             exiting: HashSet::new(),
@@ -210,8 +249,28 @@ impl Engine {
     /// # Errors
     /// The new rules do not compile; the old ones stay in force.
     pub fn reload(&mut self, rules: RuleSet) -> Result<(), String> {
-        self.dynamic.retain(|(_, d)| d.is_live());
-        let matcher = Arc::new(compile_with(&rules, &self.dynamic)?);
+        let plan = self.plan_dynamic();
+        let matcher = plan.compile_rules(&rules)?;
+        self.commit_reload(&plan, rules, matcher)
+            .map_err(|_| "internal: the engine changed under its own lock".to_string())
+    }
+
+    /// Replaces the rules with `rules`, compiled with `plan`'s run-time patterns into
+    /// `matcher` by [`DynamicPlan::compile_rules`] outside the lock (see [`Engine::reload`]).
+    ///
+    /// # Errors
+    /// Gives `rules` back when another matcher was installed since `plan` was taken.
+    pub fn commit_reload(
+        &mut self,
+        plan: &DynamicPlan,
+        rules: RuleSet,
+        matcher: Matcher,
+    ) -> Result<(), Box<RuleSet>> {
+        if plan.generation != self.generation {
+            return Err(Box::new(rules));
+        }
+        self.dynamic.retain(|(id, _)| plan.ids.contains(id));
+        let matcher = Arc::new(matcher);
         let counts = rules
             .rules
             .iter()
@@ -232,65 +291,87 @@ impl Engine {
         Ok(())
     }
 
-    /// Adds a run-time pattern; returns its handle.
+    /// Adds a run-time pattern; returns its handle. Compiles under the caller's lock:
+    /// code that must not hold up the output path uses [`Engine::plan_dynamic`],
+    /// [`DynamicPlan::compile`] and [`Engine::commit_dynamic`] instead.
     ///
     /// # Errors
     /// The pattern does not compile (message names it).
     pub fn add_dynamic(&mut self, pattern: DynamicPattern) -> Result<u64, String> {
-        self.dynamic.retain(|(_, d)| d.is_live());
-        let id = self.next_dynamic;
-        self.next_dynamic += 1;
-        self.dynamic.push((id, pattern));
-        match compile_with(&self.rules, &self.dynamic) {
-            Ok(m) => {
-                self.install(Arc::new(m));
-                Ok(id)
-            }
-            Err(e) => {
-                self.dynamic.pop();
-                Err(e)
-            }
+        let plan = self.plan_dynamic();
+        let matcher = plan.compile(&pattern)?;
+        self.commit_dynamic(&plan, matcher, pattern)
+            .map_err(|_| "internal: the engine changed under its own lock".to_string())
+    }
+
+    /// A snapshot of the rules and the live run-time patterns, from which a matcher with
+    /// one more pattern can be compiled without the engine's lock.
+    pub fn plan_dynamic(&self) -> DynamicPlan {
+        let live = self.dynamic.iter().filter(|(_, d)| d.is_live());
+        DynamicPlan {
+            generation: self.generation,
+            rules: self.rules.clone(),
+            ids: live.clone().map(|(id, _)| *id).collect(),
+            specs: live.map(|(_, d)| d.spec()).collect(),
         }
     }
 
-    /// Removes a run-time pattern (a subscription that ended, a wait-for that timed out).
+    /// Installs `pattern` with `matcher`, compiled from `plan` by [`DynamicPlan::compile`];
+    /// returns its handle. Run-time patterns that died since the plan was taken stay in the
+    /// matcher (inert) until the next change.
+    ///
+    /// # Errors
+    /// Gives `pattern` back when another matcher was installed since `plan` was taken
+    /// (a reload, another pattern): take a new plan and compile again.
+    pub fn commit_dynamic(
+        &mut self,
+        plan: &DynamicPlan,
+        matcher: Matcher,
+        pattern: DynamicPattern,
+    ) -> Result<u64, DynamicPattern> {
+        if plan.generation != self.generation {
+            return Err(pattern);
+        }
+        // Nothing was installed since the plan: the list is unchanged, and the plan's ids
+        // are a subsequence of it in the same order.
+        self.dynamic.retain(|(id, _)| plan.ids.contains(id));
+        let id = self.next_dynamic;
+        self.next_dynamic += 1;
+        self.dynamic.push((id, pattern));
+        self.install(Arc::new(matcher));
+        Ok(id)
+    }
+
+    /// Removes a run-time pattern (a subscription that ended, a wait-for that timed out):
+    /// its sink is dropped at once (a subscription's stream ends); its regex stays in the
+    /// matcher, matching nothing anyone receives, until the next pattern is added or the
+    /// rules are reloaded. Nothing is compiled here, so the output path never waits for it.
     pub fn remove_dynamic(&mut self, id: u64) {
-        let before = self.dynamic.len();
-        self.dynamic.retain(|(i, d)| *i != id && d.is_live());
-        if self.dynamic.len() != before {
-            if let Ok(m) = compile_with(&self.rules, &self.dynamic) {
-                self.install(Arc::new(m));
-            }
+        if let Some((_, d)) = self.dynamic.iter_mut().find(|(i, _)| *i == id) {
+            let (dead, _) = oneshot::channel();
+            d.sink = DynamicSink::Once { tx: dead, skip_echo: None };
         }
     }
 
     fn install(&mut self, matcher: Arc<Matcher>) {
+        self.generation += 1;
         for p in self.panes.values_mut() {
             p.watch.set_matcher(matcher.clone());
         }
         self.matcher = matcher;
     }
 
-    /// Which of the last `n` complete lines of `pane` match `pattern`, oldest first
+    /// The first of the last `n` complete lines of `pane` that `m` (a matcher of one
+    /// pattern, compiled by the caller outside the engine's lock) matches, oldest first
     /// (for `wait-for --since`).
-    ///
-    /// # Errors
-    /// The pattern does not compile.
-    pub fn search_recent(
-        &self,
-        pane: PaneId,
-        pattern: &str,
-        n: usize,
-    ) -> Result<Option<DynamicMatch>, String> {
-        let m = Matcher::new(&[PatternSpec { pattern: pattern.to_string(), prompt: false }])
-            .map_err(|e| format!("pattern {pattern:?}: {e}"))?;
-        let Some(p) = self.panes.get(&pane) else { return Ok(None) };
+    pub fn search_recent(&self, pane: PaneId, m: &Matcher, n: usize) -> Option<DynamicMatch> {
+        let p = self.panes.get(&pane)?;
         let lines: Vec<&str> = p.watch.ring().lines().collect();
         let total = p.watch.ring().total_lines();
         let start = lines.len().saturating_sub(n);
         for (i, l) in lines.iter().enumerate().skip(start) {
             if !m.matches_line(l).is_empty() {
-                return Ok(Some(DynamicMatch {
+                return Some(DynamicMatch {
                     id: 0,
                     pane,
                     label: p.info.label.clone(),
@@ -298,10 +379,22 @@ impl Engine {
                     captures: m.captures(0, l),
                     complete: true,
                     seq: total - (lines.len() - 1 - i) as u64,
-                }));
+                });
             }
         }
-        Ok(None)
+        None
+    }
+
+    /// The panes labelled exactly `label`, ordered by id.
+    pub fn panes_labelled(&self, label: &str) -> Vec<PaneId> {
+        let mut v: Vec<PaneId> = self
+            .panes
+            .iter()
+            .filter(|(_, p)| p.info.label.as_deref() == Some(label))
+            .map(|(id, _)| *id)
+            .collect();
+        v.sort_unstable();
+        v
     }
 
     /// Adds a pane or updates what is known about it; its text and state are kept.
@@ -705,6 +798,10 @@ impl Engine {
 }
 
 impl DynamicPattern {
+    fn spec(&self) -> PatternSpec {
+        PatternSpec { pattern: self.pattern.clone(), prompt: self.prompt }
+    }
+
     fn is_live(&self) -> bool {
         match &self.sink {
             DynamicSink::Once { tx, .. } => !tx.is_closed(),
@@ -723,9 +820,107 @@ pub fn now_ns() -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn engine() -> Engine {
+        let rules = crate::rules::parse(
+            "[[rule]]\nname = \"r\"\npattern = 'RULE'\nactions = [ \"log\" ]\n",
+            Path::new("rules.toml"),
+        )
+        .unwrap();
+        Engine::new(rules).unwrap()
+    }
+
+    fn once(pattern: &str, pane: PaneId) -> (DynamicPattern, oneshot::Receiver<DynamicMatch>) {
+        let (tx, rx) = oneshot::channel();
+        let dp = DynamicPattern {
+            pattern: pattern.into(),
+            prompt: false,
+            pane: Some(pane),
+            sink: DynamicSink::Once { tx, skip_echo: None },
+        };
+        (dp, rx)
+    }
+
+    fn feed(e: &mut Engine, pane: PaneId, text: &str) -> Vec<Firing> {
+        let mut out = Vec::new();
+        e.on_output(pane, text.as_bytes(), Instant::now(), 0, &mut out);
+        out
+    }
+
+    #[test]
+    fn a_pattern_compiled_outside_the_lock_is_installed_unless_the_engine_changed() {
+        let mut e = engine();
+        let pane: PaneId = "%1".parse().unwrap();
+        e.upsert_pane(pane, PaneInfo::default());
+        let (a, mut rx_a) = once("^alpha$", pane);
+        let plan = e.plan_dynamic();
+        let m = plan.compile(&a).unwrap();
+        // Another pattern lands in between: the plan is stale and the pattern comes back.
+        let (b, mut rx_b) = once("^beta$", pane);
+        e.add_dynamic(b).unwrap();
+        let a = e.commit_dynamic(&plan, m, a).unwrap_err();
+        let plan = e.plan_dynamic();
+        let m = plan.compile(&a).unwrap();
+        e.commit_dynamic(&plan, m, a).unwrap();
+
+        let fired = feed(&mut e, pane, "beta\r\nalpha\r\nRULE\r\n");
+        assert_eq!(fired.len(), 1, "the rule still fires");
+        assert_eq!(rx_a.try_recv().unwrap().line, "alpha");
+        assert_eq!(rx_b.try_recv().unwrap().line, "beta");
+        assert!(plan.compile(&once("(", pane).0).is_err(), "a bad pattern is refused");
+    }
+
+    #[test]
+    fn a_reload_compiled_outside_the_lock_keeps_the_run_time_patterns() {
+        let mut e = engine();
+        let pane: PaneId = "%1".parse().unwrap();
+        e.upsert_pane(pane, PaneInfo::default());
+        let (w, mut rx) = once("^wait$", pane);
+        let new_rules = crate::rules::parse(
+            "[[rule]]\nname = \"n\"\npattern = 'NEW'\nactions = [ \"log\" ]\n",
+            Path::new("rules.toml"),
+        )
+        .unwrap();
+        let stale = e.plan_dynamic();
+        e.add_dynamic(w).unwrap();
+        let m = stale.compile_rules(&new_rules).unwrap();
+        let back = e.commit_reload(&stale, new_rules, m).unwrap_err();
+        let plan = e.plan_dynamic();
+        let m = plan.compile_rules(&back).unwrap();
+        e.commit_reload(&plan, *back, m).unwrap();
+        let fired = feed(&mut e, pane, "RULE\r\nNEW\r\nwait\r\n");
+        assert_eq!(fired.iter().map(|f| f.ctx.rule.as_str()).collect::<Vec<_>>(), ["n"]);
+        assert_eq!(rx.try_recv().unwrap().line, "wait");
+    }
+
+    #[test]
+    fn removing_a_pattern_ends_its_stream_at_once_and_compiles_nothing() {
+        let mut e = engine();
+        let pane: PaneId = "%1".parse().unwrap();
+        e.upsert_pane(pane, PaneInfo::default());
+        let (tx, mut rx) = mpsc::channel(4);
+        let dp = DynamicPattern {
+            pattern: "^x$".into(),
+            prompt: false,
+            pane: None,
+            sink: DynamicSink::Stream { tx },
+        };
+        let id = e.add_dynamic(dp).unwrap();
+        let generation = e.generation;
+        e.remove_dynamic(id);
+        assert_eq!(e.generation, generation, "no new matcher");
+        assert!(rx.try_recv().is_err() && rx.is_closed(), "the stream ended");
+        assert_eq!(feed(&mut e, pane, "x\r\nRULE\r\n").len(), 1);
+        // The next pattern added leaves the dead one out.
+        let (w, _rx) = once("^y$", pane);
+        e.add_dynamic(w).unwrap();
+        assert_eq!(e.dynamic.len(), 1);
+    }
+
+    fn trigger_engine() -> Engine {
         let text = "[[rule]]\nname = \"t\"\npattern = '^TRIGGER \\d+$'\nactions = [\"log\"]\n";
         Engine::new(crate::rules::parse(text, std::path::Path::new("r.toml")).unwrap()).unwrap()
     }
@@ -740,7 +935,7 @@ mod tests {
 
     #[test]
     fn catch_up_feeds_only_what_follows_the_last_line_received() {
-        let mut e = engine();
+        let mut e = trigger_engine();
         let p = PaneId(1);
         let mut out = Vec::new();
         e.on_output(p, b"a 1\r\nTRIGGER 1\r\na 2\r\na 3", Instant::now(), 0, &mut out);
@@ -754,7 +949,7 @@ mod tests {
 
     #[test]
     fn catch_up_feeds_the_whole_capture_when_the_last_line_scrolled_out() {
-        let mut e = engine();
+        let mut e = trigger_engine();
         let p = PaneId(1);
         let mut out = Vec::new();
         e.on_output(p, b"old 1\r\nold 2\r\n", Instant::now(), 0, &mut out);
@@ -764,7 +959,7 @@ mod tests {
         assert_eq!(fired(&out), ["TRIGGER 3"]);
         // resync_tail (a pane that exited) still feeds nothing without an alignment.
         out.clear();
-        let mut e = engine();
+        let mut e = trigger_engine();
         e.on_output(p, b"old 1\r\n", Instant::now(), 0, &mut out);
         assert_eq!(e.resync_tail(p, &cap, Instant::now(), 0, &mut out), 0);
         assert!(out.is_empty());

@@ -27,6 +27,7 @@ use super::server::REQUEST_TIMEOUT;
 use super::Request;
 use crate::cli::ServerArgs;
 use crate::rules::parse_duration;
+use crate::tmux::TmuxTarget;
 
 /// Extra time the client gives the daemon beyond a request's own timeout before it stops
 /// waiting for the reply (the daemon enforces the timeout; this covers a daemon that hangs).
@@ -294,6 +295,7 @@ pub fn exit_code(code: ErrorCode) -> ExitCode {
         | ErrorCode::Timeout
         | ErrorCode::Tmux
         | ErrorCode::Forbidden
+        | ErrorCode::Busy
         | ErrorCode::Internal => ExitCode::from(1),
     }
 }
@@ -437,6 +439,32 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// How long `status` and `stop` keep trying while the daemon answers `busy`.
+const BUSY_RETRY: Duration = Duration::from_secs(5);
+
+/// Calls `req` (`status` or `stop`) on `client`; while the daemon answers `busy` (all its
+/// connections, the ones reserved for these two included, are taken), connects again
+/// after a short, growing pause, for up to [`BUSY_RETRY`].
+async fn call_patiently<T: serde::de::DeserializeOwned>(
+    mut client: Client,
+    target: &TmuxTarget,
+    req: &Request,
+    within: Duration,
+) -> Result<T, ClientError> {
+    let deadline = std::time::Instant::now() + BUSY_RETRY;
+    let mut pause = Duration::from_millis(10);
+    loop {
+        match client.call(req, within).await {
+            Err(ClientError::Api(e))
+                if e.code == ErrorCode::Busy && std::time::Instant::now() < deadline => {}
+            r => return r,
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(200));
+        client = Client::connect(target).await?;
+    }
+}
+
 /// How long the client waits for the reply to `req`.
 fn reply_deadline(req: &Request) -> Duration {
     let own = match req {
@@ -519,7 +547,7 @@ async fn execute(cmd: ApiCommand, server: &ServerArgs) -> Result<ExitCode, Failu
             writeln!(out, "reloaded: {rules} rule(s)")?;
         }
         ApiCommand::Status(a) => {
-            let StatusReply { status } = client.call(&req, within).await?;
+            let StatusReply { status } = call_patiently(client, &target, &req, within).await?;
             if a.json {
                 json_line(&mut out, &status)?;
             } else {
@@ -527,9 +555,9 @@ async fn execute(cmd: ApiCommand, server: &ServerArgs) -> Result<ExitCode, Failu
             }
         }
         ApiCommand::Stop(_) => {
+            // The daemon's pid, from this connection; a retry on `busy` reaches the same one.
             let pid = client.peer_pid();
-            let Empty {} = client.call(&req, within).await?;
-            drop(client);
+            let Empty {} = call_patiently(client, &target, &req, within).await?;
             match pid {
                 Some(pid) if super::client::wait_gone(pid, STOP_WAIT).await => {
                     writeln!(out, "stopped the daemon for {} (pid {pid})", target.describe())?;

@@ -165,7 +165,16 @@ impl Client {
         req: &Request,
         within: Duration,
     ) -> Result<T, ClientError> {
-        self.send(req).await?;
+        if let Err(e) = self.send(req).await {
+            // A daemon that refuses the connection (too many, another user) writes its
+            // reason and closes, maybe before our request went out: report that reason.
+            return match tokio::time::timeout(Duration::from_secs(1), self.read_line()).await {
+                Ok(Ok(line)) => {
+                    Err(parse_reply::<serde_json::Value>(&line).err().map_or(e, Into::into))
+                }
+                _ => Err(e),
+            };
+        }
         let line = match tokio::time::timeout(within, self.read_line()).await {
             Ok(r) => r?,
             Err(_) => return Err(ClientError::NoAnswer { path: self.path.clone(), after: within }),

@@ -396,6 +396,8 @@ pub enum ErrorCode {
     Tmux,
     /// The connection comes from another user.
     Forbidden,
+    /// The daemon serves as many connections as it will; retry once some have closed.
+    Busy,
     /// Anything else went wrong inside the daemon.
     Internal,
 }
@@ -410,6 +412,7 @@ impl ErrorCode {
             ErrorCode::Conflict => "conflict",
             ErrorCode::Tmux => "tmux",
             ErrorCode::Forbidden => "forbidden",
+            ErrorCode::Busy => "busy",
             ErrorCode::Internal => "internal",
         }
     }

@@ -11,7 +11,15 @@
 //! time, in order, so a client flooding requests only fills its own socket buffer (the
 //! kernel's bound) and cannot starve the daemon. `subscribe` and `events` turn the
 //! connection into a stream until the client closes it (EOF on its side is the signal).
-//! At most [`MAX_CONNECTIONS`] are served at once.
+//!
+//! Limits: at most [`MAX_CONNECTIONS`] connections are served at once. While they are all
+//! taken, [`RESERVED_CONNECTIONS`] more are accepted for the CLI's own `status` and `stop`:
+//! such a connection is answered one of those two requests and closed, and anything else
+//! on it gets an error naming the limit. Beyond that, connections get an error and are closed.
+//!
+//! The daemon serves the API on a thread and runtime of its own
+//! ([`Listener::serve_on_own_thread`]), so however busy the API is, the tasks that read
+//! tmux's output never wait behind it for a worker thread.
 
 use std::future::Future;
 use std::io;
@@ -24,7 +32,7 @@ use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{broadcast, Semaphore};
+use tokio::sync::{broadcast, oneshot, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -39,8 +47,14 @@ use super::Request;
 
 /// Longest request line accepted (1 MiB); longer lines are discarded up to their newline.
 pub const MAX_REQUEST_BYTES: usize = 1 << 20;
-/// Connections served at once; more are answered with an error and closed.
+/// Connections served at once; more are answered with an error and closed (except for
+/// the [`RESERVED_CONNECTIONS`]).
 pub const MAX_CONNECTIONS: usize = 128;
+/// Connections accepted beyond [`MAX_CONNECTIONS`] for one `status` or `stop` request each,
+/// so the CLI can still inspect or stop a daemon whose other connections are all taken.
+pub const RESERVED_CONNECTIONS: usize = 2;
+/// How long a connection on a reserved slot has to send its request.
+pub const RESERVED_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bound on requests that do not wait for pane output (`panes`, `spawn`, ...): a stuck
 /// tmux must not hold a client forever.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -58,6 +72,8 @@ pub struct Listener {
     /// Device and inode of the socket we bound: at exit the path is removed only if it is
     /// still ours (a second daemon may have replaced a socket we thought stale).
     id: (u64, u64),
+    /// Connections served at once, and the extra ones reserved for `status`/`stop`.
+    limits: (usize, usize),
 }
 
 /// Binds the socket at `path`: prepares its directory, removes a stale socket, binds, and
@@ -79,7 +95,12 @@ pub async fn bind(path: &Path) -> io::Result<Listener> {
         io::Error::new(e.kind(), format!("cannot chmod 600 {}: {e}", path.display()))
     })?;
     let meta = std::fs::symlink_metadata(path)?;
-    Ok(Listener { listener, path: path.to_path_buf(), id: (meta.dev(), meta.ino()) })
+    Ok(Listener {
+        listener,
+        path: path.to_path_buf(),
+        id: (meta.dev(), meta.ino()),
+        limits: (MAX_CONNECTIONS, RESERVED_CONNECTIONS),
+    })
 }
 
 /// Binds `listener_path` and serves `backend` on it until `shutdown` resolves; then lets
@@ -103,10 +124,59 @@ impl Listener {
         &self.path
     }
 
+    /// Changes how many connections are served at once and how many more are reserved
+    /// for `status`/`stop` (default [`MAX_CONNECTIONS`] and [`RESERVED_CONNECTIONS`]).
+    #[must_use]
+    pub fn with_limits(mut self, connections: usize, reserved: usize) -> Listener {
+        self.limits = (connections, reserved);
+        self
+    }
+
+    /// Serves `backend` on a thread of its own, with a single-threaded runtime of its own,
+    /// until `stop` is cancelled; the returned receiver resolves once the server has ended
+    /// (its socket removed).
+    ///
+    /// API work (parsing, building replies, waiting its turn for tmux) then never occupies
+    /// the worker threads that read tmux's output and fire rules: a flood of requests costs
+    /// at most this one thread.
+    ///
+    /// # Errors
+    /// The thread cannot be started or the socket cannot be handed over to it.
+    pub fn serve_on_own_thread(
+        self,
+        backend: Arc<dyn Backend>,
+        stop: CancellationToken,
+    ) -> io::Result<oneshot::Receiver<()>> {
+        let Listener { listener, path, id, limits } = self;
+        let std_listener = listener.into_std()?;
+        let (done_tx, done_rx) = oneshot::channel();
+        std::thread::Builder::new().name("ctmuxd-api".into()).spawn(move || {
+            lower_priority();
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            match runtime {
+                Ok(rt) => rt.block_on(async move {
+                    match UnixListener::from_std(std_listener) {
+                        Ok(listener) => {
+                            Listener { listener, path, id, limits }
+                                .serve(backend, stop.cancelled_owned())
+                                .await
+                        }
+                        Err(e) => tracing::error!("control socket {}: {e}", path.display()),
+                    }
+                }),
+                Err(e) => tracing::error!("cannot start the API runtime: {e}"),
+            }
+            let _ = done_tx.send(());
+        })?;
+        Ok(done_rx)
+    }
+
     /// Serves `backend` until `shutdown` resolves (see [`serve`]).
     pub async fn serve(self, backend: Arc<dyn Backend>, shutdown: impl Future<Output = ()>) {
         let token = CancellationToken::new();
-        let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let (max, reserved) = self.limits;
+        let slots = Arc::new(Semaphore::new(max));
+        let reserved_slots = Arc::new(Semaphore::new(reserved));
         let mut tasks = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
@@ -116,17 +186,22 @@ impl Listener {
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, _)) => {
-                        let Ok(slot) = slots.clone().try_acquire_owned() else {
-                            tasks.spawn(refuse(stream, ApiError::internal(format!(
-                                "too many connections (the daemon serves {MAX_CONNECTIONS} at once); close some and retry"
-                            ))));
-                            continue;
-                        };
                         let (backend, token) = (backend.clone(), token.clone());
-                        tasks.spawn(async move {
-                            connection(stream, backend, token).await;
-                            drop(slot);
-                        });
+                        if let Ok(slot) = slots.clone().try_acquire_owned() {
+                            tasks.spawn(async move {
+                                connection(stream, backend, token).await;
+                                drop(slot);
+                            });
+                        } else if let Ok(slot) = reserved_slots.clone().try_acquire_owned() {
+                            tasks.spawn(async move {
+                                reserved_connection(stream, backend, token, max).await;
+                                drop(slot);
+                            });
+                        } else {
+                            tasks.spawn(refuse(stream, ApiError::new(ErrorCode::Busy, format!(
+                                "too many connections (the daemon serves {max} at once, plus {reserved} for `status` and `stop`); close some and retry"
+                            ))));
+                        }
                     }
                     Err(e) => {
                         // EMFILE and friends: back off instead of spinning on accept.
@@ -159,6 +234,31 @@ impl Listener {
                 }
             }
             _ => {}
+        }
+    }
+}
+
+/// How much lower than the rest of the daemon the API thread runs (`nice` steps).
+const API_NICENESS: libc::c_int = 10;
+
+/// Lowers the calling thread's scheduling priority by [`API_NICENESS`], so that when the
+/// CPU is short the threads reading tmux's output (and the tmux server) run first. On
+/// Linux a thread has a niceness of its own; elsewhere this does nothing.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid(2) and setpriority(2) take plain integers and touch no memory of
+        // ours; raising one's own niceness needs no privilege.
+        let r = unsafe {
+            let tid = libc::gettid();
+            let now = libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t);
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, (now + API_NICENESS).min(19))
+        };
+        if r != 0 {
+            tracing::debug!(
+                "cannot lower the API thread's priority: {}",
+                io::Error::last_os_error()
+            );
         }
     }
 }
@@ -336,6 +436,63 @@ async fn connection(stream: UnixStream, backend: Arc<dyn Backend>, token: Cancel
             }
         }
     }
+}
+
+/// Serves a connection on a reserved slot: one `status` or `stop` request, then the close.
+/// Anything else is answered with an error naming the limit.
+async fn reserved_connection(
+    stream: UnixStream,
+    backend: Arc<dyn Backend>,
+    token: CancellationToken,
+    max: usize,
+) {
+    let peer = stream.peer_cred().ok().map(|c| c.uid());
+    if let Err(e) = authorize(peer, super::current_uid()) {
+        tracing::warn!("API: {e}");
+        refuse(stream, e).await;
+        return;
+    }
+    let (rd, mut wr) = stream.into_split();
+    let mut reader = LineReader::new(rd, MAX_REQUEST_BYTES);
+    let first = async {
+        loop {
+            match reader.next().await {
+                Ok(Incoming::Line(l)) if l.trim().is_empty() => continue,
+                Ok(Incoming::Line(l)) => return Some(Ok(l)),
+                Ok(Incoming::Bad(why)) => {
+                    return Some(Err(ApiError::bad_request(format!("request {why}"))))
+                }
+                Ok(Incoming::Eof) | Err(_) => return None,
+            }
+        }
+    };
+    let line = tokio::select! {
+        _ = token.cancelled() => return,
+        r = tokio::time::timeout(RESERVED_REQUEST_TIMEOUT, first) => match r {
+            Ok(Some(l)) => l,
+            Ok(None) | Err(_) => return,
+        },
+    };
+    let outcome = match line.and_then(|l| parse_request(&l)) {
+        Ok(req @ (Request::Status | Request::Stop)) => tokio::select! {
+            biased;
+            r = execute(backend.as_ref(), req) => r,
+            _ = token.cancelled() => Err(ApiError::internal("the daemon is stopping")),
+        },
+        Ok(other) => Err(ApiError::new(ErrorCode::Busy, format!(
+            "too many connections: all {max} are taken, and this one is on a slot reserved for `status` and `stop`, so `{}` is not served on it; close some connections and retry",
+            other.cmd()
+        ))),
+        Err(e) => Err(e),
+    };
+    let bytes = match outcome {
+        Ok(Outcome::Reply(bytes)) => bytes,
+        Ok(Outcome::Stream(_)) => {
+            error_line(&ApiError::internal("streams are not served on a reserved slot"))
+        }
+        Err(e) => error_line(&e),
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), wr.write_all(&bytes)).await;
 }
 
 /// Writes the stream acknowledgement, then every event until the client closes, the source
@@ -609,10 +766,15 @@ mod tests {
 
     /// Serves a fresh Fake on a socket in a private temporary directory; `stop` ends it.
     async fn start() -> Running {
+        start_with(MAX_CONNECTIONS, RESERVED_CONNECTIONS).await
+    }
+
+    /// [`start`] with other connection limits.
+    async fn start_with(connections: usize, reserved: usize) -> Running {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run").join("t.sock");
         let (fake, stopped) = Fake::new();
-        let listener = bind(&path).await.unwrap();
+        let listener = bind(&path).await.unwrap().with_limits(connections, reserved);
         let backend: Arc<dyn Backend> = fake.clone();
         let server = tokio::spawn(listener.serve(backend, async {
             let _ = stopped.await;
@@ -649,6 +811,43 @@ mod tests {
 
     fn code(v: &Value) -> &str {
         v["error"]["code"].as_str().unwrap_or("")
+    }
+
+    #[tokio::test]
+    async fn reserved_slots_serve_one_status_or_stop_while_the_cap_is_full() {
+        let r = start_with(1, 2).await;
+        let mut held = Conn::open(&r.path).await;
+        assert_eq!(held.ask(r#"{"cmd":"panes"}"#).await["ok"], true);
+
+        // The cap is full: a reserved slot answers one status, then closes.
+        let mut c = Conn::open(&r.path).await;
+        let v = c.ask(r#"{"cmd":"status"}"#).await;
+        assert_eq!(v["status"]["pid"], 1, "{v}");
+        assert!(c.lines.next_line().await.unwrap().is_none(), "closed after one answer");
+
+        // Anything else on a reserved slot is refused, naming the limit.
+        let mut c = Conn::open(&r.path).await;
+        let v = c.ask(r#"{"cmd":"panes"}"#).await;
+        assert_eq!(code(&v), "busy", "{v}");
+        let m = v["error"]["message"].as_str().unwrap();
+        assert!(m.contains("all 1 are taken") && m.contains("`status` and `stop`"), "{m}");
+        assert!(c.lines.next_line().await.unwrap().is_none(), "closed after the refusal");
+
+        // Both reserved slots taken (by clients that have not asked yet): refused outright.
+        let (_r1, _r2) = (Conn::open(&r.path).await, Conn::open(&r.path).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut c = Conn::open(&r.path).await;
+        let v = c.read().await;
+        assert_eq!(code(&v), "busy", "{v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains("plus 2 for `status`"), "{v}");
+
+        // The held connection is still served, and a stop on a reserved slot is answered.
+        assert_eq!(held.ask(r#"{"cmd":"panes"}"#).await["ok"], true);
+        drop((_r1, _r2));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut c = Conn::open(&r.path).await;
+        assert_eq!(c.ask(r#"{"cmd":"stop"}"#).await, json!({"ok": true}));
+        tokio::time::timeout(Duration::from_secs(5), r.server).await.expect("server ends").unwrap();
     }
 
     #[tokio::test]

@@ -404,6 +404,29 @@ fn a_subscriber_that_disconnects_mid_stream_does_not_disturb_the_daemon() {
 }
 
 #[test]
+fn a_subscription_runs_its_exec_for_each_match() {
+    let server = TmuxServer::new();
+    let _d = daemon(&server);
+    ctl_ok(&server, &["spawn", "--label", "src", "--", "sh"]);
+    let out = server.path("exec-out");
+    let script = format!("printf '%s\\n' \"$CTMUX_LINE\" >> '{}'", out.display());
+    let args = ["subscribe", "src", "--pattern", "^ran-[0-9]+$", "--exec", "sh", "-c", &script];
+    let mut sub = ctl_command(&server, &args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn subscribe");
+    // Poke until the subscription (registered asynchronously) has run its exec.
+    let found = (1..=50).any(|i| {
+        ctl_ok(&server, &["send", "src", "--enter", "--", &format!("echo ran-$(({i}))")]);
+        crate::harness::wait_file(&out, Duration::from_millis(200), |s| s.contains("ran-"))
+            .is_some()
+    });
+    let _ = (sub.kill(), sub.wait());
+    assert!(found, "the subscription's exec never ran");
+}
+
+#[test]
 fn stop_ends_the_daemon() {
     let server = TmuxServer::new();
     let d = daemon(&server);

@@ -21,6 +21,7 @@ const DEMO_TIMEOUT: Duration = Duration::from_secs(60);
 struct DemoServer {
     name: String,
     dir: tempfile::TempDir,
+    _turn: crate::harness::Turn,
 }
 
 impl DemoServer {
@@ -30,7 +31,11 @@ impl DemoServer {
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::SeqCst)
         );
-        DemoServer { name, dir: tempfile::tempdir().expect("tempdir") }
+        DemoServer {
+            name,
+            dir: tempfile::tempdir().expect("tempdir"),
+            _turn: crate::harness::shared_turn(),
+        }
     }
 
     /// Runs `ctmuxd demo <args> -L <name> --events <dir>/events` to its end.

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -18,21 +19,47 @@ pub fn tmux_bin() -> String {
     std::env::var("CTMUXD_TMUX").unwrap_or_else(|_| "tmux".to_string())
 }
 
+/// Tests that assert latencies under load run alone: every test holds this lock shared
+/// while its tmux server lives, and such a test holds it exclusively
+/// ([`TmuxServer::alone`]), so on a small machine the other tests' servers and daemons do
+/// not skew its figures. (std's `RwLock` lets a waiting writer in before new readers.)
+static TURN: RwLock<()> = RwLock::new(());
+
+/// A test's hold on [`TURN`].
+pub enum Turn {
+    /// Other tests may run alongside.
+    Shared(RwLockReadGuard<'static, ()>),
+    /// No other test's server is running.
+    Alone(RwLockWriteGuard<'static, ()>),
+}
+
 /// A tmux server of the test's own: never the user's default server.
 pub struct TmuxServer {
     /// The `-L` socket name.
     pub name: String,
     /// Scratch directory for the test (rules, event log, outputs).
     pub dir: tempfile::TempDir,
+    /// Released after the server is killed (fields drop after `Drop::drop`).
+    _turn: Turn,
 }
 
 impl TmuxServer {
     /// Starts a server with one session `main` (120x40, `/bin/sh` panes).
     pub fn new() -> TmuxServer {
+        TmuxServer::start(shared_turn())
+    }
+
+    /// Like [`TmuxServer::new`], once no other test's server runs, and none starts until
+    /// this one is dropped: for tests that measure latency.
+    pub fn alone() -> TmuxServer {
+        TmuxServer::start(Turn::Alone(TURN.write().unwrap_or_else(PoisonError::into_inner)))
+    }
+
+    fn start(turn: Turn) -> TmuxServer {
         let name =
             format!("ctmuxd-it-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
         let dir = tempfile::tempdir().expect("tempdir");
-        let server = TmuxServer { name, dir };
+        let server = TmuxServer { name, dir, _turn: turn };
         let out = server.tmux(&["new-session", "-d", "-s", "main", "-x", "120", "-y", "40"]);
         assert!(
             out.status.success(),
@@ -103,6 +130,11 @@ impl TmuxServer {
         let uid = unsafe { libc::getuid() };
         PathBuf::from(base).join(format!("tmux-{uid}")).join(&self.name)
     }
+}
+
+/// A shared hold on [`TURN`], for tests whose tmux server the harness does not start.
+pub fn shared_turn() -> Turn {
+    Turn::Shared(TURN.read().unwrap_or_else(PoisonError::into_inner))
 }
 
 impl Drop for TmuxServer {

@@ -34,3 +34,6 @@ mod security;
 
 /// Session churn while every session is watched (tmux control-client start race).
 mod churn;
+
+/// API requests that go to tmux must not starve triggers; reserved slots for status/stop.
+mod starve;
