@@ -318,6 +318,8 @@ pub async fn run<W: Write>(
         ("CTMUXD_DEMO_SPEED", speed.to_string()),
         ("CTMUXD_DEMO_EVENTS", events_dir.display().to_string()),
         ("CTMUXD_DEMO_FAIL", opts.fail.clone().unwrap_or_default()),
+        // Scripts that call tmux use the same release as ctmuxd (see `tmux_binary`).
+        ("CTMUXD_TMUX", crate::tmux::tmux_binary()),
     ] {
         args.extend(["-e".to_string(), format!("{k}={v}")]);
     }
