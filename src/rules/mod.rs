@@ -29,11 +29,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use crate::action::{Action, ExecAction, SendAction, SpawnAction};
+pub use crate::glob::glob_match;
 pub use error::{RulesError, RulesErrorKind};
 pub use orchestration::{PaneSpec, StatusFilter, Trigger};
 pub use rule::{
-    glob_match, parse_duration, DurationError, PaneSelector, Rule, Settings,
-    MAX_CONCURRENT_ACTIONS, MAX_RING_LINES,
+    parse_duration, DurationError, PaneSelector, Rule, Settings, MAX_CONCURRENT_ACTIONS,
+    MAX_RING_LINES,
 };
 
 /// A validated rules file.
