@@ -15,6 +15,7 @@ pub mod demo;
 pub mod dispatch;
 pub mod engine;
 pub mod eventlog;
+pub mod exit;
 pub mod glob;
 pub mod matcher;
 pub mod orchestrate;
