@@ -34,3 +34,6 @@ mod security;
 
 /// Session churn while every session is watched (tmux control-client start race).
 mod churn;
+
+/// The module graph runs one way: the layer list of `ARCHITECTURE.md`, checked on the source.
+mod layers;
