@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::tmux::TmuxTarget;
+pub use crate::api::cli::ServerArgs;
+use crate::demo;
 
 /// Event-driven tmux pane watcher: streams every pane through control mode, matches all
 /// rules incrementally and runs actions, with no polling.
@@ -23,28 +24,6 @@ pub struct Cli {
     /// A subcommand; none runs the daemon.
     #[command(subcommand)]
     pub command: Option<Command>,
-}
-
-/// Which tmux server, as `tmux -L`/`-S` choose it.
-#[derive(Debug, Args, Clone, Default)]
-pub struct ServerArgs {
-    /// tmux socket name (`tmux -L NAME`).
-    #[arg(short = 'L', value_name = "SOCKET-NAME", conflicts_with = "socket_path")]
-    pub socket_name: Option<String>,
-    /// tmux socket path (`tmux -S PATH`).
-    #[arg(short = 'S', value_name = "SOCKET-PATH")]
-    pub socket_path: Option<PathBuf>,
-}
-
-impl ServerArgs {
-    /// The server these flags select.
-    pub fn target(&self) -> TmuxTarget {
-        match (&self.socket_name, &self.socket_path) {
-            (Some(n), _) => TmuxTarget::Name(n.clone()),
-            (_, Some(p)) => TmuxTarget::Path(p.clone()),
-            _ => TmuxTarget::Default,
-        }
-    }
 }
 
 /// Flags of the daemon itself.
@@ -108,7 +87,7 @@ pub enum Command {
     Demo {
         /// Which demo.
         #[arg(value_enum)]
-        scenario: crate::demo::Scenario,
+        scenario: DemoScenario,
         /// Run the scripts five times faster (the pipeline in about 6 s).
         #[arg(long)]
         fast: bool,
@@ -148,4 +127,23 @@ pub enum Command {
         #[arg(required = true)]
         transcripts: Vec<PathBuf>,
     },
+}
+
+/// The `ctmuxd demo` scenarios as clap sees them. The library's [`demo::Scenario`] knows
+/// nothing of clap; this enum carries the command-line names and help, and maps onto it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemoScenario {
+    /// Four stages (analysis, build, security, deploy) opened and closed on triggers.
+    Pipeline,
+    /// db, then api once db is ready, then frontend once api listens.
+    Services,
+}
+
+impl From<DemoScenario> for demo::Scenario {
+    fn from(s: DemoScenario) -> demo::Scenario {
+        match s {
+            DemoScenario::Pipeline => demo::Scenario::Pipeline,
+            DemoScenario::Services => demo::Scenario::Services,
+        }
+    }
 }

@@ -31,6 +31,10 @@ use crate::tmux::ops::{self, PaneRecord, LABEL_OPTION};
 use crate::tmux::version::TmuxVersion;
 use crate::tmux::{TmuxError, TmuxTarget};
 
+/// How a run ended: defined in [`crate::exit`] (polling returns it too), re-exported here
+/// so `daemon::DaemonExit` keeps working.
+pub use crate::exit::DaemonExit;
+
 /// Name of the format subscription that reports label changes.
 const LABEL_SUBSCRIPTION: &str = "ctmuxd_label";
 /// Name of the format subscription that reports dead panes and their exit status.
@@ -53,15 +57,6 @@ pub struct DaemonOptions {
     pub shutdown_grace: Duration,
     /// When tmux goes away, wait for it (with backoff) and carry on instead of exiting.
     pub reconnect: bool,
-}
-
-/// How the daemon ended without error.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DaemonExit {
-    /// The shutdown future resolved (SIGINT/SIGTERM).
-    Stopped,
-    /// tmux ended the last connection; the text says why.
-    TmuxGone(String),
 }
 
 /// Events the reader tasks forward to the control loop: everything but pane output.

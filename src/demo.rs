@@ -76,7 +76,7 @@ pub const PIPELINE_CHANGES: [&str; 14] = [
 pub const PIPELINE_DONE: &str = "pipeline-done";
 
 /// Which demo to run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scenario {
     /// Four stages (analysis, build, security, deploy) opened and closed on triggers.
     Pipeline,

@@ -317,6 +317,36 @@ impl Dispatcher {
     }
 }
 
+impl orchestrate::PaneHost for Dispatcher {
+    fn engine(&self) -> &Arc<Mutex<Engine>> {
+        &self.engine
+    }
+    fn client(&self) -> Option<ControlClient> {
+        Dispatcher::client(self)
+    }
+    fn mode(&self) -> &'static str {
+        Dispatcher::mode(self)
+    }
+    fn append(&self, rec: &Record) {
+        Dispatcher::append(self, rec);
+    }
+    fn fire(&self, firing: Firing) {
+        Dispatcher::fire(self, firing);
+    }
+    fn fire_all(&self, firings: Vec<Firing>) {
+        Dispatcher::fire_all(self, firings);
+    }
+    fn spawn<F>(&self, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        Dispatcher::spawn(self, task);
+    }
+    fn stopping(&self) -> &CancellationToken {
+        Dispatcher::stopping(self)
+    }
+}
+
 fn fill_common(rec: &mut Record, f: &Firing, mode: &str) {
     rec.pane = Some(f.ctx.pane_id.to_string());
     rec.label = f.ctx.pane_label.clone();

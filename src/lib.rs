@@ -3,7 +3,8 @@
 //! Data flows one way: tmux bytes → [`tmux_control_parser`] → [`tmux`] (events,
 //! command replies) → [`pane`] (screen text, ring buffer) → [`matcher`] (one lazy
 //! DFA for every rule) → [`rules`] (firing policy) → [`action`] → [`eventlog`].
-//! The binary (`src/main.rs`) is a thin layer over this library.
+//! The binary (`src/main.rs`) is a thin layer over this library. `ARCHITECTURE.md` gives
+//! the layer list the modules follow (lowest first), which `tests/it/layers.rs` enforces.
 
 pub mod action;
 pub mod api;
@@ -15,6 +16,8 @@ pub mod demo;
 pub mod dispatch;
 pub mod engine;
 pub mod eventlog;
+pub mod exit;
+pub mod glob;
 pub mod matcher;
 pub mod orchestrate;
 pub mod pane;

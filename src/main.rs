@@ -83,7 +83,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Demo { scenario, fast, fail, socket, events }) => {
-            let opts = ctmuxd::demo::DemoOptions { scenario, fast, fail, socket, events };
+            let opts =
+                ctmuxd::demo::DemoOptions { scenario: scenario.into(), fast, fail, socket, events };
             match ctmuxd::demo::run(opts, &mut std::io::stdout(), shutdown_signal()).await {
                 Ok(report) => {
                     Ok(if report.finished { ExitCode::SUCCESS } else { ExitCode::from(1) })

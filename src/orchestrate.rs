@@ -7,22 +7,54 @@
 //! the set of live panes is recorded as a `pane` event with `panes_alive`.
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tmux_control_parser::PaneId;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use crate::action::{Action, ActionContext, ActionOutcome, SpawnAction};
-use crate::dispatch::Dispatcher;
-use crate::engine::{now_ns, DynamicMatch, DynamicPattern, DynamicSink, PaneInfo};
+use crate::engine::{now_ns, DynamicMatch, DynamicPattern, DynamicSink, Engine, Firing, PaneInfo};
 use crate::eventlog::Record;
 use crate::rules::PaneSpec;
+use crate::tmux::control::ControlClient;
 use crate::tmux::ops::{self, Placement, SpawnSpec};
 
+/// What pane orchestration needs from the daemon that runs it: the engine, a live tmux
+/// connection, the event log, and a way to fire rules and to run tasks that shutdown waits
+/// for.
+///
+/// The dispatcher ([`crate::dispatch::Dispatcher`]) implements it. It is defined here,
+/// rather than orchestration taking the dispatcher itself, because the dispatcher runs
+/// pane actions through [`run_pane_action`]: with this trait orchestration sits below
+/// dispatch and the two no longer use each other.
+pub trait PaneHost: Clone + Send + Sync + 'static {
+    /// The engine (panes, labels, rules), shared with the connection reader tasks.
+    fn engine(&self) -> &Arc<Mutex<Engine>>;
+    /// Any live control connection, for pane commands.
+    fn client(&self) -> Option<ControlClient>;
+    /// Which source feeds the daemon (`control`, `poll`).
+    fn mode(&self) -> &'static str;
+    /// Appends a record to the event log.
+    fn append(&self, rec: &Record);
+    /// Records a match and runs its rule's actions.
+    fn fire(&self, firing: Firing);
+    /// Runs the actions of firings not caused by a line (exits).
+    fn fire_all(&self, firings: Vec<Firing>);
+    /// Runs `task` on a task that shutdown waits for.
+    fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static;
+    /// Cancelled when the daemon starts to stop: readiness waits end at once.
+    fn stopping(&self) -> &CancellationToken;
+}
+
 /// Runs a `spawn`, `close` or `send` action; adds what it did to `extra`.
-pub async fn run_pane_action(
-    d: &Dispatcher,
+pub async fn run_pane_action<D: PaneHost>(
+    d: &D,
     action: &Action,
     ctx: &ActionContext,
     extra: &mut serde_json::Map<String, serde_json::Value>,
@@ -31,7 +63,7 @@ pub async fn run_pane_action(
     let result = match action {
         Action::Spawn(spec) => {
             let session = d
-                .engine
+                .engine()
                 .lock()
                 .expect("engine")
                 .rules()
@@ -77,7 +109,7 @@ pub async fn run_pane_action(
 }
 
 /// A control connection for a pane command, or why there is none.
-fn need_client(d: &Dispatcher) -> Result<crate::tmux::control::ControlClient, String> {
+fn need_client(d: &impl PaneHost) -> Result<ControlClient, String> {
     match d.client() {
         Some(c) => Ok(c),
         None if d.mode() == "poll" => {
@@ -114,8 +146,8 @@ impl From<SpawnError> for String {
 ///
 /// # Errors
 /// [`SpawnError`] when there is no connection, the label is taken, or tmux refuses.
-pub async fn spawn(
-    d: &Dispatcher,
+pub async fn spawn<D: PaneHost>(
+    d: &D,
     spec: &SpawnAction,
     session: &str,
     watch: Option<Watch>,
@@ -151,7 +183,7 @@ pub async fn spawn(
         keep: true,
         replace: spec.replace,
     };
-    let engine = d.engine.clone();
+    let engine = d.engine().clone();
     let label = spec.label.clone();
     let reap = !spec.keep;
     let sname = session.to_string();
@@ -170,7 +202,7 @@ pub async fn spawn(
     };
     let rec = ops::spawn(&client, &ospec, hook).await?;
     let alive = {
-        let mut engine = d.engine.lock().expect("engine");
+        let mut engine = d.engine().lock().expect("engine");
         let mut info = engine.pane_info(rec.id).cloned().unwrap_or_default();
         info.session = Some(rec.session);
         info.window = Some(rec.window);
@@ -182,8 +214,8 @@ pub async fn spawn(
     Ok((rec.id, rec.session_name))
 }
 
-fn rules_dir(d: &Dispatcher) -> PathBuf {
-    let engine = d.engine.lock().expect("engine");
+fn rules_dir<D: PaneHost>(d: &D) -> PathBuf {
+    let engine = d.engine().lock().expect("engine");
     let path = &engine.rules().path;
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
@@ -193,7 +225,7 @@ fn rules_dir(d: &Dispatcher) -> PathBuf {
 ///
 /// # Errors
 /// A message when there is no connection or tmux cannot list panes.
-pub async fn close(d: &Dispatcher, glob: &str) -> Result<Vec<PaneId>, String> {
+pub async fn close<D: PaneHost>(d: &D, glob: &str) -> Result<Vec<PaneId>, String> {
     let client = need_client(d)?;
     let panes = ops::find(&client, glob).await.map_err(|e| e.to_string())?;
     let mut closed = Vec::new();
@@ -201,7 +233,7 @@ pub async fn close(d: &Dispatcher, glob: &str) -> Result<Vec<PaneId>, String> {
         match ops::close(&client, p.id).await {
             Ok(()) => {
                 let alive = {
-                    let mut engine = d.engine.lock().expect("engine");
+                    let mut engine = d.engine().lock().expect("engine");
                     engine.remove_pane(p.id);
                     engine.panes_alive()
                 };
@@ -214,8 +246,8 @@ pub async fn close(d: &Dispatcher, glob: &str) -> Result<Vec<PaneId>, String> {
     Ok(closed)
 }
 
-fn pane_record(
-    d: &Dispatcher,
+fn pane_record<D: PaneHost>(
+    d: &D,
     what: &str,
     pane: PaneId,
     label: &str,
@@ -246,15 +278,15 @@ pub fn parse_dead(value: &str) -> Option<(Option<i32>, Option<i32>)> {
 /// re-read with `capture-pane` and whatever the stream lost is fed to the engine (tmux
 /// drops unsent output of a pane whose process exited), so a command that prints its
 /// result and exits at once is still matched, and in order: output first, then exit.
-pub fn pane_died(
-    d: &Dispatcher,
+pub fn pane_died<D: PaneHost>(
+    d: &D,
     exits: &mpsc::UnboundedSender<(PaneId, Option<i32>)>,
     pane: PaneId,
     status: Option<i32>,
     signal: Option<i32>,
 ) {
     let (claimed, ring) = {
-        let mut engine = d.engine.lock().expect("engine");
+        let mut engine = d.engine().lock().expect("engine");
         (engine.begin_exit(pane), engine.rules().settings.ring_lines)
     };
     if !claimed {
@@ -290,7 +322,7 @@ pub fn pane_died(
                     lines.pop();
                 }
                 let mut firings = Vec::new();
-                let fed = d.engine.lock().expect("engine").resync_tail(
+                let fed = d.engine().lock().expect("engine").resync_tail(
                     pane,
                     &lines,
                     Instant::now(),
@@ -315,7 +347,7 @@ pub fn pane_died(
 }
 
 /// The exit status and signal tmux has for a dead pane (both `None` if not filled in yet).
-async fn exit_status(d: &Dispatcher, pane: PaneId) -> (Option<i32>, Option<i32>) {
+async fn exit_status<D: PaneHost>(d: &D, pane: PaneId) -> (Option<i32>, Option<i32>) {
     let Some(client) = d.client() else { return (None, None) };
     let cmd = crate::tmux::command::line(
         "display-message",
@@ -346,15 +378,15 @@ async fn exit_status(d: &Dispatcher, pane: PaneId) -> (Option<i32>, Option<i32>)
 
 /// A pane's process exited: record it, fire `on = "exit"` rules, tell anyone waiting
 /// for it to become ready, and close it if ctmuxd spawned it with `keep = false`.
-pub fn pane_exited(
-    d: &Dispatcher,
+pub fn pane_exited<D: PaneHost>(
+    d: &D,
     exits: &mpsc::UnboundedSender<(PaneId, Option<i32>)>,
     pane: PaneId,
     status: Option<i32>,
     signal: Option<i32>,
 ) {
     let (firings, info, alive) = {
-        let mut engine = d.engine.lock().expect("engine");
+        let mut engine = d.engine().lock().expect("engine");
         let Some(firings) = engine.pane_exited(pane, status, now_ns()) else { return };
         (firings, engine.pane_info(pane).cloned().unwrap_or_default(), engine.panes_alive())
     };
@@ -380,7 +412,7 @@ pub fn pane_exited(
             if let Some(c) = d2.client() {
                 if ops::close(&c, pane).await.is_ok() {
                     let alive = {
-                        let mut engine = d2.engine.lock().expect("engine");
+                        let mut engine = d2.engine().lock().expect("engine");
                         engine.remove_pane(pane);
                         engine.panes_alive()
                     };
@@ -409,8 +441,8 @@ enum State {
 /// Starts the `[[pane]]` entries in `session`: each once everything in its `after` is
 /// ready; panes that already exist with their label (ctmuxd restarted) are adopted.
 /// Returns when every pane is ready, failed or held back.
-pub async fn start_panes(
-    d: Dispatcher,
+pub async fn start_panes<D: PaneHost>(
+    d: D,
     specs: Vec<PaneSpec>,
     session: String,
     mut exits: mpsc::UnboundedReceiver<(PaneId, Option<i32>)>,
@@ -447,7 +479,7 @@ pub async fn start_panes(
                     rec.message = Some(why.clone());
                     rec.extra.insert(
                         "panes_alive".into(),
-                        d.engine.lock().expect("engine").panes_alive().into(),
+                        d.engine().lock().expect("engine").panes_alive().into(),
                     );
                     d.append(&rec);
                     state.insert(label.clone(), State::Failed(why));
@@ -493,7 +525,7 @@ pub async fn start_panes(
         }
         tokio::select! {
             Some((label, result)) = done_rx.recv() => {
-                let alive = d.engine.lock().expect("engine").panes_alive();
+                let alive = d.engine().lock().expect("engine").panes_alive();
                 let mut rec = Record::now("pane");
                 rec.label = Some(label.clone());
                 rec.extra.insert("panes_alive".into(), alive.into());
@@ -521,8 +553,8 @@ pub async fn start_panes(
     }
 }
 
-async fn start_one(
-    d: &Dispatcher,
+async fn start_one<D: PaneHost>(
+    d: &D,
     spec: &PaneSpec,
     session: &str,
     mut exit_rx: mpsc::UnboundedReceiver<Option<i32>>,
@@ -582,8 +614,8 @@ async fn start_one(
 }
 
 /// Registers a `[[pane]]`'s `ready`/`fail` patterns on a pane that already exists.
-fn watch_pane(d: &Dispatcher, pane: PaneId, watch: Watch) {
-    register_watch(&mut d.engine.lock().expect("engine"), pane, watch);
+fn watch_pane<D: PaneHost>(d: &D, pane: PaneId, watch: Watch) {
+    register_watch(&mut d.engine().lock().expect("engine"), pane, watch);
 }
 
 fn register_watch(engine: &mut crate::engine::Engine, pane: PaneId, watch: Watch) {
@@ -603,8 +635,8 @@ fn register_watch(engine: &mut crate::engine::Engine, pane: PaneId, watch: Watch
 /// Reads an adopted pane's whole history (`capture-pane -S -`): `Some(Ok)` when its
 /// `ready` line is there, `Some(Err)` when a `fail` line comes first, `None` when
 /// neither is (or the history cannot be read): then it is ready once the line appears.
-async fn ready_in_history(
-    d: &Dispatcher,
+async fn ready_in_history<D: PaneHost>(
+    d: &D,
     spec: &PaneSpec,
     pane: PaneId,
 ) -> Option<Result<(), String>> {

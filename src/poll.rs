@@ -39,10 +39,10 @@ use tmux_control_parser::PaneId;
 use tokio::sync::mpsc;
 
 use crate::action::Action;
-use crate::daemon::DaemonExit;
 use crate::dispatch::Dispatcher;
 use crate::engine::{now_ns, Firing, PaneInfo};
 use crate::eventlog::Record;
+use crate::exit::DaemonExit;
 use crate::orchestrate;
 use crate::rules::RuleSet;
 use crate::tmux::format::{self, SEP};

@@ -25,7 +25,6 @@ use super::protocol::{
 };
 use super::server::REQUEST_TIMEOUT;
 use super::Request;
-use crate::cli::ServerArgs;
 use crate::rules::parse_duration;
 use crate::tmux::TmuxTarget;
 
@@ -36,6 +35,32 @@ const REPLY_MARGIN: Duration = Duration::from_secs(10);
 /// How long `ctmuxd stop` waits for the daemon process to exit after it agreed to stop:
 /// the daemon gives running actions 5 s, so this is that and a margin.
 const STOP_WAIT: Duration = Duration::from_secs(10);
+
+/// Which tmux server, as `tmux -L`/`-S` choose it.
+///
+/// Shared by every client subcommand here and by the daemon's own flags
+/// (`crate::cli::DaemonArgs`); it lives here, below `crate::cli`, so that the two
+/// command-line modules do not use each other.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ServerArgs {
+    /// tmux socket name (`tmux -L NAME`).
+    #[arg(short = 'L', value_name = "SOCKET-NAME", conflicts_with = "socket_path")]
+    pub socket_name: Option<String>,
+    /// tmux socket path (`tmux -S PATH`).
+    #[arg(short = 'S', value_name = "SOCKET-PATH")]
+    pub socket_path: Option<PathBuf>,
+}
+
+impl ServerArgs {
+    /// The server these flags select.
+    pub fn target(&self) -> TmuxTarget {
+        match (&self.socket_name, &self.socket_path) {
+            (Some(n), _) => TmuxTarget::Name(n.clone()),
+            (_, Some(p)) => TmuxTarget::Path(p.clone()),
+            _ => TmuxTarget::Default,
+        }
+    }
+}
 
 /// The subcommands that talk to a running daemon.
 #[derive(Debug, Subcommand)]

@@ -4,7 +4,9 @@
 //! starts anything.
 //!
 //! Layout: `file.rs` is the TOML shape (serde structs keeping spans), `rule.rs` the
-//! validated types and their checks, `error.rs` the error. Neighbours: the matcher
+//! validated types and their checks, `orchestration.rs` the `[[pane]]` entries, pane
+//! actions and triggers (which `rule.rs` uses), `duration.rs` the duration syntax (which
+//! both use), `error.rs` the error. Neighbours: the matcher
 //! compiles the patterns, the dispatcher applies each rule's firing policy and hands
 //! its [`Action`]s to the runners in [`crate::action`].
 //!
@@ -20,6 +22,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod duration;
 mod error;
 mod file;
 mod orchestration;
@@ -29,12 +32,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use crate::action::{Action, ExecAction, SendAction, SpawnAction};
+pub use crate::glob::glob_match;
+pub use duration::{parse_duration, DurationError};
 pub use error::{RulesError, RulesErrorKind};
 pub use orchestration::{PaneSpec, StatusFilter, Trigger};
-pub use rule::{
-    glob_match, parse_duration, DurationError, PaneSelector, Rule, Settings,
-    MAX_CONCURRENT_ACTIONS, MAX_RING_LINES,
-};
+pub use rule::{PaneSelector, Rule, Settings, MAX_CONCURRENT_ACTIONS, MAX_RING_LINES};
 
 /// A validated rules file.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,8 +12,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::{Spanned, Value};
 
+use super::duration::parse_duration;
 use super::error::{RulesError, Source};
-use super::rule::parse_duration;
 use crate::action::{SendAction, SpawnAction};
 use crate::tmux::ops::PaneCommand;
 

@@ -15,10 +15,12 @@ use regex_automata::meta::Regex;
 use tmux_control_parser::PaneId;
 use toml::{Spanned, Value};
 
+use super::duration::parse_duration;
 use super::error::{RulesError, Source};
 use super::file::{DurationText, RawAction, RawFile, RawRule, RawSettings};
 use super::orchestration::{Checker, PaneSpec, Trigger};
 use crate::action::{Action, ExecAction};
+use crate::glob::glob_match;
 
 /// Daemon-wide knobs from the `[settings]` table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,121 +134,6 @@ impl fmt::Display for PaneSelector {
             PaneSelector::Label(glob) => f.write_str(glob),
         }
     }
-}
-
-/// Whether `text` matches `glob` (`*` any run of characters, `?` exactly one).
-///
-/// Iterative with a single backtrack point (the last `*`), so it runs in
-/// O(glob × text) at worst, without allocating.
-pub fn glob_match(glob: &str, text: &str) -> bool {
-    let (glob, text) = (glob.as_bytes(), text.as_bytes());
-    let (mut g, mut t) = (0, 0);
-    // After a `*`: where in the glob to resume, and where in the text it started.
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        match glob.get(g) {
-            Some(b'*') => {
-                star = Some((g + 1, t));
-                g += 1;
-                continue;
-            }
-            Some(b'?') => {
-                g += 1;
-                t += utf8_len(text[t]);
-                continue;
-            }
-            // Byte equality is character equality here: both sides are UTF-8
-            // and `t` only ever stops on character boundaries.
-            Some(&b) if b == text[t] => {
-                g += 1;
-                t += 1;
-                continue;
-            }
-            _ => {}
-        }
-        match star {
-            Some((resume, start)) => {
-                // Let the last `*` swallow one more character and retry.
-                let next = start + utf8_len(text[start]);
-                star = Some((resume, next));
-                g = resume;
-                t = next;
-            }
-            None => return false,
-        }
-    }
-    glob[g..].iter().all(|&b| b == b'*')
-}
-
-/// Length of the UTF-8 character starting with `lead`.
-fn utf8_len(lead: u8) -> usize {
-    match lead {
-        0xF0.. => 4,
-        0xE0.. => 3,
-        0xC0.. => 2,
-        _ => 1,
-    }
-}
-
-/// Why a duration string was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DurationError {
-    text: String,
-    reason: &'static str,
-}
-
-impl fmt::Display for DurationError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid duration `{}`: {}; write whole numbers with a unit, such as `500ms`, `2s`, `1m` or `1h30m`",
-            self.text, self.reason
-        )
-    }
-}
-
-impl std::error::Error for DurationError {}
-
-/// Parses a duration such as `500ms`, `2s`, `1m`, `1h` or `1m30s`: one or more
-/// whole numbers, each followed by a unit (`ms`, `s`, `m`, `h`).
-///
-/// # Errors
-///
-/// Empty text, a number without a unit, an unknown unit, a fraction, or a total
-/// too large for a [`Duration`].
-pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
-    let fail = |reason| DurationError { text: text.to_owned(), reason };
-    if text.is_empty() {
-        return Err(fail("it is empty"));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(fail("expected a number"));
-        }
-        let number: u64 = rest[..digits].parse().map_err(|_| fail("the number is too large"))?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit_ms: u64 = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "" if rest.starts_with('.') => {
-                return Err(fail("fractions are not supported, use a smaller unit"))
-            }
-            "" => return Err(fail("the number has no unit")),
-            _ => return Err(fail("unknown unit, expected `ms`, `s`, `m` or `h`")),
-        };
-        rest = &rest[unit_len..];
-        let part = number.checked_mul(unit_ms).ok_or_else(|| fail("it is too large"))?;
-        total = total
-            .checked_add(Duration::from_millis(part))
-            .ok_or_else(|| fail("it is too large"))?;
-    }
-    Ok(total)
 }
 
 /// Turns the raw file into settings and rules.

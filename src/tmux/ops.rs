@@ -404,7 +404,7 @@ pub async fn send_enter(client: &ControlClient, pane: PaneId) -> Result<(), OpsE
     Ok(())
 }
 
-pub use crate::rules::glob_match;
+pub use crate::glob::glob_match;
 
 #[cfg(test)]
 mod tests {

@@ -37,3 +37,6 @@ mod churn;
 
 /// API requests that go to tmux must not starve triggers; reserved slots for status/stop.
 mod starve;
+
+/// The module graph runs one way: the layer list of `ARCHITECTURE.md`, checked on the source.
+mod layers;
