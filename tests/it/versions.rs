@@ -19,19 +19,8 @@ fn a_forged_process_name_changes_nothing_in_panes() {
     let _d = daemon(&server);
     // bash's `exec -a` sets argv[0], which tmux reports as `pane_current_command`.
     let script = format!("exec -a {} sleep 600", shell_words(FORGED_NAME));
-    let forged = server.tmux_ok(&[
-        "new-window",
-        "-d",
-        "-t",
-        "main",
-        "-P",
-        "-F",
-        "#{pane_id}",
-        "bash",
-        "-c",
-        &script,
-    ]);
-    let forged = forged.trim();
+    let forged = server.spawn(&format!("exec bash -c {}", shell_words(&script)));
+    let forged = forged.as_str();
     let want = server.tmux_ok(&["list-panes", "-a", "-F", "#{pane_id}"]);
     let mut want: Vec<&str> = want.lines().collect();
     want.sort_unstable();
