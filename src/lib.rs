@@ -23,3 +23,4 @@ pub mod replay;
 pub mod rules;
 pub mod timeline;
 pub mod tmux;
+pub mod waiters;
