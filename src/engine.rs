@@ -5,6 +5,11 @@
 //! its selector picks, at most once per daemon life with `once`, and not again within
 //! its `cooldown` on the same pane. It does no I/O: the daemon feeds it from the tmux
 //! reader tasks and `replay` feeds it from a transcript, so both behave the same.
+//!
+//! Run-time patterns (`wait-for`, `send --expect`, `subscribe`, readiness) are not rules:
+//! they live in [`crate::waiters`], each its own regex, offered only the new lines of the
+//! panes they watch. The rules' matcher is compiled from the rules file alone, so adding
+//! or removing one never recompiles it nor resets a pane's DFA cache.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
