@@ -223,13 +223,15 @@ fn run(name: &str, bin: &Path, a: &Args, tag: &str) -> Row {
     let rts = Arc::new(Mutex::new(Vec::new()));
     let errors = Arc::new(Mutex::new(0usize));
     let mut threads = Vec::new();
+    let mut conns = Vec::new();
     for c in 0..a.clients {
-        let (stop, rts, errors, sock) = (stop.clone(), rts.clone(), errors.clone(), sock.clone());
+        let (stop, rts, errors) = (stop.clone(), rts.clone(), errors.clone());
+        let Ok(mut client) = Client::connect(&sock) else {
+            *errors.lock().unwrap() += 1;
+            continue;
+        };
+        conns.push(client.wr.try_clone().expect("clone"));
         threads.push(std::thread::spawn(move || {
-            let Ok(mut client) = Client::connect(&sock) else {
-                *errors.lock().unwrap() += 1;
-                return;
-            };
             let mut k = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 k += 1;
@@ -243,7 +245,9 @@ fn run(name: &str, bin: &Path, a: &Args, tag: &str) -> Row {
                         }
                     }
                     _ => {
-                        *errors.lock().unwrap() += 1;
+                        if !stop.load(Ordering::Relaxed) {
+                            *errors.lock().unwrap() += 1;
+                        }
                         return;
                     }
                 }
@@ -255,6 +259,10 @@ fn run(name: &str, bin: &Path, a: &Args, tag: &str) -> Row {
     let s1 = now_ns();
     stop.store(true, Ordering::Relaxed);
     let mut rt = std::mem::take(&mut *rts.lock().unwrap());
+    // Hang up: requests still queued (a baseline compiling for seconds each) are dropped.
+    for c in &conns {
+        let _ = c.shutdown(std::net::Shutdown::Both);
+    }
     let waits_per_s = rt.len() as f64 / ((s1 - s0) as f64 / 1e9);
     // Stragglers (a baseline compiling for seconds) finish or see the daemon go.
     let end = Instant::now() + Duration::from_secs(30);
@@ -265,13 +273,21 @@ fn run(name: &str, bin: &Path, a: &Args, tag: &str) -> Row {
     // 3. registration, one client, quiet again
     std::thread::sleep(Duration::from_secs(1));
     let mut reg = Vec::new();
+    let budget = Instant::now() + Duration::from_secs(60);
     for k in 0..30 {
+        if Instant::now() > budget {
+            break;
+        }
         let req = json!({"cmd": "wait_for", "label": "storm", "since": 50, "timeout_ms": 60000,
             "pattern": format!(r"^ALERT-\d+ code=(?P<c>\d+) failed in db(?:-{k})?$")});
         let t = Instant::now();
-        let r = probe.call(&req).expect("registration probe");
-        assert_eq!(r["ok"], true, "{name}: {r}");
-        reg.push(ms(t.elapsed()));
+        match probe.call(&req) {
+            Ok(r) if r["ok"] == true => reg.push(ms(t.elapsed())),
+            other => {
+                println!("  {name}: registration probe failed: {other:?}");
+                break;
+            }
+        }
     }
     let rss_mib = peak_rss_mib(daemon.id());
     std::thread::sleep(Duration::from_millis(500));
@@ -303,10 +319,6 @@ fn main() {
         return; // `cargo test --benches` probes with --list
     }
     let a = args();
-    let mut rows = vec![run("this tree", Path::new(env!("CARGO_BIN_EXE_ctmuxd")), &a, "storm")];
-    if let Some(base) = &a.baseline {
-        rows.push(run("baseline", base, &a, "storm-base"));
-    }
     println!(
         "storm: {} rules, 1 pane printing a trigger every 20 ms, {} clients looping wait_for \
          (fresh pattern, 50 ms timeout), {} s per phase",
@@ -323,7 +335,13 @@ fn main() {
         "wait rt p50/p99 ms",
         "reg rt p50/p99 ms"
     );
-    for r in &rows {
+    let mut runs: Vec<(&str, PathBuf, &str)> =
+        vec![("this tree", PathBuf::from(env!("CARGO_BIN_EXE_ctmuxd")), "storm")];
+    if let Some(base) = &a.baseline {
+        runs.push(("baseline", base.clone(), "storm-base"));
+    }
+    for (name, bin, tag) in runs {
+        let r = &run(name, &bin, &a, tag);
         let pair = |v: &[f64]| format!("{:.1}/{:.1}", pct(v, 0.5), pct(v, 0.99));
         println!(
             "{:<10} {:>8.2} {:>8.0} {:>17} {:>17} {:>9.0} {:>19} {:>17}",
