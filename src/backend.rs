@@ -3,9 +3,11 @@
 //! the control connections (pane commands).
 //!
 //! `wait-for` and `send --expect` register their pattern with the engine *before* anything
-//! else happens (before the ring is searched for `--since`, before the keys are sent), so
-//! a line printed after the request can never slip past; the pattern is removed when the
-//! request's future is dropped (answer, timeout or client gone).
+//! else happens (under the same lock as the ring search for `--since`, before the keys are
+//! sent), so a line printed after the request can never slip past; the pattern is removed
+//! when the request's future is dropped (answer, timeout or client gone). Each pattern is
+//! its own small regex compiled before the engine is locked ([`crate::waiters`]): the
+//! rules' matcher is never compiled again for it.
 //!
 //! Requests must not delay rule firing, which shares the control connections with them:
 //! tmux answers a connection's commands and sends its pane output on one stream, in order,
@@ -39,11 +41,11 @@ use crate::api::protocol::{
 use crate::api::{Backend, BackendFuture, Subscription};
 use crate::dispatch::Dispatcher;
 use crate::engine::{DynamicMatch, DynamicPattern, DynamicSink};
-use crate::matcher::{Matcher, PatternSpec};
 use crate::orchestrate;
 use crate::tmux::ops::{self, glob_match, OpsError, PaneCommand, PaneRecord};
 use crate::tmux::version::TmuxVersion;
 use crate::tmux::TmuxTarget;
+use crate::waiters::Waiter;
 
 /// How long `send --enter` waits for the typed text to be echoed before pressing Enter anyway.
 const ECHO_WAIT: Duration = Duration::from_secs(2);
@@ -388,28 +390,27 @@ impl Backend for DaemonBackend {
     fn wait_for(&self, req: WaitRequest) -> BackendFuture<'_, MatchView> {
         Box::pin(async move {
             let pane = self.resolve(&req.label).await?;
+            let (tx, rx) = oneshot::channel();
             // Compiled before the engine is locked: the output path never waits for it.
-            let recent = if req.since > 0 {
-                Some(
-                    Matcher::new(&[PatternSpec { pattern: req.pattern.clone(), prompt: false }])
-                        .map_err(|e| {
-                            ApiError::bad_request(format!("pattern {:?}: {e}", req.pattern))
-                        })?,
-                )
-            } else {
-                None
+            let waiter = Waiter::compile(DynamicPattern {
+                pattern: req.pattern.clone(),
+                prompt: false,
+                pane: Some(pane),
+                sink: DynamicSink::Once { tx, skip_echo: None },
+            })
+            .map_err(ApiError::bad_request)?;
+            // Registered and the ring searched under one lock: no line slips between.
+            let (_guard, found) = {
+                let mut engine = self.dispatcher.engine.lock().expect("engine");
+                let found = match req.since {
+                    0 => None,
+                    n => engine.search_recent(pane, waiter.regex(), n),
+                };
+                let id = engine.add_waiter(waiter);
+                (PatternGuard { dispatcher: self.dispatcher.clone(), id, keep: false }, found)
             };
-            let (rx, _guard) = self.waiter(&req.pattern, false, pane, None)?;
-            if let Some(matcher) = recent {
-                let found = self
-                    .dispatcher
-                    .engine
-                    .lock()
-                    .expect("engine")
-                    .search_recent(pane, &matcher, req.since);
-                if let Some(m) = found {
-                    return Ok(match_view(m));
-                }
+            if let Some(m) = found {
+                return Ok(match_view(m));
             }
             rx.await
                 .map(match_view)
@@ -535,12 +536,12 @@ impl Backend for DaemonBackend {
             let n = set.rules.len();
             let refused =
                 |e: String| ApiError::bad_request(format!("{e}; the old rules stay in force"));
-            // Compiled outside the engine's lock, as in `add_pattern`.
+            // Compiled outside the engine's lock (seconds with thousands of rules).
             let engine = &self.dispatcher.engine;
             let mut set = Some(set);
             for _ in 0..4 {
                 let Some(rules) = set.take() else { break };
-                let plan = engine.lock().expect("engine").plan_dynamic();
+                let plan = engine.lock().expect("engine").plan_reload();
                 let matcher = plan.compile_rules(&rules).map_err(refused)?;
                 if let Err(back) =
                     engine.lock().expect("engine").commit_reload(&plan, rules, matcher)
@@ -601,22 +602,11 @@ impl Backend for DaemonBackend {
 impl DaemonBackend {
     /// Adds a run-time pattern to the engine; a pattern that does not compile is a bad request.
     ///
-    /// The new matcher is compiled outside the engine's lock (milliseconds, and more with
-    /// many patterns, during which the output path would wait), then installed if nothing
-    /// was installed meanwhile; else compiled again from the new state. After a few such
-    /// races (a reload or pane readiness patterns arriving at that very moment) it is
-    /// compiled under the lock, once.
-    fn add_pattern(&self, mut dp: DynamicPattern) -> Result<u64, ApiError> {
-        let engine = &self.dispatcher.engine;
-        for _ in 0..4 {
-            let plan = engine.lock().expect("engine").plan_dynamic();
-            let matcher = plan.compile(&dp).map_err(ApiError::bad_request)?;
-            match engine.lock().expect("engine").commit_dynamic(&plan, matcher, dp) {
-                Ok(id) => return Ok(id),
-                Err(back) => dp = back,
-            }
-        }
-        engine.lock().expect("engine").add_dynamic(dp).map_err(ApiError::bad_request)
+    /// Its regex is compiled before the engine is locked; registering it compiles nothing
+    /// and leaves the rules' matcher alone (see [`crate::waiters`]).
+    fn add_pattern(&self, dp: DynamicPattern) -> Result<u64, ApiError> {
+        let waiter = Waiter::compile(dp).map_err(ApiError::bad_request)?;
+        Ok(self.dispatcher.engine.lock().expect("engine").add_waiter(waiter))
     }
 
     fn default_session(&self) -> String {

@@ -5,18 +5,23 @@
 //! its selector picks, at most once per daemon life with `once`, and not again within
 //! its `cooldown` on the same pane. It does no I/O: the daemon feeds it from the tmux
 //! reader tasks and `replay` feeds it from a transcript, so both behave the same.
+//!
+//! Run-time patterns (`wait-for`, `send --expect`, `subscribe`, readiness) are not rules:
+//! they live in [`crate::waiters`], each its own regex, offered only the new lines of the
+//! panes they watch. The rules' matcher is compiled from the rules file alone, so adding
+//! or removing one never recompiles it nor resets a pane's DFA cache.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
-use tmux_control_parser::{PaneId, SessionId, WindowId};
-use tokio::sync::{mpsc, oneshot};
-
 use crate::action::ActionContext;
 use crate::matcher::{Matcher, PatternSpec};
 use crate::pane::watch::{LineMatch, PaneWatch};
 use crate::rules::{Rule, RuleSet, Trigger};
+pub use crate::waiters::{DynamicMatch, DynamicPattern, DynamicSink};
+use crate::waiters::{PatternRegex, Waiter, Waiters};
+use tmux_control_parser::{PaneId, SessionId, WindowId};
 
 /// What the daemon knows about a pane besides its text.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -71,27 +76,16 @@ impl Firing {
     }
 }
 
-/// Compiles the patterns of a rule set into one matcher.
+/// Compiles the patterns of a rule set into one matcher. Only the rules go in: run-time
+/// patterns are matched apart (see [`crate::waiters`]).
 ///
 /// # Errors
 /// A message naming the file and the rule whose pattern cannot be compiled.
 pub fn compile(rules: &RuleSet) -> Result<Matcher, String> {
-    compile_with(rules, &[])
-}
-
-fn compile_with(rules: &RuleSet, dynamic: &[(u64, DynamicPattern)]) -> Result<Matcher, String> {
-    compile_specs(rules, dynamic.iter().map(|(_, d)| d.spec()))
-}
-
-fn compile_specs(
-    rules: &RuleSet,
-    dynamic: impl IntoIterator<Item = PatternSpec>,
-) -> Result<Matcher, String> {
     let specs: Vec<PatternSpec> = rules
         .rules
         .iter()
         .map(|r| PatternSpec { pattern: r.pattern.clone(), prompt: r.prompt })
-        .chain(dynamic)
         .collect();
     Matcher::new(&specs).map_err(|e| match rules.rules.get(e.index) {
         Some(r) => format!("{}: rule `{}`: {e}", rules.path.display(), r.name),
@@ -99,89 +93,22 @@ fn compile_specs(
     })
 }
 
-/// What a matcher with one more run-time pattern is compiled from: a snapshot of the rules
-/// and the live run-time patterns, taken under the engine's lock by [`Engine::plan_dynamic`]
-/// so that the compilation (milliseconds, more with many patterns) runs outside it.
+/// A reload prepared under the engine's lock by [`Engine::plan_reload`], so that the new
+/// rules' matcher (milliseconds, seconds with thousands of rules) is compiled outside it.
 #[derive(Clone, Debug)]
-pub struct DynamicPlan {
-    /// [`Engine`]'s matcher generation when the snapshot was taken.
+pub struct ReloadPlan {
+    /// [`Engine`]'s matcher generation when the plan was taken.
     generation: u64,
-    rules: Arc<RuleSet>,
-    /// The run-time patterns kept, in matcher order.
-    ids: Vec<u64>,
-    specs: Vec<PatternSpec>,
 }
 
-impl DynamicPlan {
-    /// Compiles the rules, the snapshot's run-time patterns and `extra` (last) into one
-    /// matcher. Call it without holding the engine's lock.
-    ///
-    /// # Errors
-    /// A pattern does not compile (the message names it).
-    pub fn compile(&self, extra: &DynamicPattern) -> Result<Matcher, String> {
-        compile_specs(&self.rules, self.specs.iter().cloned().chain([extra.spec()]))
-    }
-
-    /// Compiles `rules` (a reload) with the snapshot's run-time patterns into one matcher.
-    /// Call it without holding the engine's lock.
+impl ReloadPlan {
+    /// Compiles `rules` into one matcher. Call it without holding the engine's lock.
     ///
     /// # Errors
     /// A rule's pattern does not compile (the message names the file and the rule).
     pub fn compile_rules(&self, rules: &RuleSet) -> Result<Matcher, String> {
-        compile_specs(rules, self.specs.iter().cloned())
+        compile(rules)
     }
-}
-
-/// A pattern added at run time, outside the rules file: a `wait-for`, a subscription,
-/// a `[[pane]]`'s `ready`/`fail`, or an echo awaited before pressing Enter.
-#[derive(Debug)]
-pub struct DynamicPattern {
-    /// The regex.
-    pub pattern: String,
-    /// May match the unterminated line (prompts, echoes).
-    pub prompt: bool,
-    /// Only this pane; `None` for every pane.
-    pub pane: Option<PaneId>,
-    /// Where matches go.
-    pub sink: DynamicSink,
-}
-
-/// Where a dynamic pattern's matches are delivered.
-#[derive(Debug)]
-pub enum DynamicSink {
-    /// The first match (skipping one echo of `skip_echo`, if given) resolves the waiter;
-    /// the pattern is then dropped.
-    Once {
-        /// Resolved with the match.
-        tx: oneshot::Sender<DynamicMatch>,
-        /// A line containing this text is taken as the echo of what was typed and skipped, once.
-        skip_echo: Option<String>,
-    },
-    /// Every match is sent; the pattern is dropped when the receiver is gone. Bounded:
-    /// a subscriber that does not keep up loses matches (counted in `lagged`).
-    Stream {
-        /// Matches in order.
-        tx: mpsc::Sender<DynamicMatch>,
-    },
-}
-
-/// A dynamic pattern matching a line.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DynamicMatch {
-    /// The handle [`Engine::add_dynamic`] returned.
-    pub id: u64,
-    /// The pane.
-    pub pane: PaneId,
-    /// Its label, if any.
-    pub label: Option<String>,
-    /// The line as shown.
-    pub line: String,
-    /// Named groups.
-    pub captures: Vec<(String, String)>,
-    /// False for a match on the unterminated line.
-    pub complete: bool,
-    /// Line sequence number in the pane.
-    pub seq: u64,
 }
 
 struct PaneState {
@@ -193,11 +120,11 @@ struct PaneState {
 pub struct Engine {
     rules: Arc<RuleSet>,
     matcher: Arc<Matcher>,
-    /// Run-time patterns, compiled after the rules' (pattern id = rules.len() + index).
-    dynamic: Vec<(u64, DynamicPattern)>,
-    /// Bumped whenever a matcher is installed (see [`DynamicPlan`]).
+    /// Run-time patterns, each its own small regex, apart from the rules' matcher.
+    waiters: Waiters,
+    /// Bumped whenever a rules matcher is installed (see [`ReloadPlan`]); never by a
+    /// run-time pattern.
     generation: u64,
-    next_dynamic: u64,
     /// Matches per rule since start (for `ctmuxd rules`).
     counts: Vec<u64>,
     panes: HashMap<PaneId, PaneState>,
@@ -222,9 +149,8 @@ impl Engine {
             counts: vec![0; rules.rules.len()],
             rules: Arc::new(rules),
             matcher,
-            dynamic: Vec::new(),
+            waiters: Waiters::new(),
             generation: 0,
-            next_dynamic: 1,
             panes: HashMap::new(),
             exiting: HashSet::new(),
             fired_once: HashSet::new(),
@@ -249,27 +175,43 @@ impl Engine {
     /// # Errors
     /// The new rules do not compile; the old ones stay in force.
     pub fn reload(&mut self, rules: RuleSet) -> Result<(), String> {
-        let plan = self.plan_dynamic();
+        let plan = self.plan_reload();
         let matcher = plan.compile_rules(&rules)?;
         self.commit_reload(&plan, rules, matcher)
             .map_err(|_| "internal: the engine changed under its own lock".to_string())
     }
 
-    /// Replaces the rules with `rules`, compiled with `plan`'s run-time patterns into
-    /// `matcher` by [`DynamicPlan::compile_rules`] outside the lock (see [`Engine::reload`]).
+    /// The generation of the rules' matcher: bumped by each reload, never by run-time
+    /// patterns.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The rules' matcher in force.
+    pub fn matcher(&self) -> &Arc<Matcher> {
+        &self.matcher
+    }
+
+    /// Takes a plan for a reload whose matcher is compiled outside the lock
+    /// ([`ReloadPlan::compile_rules`]) and installed by [`Engine::commit_reload`].
+    pub fn plan_reload(&self) -> ReloadPlan {
+        ReloadPlan { generation: self.generation }
+    }
+
+    /// Replaces the rules with `rules`, compiled into `matcher` by
+    /// [`ReloadPlan::compile_rules`] outside the lock (see [`Engine::reload`]).
     ///
     /// # Errors
-    /// Gives `rules` back when another matcher was installed since `plan` was taken.
+    /// Gives `rules` back when another reload was installed since `plan` was taken.
     pub fn commit_reload(
         &mut self,
-        plan: &DynamicPlan,
+        plan: &ReloadPlan,
         rules: RuleSet,
         matcher: Matcher,
     ) -> Result<(), Box<RuleSet>> {
         if plan.generation != self.generation {
             return Err(Box::new(rules));
         }
-        self.dynamic.retain(|(id, _)| plan.ids.contains(id));
         let matcher = Arc::new(matcher);
         let counts = rules
             .rules
@@ -291,66 +233,33 @@ impl Engine {
         Ok(())
     }
 
-    /// Adds a run-time pattern; returns its handle. Compiles under the caller's lock:
-    /// code that must not hold up the output path uses [`Engine::plan_dynamic`],
-    /// [`DynamicPlan::compile`] and [`Engine::commit_dynamic`] instead.
+    /// Adds a run-time pattern; returns its handle. Compiles its regex under the
+    /// caller's lock (one small regex, tens of µs: the rules are not touched); code
+    /// that must not hold up the output path compiles it first with
+    /// [`Waiter::compile`] and registers it with [`Engine::add_waiter`].
     ///
     /// # Errors
     /// The pattern does not compile (message names it).
     pub fn add_dynamic(&mut self, pattern: DynamicPattern) -> Result<u64, String> {
-        let plan = self.plan_dynamic();
-        let matcher = plan.compile(&pattern)?;
-        self.commit_dynamic(&plan, matcher, pattern)
-            .map_err(|_| "internal: the engine changed under its own lock".to_string())
+        Ok(self.add_waiter(Waiter::compile(pattern)?))
     }
 
-    /// A snapshot of the rules and the live run-time patterns, from which a matcher with
-    /// one more pattern can be compiled without the engine's lock.
-    pub fn plan_dynamic(&self) -> DynamicPlan {
-        let live = self.dynamic.iter().filter(|(_, d)| d.is_live());
-        DynamicPlan {
-            generation: self.generation,
-            rules: self.rules.clone(),
-            ids: live.clone().map(|(id, _)| *id).collect(),
-            specs: live.map(|(_, d)| d.spec()).collect(),
-        }
+    /// Registers a run-time pattern compiled outside the lock; returns its handle. From
+    /// now on every new line of the panes it watches is offered to it. Compiles nothing
+    /// and leaves the rules' matcher and every pane's DFA cache as they are.
+    pub fn add_waiter(&mut self, waiter: Waiter) -> u64 {
+        self.waiters.add(waiter)
     }
 
-    /// Installs `pattern` with `matcher`, compiled from `plan` by [`DynamicPlan::compile`];
-    /// returns its handle. Run-time patterns that died since the plan was taken stay in the
-    /// matcher (inert) until the next change.
-    ///
-    /// # Errors
-    /// Gives `pattern` back when another matcher was installed since `plan` was taken
-    /// (a reload, another pattern): take a new plan and compile again.
-    pub fn commit_dynamic(
-        &mut self,
-        plan: &DynamicPlan,
-        matcher: Matcher,
-        pattern: DynamicPattern,
-    ) -> Result<u64, DynamicPattern> {
-        if plan.generation != self.generation {
-            return Err(pattern);
-        }
-        // Nothing was installed since the plan: the list is unchanged, and the plan's ids
-        // are a subsequence of it in the same order.
-        self.dynamic.retain(|(id, _)| plan.ids.contains(id));
-        let id = self.next_dynamic;
-        self.next_dynamic += 1;
-        self.dynamic.push((id, pattern));
-        self.install(Arc::new(matcher));
-        Ok(id)
+    /// Run-time patterns registered (resolved ones are gone).
+    pub fn waiters_len(&self) -> usize {
+        self.waiters.len()
     }
 
     /// Removes a run-time pattern (a subscription that ended, a wait-for that timed out):
-    /// its sink is dropped at once (a subscription's stream ends); its regex stays in the
-    /// matcher, matching nothing anyone receives, until the next pattern is added or the
-    /// rules are reloaded. Nothing is compiled here, so the output path never waits for it.
+    /// its sink is dropped at once (a subscription's stream ends). Nothing is compiled.
     pub fn remove_dynamic(&mut self, id: u64) {
-        if let Some((_, d)) = self.dynamic.iter_mut().find(|(i, _)| *i == id) {
-            let (dead, _) = oneshot::channel();
-            d.sink = DynamicSink::Once { tx: dead, skip_echo: None };
-        }
+        self.waiters.remove(id);
     }
 
     fn install(&mut self, matcher: Arc<Matcher>) {
@@ -361,24 +270,24 @@ impl Engine {
         self.matcher = matcher;
     }
 
-    /// The first of the last `n` complete lines of `pane` that `m` (a matcher of one
-    /// pattern, compiled by the caller outside the engine's lock) matches, oldest first
-    /// (for `wait-for --since`).
-    pub fn search_recent(&self, pane: PaneId, m: &Matcher, n: usize) -> Option<DynamicMatch> {
+    /// The first of the last `n` complete lines of `pane` that `re` (compiled by the
+    /// caller outside the engine's lock) matches, oldest first (for `wait-for --since`).
+    pub fn search_recent(&self, pane: PaneId, re: &PatternRegex, n: usize) -> Option<DynamicMatch> {
         let p = self.panes.get(&pane)?;
-        let lines: Vec<&str> = p.watch.ring().lines().collect();
-        let total = p.watch.ring().total_lines();
-        let start = lines.len().saturating_sub(n);
-        for (i, l) in lines.iter().enumerate().skip(start) {
-            if !m.matches_line(l).is_empty() {
+        let ring = p.watch.ring();
+        let count = ring.lines().count();
+        let total = ring.total_lines();
+        let start = count.saturating_sub(n);
+        for (i, l) in ring.lines().enumerate().skip(start) {
+            if re.is_match(l) {
                 return Some(DynamicMatch {
                     id: 0,
                     pane,
                     label: p.info.label.clone(),
                     line: l.to_string(),
-                    captures: m.captures(0, l),
+                    captures: re.captures(l),
                     complete: true,
-                    seq: total - (lines.len() - 1 - i) as u64,
+                    seq: total - (count - 1 - i) as u64,
                 });
             }
         }
@@ -689,62 +598,32 @@ impl Engine {
         out: &mut Vec<Firing>,
     ) {
         let mut matches = std::mem::take(&mut self.scratch);
-        let state = self.pane_mut(pane);
-        state.watch.feed(data, &mut matches);
+        self.pane_mut(pane);
+        let Engine { panes, waiters, .. } = self;
+        let state = panes.get_mut(&pane).expect("pane_mut inserted it");
+        if waiters.watches(pane) {
+            // PERF: only panes some waiter watches pay for this: one `is_match` per waiter
+            // per completed line, and one per prompt-style waiter on the line being written.
+            let PaneState { watch, info } = state;
+            let label = info.label.as_deref();
+            watch
+                .feed_with(data, &mut matches, |line, seq| waiters.on_line(pane, label, line, seq));
+            let ring = watch.ring();
+            waiters.on_partial(pane, label, ring.partial(), ring.total_lines() + 1);
+        } else {
+            state.watch.feed(data, &mut matches);
+        }
         if matches.is_empty() {
             self.scratch = matches;
             return;
         }
         let info = state.info.clone();
-        let n_rules = self.rules.rules.len();
         for m in matches.drain(..) {
             for &pid in &m.patterns {
-                if pid < n_rules {
-                    self.fire(pane, &info, pid, &m, now, ts_ns, out);
-                } else {
-                    self.deliver_dynamic(pane, &info, pid - n_rules, &m);
-                }
+                self.fire(pane, &info, pid, &m, now, ts_ns, out);
             }
         }
         self.scratch = matches;
-    }
-
-    fn deliver_dynamic(&mut self, pane: PaneId, info: &PaneInfo, index: usize, m: &LineMatch) {
-        let n_rules = self.rules.rules.len();
-        let Some((id, d)) = self.dynamic.get_mut(index) else { return };
-        if d.pane.is_some_and(|p| p != pane) {
-            return;
-        }
-        let make = |id: u64, matcher: &Matcher| DynamicMatch {
-            id,
-            pane,
-            label: info.label.clone(),
-            line: m.line.clone(),
-            captures: matcher.captures(n_rules + index, &m.line),
-            complete: m.complete,
-            seq: m.seq,
-        };
-        match &mut d.sink {
-            DynamicSink::Once { tx, skip_echo } => {
-                if let Some(echo) = skip_echo.as_deref() {
-                    if m.line.contains(echo) {
-                        *skip_echo = None;
-                        return;
-                    }
-                }
-                let dm = make(*id, &self.matcher);
-                // Replace the sender with a closed one: the pattern is dead from now on.
-                let (dead, _) = oneshot::channel();
-                let tx = std::mem::replace(tx, dead);
-                let _ = tx.send(dm);
-            }
-            DynamicSink::Stream { tx } => {
-                let dm = make(*id, &self.matcher);
-                if tx.try_send(dm).is_err() {
-                    tracing::debug!("subscriber {id} is not keeping up or gone; match dropped");
-                }
-            }
-        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -797,19 +676,6 @@ impl Engine {
     }
 }
 
-impl DynamicPattern {
-    fn spec(&self) -> PatternSpec {
-        PatternSpec { pattern: self.pattern.clone(), prompt: self.prompt }
-    }
-
-    fn is_live(&self) -> bool {
-        match &self.sink {
-            DynamicSink::Once { tx, .. } => !tx.is_closed(),
-            DynamicSink::Stream { tx } => !tx.is_closed(),
-        }
-    }
-}
-
 /// Wall-clock now in ns since the Unix epoch.
 pub fn now_ns() -> u64 {
     std::time::SystemTime::now()
@@ -821,6 +687,8 @@ pub fn now_ns() -> u64 {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+
+    use tokio::sync::{mpsc, oneshot};
 
     use super::*;
 
@@ -850,27 +718,28 @@ mod tests {
         out
     }
 
+    fn info(label: &str) -> PaneInfo {
+        PaneInfo { label: Some(label.into()), ..PaneInfo::default() }
+    }
+
     #[test]
-    fn a_pattern_compiled_outside_the_lock_is_installed_unless_the_engine_changed() {
+    fn a_pattern_compiled_outside_the_lock_is_installed_whatever_happened_meanwhile() {
         let mut e = engine();
         let pane: PaneId = "%1".parse().unwrap();
         e.upsert_pane(pane, PaneInfo::default());
         let (a, mut rx_a) = once("^alpha$", pane);
-        let plan = e.plan_dynamic();
-        let m = plan.compile(&a).unwrap();
-        // Another pattern lands in between: the plan is stale and the pattern comes back.
+        let a = Waiter::compile(a).unwrap();
+        // Another pattern lands in between: nothing is stale, nothing is compiled again.
         let (b, mut rx_b) = once("^beta$", pane);
         e.add_dynamic(b).unwrap();
-        let a = e.commit_dynamic(&plan, m, a).unwrap_err();
-        let plan = e.plan_dynamic();
-        let m = plan.compile(&a).unwrap();
-        e.commit_dynamic(&plan, m, a).unwrap();
+        e.add_waiter(a);
 
         let fired = feed(&mut e, pane, "beta\r\nalpha\r\nRULE\r\n");
         assert_eq!(fired.len(), 1, "the rule still fires");
         assert_eq!(rx_a.try_recv().unwrap().line, "alpha");
         assert_eq!(rx_b.try_recv().unwrap().line, "beta");
-        assert!(plan.compile(&once("(", pane).0).is_err(), "a bad pattern is refused");
+        assert!(Waiter::compile(once("(", pane).0).is_err(), "a bad pattern is refused");
+        assert_eq!(e.waiters_len(), 0, "resolved waiters are gone");
     }
 
     #[test]
@@ -884,11 +753,12 @@ mod tests {
             Path::new("rules.toml"),
         )
         .unwrap();
-        let stale = e.plan_dynamic();
+        let stale = e.plan_reload();
         e.add_dynamic(w).unwrap();
+        e.reload(e.rules().as_ref().clone()).unwrap();
         let m = stale.compile_rules(&new_rules).unwrap();
         let back = e.commit_reload(&stale, new_rules, m).unwrap_err();
-        let plan = e.plan_dynamic();
+        let plan = e.plan_reload();
         let m = plan.compile_rules(&back).unwrap();
         e.commit_reload(&plan, *back, m).unwrap();
         let fired = feed(&mut e, pane, "RULE\r\nNEW\r\nwait\r\n");
@@ -914,10 +784,124 @@ mod tests {
         assert_eq!(e.generation, generation, "no new matcher");
         assert!(rx.try_recv().is_err() && rx.is_closed(), "the stream ended");
         assert_eq!(feed(&mut e, pane, "x\r\nRULE\r\n").len(), 1);
-        // The next pattern added leaves the dead one out.
         let (w, _rx) = once("^y$", pane);
         e.add_dynamic(w).unwrap();
-        assert_eq!(e.dynamic.len(), 1);
+        assert_eq!(e.waiters_len(), 1);
+    }
+
+    #[test]
+    fn registering_waiters_leaves_the_rules_matcher_and_pane_caches_untouched() {
+        let mut e = engine();
+        let pane = PaneId(1);
+        e.upsert_pane(pane, PaneInfo::default());
+        assert_eq!(feed(&mut e, pane, "warm RULE up\r\n").len(), 1);
+        let (matcher, generation) = (e.matcher().clone(), e.generation());
+        let cache = e.panes[&pane].watch.pane_matcher().cache_memory();
+        let gated = e.panes[&pane].watch.pane_matcher().gated_lines();
+        let mut rxs = Vec::new();
+        for i in 0..100 {
+            let (w, rx) = once(&format!("^w{i} (?P<n>\\d+)$"), pane);
+            e.add_dynamic(w).unwrap();
+            rxs.push(rx);
+        }
+        assert_eq!(e.generation(), generation, "no matcher installed");
+        assert!(Arc::ptr_eq(e.matcher(), &matcher), "the rules' matcher is the same");
+        assert_eq!(e.matcher().len(), 1, "it holds the rules only");
+        let pm = e.panes[&pane].watch.pane_matcher();
+        assert!(Arc::ptr_eq(pm.matcher(), &matcher), "the pane kept its matcher");
+        assert_eq!(pm.cache_memory(), cache, "and its DFA cache");
+        assert_eq!(pm.gated_lines(), gated, "and its state");
+        // Waiters and rules both see the next lines.
+        assert_eq!(feed(&mut e, pane, "w7 42\r\nRULE\r\n").len(), 1);
+        let m = rxs[7].try_recv().unwrap();
+        assert_eq!((m.line.as_str(), m.seq), ("w7 42", 2));
+        assert_eq!(m.captures, [("n".to_string(), "42".to_string())]);
+        assert!(rxs[8].try_recv().is_err());
+        assert_eq!(e.waiters_len(), 99);
+    }
+
+    #[test]
+    fn waiters_see_only_their_pane_with_its_label() {
+        let mut e = engine();
+        let (p1, p2) = (PaneId(1), PaneId(2));
+        e.upsert_pane(p1, info("one"));
+        e.upsert_pane(p2, info("two"));
+        let (w, mut rx) = once("^done$", p2);
+        let (tx, mut all) = mpsc::channel(8);
+        e.add_dynamic(w).unwrap();
+        e.add_dynamic(DynamicPattern {
+            pattern: "^done$".into(),
+            prompt: false,
+            pane: None,
+            sink: DynamicSink::Stream { tx },
+        })
+        .unwrap();
+        feed(&mut e, p1, "done\r\n");
+        assert!(rx.try_recv().is_err(), "another pane's line");
+        feed(&mut e, p2, "not yet\r\ndone\r\n");
+        let m = rx.try_recv().unwrap();
+        assert_eq!((m.pane, m.label.as_deref(), m.seq), (p2, Some("two"), 2));
+        let seen: Vec<_> = std::iter::from_fn(|| all.try_recv().ok()).collect();
+        assert_eq!(
+            seen.iter().map(|m| (m.pane, m.label.as_deref())).collect::<Vec<_>>(),
+            [(p1, Some("one")), (p2, Some("two"))],
+            "a stream for every pane sees both, in order"
+        );
+    }
+
+    #[test]
+    fn prompt_waiters_match_the_line_being_written_and_others_do_not() {
+        let mut e = engine();
+        let pane = PaneId(1);
+        let (tx, mut prompt_rx) = oneshot::channel();
+        e.add_dynamic(DynamicPattern {
+            pattern: "^Password: $".into(),
+            prompt: true,
+            pane: Some(pane),
+            sink: DynamicSink::Once { tx, skip_echo: None },
+        })
+        .unwrap();
+        let (line_only, mut line_rx) = once("^Password: $", pane);
+        e.add_dynamic(line_only).unwrap();
+        feed(&mut e, pane, "login ok\r\nPass");
+        assert!(prompt_rx.try_recv().is_err());
+        feed(&mut e, pane, "word: ");
+        let m = prompt_rx.try_recv().unwrap();
+        assert_eq!((m.line.as_str(), m.complete, m.seq), ("Password: ", false, 2));
+        assert!(line_rx.try_recv().is_err(), "a line pattern waits for the line end");
+        feed(&mut e, pane, "\r\n");
+        assert!(line_rx.try_recv().unwrap().complete);
+    }
+
+    #[test]
+    fn an_expect_waiter_skips_the_echo_of_what_was_typed_once() {
+        let mut e = engine();
+        let pane = PaneId(1);
+        let (tx, mut rx) = oneshot::channel();
+        e.add_dynamic(DynamicPattern {
+            pattern: "rows".into(),
+            prompt: false,
+            pane: Some(pane),
+            sink: DynamicSink::Once { tx, skip_echo: Some("SELECT count(*) AS rows".into()) },
+        })
+        .unwrap();
+        feed(&mut e, pane, "db> SELECT count(*) AS rows\r\n");
+        assert!(rx.try_recv().is_err(), "the echo is skipped");
+        feed(&mut e, pane, "rows: 3\r\n");
+        assert_eq!(rx.try_recv().unwrap().line, "rows: 3");
+    }
+
+    #[test]
+    fn search_recent_finds_the_oldest_of_the_last_lines_with_captures() {
+        let mut e = engine();
+        let pane = PaneId(1);
+        feed(&mut e, pane, "job 1 done\r\njob 2 done\r\nother\r\n");
+        let re = PatternRegex::new(r"^job (?P<n>\d) done$").unwrap();
+        assert!(e.search_recent(pane, &re, 1).is_none());
+        let m = e.search_recent(pane, &re, 2).unwrap();
+        assert_eq!((m.line.as_str(), m.seq), ("job 2 done", 2));
+        assert_eq!(m.captures, [("n".to_string(), "2".to_string())]);
+        assert_eq!(e.search_recent(pane, &re, 10).unwrap().seq, 1);
     }
 
     fn trigger_engine() -> Engine {

@@ -26,3 +26,4 @@ pub mod replay;
 pub mod rules;
 pub mod timeline;
 pub mod tmux;
+pub mod waiters;

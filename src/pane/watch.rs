@@ -79,11 +79,24 @@ impl PaneWatch {
     /// one [`LineMatch`] per completed line that matched, then at most one for
     /// prompt patterns on the unterminated line.
     pub fn feed(&mut self, data: &[u8], out: &mut Vec<LineMatch>) {
+        self.feed_with(data, out, |_, _| {});
+    }
+
+    /// As [`PaneWatch::feed`], and passes every line completed by this feed to `on_line`
+    /// with its sequence number, in order (the run-time patterns' view of the pane, see
+    /// [`crate::waiters`]). The line being written is [`Ring::partial`] afterwards.
+    pub fn feed_with(
+        &mut self,
+        data: &[u8],
+        out: &mut Vec<LineMatch>,
+        on_line: impl FnMut(&str, u64),
+    ) {
         let mut sink = Sink {
             ring: &mut self.ring,
             matcher: &mut self.matcher,
             scratch: &mut self.scratch,
             out,
+            on_line,
         };
         self.screen.feed(data, &mut sink);
         let partial = self.ring.partial();
@@ -122,14 +135,16 @@ impl PaneWatch {
 }
 
 /// The screen's view of the pane during one feed.
-struct Sink<'a> {
+struct Sink<'a, F> {
     ring: &'a mut Ring,
     matcher: &'a mut PaneMatcher,
     scratch: &'a mut Vec<PatternId>,
     out: &'a mut Vec<LineMatch>,
+    /// Sees every completed line (a no-op closure, inlined away, for [`PaneWatch::feed`]).
+    on_line: F,
 }
 
-impl LineSink for Sink<'_> {
+impl<F: FnMut(&str, u64)> LineSink for Sink<'_, F> {
     #[inline]
     fn line(&mut self) -> &mut String {
         self.ring.partial_mut()
@@ -150,6 +165,7 @@ impl LineSink for Sink<'_> {
                 seq: self.ring.total_lines() + 1,
             });
         }
+        (self.on_line)(line, self.ring.total_lines() + 1);
         self.ring.complete_line();
     }
 }

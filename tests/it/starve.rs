@@ -264,8 +264,8 @@ fn a_panes_flood_does_not_delay_triggers_and_status_and_stop_still_work() {
 
 #[test]
 fn a_wait_for_flood_does_not_delay_triggers() {
-    // Every request registers a run-time pattern (a new matcher) and drops it at its
-    // timeout: compiling must not hold up the output path.
+    // Every request registers a run-time pattern (its own small regex, compiled outside
+    // the engine's lock) and drops it at its timeout: none of it may hold up the output path.
     let request =
         r#"{"cmd":"wait_for","label":"sink","pattern":"^never printed [0-9]+$","timeout_ms":10}"#;
     let mut s = Scenario::start(32, 4, request, 32, |server| {
