@@ -2,8 +2,9 @@
 //! a failing action is recorded with its reason and the rule's remaining actions are
 //! skipped. Every match and every outcome becomes one event-log record.
 //!
-//! Pane actions (`spawn`, `close`, `send`) go to tmux through any live control
-//! connection ([`crate::orchestrate`]); `emit` fires the `on = "event"` rules.
+//! Each action runs itself ([`Action::run`]) over [`ActionHost`], which the dispatcher
+//! provides per firing: the exec runner, any live control connection, pane spawning and
+//! closing ([`crate::orchestrate`]), and the `on = "event"` rules an `emit` fires.
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -368,6 +368,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_registration_list_drives_names_control_mode_and_bare_names() {
+        assert_eq!(Action::KINDS, ["exec", "log", "spawn", "close", "send", "emit"]);
+        assert_eq!(Action::kinds_needing_control().collect::<Vec<_>>(), ["spawn", "close", "send"]);
+        assert_eq!(Action::parse_bare("log", 0..5), Some(Ok(Action::Log(LogAction))));
+        assert!(Action::parse_bare("nope", 0..6).is_none());
+        let err = Action::parse_bare("close", 3..10).unwrap().unwrap_err();
+        assert_eq!(err.span, 3..10);
+        assert_eq!(
+            err.message,
+            "`close` needs a value; write it as a table, e.g. `{ close = ... }`"
+        );
+        assert!(Action::is_option("timeout") && !Action::is_option("label"));
+        assert!(!Action::Log(LogAction).runs());
+    }
+
+    #[test]
+    fn replay_descriptions_stay_as_they_were() {
+        let close = Action::Close(CloseAction { label: "test-*".into() });
+        assert_eq!(close.describe(), "close test-*");
+        assert!(close.needs_control());
+        let send = Action::Send(SendAction { pane: "sh".into(), text: "ls\n".into(), enter: true });
+        assert_eq!(send.describe(), r#"send sh "ls\n""#);
+        assert_eq!(Action::Emit(EmitAction { name: "built".into() }).describe(), "emit built");
+        let exec = Action::Exec(ExecAction {
+            argv: vec!["./a.sh".into(), "x".into()],
+            timeout: None,
+            cwd: None,
+            env: vec![],
+        });
+        assert_eq!(exec.describe(), r#"exec ["./a.sh","x"]"#);
+        assert!(!exec.needs_control() && exec.runs());
+    }
+
+    #[test]
     fn outcome_record_carries_context_and_skips_empty_tails() {
         let ctx = ActionContext {
             rule: "build".into(),
