@@ -91,7 +91,10 @@ macro_rules! action_kinds {
 
             /// The action written as the bare string `name` (`"log"`) at `span`; `None`
             /// when no kind has that name.
-            pub fn parse_bare(name: &str, span: Range<usize>) -> Option<Result<Action, ParseError>> {
+            pub fn parse_bare(
+                name: &str,
+                span: Range<usize>,
+            ) -> Option<Result<Action, ParseError>> {
                 $( if name == <$kind as ActionKind>::NAME {
                     return Some(<$kind as ActionKind>::parse_bare(span).map(Action::$variant));
                 } )*
@@ -100,7 +103,10 @@ macro_rules! action_kinds {
 
             /// The action written as a table whose kind key is `name`; `None` when no
             /// kind has that name.
-            pub fn parse_table(name: &str, table: &ActionTable<'_>) -> Option<Result<Action, ParseError>> {
+            pub fn parse_table(
+                name: &str,
+                table: &ActionTable<'_>,
+            ) -> Option<Result<Action, ParseError>> {
                 $( if name == <$kind as ActionKind>::NAME {
                     return Some(<$kind as ActionKind>::parse(table).map(Action::$variant));
                 } )*

@@ -18,7 +18,7 @@ use super::error::{RulesError, Source};
 use super::file::{DurationText, RawAction, RawFile, RawRule, RawSettings};
 use super::orchestration::{Checker, PaneSpec, Trigger};
 use crate::action::duration::parse_duration;
-use crate::action::{Action, ActionTable, ParseError};
+use crate::action::{Action, ActionTable};
 use crate::glob::glob_match;
 
 /// Daemon-wide knobs from the `[settings]` table.
@@ -388,16 +388,17 @@ impl RuleChecker<'_> {
     /// One entry of `actions`: a bare kind name or a table with one kind key, read by
     /// that kind ([`Action::parse_bare`], [`Action::parse_table`]).
     fn check_action(&self, action: &Spanned<RawAction>) -> Result<Action, RulesError> {
-        let parsed = match action.get_ref() {
-            RawAction::Name(name) => Action::parse_bare(name, action.span()).ok_or_else(|| {
-                self.err(
-                    action.span(),
-                    format!("unknown action `{name}`, expected one of {}", kinds_list()),
-                )
-            })?,
-            RawAction::Table(entries) => self.check_action_table(&action.span(), entries)?,
-        };
-        parsed.map_err(|err| self.source.action(err, Some(self.name)))
+        match action.get_ref() {
+            RawAction::Name(name) => Action::parse_bare(name, action.span())
+                .ok_or_else(|| {
+                    self.err(
+                        action.span(),
+                        format!("unknown action `{name}`, expected one of {}", kinds_list()),
+                    )
+                })?
+                .map_err(|err| self.source.action(err, Some(self.name))),
+            RawAction::Table(entries) => self.check_action_table(&action.span(), entries),
+        }
     }
 
     /// The table's one kind key, handed to that kind with the table.
@@ -405,7 +406,7 @@ impl RuleChecker<'_> {
         &self,
         span: &Range<usize>,
         entries: &[(Spanned<String>, Spanned<Value>)],
-    ) -> Result<Result<Action, ParseError>, RulesError> {
+    ) -> Result<Action, RulesError> {
         let is_kind = |key: &str| Action::KINDS.contains(&key);
         let mut kinds = entries.iter().filter(|(key, _)| is_kind(key.get_ref()));
         let Some((kind, value)) = kinds.next() else {
@@ -429,7 +430,9 @@ impl RuleChecker<'_> {
             ));
         }
         let table = ActionTable { span, value, entries };
-        Ok(Action::parse_table(kind.get_ref(), &table).expect("a registered kind"))
+        Action::parse_table(kind.get_ref(), &table)
+            .expect("a registered kind")
+            .map_err(|err| self.source.action(err, Some(self.name)))
     }
 }
 
