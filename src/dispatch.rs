@@ -2,8 +2,9 @@
 //! a failing action is recorded with its reason and the rule's remaining actions are
 //! skipped. Every match and every outcome becomes one event-log record.
 //!
-//! Pane actions (`spawn`, `close`, `send`) go to tmux through any live control
-//! connection ([`crate::orchestrate`]); `emit` fires the `on = "event"` rules.
+//! Each action runs itself ([`Action::run`]) over [`ActionHost`], which the dispatcher
+//! provides per firing: the exec runner, any live control connection, pane spawning and
+//! closing ([`crate::orchestrate`]), and the `on = "event"` rules an `emit` fires.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,21 +12,19 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tmux_control_parser::SessionId;
+use tmux_control_parser::{PaneId, SessionId};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::action::{Action, ActionOutcome, ExecRunner};
+use crate::action::{
+    Action, ActionContext, ActionHost, ActionOutcome, ExecRunner, HostFuture, SpawnAction,
+};
 use crate::engine::{now_ns, Engine, Firing};
 use crate::eventlog::{EventLog, Record};
 use crate::orchestrate;
 use crate::rules::{RuleSet, Trigger};
 use crate::tmux::control::ControlClient;
-
-/// How deep `emit` chains may go (an event whose rule emits another ...) before
-/// the chain is cut and the cut recorded: a rule emitting its own event must not loop.
-const MAX_EMIT_DEPTH: usize = 16;
 
 /// Runs firings' actions and records them.
 #[derive(Clone)]
@@ -152,7 +151,7 @@ impl Dispatcher {
             }
             self.append(&rec);
         }
-        if firing.rule().actions.iter().all(|a| matches!(a, Action::Log)) {
+        if !firing.rule().actions.iter().any(Action::runs) {
             return;
         }
         self.queue(firing);
@@ -221,20 +220,14 @@ impl Dispatcher {
                 self.append(&rec);
             }
             let actions = firing.rule().actions.clone();
+            let host = FiringHost { dispatcher: self, depth };
             for (i, action) in actions.iter().enumerate() {
+                if !action.runs() {
+                    continue;
+                }
                 let start_ns = now_ns();
                 let mut extra = serde_json::Map::new();
-                let outcome: ActionOutcome = match action {
-                    Action::Exec(exec) => {
-                        extra.insert("argv".into(), exec.argv.clone().into());
-                        self.runner.run(exec, &firing.ctx).await
-                    }
-                    Action::Log => continue,
-                    Action::Emit(name) => self.emit(name, &firing, depth).await,
-                    other => {
-                        orchestrate::run_pane_action(self, other, &firing.ctx, &mut extra).await
-                    }
-                };
+                let outcome: ActionOutcome = action.run(&host, &firing.ctx, &mut extra).await;
                 let mut rec = outcome.to_record(action, &firing.ctx);
                 rec.mode = Some(self.mode.to_string());
                 rec.extra.insert("start_ns".into(), start_ns.into());
@@ -256,26 +249,6 @@ impl Dispatcher {
                 }
             }
         })
-    }
-
-    async fn emit(&self, name: &str, cause: &Firing, depth: usize) -> ActionOutcome {
-        let start = std::time::Instant::now();
-        let mut rec = Record::now("emit");
-        rec.rule = Some(cause.ctx.rule.clone());
-        rec.extra.insert("name".into(), name.into());
-        self.append(&rec);
-        if depth >= MAX_EMIT_DEPTH {
-            return ActionOutcome {
-                error: Some(format!("emit chain deeper than {MAX_EMIT_DEPTH}; event `{name}` not delivered (a rule loop?)")),
-                duration: start.elapsed(),
-                ..ActionOutcome::default()
-            };
-        }
-        let firings = self.engine.lock().expect("engine").fire_event(name, &cause.ctx);
-        for f in firings {
-            self.run_actions(f, depth + 1).await;
-        }
-        ActionOutcome { ok: true, duration: start.elapsed(), ..ActionOutcome::default() }
     }
 
     /// Runs the actions of firings not caused by a line (exits), on the tracker.
@@ -344,6 +317,53 @@ impl orchestrate::PaneHost for Dispatcher {
     }
     fn stopping(&self) -> &CancellationToken {
         Dispatcher::stopping(self)
+    }
+}
+
+/// The [`ActionHost`] a firing's actions run over: the dispatcher, plus how many `emit`s
+/// deep the firing is (so an `emit` chain can be cut).
+struct FiringHost<'d> {
+    dispatcher: &'d Dispatcher,
+    depth: usize,
+}
+
+impl ActionHost for FiringHost<'_> {
+    fn exec_runner(&self) -> &ExecRunner {
+        &self.dispatcher.runner
+    }
+    fn append(&self, rec: &Record) {
+        self.dispatcher.append(rec);
+    }
+    fn control(&self) -> Result<ControlClient, String> {
+        orchestrate::need_client(self.dispatcher)
+    }
+    fn spawn_pane<'a>(
+        &'a self,
+        spec: &'a SpawnAction,
+        ctx: &'a ActionContext,
+    ) -> HostFuture<'a, Result<PaneId, String>> {
+        Box::pin(async move {
+            let d = self.dispatcher;
+            let session = d.engine.lock().expect("engine").rules().settings.session.clone();
+            let session = session.unwrap_or(ctx.session.clone());
+            let (pane, _) =
+                orchestrate::spawn(d, spec, &session, None).await.map_err(String::from)?;
+            Ok(pane)
+        })
+    }
+    fn close_panes<'a>(&'a self, glob: &'a str) -> HostFuture<'a, Result<Vec<PaneId>, String>> {
+        Box::pin(orchestrate::close(self.dispatcher, glob))
+    }
+    fn emit_depth(&self) -> usize {
+        self.depth
+    }
+    fn raise_event<'a>(&'a self, name: &'a str, ctx: &'a ActionContext) -> HostFuture<'a, ()> {
+        Box::pin(async move {
+            let firings = self.dispatcher.engine.lock().expect("engine").fire_event(name, ctx);
+            for f in firings {
+                self.dispatcher.run_actions(f, self.depth + 1).await;
+            }
+        })
     }
 }
 

@@ -1,5 +1,6 @@
-//! Orchestration: pane actions (`spawn`, `close`, `send`), pane exits, and the start of
-//! the `[[pane]]` entries in dependency order with readiness.
+//! Orchestration: spawning and closing panes (for the `spawn` and `close` actions, the
+//! API and `[[pane]]` entries), pane exits, and the start of the `[[pane]]` entries in
+//! dependency order with readiness.
 //!
 //! Labels go into the engine on the connection's reader task the moment tmux answers a
 //! spawn (see [`crate::tmux::ops::spawn`]), and `ready`/`fail` patterns are registered
@@ -16,7 +17,7 @@ use tmux_control_parser::PaneId;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::action::{Action, ActionContext, ActionOutcome, SpawnAction};
+use crate::action::SpawnAction;
 use crate::engine::{now_ns, DynamicMatch, DynamicPattern, DynamicSink, Engine, Firing, PaneInfo};
 use crate::eventlog::Record;
 use crate::rules::PaneSpec;
@@ -28,9 +29,9 @@ use crate::tmux::ops::{self, Placement, SpawnSpec};
 /// for.
 ///
 /// The dispatcher ([`crate::dispatch::Dispatcher`]) implements it. It is defined here,
-/// rather than orchestration taking the dispatcher itself, because the dispatcher runs
-/// pane actions through [`run_pane_action`]: with this trait orchestration sits below
-/// dispatch and the two no longer use each other.
+/// rather than orchestration taking the dispatcher itself, because the dispatcher spawns
+/// and closes panes through [`spawn`] and [`close`]: with this trait orchestration sits
+/// below dispatch and the two do not use each other.
 pub trait PaneHost: Clone + Send + Sync + 'static {
     /// The engine (panes, labels, rules), shared with the connection reader tasks.
     fn engine(&self) -> &Arc<Mutex<Engine>>;
@@ -52,64 +53,11 @@ pub trait PaneHost: Clone + Send + Sync + 'static {
     fn stopping(&self) -> &CancellationToken;
 }
 
-/// Runs a `spawn`, `close` or `send` action; adds what it did to `extra`.
-pub async fn run_pane_action<D: PaneHost>(
-    d: &D,
-    action: &Action,
-    ctx: &ActionContext,
-    extra: &mut serde_json::Map<String, serde_json::Value>,
-) -> ActionOutcome {
-    let start = Instant::now();
-    let result = match action {
-        Action::Spawn(spec) => {
-            let session = d
-                .engine()
-                .lock()
-                .expect("engine")
-                .rules()
-                .settings
-                .session
-                .clone()
-                .unwrap_or(ctx.session.clone());
-            spawn(d, spec, &session, None).await.map_err(String::from).map(|(pane, _)| {
-                extra.insert("target_label".into(), spec.label.clone().into());
-                extra.insert("target_pane".into(), pane.to_string().into());
-            })
-        }
-        Action::Close(glob) => close(d, glob).await.map(|closed| {
-            extra.insert("target_label".into(), glob.clone().into());
-            extra.insert(
-                "closed".into(),
-                closed.iter().map(|p| p.to_string()).collect::<Vec<_>>().into(),
-            );
-        }),
-        Action::Send(send) => async {
-            let client = need_client(d)?;
-            let target = ops::resolve(&client, &send.pane).await.map_err(|e| e.to_string())?;
-            ops::send(&client, target.id, &send.text, send.enter)
-                .await
-                .map_err(|e| e.to_string())?;
-            extra.insert("target_label".into(), send.pane.clone().into());
-            extra.insert("target_pane".into(), target.id.to_string().into());
-            Ok::<(), String>(())
-        }
-        .await
-        .map_err(|e: String| e),
-        _ => Ok(()),
-    };
-    match result {
-        Ok(()) => ActionOutcome { ok: true, duration: start.elapsed(), ..ActionOutcome::default() },
-        Err(e) => ActionOutcome {
-            ok: false,
-            error: Some(e),
-            duration: start.elapsed(),
-            ..ActionOutcome::default()
-        },
-    }
-}
-
-/// A control connection for a pane command, or why there is none.
-fn need_client(d: &impl PaneHost) -> Result<ControlClient, String> {
+/// A control connection for a pane command, or why there is none (poll mode, tmux gone).
+///
+/// # Errors
+/// The reason, worded for an action's or a request's error.
+pub fn need_client(d: &impl PaneHost) -> Result<ControlClient, String> {
     match d.client() {
         Some(c) => Ok(c),
         None if d.mode() == "poll" => {

@@ -207,17 +207,16 @@ fn unsupported(rules: &RuleSet) -> Option<String> {
     let pane_rules: Vec<&str> = rules
         .rules
         .iter()
-        .filter(|r| {
-            r.actions
-                .iter()
-                .any(|a| matches!(a, Action::Spawn(_) | Action::Close(_) | Action::Send(_)))
-        })
+        .filter(|r| r.actions.iter().any(Action::needs_control))
         .map(|r| r.name.as_str())
         .collect();
     if !pane_rules.is_empty() {
+        // The kinds that need control mode, as registered: "spawn/close/send".
+        let kinds: Vec<&str> = Action::kinds_needing_control().collect();
         parts.push(format!(
-            "rule(s) {} use spawn/close/send, which need control mode: those actions will fail",
-            pane_rules.join(", ")
+            "rule(s) {} use {}, which need control mode: those actions will fail",
+            pane_rules.join(", "),
+            kinds.join("/")
         ));
     }
     if !rules.panes.is_empty() {

@@ -44,19 +44,8 @@ impl From<&Firing> for ReplayFiring {
             seq: f.seq,
             complete: f.complete,
             captures: f.ctx.captures.iter().cloned().collect(),
-            actions: f.rule().actions.iter().map(describe).collect(),
+            actions: f.rule().actions.iter().map(Action::describe).collect(),
         }
-    }
-}
-
-fn describe(a: &Action) -> String {
-    match a {
-        Action::Exec(e) => format!("exec {}", serde_json::to_string(&e.argv).unwrap_or_default()),
-        Action::Log => "log".to_string(),
-        Action::Spawn(s) => format!("spawn {}", s.label),
-        Action::Close(g) => format!("close {g}"),
-        Action::Send(s) => format!("send {} {:?}", s.pane, s.text),
-        Action::Emit(e) => format!("emit {e}"),
     }
 }
 

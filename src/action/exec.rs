@@ -1,4 +1,5 @@
-//! The `exec` action runner: starts a rule's program with its argv (never through a
+//! The `exec` action: [`ExecAction`], read from `{ exec = [argv...], timeout, cwd, env }`,
+//! and its runner, which starts a rule's program with its argv (never through a
 //! shell), describes the match in `CTMUX_*` environment variables, captures a bounded
 //! tail of its output, and enforces a timeout on its whole process group.
 //!
@@ -8,6 +9,7 @@
 //! values, so a line such as `$(rm -rf ~)` is data, never code.
 
 use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,7 +20,199 @@ use tokio::process::{Child, Command};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
-use super::{ActionContext, ActionOutcome, ExecAction};
+use toml::{Spanned, Value};
+
+use super::duration::parse_duration;
+use super::{ActionContext, ActionHost, ActionKind, ActionOutcome, ActionTable, Extra, ParseError};
+
+/// A program to run when a rule fires: `{ exec = [argv...], timeout, cwd, env }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecAction {
+    /// Program and arguments; `argv[0]` is looked up in `PATH` like `execvp`.
+    /// Never empty once validated by [`crate::rules`].
+    pub argv: Vec<String>,
+    /// Kill the process group after this long; `None` uses the runner's default.
+    pub timeout: Option<Duration>,
+    /// Working directory; `None` inherits the daemon's.
+    pub cwd: Option<PathBuf>,
+    /// Extra environment, applied before the `CTMUX_*` variables (which the rules
+    /// loader refuses to let a file override).
+    pub env: Vec<(String, String)>,
+}
+
+/// Keys an `exec` action table accepts, for messages.
+const EXEC_KEYS: &str = "`exec`, `timeout`, `cwd`, `env`";
+
+impl ActionKind for ExecAction {
+    const NAME: &'static str = "exec";
+    const NEEDS_CONTROL: bool = false;
+    const OPTIONS: &'static [&'static str] = &["timeout", "cwd", "env"];
+
+    fn parse(table: &ActionTable<'_>) -> Result<ExecAction, ParseError> {
+        let mut exec =
+            ExecAction { argv: argv(table.value)?, timeout: None, cwd: None, env: Vec::new() };
+        for (key, value) in table.options() {
+            match key.get_ref().as_str() {
+                "timeout" => {
+                    let text = string(value, "timeout", "a duration such as \"10s\"")?;
+                    let timeout = parse_duration(text)
+                        .map_err(|err| ParseError::new(value.span(), err.to_string()))?;
+                    if timeout.is_zero() {
+                        return Err(ParseError::new(
+                            value.span(),
+                            "`timeout` must be greater than zero",
+                        ));
+                    }
+                    exec.timeout = Some(timeout);
+                }
+                "cwd" => {
+                    let dir = string(value, "cwd", "a directory path")?;
+                    if dir.is_empty() || dir.contains('\0') {
+                        return Err(ParseError::new(
+                            value.span(),
+                            "`cwd` must be a non-empty path without NUL",
+                        ));
+                    }
+                    exec.cwd = Some(PathBuf::from(dir));
+                }
+                "env" => exec.env = env(value)?,
+                other => {
+                    return Err(ParseError::new(
+                        key.span(),
+                        format!(
+                            "unknown field `{other}` in exec action, expected one of {EXEC_KEYS}"
+                        ),
+                    ))
+                }
+            }
+        }
+        Ok(exec)
+    }
+
+    fn parse_bare(span: std::ops::Range<usize>) -> Result<ExecAction, ParseError> {
+        Err(ParseError::new(span, "`exec` needs an argv; write `{ exec = [\"program\", \"arg\"] }`"))
+    }
+
+    fn describe(&self) -> String {
+        format!("exec {}", serde_json::to_string(&self.argv).unwrap_or_default())
+    }
+
+    async fn run<H: ActionHost>(
+        &self,
+        host: &H,
+        ctx: &ActionContext,
+        extra: &mut Extra,
+    ) -> ActionOutcome {
+        extra.insert("argv".into(), self.argv.clone().into());
+        host.exec_runner().run(self, ctx).await
+    }
+}
+
+/// The argv array: strings without NUL, a non-empty program first.
+fn argv(value: &Spanned<Value>) -> Result<Vec<String>, ParseError> {
+    let span = value.span();
+    let Value::Array(items) = value.get_ref() else {
+        return Err(ParseError::new(
+            span,
+            format!(
+                "`exec` takes an argv array such as [\"./script.sh\", \"--flag\"], found {}; \
+                 it is never split into words or run by a shell",
+                value.get_ref().type_str()
+            ),
+        ));
+    };
+    let mut argv = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        match item.as_str() {
+            Some(arg) if arg.contains('\0') => {
+                return Err(ParseError::new(
+                    span,
+                    format!("`exec` argument {index} contains a NUL byte; remove it"),
+                ));
+            }
+            Some(arg) => argv.push(arg.to_owned()),
+            None => {
+                return Err(ParseError::new(
+                    span,
+                    format!(
+                        "`exec` argument {index} is {}, not a string; quote it",
+                        item.type_str()
+                    ),
+                ));
+            }
+        }
+    }
+    match argv.first().map(String::as_str) {
+        None => Err(ParseError::new(
+            span,
+            "`exec` argv is empty; name the program to run and its arguments",
+        )),
+        Some("") => Err(ParseError::new(
+            span,
+            "`exec` program (argument 0) is empty; name the program to run",
+        )),
+        Some(_) => Ok(argv),
+    }
+}
+
+/// `env = { NAME = "value" }`: names usable as environment variables and not
+/// in the reserved `CTMUX_` namespace, string values.
+fn env(value: &Spanned<Value>) -> Result<Vec<(String, String)>, ParseError> {
+    let span = value.span();
+    let Value::Table(table) = value.get_ref() else {
+        return Err(ParseError::new(
+            span,
+            format!(
+                "`env` takes a table such as {{ NAME = \"value\" }}, found {}",
+                value.get_ref().type_str()
+            ),
+        ));
+    };
+    let mut env = Vec::with_capacity(table.len());
+    for (name, item) in table {
+        let valid_name = !name.is_empty()
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !valid_name {
+            return Err(ParseError::new(
+                span,
+                format!("`env` name `{name}` is not a valid variable name; use letters, digits and `_`"),
+            ));
+        }
+        if name.starts_with("CTMUX_") {
+            return Err(ParseError::new(
+                span,
+                format!("`env` name `{name}` is reserved: CTMUX_* variables describe the match; rename it"),
+            ));
+        }
+        match item.as_str() {
+            Some(text) if !text.contains('\0') => env.push((name.clone(), text.to_owned())),
+            Some(_) => {
+                return Err(ParseError::new(
+                    span,
+                    format!("`env` value of `{name}` contains a NUL byte; remove it"),
+                ))
+            }
+            None => {
+                return Err(ParseError::new(
+                    span,
+                    format!("`env` value of `{name}` is {}, not a string; quote it", item.type_str()),
+                ))
+            }
+        }
+    }
+    Ok(env)
+}
+
+/// The string in `value`, or an error saying `key` takes `what`.
+fn string<'v>(value: &'v Spanned<Value>, key: &str, what: &str) -> Result<&'v str, ParseError> {
+    value.get_ref().as_str().ok_or_else(|| {
+        ParseError::new(
+            value.span(),
+            format!("`{key}` takes {what}, found {}", value.get_ref().type_str()),
+        )
+    })
+}
 
 /// How much of each of stdout and stderr is kept for the event log.
 pub const OUTPUT_TAIL_BYTES: usize = 4096;

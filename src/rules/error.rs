@@ -9,6 +9,8 @@ use std::fmt::{self, Write as _};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use crate::action::ParseError;
+
 /// A rules file that cannot be used.
 ///
 /// Displayed as `rules.toml:4:11: rule `build`: unknown field `patern`, expected
@@ -163,6 +165,11 @@ impl Source<'_> {
     /// An [`RulesErrorKind::Invalid`] error at `span` in `rule`.
     pub fn invalid(&self, span: Range<usize>, rule: Option<&str>, message: String) -> RulesError {
         self.error(RulesErrorKind::Invalid, Some(span), rule, message)
+    }
+
+    /// An action's [`ParseError`] as an [`RulesErrorKind::Invalid`] error in `rule`.
+    pub fn action(&self, err: ParseError, rule: Option<&str>) -> RulesError {
+        self.invalid(err.span, rule, err.message)
     }
 
     /// 1-based line and character column of byte `offset`.

@@ -107,8 +107,8 @@ impl<'de> Deserialize<'de> for DurationText {
 /// One entry of `actions`, before its kind is checked: either a bare string
 /// (`"log"`) or a table whose keys are kept with their spans (`{ exec = [...],
 /// timeout = "10s" }`). Keeping the table generic lets `rule.rs` report an unknown
-/// action or option at the exact key, and lets new kinds (spawn, close, send, emit)
-/// be added there without touching serde.
+/// action or option at the exact key, and lets each kind's module in
+/// [`crate::action`] read its own value without touching serde here.
 pub(super) enum RawAction {
     /// `"log"`.
     Name(String),

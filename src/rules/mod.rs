@@ -4,11 +4,12 @@
 //! starts anything.
 //!
 //! Layout: `file.rs` is the TOML shape (serde structs keeping spans), `rule.rs` the
-//! validated types and their checks, `orchestration.rs` the `[[pane]]` entries, pane
-//! actions and triggers (which `rule.rs` uses), `duration.rs` the duration syntax (which
-//! both use), `error.rs` the error. Neighbours: the matcher
-//! compiles the patterns, the dispatcher applies each rule's firing policy and hands
-//! its [`Action`]s to the runners in [`crate::action`].
+//! validated types and their checks, `orchestration.rs` the `[[pane]]` entries and
+//! triggers (which `rule.rs` uses), `error.rs` the error. Each action kind reads its own
+//! table in [`crate::action`] (`rule.rs` only finds the kind key and adds the file, line,
+//! column and rule to its mistakes); durations are [`crate::action::duration`]'s.
+//! Neighbours: the matcher compiles the patterns, the dispatcher applies each rule's
+//! firing policy and runs its [`Action`]s.
 //!
 //! ```
 //! let text = r#"
@@ -22,7 +23,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod duration;
 mod error;
 mod file;
 mod orchestration;
@@ -31,9 +31,11 @@ mod rule;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use crate::action::{Action, ExecAction, SendAction, SpawnAction};
+pub use crate::action::duration::{parse_duration, DurationError};
+pub use crate::action::{
+    Action, CloseAction, EmitAction, ExecAction, LogAction, SendAction, SpawnAction,
+};
 pub use crate::glob::glob_match;
-pub use duration::{parse_duration, DurationError};
 pub use error::{RulesError, RulesErrorKind};
 pub use orchestration::{PaneSpec, StatusFilter, Trigger};
 pub use rule::{PaneSelector, Rule, Settings, MAX_CONCURRENT_ACTIONS, MAX_RING_LINES};

@@ -1,21 +1,21 @@
 //! The orchestration parts of the rules file: `[[pane]]` entries (permanent panes with
-//! start order and readiness), the `spawn`/`close`/`send`/`emit` actions, and rule
-//! triggers other than output (`on = "exit"`, `on = "event"`).
+//! start order and readiness) and rule triggers other than output (`on = "exit"`,
+//! `on = "event"`). The pane actions (`spawn`, `close`, `send`, `emit`) are read by their
+//! own modules in [`crate::action`]; a `[[pane]]` is read as a spawn table
+//! ([`SpawnTable`]) plus its start-order fields.
 //!
 //! Tables are read with serde (`deny_unknown_fields`) from the kept `toml::Value`, and
 //! every mistake is reported at the table's position with the rule or pane it is in.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::collections::HashMap;
 use std::time::Duration;
 
-use serde::Deserialize;
 use toml::{Spanned, Value};
 
-use super::duration::parse_duration;
 use super::error::{RulesError, Source};
-use crate::action::{SendAction, SpawnAction};
-use crate::tmux::ops::PaneCommand;
+use crate::action::duration::parse_duration;
+use crate::action::spawn::SpawnTable;
+use crate::action::SpawnAction;
 
 /// What makes a rule fire.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -67,33 +67,6 @@ pub struct PaneSpec {
     pub ready_timeout: Option<Duration>,
 }
 
-/// Fields shared by `[[pane]]` and the `spawn` action.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawSpawn {
-    label: String,
-    command: Option<Vec<String>>,
-    shell: Option<String>,
-    cwd: Option<String>,
-    #[serde(default)]
-    env: BTreeMap<String, String>,
-    #[serde(default)]
-    meta: toml::Table,
-    window: Option<bool>,
-    beside: Option<String>,
-    split: Option<String>,
-    size: Option<String>,
-    keep: Option<bool>,
-    #[serde(default)]
-    replace: bool,
-    // [[pane]] only; refused in a spawn action.
-    #[serde(default)]
-    after: Vec<String>,
-    ready: Option<String>,
-    fail: Option<String>,
-    ready_timeout: Option<String>,
-}
-
 /// Checks the orchestration parts of one rules file.
 pub(super) struct Checker<'a> {
     pub source: Source<'a>,
@@ -104,141 +77,6 @@ pub(super) struct Checker<'a> {
 impl Checker<'_> {
     fn err(&self, span: std::ops::Range<usize>, message: String) -> RulesError {
         self.source.invalid(span, self.rule, message)
-    }
-
-    fn raw_spawn(&self, value: &Spanned<Value>, what: &str) -> Result<RawSpawn, RulesError> {
-        RawSpawn::deserialize(value.get_ref().clone()).map_err(|e| {
-            let msg = e.to_string().trim().trim_end_matches('.').replace('\n', "; ");
-            self.err(value.span(), format!("invalid {what}: {msg}"))
-        })
-    }
-
-    fn spawn_from(
-        &self,
-        raw: &RawSpawn,
-        span: std::ops::Range<usize>,
-        default_keep: bool,
-    ) -> Result<SpawnAction, RulesError> {
-        if raw.label.is_empty() || raw.label.chars().any(char::is_control) {
-            return Err(self
-                .err(span, "`label` must be a non-empty name without control characters".into()));
-        }
-        let command = match (&raw.command, &raw.shell) {
-            (Some(_), Some(_)) => {
-                return Err(self.err(
-                    span,
-                    "give either `command` (an argv) or `shell` (a string for sh -c), not both"
-                        .into(),
-                ))
-            }
-            (Some(argv), None) if argv.is_empty() || argv[0].is_empty() => {
-                return Err(
-                    self.err(span, "`command` is empty; name the program and its arguments".into())
-                )
-            }
-            (Some(argv), None) => Some(PaneCommand::Argv(argv.clone())),
-            (None, Some(sh)) => Some(PaneCommand::Shell(sh.clone())),
-            (None, None) => None,
-        };
-        if raw.window == Some(true) && raw.beside.is_some() {
-            return Err(self.err(
-                span,
-                "give either `window = true` or `beside = \"label\"`, not both".into(),
-            ));
-        }
-        let horizontal = match raw.split.as_deref() {
-            None | Some("v") => false,
-            Some("h") => true,
-            Some(other) => {
-                return Err(self.err(
-                    span,
-                    format!("`split` is `{other}`; use \"h\" (side by side) or \"v\" (stacked)"),
-                ))
-            }
-        };
-        if raw.beside.is_none() && (raw.split.is_some() || raw.size.is_some()) {
-            return Err(self.err(
-                span,
-                "`split` and `size` need `beside = \"label\"` (the pane to split)".into(),
-            ));
-        }
-        if let Some(size) = &raw.size {
-            let digits = size.strip_suffix('%').unwrap_or(size);
-            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(self.err(
-                    span,
-                    format!("`size` is `{size}`; use cells (`20`) or a percentage (`30%`)"),
-                ));
-            }
-        }
-        for name in raw.env.keys() {
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                return Err(
-                    self.err(span, format!("`env` name `{name}` is not a valid variable name"))
-                );
-            }
-        }
-        let meta = raw
-            .meta
-            .iter()
-            .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or(serde_json::Value::Null)))
-            .collect();
-        Ok(SpawnAction {
-            label: raw.label.clone(),
-            command,
-            cwd: raw.cwd.as_ref().map(PathBuf::from),
-            env: raw.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            meta,
-            beside: raw.beside.clone(),
-            horizontal,
-            size: raw.size.clone(),
-            keep: raw.keep.unwrap_or(default_keep),
-            replace: raw.replace,
-        })
-    }
-
-    /// `{ spawn = { ... } }`.
-    pub fn spawn_action(&self, value: &Spanned<Value>) -> Result<SpawnAction, RulesError> {
-        let raw = self.raw_spawn(value, "spawn action")?;
-        if !raw.after.is_empty()
-            || raw.ready.is_some()
-            || raw.fail.is_some()
-            || raw.ready_timeout.is_some()
-        {
-            return Err(self.err(
-                value.span(),
-                "`after`, `ready`, `fail` and `ready_timeout` belong to [[pane]] entries, not to a spawn action".into(),
-            ));
-        }
-        self.spawn_from(&raw, value.span(), false)
-    }
-
-    /// `{ send = { pane, text, enter } }`.
-    pub fn send_action(&self, value: &Spanned<Value>) -> Result<SendAction, RulesError> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct RawSend {
-            pane: String,
-            text: String,
-            #[serde(default)]
-            enter: bool,
-        }
-        let raw = RawSend::deserialize(value.get_ref().clone()).map_err(|e| {
-            let msg = e.to_string().trim().trim_end_matches('.').replace('\n', "; ");
-            self.err(value.span(), format!("invalid send action: {msg}; write {{ send = {{ pane = \"label\", text = \"...\", enter = true }} }}"))
-        })?;
-        Ok(SendAction { pane: raw.pane, text: raw.text, enter: raw.enter })
-    }
-
-    /// A string-valued action (`close = "label"`, `emit = "name"`).
-    pub fn name_action(&self, value: &Spanned<Value>, kind: &str) -> Result<String, RulesError> {
-        match value.get_ref().as_str() {
-            Some(s) if !s.is_empty() => Ok(s.to_string()),
-            _ => Err(self.err(
-                value.span(),
-                format!("`{kind}` takes a non-empty string, e.g. {{ {kind} = \"name\" }}"),
-            )),
-        }
     }
 
     /// `on`, `status` and `event` of a rule.
@@ -299,9 +137,9 @@ impl Checker<'_> {
         let mut out: Vec<PaneSpec> = Vec::new();
         let mut spans = HashMap::new();
         for value in raw {
-            let r = self.raw_spawn(value, "[[pane]]")?;
-            let checker = Checker { source: self.source, rule: None };
-            let spawn = checker.spawn_from(&r, value.span(), true)?;
+            let r = SpawnTable::read(value, "[[pane]]")
+                .and_then(|r| Ok((r.spawn(value.span(), true)?, r)));
+            let (spawn, r) = r.map_err(|err| self.source.action(err, None))?;
             let at = |m: String| {
                 self.source.invalid(value.span(), None, format!("pane `{}`: {m}", r.label))
             };

@@ -8,18 +8,17 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use regex_automata::meta::Regex;
 use tmux_control_parser::PaneId;
 use toml::{Spanned, Value};
 
-use super::duration::parse_duration;
 use super::error::{RulesError, Source};
 use super::file::{DurationText, RawAction, RawFile, RawRule, RawSettings};
 use super::orchestration::{Checker, PaneSpec, Trigger};
-use crate::action::{Action, ExecAction};
+use crate::action::duration::parse_duration;
+use crate::action::{Action, ActionTable};
 use crate::glob::glob_match;
 
 /// Daemon-wide knobs from the `[settings]` table.
@@ -233,12 +232,6 @@ struct RuleChecker<'a> {
     name: &'a str,
 }
 
-/// The action kinds a table can have, for messages.
-const ACTION_KINDS: &str = "`exec`, `log`, `spawn`, `close`, `send`, `emit`";
-
-/// Keys an `exec` action table accepts, for messages.
-const EXEC_KEYS: &str = "`exec`, `timeout`, `cwd`, `env`";
-
 impl RuleChecker<'_> {
     fn err(&self, span: Range<usize>, message: String) -> RulesError {
         self.source.invalid(span, Some(self.name), message)
@@ -392,45 +385,38 @@ impl RuleChecker<'_> {
         self.err(at, format!("invalid pattern: {what}"))
     }
 
+    /// One entry of `actions`: a bare kind name or a table with one kind key, read by
+    /// that kind ([`Action::parse_bare`], [`Action::parse_table`]).
     fn check_action(&self, action: &Spanned<RawAction>) -> Result<Action, RulesError> {
         match action.get_ref() {
-            RawAction::Name(name) => match name.as_str() {
-                "log" => Ok(Action::Log),
-                "spawn" | "close" | "send" | "emit" => Err(self.err(
-                    action.span(),
-                    format!(
-                        "`{name}` needs a value; write it as a table, e.g. `{{ {name} = ... }}`"
-                    ),
-                )),
-                "exec" => Err(self.err(
-                    action.span(),
-                    "`exec` needs an argv; write `{ exec = [\"program\", \"arg\"] }`".to_owned(),
-                )),
-                other => Err(self.err(
-                    action.span(),
-                    format!("unknown action `{other}`, expected one of {ACTION_KINDS}"),
-                )),
-            },
-            RawAction::Table(entries) => self.check_action_table(action.span(), entries),
+            RawAction::Name(name) => Action::parse_bare(name, action.span())
+                .ok_or_else(|| {
+                    self.err(
+                        action.span(),
+                        format!("unknown action `{name}`, expected one of {}", kinds_list()),
+                    )
+                })?
+                .map_err(|err| self.source.action(err, Some(self.name))),
+            RawAction::Table(entries) => self.check_action_table(&action.span(), entries),
         }
     }
 
+    /// The table's one kind key, handed to that kind with the table.
     fn check_action_table(
         &self,
-        span: Range<usize>,
+        span: &Range<usize>,
         entries: &[(Spanned<String>, Spanned<Value>)],
     ) -> Result<Action, RulesError> {
-        let is_kind =
-            |key: &str| matches!(key, "exec" | "log" | "spawn" | "close" | "send" | "emit");
+        let is_kind = |key: &str| Action::KINDS.contains(&key);
         let mut kinds = entries.iter().filter(|(key, _)| is_kind(key.get_ref()));
         let Some((kind, value)) = kinds.next() else {
-            let option = |key: &str| matches!(key, "timeout" | "cwd" | "env");
-            return Err(match entries.iter().find(|(key, _)| !option(key.get_ref())) {
+            return Err(match entries.iter().find(|(key, _)| !Action::is_option(key.get_ref())) {
                 Some((key, _)) => self.err(
                     key.span(),
-                    format!("unknown action `{}`, expected one of {ACTION_KINDS}", key.get_ref()),
+                    format!("unknown action `{}`, expected one of {}", key.get_ref(), kinds_list()),
                 ),
-                None => self.err(span, format!("action has no kind; add one of {ACTION_KINDS}")),
+                None => self
+                    .err(span.clone(), format!("action has no kind; add one of {}", kinds_list())),
             });
         };
         if let Some((second, _)) = kinds.next() {
@@ -443,192 +429,14 @@ impl RuleChecker<'_> {
                 ),
             ));
         }
-        let options = entries.iter().filter(|(key, _)| !is_kind(key.get_ref()));
-        let kind_name = kind.get_ref().as_str();
-        if matches!(kind_name, "spawn" | "close" | "send" | "emit") {
-            if let Some((key, _)) = options.clone().next() {
-                return Err(self.err(
-                    key.span(),
-                    format!("unknown field `{}` beside `{kind_name}`; put its options inside the {kind_name} value", key.get_ref()),
-                ));
-            }
-        }
-        match kind_name {
-            "exec" => self.check_exec(value, options).map(Action::Exec),
-            "spawn" => self.orchestration().spawn_action(value).map(Action::Spawn),
-            "send" => self.orchestration().send_action(value).map(Action::Send),
-            "close" => self.orchestration().name_action(value, "close").map(Action::Close),
-            "emit" => self.orchestration().name_action(value, "emit").map(Action::Emit),
-            _ => {
-                if value.get_ref().as_bool() != Some(true) {
-                    return Err(self.err(
-                        value.span(),
-                        "`log` takes `true`; write `{ log = true }` or `\"log\"`, or remove the action".to_owned(),
-                    ));
-                }
-                match entries.iter().find(|(key, _)| key.get_ref() != "log") {
-                    Some((key, _)) => Err(self.err(
-                        key.span(),
-                        format!(
-                            "unknown field `{}` in log action; `log` takes no options",
-                            key.get_ref()
-                        ),
-                    )),
-                    None => Ok(Action::Log),
-                }
-            }
-        }
+        let table = ActionTable { span, value, entries };
+        Action::parse_table(kind.get_ref(), &table)
+            .expect("a registered kind")
+            .map_err(|err| self.source.action(err, Some(self.name)))
     }
+}
 
-    fn check_exec<'e>(
-        &self,
-        argv: &Spanned<Value>,
-        options: impl Iterator<Item = &'e (Spanned<String>, Spanned<Value>)>,
-    ) -> Result<ExecAction, RulesError> {
-        let mut exec =
-            ExecAction { argv: self.check_argv(argv)?, timeout: None, cwd: None, env: Vec::new() };
-        for (key, value) in options {
-            match key.get_ref().as_str() {
-                "timeout" => {
-                    let text = self.string(value, "timeout", "a duration such as \"10s\"")?;
-                    let text = Spanned::new(value.span(), DurationText(text.to_owned()));
-                    exec.timeout =
-                        Some(positive_duration(self.source, Some(self.name), &text, "timeout")?);
-                }
-                "cwd" => {
-                    let dir = self.string(value, "cwd", "a directory path")?;
-                    if dir.is_empty() || dir.contains('\0') {
-                        return Err(self.err(
-                            value.span(),
-                            "`cwd` must be a non-empty path without NUL".to_owned(),
-                        ));
-                    }
-                    exec.cwd = Some(PathBuf::from(dir));
-                }
-                "env" => exec.env = self.check_env(value)?,
-                other => {
-                    return Err(self.err(
-                        key.span(),
-                        format!(
-                            "unknown field `{other}` in exec action, expected one of {EXEC_KEYS}"
-                        ),
-                    ))
-                }
-            }
-        }
-        Ok(exec)
-    }
-
-    fn check_argv(&self, value: &Spanned<Value>) -> Result<Vec<String>, RulesError> {
-        let span = value.span();
-        let Value::Array(items) = value.get_ref() else {
-            return Err(self.err(
-                span,
-                format!(
-                    "`exec` takes an argv array such as [\"./script.sh\", \"--flag\"], found {}; \
-                     it is never split into words or run by a shell",
-                    value.get_ref().type_str()
-                ),
-            ));
-        };
-        let mut argv = Vec::with_capacity(items.len());
-        for (index, item) in items.iter().enumerate() {
-            match item.as_str() {
-                Some(arg) if arg.contains('\0') => {
-                    return Err(self.err(
-                        span,
-                        format!("`exec` argument {index} contains a NUL byte; remove it"),
-                    ));
-                }
-                Some(arg) => argv.push(arg.to_owned()),
-                None => {
-                    return Err(self.err(
-                        span,
-                        format!(
-                            "`exec` argument {index} is {}, not a string; quote it",
-                            item.type_str()
-                        ),
-                    ));
-                }
-            }
-        }
-        match argv.first().map(String::as_str) {
-            None => Err(self.err(
-                span,
-                "`exec` argv is empty; name the program to run and its arguments".to_owned(),
-            )),
-            Some("") => Err(self.err(
-                span,
-                "`exec` program (argument 0) is empty; name the program to run".to_owned(),
-            )),
-            Some(_) => Ok(argv),
-        }
-    }
-
-    /// `env = { NAME = "value" }`: names usable as environment variables and not
-    /// in the reserved `CTMUX_` namespace, string values.
-    fn check_env(&self, value: &Spanned<Value>) -> Result<Vec<(String, String)>, RulesError> {
-        let span = value.span();
-        let Value::Table(table) = value.get_ref() else {
-            return Err(self.err(
-                span,
-                format!(
-                    "`env` takes a table such as {{ NAME = \"value\" }}, found {}",
-                    value.get_ref().type_str()
-                ),
-            ));
-        };
-        let mut env = Vec::with_capacity(table.len());
-        for (name, item) in table {
-            let valid_name = !name.is_empty()
-                && !name.starts_with(|c: char| c.is_ascii_digit())
-                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-            if !valid_name {
-                return Err(self.err(
-                    span,
-                    format!("`env` name `{name}` is not a valid variable name; use letters, digits and `_`"),
-                ));
-            }
-            if name.starts_with("CTMUX_") {
-                return Err(self.err(
-                    span,
-                    format!("`env` name `{name}` is reserved: CTMUX_* variables describe the match; rename it"),
-                ));
-            }
-            match item.as_str() {
-                Some(text) if !text.contains('\0') => env.push((name.clone(), text.to_owned())),
-                Some(_) => {
-                    return Err(self.err(
-                        span,
-                        format!("`env` value of `{name}` contains a NUL byte; remove it"),
-                    ))
-                }
-                None => {
-                    return Err(self.err(
-                        span,
-                        format!(
-                            "`env` value of `{name}` is {}, not a string; quote it",
-                            item.type_str()
-                        ),
-                    ))
-                }
-            }
-        }
-        Ok(env)
-    }
-
-    /// The string in `value`, or an error saying `key` takes `what`.
-    fn string<'v>(
-        &self,
-        value: &'v Spanned<Value>,
-        key: &str,
-        what: &str,
-    ) -> Result<&'v str, RulesError> {
-        value.get_ref().as_str().ok_or_else(|| {
-            self.err(
-                value.span(),
-                format!("`{key}` takes {what}, found {}", value.get_ref().type_str()),
-            )
-        })
-    }
+/// The action kinds, for messages: "`exec`, `log`, ...".
+fn kinds_list() -> String {
+    Action::KINDS.iter().map(|kind| format!("`{kind}`")).collect::<Vec<_>>().join(", ")
 }

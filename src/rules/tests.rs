@@ -132,8 +132,8 @@ actions = ["log"]
                 cwd: Some("/tmp".into()),
                 env: vec![("B".into(), "2".into()), ("LEVEL".into(), "high".into())],
             }),
-            Action::Log,
-            Action::Log,
+            Action::Log(LogAction),
+            Action::Log(LogAction),
         ]
     );
     assert_eq!(set.rules[1].pane, PaneSelector::Id(PaneId(3)));

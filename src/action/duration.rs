@@ -1,6 +1,7 @@
 //! Durations as the rules file and the command line write them (`500ms`, `1m30s`): a
-//! leaf of [`crate::rules`] that rule checks, `[[pane]]` checks and `--interval` all use,
-//! so `rule.rs` and `orchestration.rs` need not use each other for it.
+//! leaf that the `exec` action's `timeout`, rule checks, `[[pane]]` checks and `--interval`
+//! all use. It lives under [`crate::action`], the lowest layer that reads rules-file
+//! values, so action kinds can parse their own options; [`crate::rules`] re-exports it.
 
 use std::fmt;
 use std::time::Duration;
