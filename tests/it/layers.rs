@@ -24,7 +24,7 @@ const DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/ARCHITECTURE.md");
 const LAYERS: &[&[&str]] = &[
     &["glob", "exit"],
     &["tmux"],
-    &["matcher"],
+    &["matcher", "waiters"],
     &["pane"],
     &["eventlog", "checkpoint"],
     &["timeline"],
