@@ -1,48 +1,88 @@
 //! Pattern checks and the build of the compiled rule set: each pattern is parsed
-//! and validated on its own (so an error names its index), then all of them go into
-//! one forward lazy DFA (`MatchKind::All`, bounded cache) and one `meta::Regex` each.
+//! and validated on its own (so an error names its index), *widened* (below), and
+//! all of them go into one forward lazy DFA (`MatchKind::All`, bounded cache). No
+//! per-pattern regex is built here: [`super::Matcher`] builds a pattern's
+//! `meta::Regex` on first need (captures, confirmation, fallback).
 //!
 //! The checks follow ripgrep's `crates/regex/src/ban.rs`: a pattern containing a
 //! literal `'\n'` is rejected, because [`super::PaneMatcher`] feeds one line at a time
-//! and such a pattern could never match. A Unicode `\b` is accepted: the DFA is built
-//! with `unicode_word_boundary(true)`, which makes every non-ASCII byte a quit byte,
-//! and a line where the DFA quits is matched with the `meta::Regex`es instead
-//! (`stream.rs`).
+//! and such a pattern could never match.
+//!
+//! # Widening
+//!
+//! A Unicode class such as `\w` (about 770 ranges) or `\d` (about 70) compiles to a
+//! UTF-8 automaton of hundreds of NFA states, once per pattern that uses it. The
+//! DFA's NFA is built from a widened copy of each pattern instead:
+//!
+//! - a class with more than [`WIDEN_ABOVE_RANGES`] non-ASCII ranges becomes its
+//!   ASCII part, or any one UTF-8 encoded non-ASCII character
+//!   (`[\xC2-\xF4][\x80-\xBF]{1,3}`);
+//! - a Unicode word boundary (`\b`, `\B`, `\<`, ...) becomes the empty regex.
+//!
+//! Each step only adds byte strings to the pattern's language, so the widened
+//! pattern matches every line the real one matches (a superset). On a line that is
+//! all ASCII the first step changes nothing (its new branch needs a byte >= 0x80),
+//! so a pattern widened only by classes is exact there, and is confirmed with its
+//! real regex only on a line holding a non-ASCII byte ([`Confirm::NonAscii`]). A
+//! pattern that lost a word boundary is confirmed on every line it matches
+//! ([`Confirm::Always`]); before, such a pattern made every non-ASCII byte a quit
+//! byte of the whole DFA. Confirmation costs one `is_match` per candidate match.
+//!
+//! PERF: 2,000 rules `ALERT-0042 code=(?P<c>\d+) (?:failed|crashed) in
+//! (?P<m>\w+)`: the exact set NFA has 755,129 states (39 MB) and a 12 MB minimum
+//! DFA cache per pane, built in 0.5 s; widened, 104,003 states (2.6 MB), a 1.6 MB
+//! cache, 66 ms including the parse (2-core VM, `benches/startup.rs`).
 
 use regex_automata::{
     hybrid::dfa::DFA,
-    meta,
-    nfa::thompson,
+    nfa::thompson::{self, NFA},
     util::syntax::{self, Config as SyntaxConfig},
     MatchKind,
 };
-use regex_syntax::hir::{Class, Hir, HirKind};
+use regex_syntax::hir::{
+    Capture, Class, ClassBytes, ClassBytesRange, Hir, HirKind, Look, Repetition,
+};
 
 use super::{gate::Gate, MatcherError, MatcherErrorKind, MatcherOptions, PatternSpec};
 
-/// Upper bound on the compiled NFA of a single pattern. Same figure as the `regex`
-/// crate's default `size_limit`: a pattern above it is almost certainly a mistake
-/// (`a{1000}{1000}`), and it is reported with its index.
+/// Upper bound on the compiled (widened) NFA of a single pattern. Same figure as
+/// the `regex` crate's default `size_limit`: a pattern above it is almost certainly
+/// a mistake (`a{1000}{1000}`), and it is reported with its index.
 const PATTERN_NFA_LIMIT: usize = 10 * (1 << 20);
 
 /// Upper bound on the NFA of the whole rule set (all patterns in one automaton).
 const SET_NFA_LIMIT: usize = 64 * (1 << 20);
 
+/// A Unicode class with more non-ASCII ranges than this is widened. Up to it the
+/// exact UTF-8 automaton is small (`.` and `[^']` have one non-ASCII range, `\s`
+/// and case-folded letters a few) and the pattern stays exact.
+const WIDEN_ABOVE_RANGES: usize = 4;
+
+/// When a DFA match of a pattern must be confirmed by the pattern's real regex.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Confirm {
+    /// The DFA is exact for this pattern.
+    Never,
+    /// Widened classes: exact on ASCII lines, confirm on lines with a non-ASCII byte.
+    NonAscii,
+    /// A Unicode word boundary was dropped: confirm every match.
+    Always,
+}
+
 /// The compiled parts of a [`super::Matcher`].
 pub(super) struct Compiled {
-    /// One forward lazy DFA for every pattern; pattern `i` is `PatternID` `i`.
+    /// One forward lazy DFA for every (widened) pattern; pattern `i` is `PatternID` `i`.
     pub(super) dfa: DFA,
     /// The line gate, if every pattern has necessary literals.
     pub(super) gate: Option<Gate>,
-    /// One regex per pattern: capture groups, one-shot checks, and the per-line
-    /// fallback when the DFA gave up or quit on a non-ASCII byte (Unicode `\b`).
-    pub(super) singles: Vec<meta::Regex>,
+    /// `confirm[i]`: when a DFA match of pattern `i` needs its real regex.
+    pub(super) confirm: Vec<Confirm>,
 }
 
 /// The syntax used everywhere (DFA, meta regexes): Unicode on, UTF-8 matches only,
 /// the `regex` crate's defaults, so `^`/`$` are line anchors because every line is
 /// searched as its own haystack.
-fn syntax_config() -> SyntaxConfig {
+pub(super) fn syntax_config() -> SyntaxConfig {
     SyntaxConfig::new()
 }
 
@@ -50,8 +90,9 @@ fn syntax_config() -> SyntaxConfig {
 ///
 /// # Errors
 ///
-/// The first pattern (lowest index) that fails a check, or the rule set as a whole
-/// if only the combined automaton is too big (then the largest pattern is named).
+/// The first pattern (lowest index) with invalid syntax or a literal `'\n'`; else
+/// the first whose widened NFA alone is too big; else the rule set as a whole if
+/// only the combined automaton is too big (then the largest pattern is named).
 pub(super) fn compile(
     specs: &[PatternSpec],
     opts: &MatcherOptions,
@@ -59,44 +100,44 @@ pub(super) fn compile(
     let err =
         |index: usize, kind| MatcherError { index, pattern: specs[index].pattern.clone(), kind };
     let mut hirs = Vec::with_capacity(specs.len());
-    let mut singles = Vec::with_capacity(specs.len());
+    let mut confirm = Vec::with_capacity(specs.len());
     for (i, spec) in specs.iter().enumerate() {
         let hir = syntax::parse_with(&spec.pattern, &syntax_config())
             .map_err(|e| err(i, MatcherErrorKind::Syntax(e.to_string())))?;
         check_newline(&hir).map_err(|()| err(i, MatcherErrorKind::Newline))?;
-        let single = meta::Regex::builder()
-            .configure(meta::Config::new().nfa_size_limit(Some(PATTERN_NFA_LIMIT)))
-            .build_from_hir(&hir)
-            .map_err(|e| err(i, MatcherErrorKind::TooBig(e.to_string())))?;
-        hirs.push(hir);
-        singles.push(single);
+        // PERF: widened at once, so the big Unicode classes of only one pattern are
+        // alive at a time (2,000 parsed `\w` patterns hold 21 MB).
+        let mut c = Confirm::Never;
+        let wide = widen(&hir, &mut c);
+        hirs.push(wide);
+        confirm.push(c);
     }
-    let largest = || (0..singles.len()).max_by_key(|&i| singles[i].memory_usage()).unwrap_or(0);
-    let set_err = |e: &dyn std::fmt::Display| {
-        if specs.is_empty() {
-            // Unreachable in practice (an empty set always builds), but never panic.
-            MatcherError {
-                index: 0,
-                pattern: String::new(),
-                kind: MatcherErrorKind::SetTooBig(e.to_string()),
-            }
-        } else {
-            err(largest(), MatcherErrorKind::SetTooBig(e.to_string()))
+    let set = build_nfa(&hirs, SET_NFA_LIMIT);
+    // Every pattern's states are in the set NFA, so when it is small no pattern
+    // alone is too big; otherwise compile them one by one to name the culprit.
+    if set.as_ref().map_or(true, |nfa| nfa.memory_usage() > PATTERN_NFA_LIMIT) {
+        let mut largest = (0, 0);
+        for (i, hir) in hirs.iter().enumerate() {
+            let one = build_nfa(std::slice::from_ref(hir), PATTERN_NFA_LIMIT)
+                .map_err(|e| err(i, MatcherErrorKind::TooBig(e.to_string())))?;
+            largest = largest.max((one.memory_usage(), i));
         }
+        if let Err(e) = &set {
+            return Err(err(largest.1, MatcherErrorKind::SetTooBig(e.to_string())));
+        }
+    }
+    let set_err = |e: &dyn std::fmt::Display| MatcherError {
+        index: 0,
+        pattern: specs.first().map(|s| s.pattern.clone()).unwrap_or_default(),
+        kind: MatcherErrorKind::SetTooBig(e.to_string()),
     };
-    let nfa = thompson::Compiler::new()
-        .configure(
-            thompson::Config::new()
-                .nfa_size_limit(Some(SET_NFA_LIMIT))
-                // The DFA never reports groups: leave capture states out of its NFA.
-                .which_captures(thompson::WhichCaptures::None),
-        )
-        .build_many_from_hir(&hirs)
-        .map_err(|e| set_err(&e))?;
+    let nfa = set.map_err(|e| set_err(&e))?;
     let dfa = DFA::builder()
         .configure(
             DFA::config()
                 .match_kind(MatchKind::All)
+                // No Unicode word boundary is left after widening; kept so that a
+                // future one makes non-ASCII bytes quit bytes instead of an error.
                 .unicode_word_boundary(true)
                 .cache_capacity(opts.cache_capacity)
                 // PERF: without these two knobs the lazy DFA never gives up and a
@@ -114,8 +155,102 @@ pub(super) fn compile(
         )
         .build_from_nfa(nfa)
         .map_err(|e| set_err(&e))?;
+    // Literals necessary for a widened pattern are necessary for the real one (its
+    // language is a subset), so the gate may be built from the widened patterns.
     let gate = if opts.line_gate { Gate::build(&hirs) } else { None };
-    Ok(Compiled { dfa, gate, singles })
+    Ok(Compiled { dfa, gate, confirm })
+}
+
+/// The forward NFA of `hirs` (one pattern each), without capture states: the DFA
+/// never reports groups.
+fn build_nfa(hirs: &[Hir], limit: usize) -> Result<NFA, thompson::BuildError> {
+    thompson::Compiler::new()
+        .configure(
+            thompson::Config::new()
+                .nfa_size_limit(Some(limit))
+                .which_captures(thompson::WhichCaptures::None),
+        )
+        .build_many_from_hir(hirs)
+}
+
+/// The widened copy of `hir` (module docs): big Unicode classes become their ASCII
+/// part or any non-ASCII character, Unicode word boundaries become empty. Raises
+/// `confirm` to what the changes made need. Recursion depth is bounded by the
+/// parser's nest limit (250).
+pub(super) fn widen(hir: &Hir, confirm: &mut Confirm) -> Hir {
+    match hir.kind() {
+        HirKind::Class(Class::Unicode(cls)) => {
+            let non_ascii = cls.ranges().iter().filter(|r| u32::from(r.end()) >= 0x80).count();
+            if non_ascii <= WIDEN_ABOVE_RANGES {
+                return hir.clone();
+            }
+            *confirm = (*confirm).max(Confirm::NonAscii);
+            let ascii = cls.ranges().iter().filter(|r| u32::from(r.start()) < 0x80).map(|r| {
+                // Both ends are below 0x80 after the `min`, so the casts are exact.
+                ClassBytesRange::new(r.start() as u8, u32::from(r.end()).min(0x7F) as u8)
+            });
+            let byte_class =
+                |lo, hi| Hir::class(Class::Bytes(ClassBytes::new([ClassBytesRange::new(lo, hi)])));
+            let any_non_ascii = Hir::concat(vec![
+                byte_class(0xC2, 0xF4),
+                Hir::repetition(Repetition {
+                    min: 1,
+                    max: Some(3),
+                    greedy: true,
+                    sub: Box::new(byte_class(0x80, 0xBF)),
+                }),
+            ]);
+            Hir::alternation(vec![Hir::class(Class::Bytes(ClassBytes::new(ascii))), any_non_ascii])
+        }
+        HirKind::Look(
+            Look::WordUnicode
+            | Look::WordUnicodeNegate
+            | Look::WordStartUnicode
+            | Look::WordEndUnicode
+            | Look::WordStartHalfUnicode
+            | Look::WordEndHalfUnicode,
+        ) => {
+            *confirm = Confirm::Always;
+            Hir::empty()
+        }
+        HirKind::Empty
+        | HirKind::Literal(_)
+        | HirKind::Class(Class::Bytes(_))
+        | HirKind::Look(_) => hir.clone(),
+        HirKind::Repetition(rep) => Hir::repetition(Repetition {
+            min: rep.min,
+            max: rep.max,
+            greedy: rep.greedy,
+            sub: Box::new(widen(&rep.sub, confirm)),
+        }),
+        HirKind::Capture(cap) => Hir::capture(Capture {
+            index: cap.index,
+            name: cap.name.clone(),
+            sub: Box::new(widen(&cap.sub, confirm)),
+        }),
+        HirKind::Concat(xs) => Hir::concat(xs.iter().map(|x| widen(x, confirm)).collect()),
+        HirKind::Alternation(xs) => {
+            Hir::alternation(xs.iter().map(|x| widen(x, confirm)).collect())
+        }
+    }
+}
+
+/// The names of the capture groups of `hir`, in group order (unnamed groups left
+/// out).
+pub(super) fn capture_names(hir: &Hir, out: &mut Vec<String>) {
+    match hir.kind() {
+        HirKind::Empty | HirKind::Literal(_) | HirKind::Class(_) | HirKind::Look(_) => {}
+        HirKind::Repetition(rep) => capture_names(&rep.sub, out),
+        HirKind::Capture(cap) => {
+            if let Some(name) = &cap.name {
+                out.push(name.to_string());
+            }
+            capture_names(&cap.sub, out);
+        }
+        HirKind::Concat(xs) | HirKind::Alternation(xs) => {
+            xs.iter().for_each(|x| capture_names(x, out));
+        }
+    }
 }
 
 /// Rejects a pattern that contains a literal `'\n'` (in a literal, or a class that
