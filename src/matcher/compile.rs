@@ -292,3 +292,204 @@ fn check_newline(hir: &Hir) -> Result<(), ()> {
         HirKind::Concat(xs) | HirKind::Alternation(xs) => xs.iter().try_for_each(check_newline),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::matcher::{Matcher, PaneMatcher, PatternId};
+
+    /// Patterns whose widened form differs from the real one in every way widening
+    /// can: big classes alone, repeated, negated, in captures, next to non-ASCII
+    /// literals, and Unicode word boundaries. The last ones stay exact.
+    const WIDE: &[&str] = &[
+        r"a\wb",
+        r"^\w{3}$",
+        r"code=(?P<c>\d+) (?:failed|crashed) in (?P<m>\w+)",
+        r"x\W+y",
+        r"\bcafé\b",
+        r"\bword\b",
+        r"\Bor\B",
+        r"\p{Han}+",
+        r"(?i)straße \d",
+        r"^\S+ \S+$",
+        r"[\w&&[^a-z]]{2}$",
+        r"é\w",
+        r"\w😀",
+        r"[^']+'",
+        r"(?i)ok",
+        "plain",
+    ];
+
+    /// Lines mixing ASCII and `é`, `中`, `😀`, `ß`, combining and other-script
+    /// word characters.
+    const LINES: &[&str] = &[
+        "aéb",
+        "a中b",
+        "axb",
+        "a😀b",
+        "é中x",
+        "abc",
+        "中文字",
+        "ab",
+        "code=12 failed in main",
+        "code=١٢ failed in módulo",
+        "code=12 crashed in 中",
+        "code=12 crashed in ",
+        "x é y",
+        "x y",
+        "x_y",
+        "a café here",
+        "xcafé",
+        "word",
+        "swordfish",
+        "naïve word",
+        "wörd",
+        "STRASSE 1",
+        "straße 1",
+        "straße ٣",
+        "a b",
+        "é 中",
+        "a b c",
+        "AB",
+        "1中",
+        "ÉÉ",
+        "éa",
+        "é😀",
+        "a😀",
+        "it's",
+        "OK",
+        "plain",
+        "",
+    ];
+
+    fn matcher(pats: &[&str]) -> Arc<Matcher> {
+        let specs: Vec<_> = pats.iter().map(|p| crate::matcher::PatternSpec::prompt(*p)).collect();
+        Arc::new(Matcher::new(&specs).unwrap())
+    }
+
+    fn regexes(pats: &[&str]) -> Vec<regex::Regex> {
+        pats.iter().map(|p| regex::Regex::new(p).unwrap()).collect()
+    }
+
+    fn oracle(res: &[regex::Regex], line: &str) -> Vec<PatternId> {
+        (0..res.len()).filter(|&i| res[i].is_match(line)).collect()
+    }
+
+    /// Feeds `line` cut at the char boundaries `cuts` (a prompt peek after each
+    /// piece), then ends it; checks every peek and the end against `regex`: a peek
+    /// reports the patterns matching the line so far not reported yet, the end
+    /// those matching the whole line not reported yet.
+    fn check_line(pm: &mut PaneMatcher, res: &[regex::Regex], line: &str, cuts: &[usize]) {
+        let mut reported = vec![false; res.len()];
+        let mut out = Vec::new();
+        let mut cuts: Vec<usize> =
+            cuts.iter().copied().filter(|&c| c < line.len() && line.is_char_boundary(c)).collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        for cut in cuts {
+            let part = &line[..cut];
+            pm.scan(part);
+            pm.peek_prompts(part, &mut out);
+            let want: Vec<_> = oracle(res, part)
+                .into_iter()
+                .filter(|&p| !part.is_empty() && !reported[p])
+                .collect();
+            assert_eq!(out, want, "peek at {part:?} of {line:?}");
+            out.iter().for_each(|&p| reported[p] = true);
+        }
+        pm.scan(line);
+        pm.end_line(line, &mut out);
+        let want: Vec<_> = oracle(res, line).into_iter().filter(|&p| !reported[p]).collect();
+        assert_eq!(out, want, "end of {line:?}");
+    }
+
+    #[test]
+    fn widening_keeps_small_classes_and_flags_what_needs_confirming() {
+        let confirm = |p: &str| {
+            let mut c = Confirm::Never;
+            widen(&syntax::parse(p).unwrap(), &mut c);
+            c
+        };
+        for p in [r"foo.*bar", r"[^']+", r"(?i)ok", r"(?-u:\w+)", r"(?-u:\b)x"] {
+            assert_eq!(confirm(p), Confirm::Never, "{p}");
+        }
+        for p in [r"\w+", r"\d", r"\s+x", r"\p{Han}", r"x\W", r"a|\S{2}"] {
+            assert_eq!(confirm(p), Confirm::NonAscii, "{p}");
+        }
+        for p in [r"\bx", r"\w\b", r"\B", r"\<x\>"] {
+            assert_eq!(confirm(p), Confirm::Always, "{p}");
+        }
+    }
+
+    #[test]
+    fn widened_matcher_agrees_with_regex_on_ascii_and_non_ascii_lines() {
+        let m = matcher(WIDE);
+        let res = regexes(WIDE);
+        let mut pm = PaneMatcher::new(m.clone());
+        for line in LINES {
+            assert_eq!(m.matches_line(line), oracle(&res, line), "matches_line({line:?})");
+            check_line(&mut pm, &res, line, &[]);
+            let every: Vec<usize> = (1..line.len()).collect();
+            check_line(&mut pm, &res, line, &every);
+        }
+        // `\w` takes `é` and `中` as one character each, the widened DFA too.
+        assert_eq!(m.matches_line("aéb"), vec![0, 1, 11]);
+        assert_eq!(m.matches_line("é中x"), vec![1, 7, 11]);
+        // Captures come from the real regex, built on first use.
+        let caps = m.captures(2, "code=12 crashed in 中");
+        assert_eq!(caps, vec![("c".into(), "12".into()), ("m".into(), "中".into())]);
+    }
+
+    #[test]
+    fn check_pattern_parses_without_building_and_lists_group_names() {
+        assert_eq!(
+            crate::matcher::check_pattern(r"(?P<a>\w+)(x)(?<b>\d)").unwrap(),
+            vec!["a".to_string(), "b".to_string()]
+        );
+        assert!(crate::matcher::check_pattern("a(").is_err());
+    }
+
+    #[test]
+    fn a_pattern_too_big_alone_or_only_together_is_named() {
+        let specs = |ps: &[&str]| {
+            ps.iter().map(|p| crate::matcher::PatternSpec::line(*p)).collect::<Vec<_>>()
+        };
+        let e = Matcher::new(&specs(&["ok", r"\w{1000}{1000}"])).unwrap_err();
+        assert_eq!((e.index, e.is_too_big()), (1, true), "{e}");
+        // Exact `\w{2000}` is ~40 MB of NFA; widened it is small and accepted, and
+        // its real regex (built without a size limit) still confirms matches.
+        let m = Matcher::new(&specs(&[r"^\w{200}$"])).unwrap();
+        assert_eq!(m.matches_line(&"é".repeat(200)), vec![0]);
+        assert!(m.matches_line(&"é".repeat(199)).is_empty());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        /// Random lines over ASCII and non-ASCII words, any subset of `WIDE`, with
+        /// and without prompt peeks: the widened matcher reports what `regex` does.
+        #[test]
+        fn widened_matcher_agrees_with_regex(
+            picks in prop::collection::vec(0..WIDE.len(), 1..6),
+            lines in prop::collection::vec(prop::collection::vec(prop::sample::select(vec![
+                "a", "b", "x", "y", "é", "中", "😀", "ß", "ï", "٣", "1", "12", " ", "_", "'",
+                "code=", " failed in ", "café", "word", "straße", "OK", "plain", "-",
+            ]), 0..12), 1..8),
+            cuts in prop::collection::vec(1usize..30, 0..4),
+        ) {
+            let pats: Vec<&str> = picks.iter().map(|&i| WIDE[i]).collect();
+            let m = matcher(&pats);
+            let res = regexes(&pats);
+            let mut pm = PaneMatcher::new(m.clone());
+            for words in &lines {
+                let line = words.concat();
+                prop_assert_eq!(m.matches_line(&line), oracle(&res, &line));
+                check_line(&mut pm, &res, &line, &cuts);
+            }
+        }
+    }
+}
