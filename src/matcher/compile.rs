@@ -119,11 +119,11 @@ pub(super) fn compile(
         let mut largest = (0, 0);
         for (i, hir) in hirs.iter().enumerate() {
             let one = build_nfa(std::slice::from_ref(hir), PATTERN_NFA_LIMIT)
-                .map_err(|e| err(i, MatcherErrorKind::TooBig(e.to_string())))?;
+                .map_err(|e| err(i, MatcherErrorKind::TooBig(e)))?;
             largest = largest.max((one.memory_usage(), i));
         }
         if let Err(e) = &set {
-            return Err(err(largest.1, MatcherErrorKind::SetTooBig(e.to_string())));
+            return Err(err(largest.1, MatcherErrorKind::SetTooBig(e.clone())));
         }
     }
     let set_err = |e: &dyn std::fmt::Display| MatcherError {
@@ -163,7 +163,7 @@ pub(super) fn compile(
 
 /// The forward NFA of `hirs` (one pattern each), without capture states: the DFA
 /// never reports groups.
-fn build_nfa(hirs: &[Hir], limit: usize) -> Result<NFA, thompson::BuildError> {
+fn build_nfa(hirs: &[Hir], limit: usize) -> Result<NFA, String> {
     thompson::Compiler::new()
         .configure(
             thompson::Config::new()
@@ -171,6 +171,7 @@ fn build_nfa(hirs: &[Hir], limit: usize) -> Result<NFA, thompson::BuildError> {
                 .which_captures(thompson::WhichCaptures::None),
         )
         .build_many_from_hir(hirs)
+        .map_err(|e| e.to_string())
 }
 
 /// The widened copy of `hir` (module docs): big Unicode classes become their ASCII

@@ -278,8 +278,8 @@ impl fmt::Debug for Matcher {
 /// # Errors
 ///
 /// The parser's error (its `Display` has the pattern with a caret line).
-pub fn check_pattern(pattern: &str) -> Result<Vec<String>, regex_syntax::Error> {
-    let hir = syntax::parse_with(pattern, &compile::syntax_config())?;
+pub fn check_pattern(pattern: &str) -> Result<Vec<String>, Box<regex_syntax::Error>> {
+    let hir = syntax::parse_with(pattern, &compile::syntax_config()).map_err(Box::new)?;
     let mut names = Vec::new();
     compile::capture_names(&hir, &mut names);
     Ok(names)
