@@ -3,7 +3,8 @@
 //! random input) or the DFA quit on a non-ASCII byte because a pattern has a
 //! Unicode `\b`.
 //!
-//! Each pattern's own `meta::Regex` is asked `is_match` on the line. Memory stays
+//! Each pattern's own `meta::Regex` (built on first use) is asked `is_match` on
+//! the line. Memory stays
 //! bounded: `meta::Regex` keeps its own lazy DFA with regex-automata's
 //! give-up heuristics and falls back to the PikeVM, whose state is bounded by the
 //! NFA size. The line itself is bounded by the screen (`pane::screen`).
@@ -28,8 +29,8 @@ impl Matcher {
     /// per line, against 5 µs for 256 `is_match` calls (benches/matcher.rs).
     pub(super) fn fallback_line(&self, line: &str, mut hit: impl FnMut(PatternId)) {
         let input = Input::new(line);
-        for (i, re) in self.singles.iter().enumerate() {
-            if re.is_match(input.clone()) {
+        for i in 0..self.len() {
+            if self.single(i).is_some_and(|re| re.is_match(input.clone())) {
                 hit(i);
             }
         }
@@ -37,6 +38,6 @@ impl Matcher {
 
     /// Whether prompt pattern `id` matches the unterminated `line`.
     pub(super) fn fallback_prompt(&self, id: PatternId, line: &str) -> bool {
-        self.singles.get(id).is_some_and(|re| re.is_match(line))
+        self.single(id).is_some_and(|re| re.is_match(line))
     }
 }

@@ -319,8 +319,10 @@ impl PaneMatcher {
                 self.matcher.fallback_line(line, |p| mark(marks, touched, p));
             }
         }
+        // A widened pattern's DFA match is only a candidate (`compile.rs`).
+        let mut ascii = None;
         for &p in &self.touched {
-            if self.marks[p] == MATCHED {
+            if self.marks[p] == MATCHED && self.matcher.confirms(p, line, &mut ascii) {
                 out.push(p);
             }
             self.marks[p] = UNSEEN;
@@ -390,8 +392,14 @@ impl PaneMatcher {
                 }
             }
         }
+        // A candidate the real regex refuses stays `MATCHED`: it is confirmed
+        // again at the next peek and at the line end, on the longer line.
+        let mut ascii = None;
         for &p in &self.touched {
-            if self.marks[p] == MATCHED && self.matcher.is_prompt(p) {
+            if self.marks[p] == MATCHED
+                && self.matcher.is_prompt(p)
+                && self.matcher.confirms(p, line, &mut ascii)
+            {
                 self.marks[p] = REPORTED;
                 out.push(p);
             }
