@@ -26,6 +26,23 @@ impl std::error::Error for BadInput {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A client command whose reader hangs up (`ctmuxd logs 1000 | head -1`) ends quietly,
+    // as `cat` does: the default action of SIGPIPE (Rust ignores it, so every write then
+    // fails and `println!` panics). Not for the daemon and the demo: they write to tmux and
+    // to action processes, whose exit must never end ctmuxd.
+    if matches!(
+        cli.command,
+        Some(
+            Command::Logs { .. }
+                | Command::Api(_)
+                | Command::Completions { .. }
+                | Command::Replay { .. }
+        )
+    ) {
+        // SAFETY: called before any thread starts; signal(2) with SIG_DFL only restores
+        // the default disposition of SIGPIPE.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     // The demo prints its own timeline on stdout; the daemon's info lines would interleave.
     let default_filter =
         if matches!(cli.command, Some(Command::Demo { .. })) { "warn" } else { "info" };

@@ -464,3 +464,33 @@ fn bad_input_exits_2() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("invalid duration"), "{}", stderr(&o));
 }
+
+/// A reader that stops early (`ctmuxd logs 5000 | head -1`) ends a client command quietly,
+/// as it ends `cat` or `rg`: no panic, no error message.
+#[test]
+fn a_closed_pipe_ends_client_commands_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = format!("{{\"ts_ns\":1,\"event\":\"match\",\"line\":\"{}\"}}\n", "x".repeat(200));
+    std::fs::write(dir.path().join("events.jsonl"), line.repeat(5000)).unwrap();
+    let events = dir.path().to_str().unwrap();
+    for args in [&["logs", "--events", events, "5000"][..], &["completions", "bash"]] {
+        let mut child = Command::new(bin())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run ctmuxd");
+        // Read one line, then hang up, as `head -1` does.
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let err = stderr(&out);
+        assert!(!err.contains("panicked") && err.is_empty(), "{args:?}: {err}");
+        use std::os::unix::process::ExitStatusExt;
+        assert!(
+            out.status.success() || out.status.signal() == Some(libc::SIGPIPE),
+            "{args:?}: {}",
+            out.status
+        );
+    }
+}
