@@ -57,6 +57,17 @@ impl Drop for Server {
         let _ = Command::new(std::env::var("CTMUXD_TMUX").unwrap_or_else(|_| "tmux".into()))
             .args(["-L", &self.name, "kill-server"])
             .output();
+        // Leave nothing behind in /tmp: tmux keeps its socket file after kill-server, and a
+        // daemon the bench killed keeps its API socket and lock file.
+        // SAFETY: geteuid(2) cannot fail and touches no memory of ours.
+        let uid = unsafe { libc::geteuid() };
+        let tmpdir = std::env::var_os("TMUX_TMPDIR").unwrap_or_else(|| "/tmp".into());
+        let _ = std::fs::remove_file(
+            std::path::PathBuf::from(tmpdir).join(format!("tmux-{uid}")).join(&self.name),
+        );
+        let target = ctmuxd::tmux::TmuxTarget::Name(self.name.clone());
+        let _ = std::fs::remove_file(ctmuxd::api::socket_path(&target));
+        let _ = std::fs::remove_file(ctmuxd::api::lock::lock_path(&target));
     }
 }
 
