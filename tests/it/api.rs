@@ -494,3 +494,14 @@ fn a_closed_pipe_ends_client_commands_quietly() {
         );
     }
 }
+
+/// The daemon's log on a redirected stderr is plain text: no colour escapes in a file.
+#[test]
+fn the_daemon_log_in_a_file_has_no_colour_escapes() {
+    let server = TmuxServer::new();
+    let d = daemon(&server);
+    d.stop();
+    let log = std::fs::read_to_string(server.path("daemon.stderr")).unwrap();
+    assert!(log.contains("attached to session"), "{log}");
+    assert!(!log.contains('\x1b'), "{log:?}");
+}
