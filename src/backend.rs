@@ -153,14 +153,25 @@ impl DaemonBackend {
 
     /// The pane labelled exactly `label`: from the engine's registry when exactly one pane
     /// there has it, else from tmux (a label set by hand a moment ago, or one used in two
-    /// sessions, which tmux lists in its own order).
+    /// sessions, which tmux lists in its own order). A pane id (`%3`) that no pane has as
+    /// its label names that pane, labelled or not, as it does in rules.
     async fn resolve(&self, label: &str) -> Result<PaneId, ApiError> {
-        let known = self.dispatcher.engine.lock().expect("engine").panes_labelled(label);
-        if let [one] = known[..] {
-            return Ok(one);
+        let id: Option<PaneId> = label.parse().ok();
+        {
+            let engine = self.dispatcher.engine.lock().expect("engine");
+            let known = engine.panes_labelled(label);
+            if let [one] = known[..] {
+                return Ok(one);
+            }
+            if let Some(id) = id.filter(|id| known.is_empty() && engine.pane_info(*id).is_some()) {
+                return Ok(id);
+            }
         }
         let all = self.list().await?;
         if let Some(r) = all.iter().find(|r| r.label.as_deref() == Some(label)) {
+            return Ok(r.id);
+        }
+        if let Some(r) = id.and_then(|id| all.iter().find(|r| r.id == id)) {
             return Ok(r.id);
         }
         let mut known: Vec<String> = all.iter().filter_map(|r| r.label.clone()).collect();

@@ -505,3 +505,26 @@ fn the_daemon_log_in_a_file_has_no_colour_escapes() {
     assert!(log.contains("attached to session"), "{log}");
     assert!(!log.contains('\x1b'), "{log:?}");
 }
+
+/// A pane without a label is addressed by its tmux id (`%3`), as rules can address it.
+#[test]
+fn a_pane_is_addressed_by_its_id() {
+    let server = TmuxServer::new();
+    let _d = daemon(&server);
+    let id = server.spawn("echo HELLO-BY-ID; cat");
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let o = ctl(&server, &["capture", &id, "--lines", "5"]);
+        if o.status.success() && stdout(&o).contains("HELLO-BY-ID") {
+            break;
+        }
+        assert!(Instant::now() < end, "capture {id}: {} {}", stdout(&o), stderr(&o));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ctl_ok(&server, &["send", &id, "--enter", "--", "typed-by-id"]);
+    let line = ctl_ok(&server, &["wait-for", &id, "--pattern", "^typed-by-id$", "--since", "5"]);
+    assert_eq!(line, "typed-by-id\n");
+    // An id that is no pane is still an error naming it.
+    let o = ctl(&server, &["capture", "%999"]);
+    assert!(!o.status.success() && stderr(&o).contains("%999"), "{}", stderr(&o));
+}
