@@ -171,12 +171,20 @@ impl EventLog {
         let path = dir.join(LOG_FILE);
         let file = open_append(&path)?;
         let size = file.metadata()?.len();
+        // A writer killed by SIGKILL may have left a fragment: Linux stops a write(2) at a
+        // page boundary when a fatal signal is pending. The next record then starts with a
+        // newline, so it is never joined to the fragment (readers skip the fragment).
+        let torn = size > 0 && {
+            let mut last = [0u8; 1];
+            std::os::unix::fs::FileExt::read_at(&file, &mut last, size - 1)? == 1
+                && last[0] != b'\n'
+        };
         Ok(EventLog {
             dir: dir.to_path_buf(),
             path,
             max_bytes: max_bytes.max(1),
             keep: keep.max(1),
-            state: Mutex::new(WriteState { file, size, torn: false, unreported: 0, lost: 0 }),
+            state: Mutex::new(WriteState { file, size, torn, unreported: 0, lost: 0 }),
         })
     }
 
@@ -336,7 +344,7 @@ fn json_line(record: &Record) -> io::Result<Vec<u8>> {
 
 /// Opens `path` for appending, creating it with mode 0600.
 fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).mode(0o600).open(path)
+    OpenOptions::new().create(true).read(true).append(true).mode(0o600).open(path)
 }
 
 /// `events.jsonl.N`.
@@ -706,6 +714,28 @@ mod tests {
         record.line = Some("x".repeat(pad));
         record.extra.insert("seq".into(), seq.into());
         record
+    }
+
+    /// SIGKILL can stop a write(2) at a page boundary (Linux checks for a fatal signal
+    /// between pages), leaving a fragment at the end of the file: the next daemon's first
+    /// record must start a line of its own.
+    #[test]
+    fn a_fragment_left_by_a_killed_writer_is_not_joined_to_the_next_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(dir.path()).unwrap();
+        log.append(&record(1, 10)).unwrap();
+        drop(log);
+        let path = dir.path().join(LOG_FILE);
+        let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(b"{\"ts_ns\":2,\"event\":\"ma").unwrap();
+        drop(file);
+        let log = EventLog::open(dir.path()).unwrap();
+        log.append(&record(3, 10)).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!((seq_of(lines[0]), seq_of(lines[2])), (1, 3));
+        assert!(text.ends_with('\n'));
     }
 
     fn seq_of(line: &str) -> u64 {
