@@ -112,6 +112,14 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Check a rules file without starting anything: exit 0 and a summary when it is valid,
+    /// exit 2 with the file, line, column and rule when it is not.
+    #[command(after_help = "Example:\n  ctmuxd check --rules examples/rules.toml")]
+    Check {
+        /// The rules file (TOML).
+        #[arg(long, value_name = "FILE")]
+        rules: PathBuf,
+    },
     /// Run the rules over recorded control-mode streams, without tmux; print what would fire as JSON lines.
     #[command(
         after_help = "Example:\n  ctmuxd replay --rules rules.toml --label %0=build session.rec"

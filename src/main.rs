@@ -37,6 +37,7 @@ fn main() -> ExitCode {
                 | Command::Api(_)
                 | Command::Completions { .. }
                 | Command::Replay { .. }
+                | Command::Check { .. }
         )
     ) {
         // SAFETY: called before any thread starts; signal(2) with SIG_DFL only restores
@@ -116,6 +117,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Completions { shell }) => {
             use clap::CommandFactory;
             ctmuxd::api::cli::completions(shell, &mut Cli::command());
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Check { rules }) => {
+            // Everything the daemon does with the file before it starts: load (syntax,
+            // patterns, actions, `[[pane]]` order) and build the matcher (pattern sizes).
+            let set = rules::load_async(&rules).await.map_err(|e| BadInput(e.to_string()))?;
+            ctmuxd::engine::compile(&set).map_err(BadInput)?;
+            println!(
+                "{}: ok: {} rule(s), {} [[pane]] entr(y/ies)",
+                rules.display(),
+                set.rules.len(),
+                set.panes.len()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Replay { rules, label, transcripts }) => {

@@ -233,3 +233,32 @@ fn tmux_server_exit_ends_the_daemon_with_a_message() {
     let err = std::fs::read_to_string(server.path("daemon.stderr")).unwrap();
     assert!(err.contains("tmux went away"), "{err}");
 }
+
+/// `ctmuxd check` validates a rules file as the daemon would, without tmux or a daemon.
+#[test]
+fn check_validates_a_rules_file_without_starting_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |text: &str| {
+        let path = dir.path().join("rules.toml");
+        std::fs::write(&path, text).unwrap();
+        let out = Command::new(bin()).args(["check", "--rules"]).arg(&path).output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    };
+    let (code, text) =
+        run("[[rule]]\nname = \"r\"\npattern = 'x(?P<n>\\d+)'\nactions = [\"log\"]\n");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("ok: 1 rule(s)"), "{text}");
+    let (code, text) = run("[[rule]]\nname = \"r\"\npattern = 'a(b'\nactions = [\"log\"]\n");
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("rules.toml:3:") && text.contains("rule `r`"), "{text}");
+    // Found only when the matcher is built: still refused, naming the rule.
+    let (code, text) =
+        run("[[rule]]\nname = \"big\"\npattern = '\\w{1000}{1000}'\nactions = [\"log\"]\n");
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("rule `big`"), "{text}");
+}
