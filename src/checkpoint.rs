@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 
 use tmux_control_parser::PaneId;
 
+use crate::hash::fnv1a;
+
 /// Complete lines hashed per pane.
 pub const TAIL: usize = 4;
 
@@ -29,13 +31,7 @@ pub struct PaneMark {
 
 /// FNV-1a over a line with its trailing whitespace removed (as `capture-pane` prints it).
 pub fn line_hash(line: &str) -> u64 {
-    fnv(line.trim_end().as_bytes())
-}
-
-fn fnv(bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    fnv1a(line.trim_end().as_bytes())
 }
 
 /// The checkpoint file of a state directory, open for rewriting in place.
@@ -79,7 +75,7 @@ impl Checkpoint {
     /// The write or the truncation failed.
     pub fn save(&self, server: &str, marks: &[(PaneId, PaneMark)]) -> io::Result<()> {
         let body = render_body(marks);
-        let text = format!("ctmuxd-checkpoint 1 {:016x} {server}\n{body}", fnv(body.as_bytes()));
+        let text = format!("ctmuxd-checkpoint 1 {:016x} {server}\n{body}", fnv1a(body.as_bytes()));
         self.file.write_all_at(text.as_bytes(), 0)?;
         self.file.set_len(text.len() as u64)
     }
@@ -101,7 +97,7 @@ fn parse(text: &str, server: &str) -> Option<HashMap<PaneId, PaneMark>> {
         return None;
     }
     let sum = u64::from_str_radix(h.next()?, 16).ok()?;
-    if h.next()? != server || fnv(body.as_bytes()) != sum {
+    if h.next()? != server || fnv1a(body.as_bytes()) != sum {
         return None;
     }
     let mut out = HashMap::new();

@@ -18,6 +18,7 @@ pub mod engine;
 pub mod eventlog;
 pub mod exit;
 pub mod glob;
+pub mod hash;
 pub mod matcher;
 pub mod orchestrate;
 pub mod pane;

@@ -373,16 +373,22 @@ impl Stream {
     }
 }
 
-/// Serves one connection until it closes or the daemon stops.
-async fn connection(stream: UnixStream, backend: Arc<dyn Backend>, token: CancellationToken) {
+/// A connection from our own uid, split into its request reader and reply writer; any
+/// other peer is refused (and `None` returned).
+async fn accept_peer(stream: UnixStream) -> Option<(LineReader<OwnedReadHalf>, OwnedWriteHalf)> {
     let peer = stream.peer_cred().ok().map(|c| c.uid());
     if let Err(e) = authorize(peer, super::current_uid()) {
         tracing::warn!("API: {e}");
         refuse(stream, e).await;
-        return;
+        return None;
     }
-    let (rd, mut wr) = stream.into_split();
-    let mut reader = LineReader::new(rd, MAX_REQUEST_BYTES);
+    let (rd, wr) = stream.into_split();
+    Some((LineReader::new(rd, MAX_REQUEST_BYTES), wr))
+}
+
+/// Serves one connection until it closes or the daemon stops.
+async fn connection(stream: UnixStream, backend: Arc<dyn Backend>, token: CancellationToken) {
+    let Some((mut reader, mut wr)) = accept_peer(stream).await else { return };
     loop {
         let incoming = tokio::select! {
             _ = token.cancelled() => return,
@@ -446,14 +452,7 @@ async fn reserved_connection(
     token: CancellationToken,
     max: usize,
 ) {
-    let peer = stream.peer_cred().ok().map(|c| c.uid());
-    if let Err(e) = authorize(peer, super::current_uid()) {
-        tracing::warn!("API: {e}");
-        refuse(stream, e).await;
-        return;
-    }
-    let (rd, mut wr) = stream.into_split();
-    let mut reader = LineReader::new(rd, MAX_REQUEST_BYTES);
+    let Some((mut reader, mut wr)) = accept_peer(stream).await else { return };
     let first = async {
         loop {
             match reader.next().await {

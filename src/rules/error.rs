@@ -87,14 +87,7 @@ impl RulesError {
             "cannot read rules file: {}; check the path and its permissions",
             crate::action::exec::io_message(&err)
         );
-        RulesError {
-            path: path.to_path_buf(),
-            line_col: None,
-            rule: None,
-            kind: RulesErrorKind::Read,
-            message,
-            source: Some(err),
-        }
+        RulesError { source: Some(err), ..RulesError::refused(path, message) }
     }
 }
 

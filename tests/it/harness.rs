@@ -122,16 +122,6 @@ impl TmuxServer {
     }
 }
 
-impl TmuxServer {
-    /// The server's socket file (tmux never removes it, not even at `kill-server`).
-    pub fn socket_path(&self) -> PathBuf {
-        let base = std::env::var_os("TMUX_TMPDIR").unwrap_or_else(|| "/tmp".into());
-        // SAFETY: getuid(2) has no preconditions.
-        let uid = unsafe { libc::getuid() };
-        PathBuf::from(base).join(format!("tmux-{uid}")).join(&self.name)
-    }
-}
-
 /// A shared hold on [`TURN`], for tests whose tmux server the harness does not start.
 pub fn shared_turn() -> Turn {
     Turn::Shared(TURN.read().unwrap_or_else(PoisonError::into_inner))
@@ -143,9 +133,6 @@ impl Drop for TmuxServer {
         // leaves its API socket. Both are this test's own: remove them.
         let _ = self.tmux(&["kill-server"]);
         remove_sockets(&self.name);
-        // Leave nothing behind in /tmp: the socket file stays after the server exits
-        // (or crashes).
-        let _ = std::fs::remove_file(self.socket_path());
     }
 }
 
