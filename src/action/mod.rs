@@ -223,8 +223,6 @@ pub trait ActionHost: Send + Sync {
 /// An action table in the rules file, split into its kind's value and the other keys.
 #[derive(Debug, Clone, Copy)]
 pub struct ActionTable<'a> {
-    /// Byte span of the whole `{ ... }`.
-    pub span: &'a Range<usize>,
     /// The value of the kind's key (`[...]` in `{ exec = [...] }`).
     pub value: &'a Spanned<Value>,
     /// Every key of the table, the kind's included, in file order.

@@ -415,7 +415,7 @@ impl RuleChecker<'_> {
                 ),
             ));
         }
-        let table = ActionTable { span, value, entries };
+        let table = ActionTable { value, entries };
         Action::parse_table(kind.get_ref(), &table)
             .expect("a registered kind")
             .map_err(|err| self.source.action(err, Some(self.name)))
