@@ -688,6 +688,8 @@ pub fn now_ns() -> u64 {
 mod tests {
     use std::path::Path;
 
+    use std::time::Duration;
+
     use tokio::sync::{mpsc, oneshot};
 
     use super::*;
@@ -947,5 +949,133 @@ mod tests {
         e.on_output(p, b"old 1\r\n", Instant::now(), 0, &mut out);
         assert_eq!(e.resync_tail(p, &cap, Instant::now(), 0, &mut out), 0);
         assert!(out.is_empty());
+    }
+
+    /// An engine over the rules in `toml` (each rule's actions default to `log`).
+    fn engine_with(toml: &str) -> Engine {
+        Engine::new(crate::rules::parse(toml, Path::new("rules.toml")).unwrap()).unwrap()
+    }
+
+    fn feed_at(e: &mut Engine, pane: PaneId, text: &str, now: Instant) -> Vec<String> {
+        let mut out = Vec::new();
+        e.on_output(pane, text.as_bytes(), now, 0, &mut out);
+        out.iter().map(|f| format!("{}:{}", f.ctx.rule, f.ctx.line)).collect()
+    }
+
+    #[test]
+    fn a_once_rule_fires_once_for_the_daemons_life_and_again_after_a_reload() {
+        let mut e = engine_with(
+            "[[rule]]\nname = \"o\"\npattern = 'BOOT'\nonce = true\nactions = [\"log\"]\n\
+             [[rule]]\nname = \"many\"\npattern = 'BOOT'\nactions = [\"log\"]\n",
+        );
+        let (p1, p2, now) = (PaneId(1), PaneId(2), Instant::now());
+        assert_eq!(feed_at(&mut e, p1, "BOOT 1\r\n", now), ["o:BOOT 1", "many:BOOT 1"]);
+        assert_eq!(feed_at(&mut e, p1, "BOOT 2\r\n", now), ["many:BOOT 2"]);
+        assert_eq!(feed_at(&mut e, p2, "BOOT 3\r\n", now), ["many:BOOT 3"], "not per pane");
+        assert_eq!(e.counts(), [1, 3]);
+        e.reload(e.rules().as_ref().clone()).unwrap();
+        assert_eq!(feed_at(&mut e, p2, "BOOT 4\r\n", now), ["o:BOOT 4", "many:BOOT 4"]);
+        assert_eq!(e.counts(), [2, 4], "counts carry over a reload by rule name");
+    }
+
+    #[test]
+    fn a_cooldown_holds_a_rule_per_pane_until_it_has_passed() {
+        let mut e = engine_with(
+            "[[rule]]\nname = \"c\"\npattern = 'ERR'\ncooldown = \"5s\"\nactions = [\"log\"]\n",
+        );
+        let (p1, p2, t0) = (PaneId(1), PaneId(2), Instant::now());
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        assert_eq!(feed_at(&mut e, p1, "ERR a\r\nERR b\r\n", at(0)), ["c:ERR a"]);
+        assert_eq!(feed_at(&mut e, p2, "ERR c\r\n", at(1)), ["c:ERR c"], "another pane");
+        assert!(feed_at(&mut e, p1, "ERR d\r\n", at(4)).is_empty(), "within 5 s");
+        assert_eq!(feed_at(&mut e, p1, "ERR e\r\n", at(5)), ["c:ERR e"]);
+        assert!(feed_at(&mut e, p1, "ERR f\r\n", at(9)).is_empty(), "timed from the last firing");
+        e.remove_pane(p1);
+        assert_eq!(feed_at(&mut e, p1, "ERR g\r\n", at(9)), ["c:ERR g"], "a new pane %1");
+    }
+
+    #[test]
+    fn selectors_pick_panes_by_label_glob_and_id_and_follow_relabelling() {
+        let mut e = engine_with(
+            "[[rule]]\nname = \"glob\"\npattern = 'X'\npane = \"db-*\"\nactions = [\"log\"]\n\
+             [[rule]]\nname = \"id\"\npattern = 'X'\npane = \"%2\"\nactions = [\"log\"]\n\
+             [[rule]]\nname = \"all\"\npattern = 'X'\npane = \"*\"\nactions = [\"log\"]\n",
+        );
+        let now = Instant::now();
+        let (p1, p2, p3) = (PaneId(1), PaneId(2), PaneId(3));
+        e.upsert_pane(p1, info("db-main"));
+        e.upsert_pane(p2, info("web"));
+        assert_eq!(feed_at(&mut e, p1, "X1\r\n", now), ["glob:X1", "all:X1"]);
+        assert_eq!(feed_at(&mut e, p2, "X2\r\n", now), ["id:X2", "all:X2"]);
+        assert_eq!(feed_at(&mut e, p3, "X3\r\n", now), ["all:X3"], "an unlabelled pane");
+        e.set_label(p3, Some("db-replica".into()));
+        assert_eq!(feed_at(&mut e, p3, "X4\r\n", now), ["glob:X4", "all:X4"]);
+        e.set_label(p1, None);
+        assert_eq!(feed_at(&mut e, p1, "X5\r\n", now), ["all:X5"], "its label was removed");
+        let f = &{
+            let mut out = Vec::new();
+            e.on_output(p3, b"X6\r\n", now, 7, &mut out);
+            out
+        }[0];
+        assert_eq!((f.ctx.pane_label.as_deref(), f.ts_ns, f.seq), (Some("db-replica"), 7, 3));
+    }
+
+    #[test]
+    fn a_prompt_rule_fires_on_the_line_being_written_once_and_a_line_rule_waits() {
+        let mut e = engine_with(
+            "[[rule]]\nname = \"pw\"\npattern = 'Password: $'\nprompt = true\nactions = [\"log\"]\n\
+             [[rule]]\nname = \"line\"\npattern = 'Password: $'\nactions = [\"log\"]\n",
+        );
+        let (p, now) = (PaneId(1), Instant::now());
+        assert!(feed_at(&mut e, p, "Pass", now).is_empty());
+        let mut out = Vec::new();
+        e.on_output(p, b"word: ", now, 0, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].ctx.rule.as_str(), out[0].complete), ("pw", false));
+        assert_eq!(feed_at(&mut e, p, "\r\n", now), ["line:Password: "], "not twice per line");
+    }
+
+    #[test]
+    fn exit_rules_filter_by_status_and_pane_and_fire_once_per_exit() {
+        let mut e = engine_with(
+            "[[rule]]\nname = \"failed\"\non = \"exit\"\nstatus = \"nonzero\"\npane = \"t-*\"\nactions = [\"log\"]\n\
+             [[rule]]\nname = \"any\"\non = \"exit\"\nactions = [\"log\"]\n",
+        );
+        let (p1, p2) = (PaneId(1), PaneId(2));
+        e.upsert_pane(p1, info("t-unit"));
+        e.upsert_pane(p2, info("web"));
+        assert!(e.pane_exited(PaneId(9), Some(1), 0).is_none(), "an unknown pane");
+        assert!(e.begin_exit(p1) && !e.begin_exit(p1), "an exit is claimed once");
+        let fired = e.pane_exited(p1, Some(3), 0).unwrap();
+        let names: Vec<_> = fired.iter().map(|f| f.ctx.rule.as_str()).collect();
+        assert_eq!(names, ["failed", "any"]);
+        assert_eq!(fired[0].ctx.captures, [("status".to_string(), "3".to_string())]);
+        assert!(e.pane_exited(p1, Some(3), 0).is_none(), "recorded already");
+        assert!(!e.begin_exit(p1), "a dead pane is not claimed again");
+        let fired = e.pane_exited(p2, Some(3), 0).unwrap();
+        assert_eq!(fired.iter().map(|f| f.ctx.rule.as_str()).collect::<Vec<_>>(), ["any"]);
+        assert_eq!(e.panes_alive(), 0);
+    }
+
+    #[test]
+    fn an_event_fires_its_rules_with_the_cause_and_once_holds() {
+        let mut e = engine_with(
+            "[[rule]]\nname = \"next\"\non = \"event\"\nevent = \"built\"\nonce = true\nactions = [\"log\"]\n\
+             [[rule]]\nname = \"other\"\non = \"event\"\nevent = \"tested\"\nactions = [\"log\"]\n",
+        );
+        let cause = ActionContext {
+            rule: "build".into(),
+            line: "BUILD OK".into(),
+            pane_id: PaneId(4),
+            pane_label: Some("b".into()),
+            session: "s".into(),
+            captures: vec![],
+        };
+        let fired = e.fire_event("built", &cause);
+        assert_eq!(fired.len(), 1);
+        assert_eq!((fired[0].ctx.rule.as_str(), fired[0].ctx.line.as_str()), ("next", "BUILD OK"));
+        assert_eq!(fired[0].ctx.pane_id, PaneId(4));
+        assert!(e.fire_event("built", &cause).is_empty(), "once");
+        assert!(e.fire_event("nothing", &cause).is_empty());
     }
 }
