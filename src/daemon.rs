@@ -4,13 +4,15 @@
 //!
 //! Without `-t`, one control connection per session (a control client only receives
 //! `%output` for panes of the session it is attached to), added and dropped as
-//! `%sessions-changed` says. A pane whose window is linked into two sessions is fed
-//! from one connection only (its owner), so nothing fires twice.
+//! `%sessions-changed` says. Each connection's events go through its
+//! [`Router`](crate::tmux::router::Router). A pane whose window is linked into two sessions
+//! is fed from one connection only (the first to deliver its output, see
+//! [`Pane::claim_feed`](crate::panes::Pane::claim_feed)), so nothing fires twice.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tmux_control_parser::{Event, PaneId, SessionId, WindowId};
@@ -20,14 +22,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::checkpoint::{self, Checkpoint, PaneMark};
 use crate::dispatch::Dispatcher;
-use crate::engine::{now_ns, Engine, PaneInfo};
+use crate::engine::{now_ns, Engine};
 use crate::eventlog::Record;
 use crate::orchestrate;
+use crate::panes::PaneInfo;
 use crate::rules::RuleSet;
 use crate::tmux::command::line;
 use crate::tmux::control::{ConnectOptions, ConnectionEnd, ControlClient};
 use crate::tmux::format;
 use crate::tmux::ops::{self, PaneRecord, LABEL_OPTION};
+use crate::tmux::router::{Hold, RouteSink, Router};
 use crate::tmux::version::TmuxVersion;
 use crate::tmux::{TmuxError, TmuxTarget};
 
@@ -70,17 +74,12 @@ struct Conn {
     name: String,
     /// While `Some`, the connection's pane output is held here instead of matched, until
     /// its panes have been caught up (see [`catch_up`]).
-    stash: Stash,
+    stash: Arc<Hold>,
 }
-
-/// Output held per pane while a connection's catch-up runs.
-type Stash = Arc<Mutex<Option<HashMap<PaneId, Vec<u8>>>>>;
 
 /// Shared between the control loop and the reader tasks.
 struct Shared {
     engine: Arc<Mutex<Engine>>,
-    /// Which connection feeds each pane's output (first come); see the module docs.
-    owner: Mutex<HashMap<PaneId, SessionId>>,
     dispatcher: Dispatcher,
     /// Connections attached so far: numbers each `--record` file, so a connection made
     /// after another one ended never appends to a file a live connection writes.
@@ -167,7 +166,6 @@ pub async fn run(
     let dispatcher = Dispatcher::for_rules(&opts.rules, &opts.events_dir, "control")?;
     let shared = Arc::new(Shared {
         engine: dispatcher.engine.clone(),
-        owner: Mutex::new(HashMap::new()),
         dispatcher,
         attached: Default::default(),
         tmux_version: Default::default(),
@@ -427,7 +425,6 @@ async fn serve(
     if server.as_ref().is_some_and(|old| *old != identity) {
         // A new server: every pane id, label and state learnt before is meaningless now.
         shared.engine.lock().expect("engine").clear_panes();
-        shared.owner.lock().expect("owner").clear();
         ready.extra.insert("new_server".into(), true.into());
     }
     *server = Some(identity.clone());
@@ -465,7 +462,7 @@ async fn serve(
                 gate.activity(Instant::now());
                 let gone = conns.remove(&session);
                 shared.dispatcher.clients.lock().expect("clients").remove(&session);
-                shared.owner.lock().expect("owner").retain(|_, s| *s != session);
+                shared.engine.lock().expect("engine").release_feeds(session);
                 let why = match &end {
                     ConnectionEnd::Exit(Some(r)) => r.clone(),
                     ConnectionEnd::Exit(None) => "detached or session closed".to_string(),
@@ -687,7 +684,7 @@ async fn catch_up(conn: &Conn, sid: SessionId, shared: &Arc<Shared>) {
     // Whatever is still held was printed after the attach: match it as live output.
     let (sh, stash) = (shared.clone(), conn.stash.clone());
     let hook: crate::tmux::control::ReplyHook = Box::new(move |_| {
-        let held = stash.lock().expect("stash").take().unwrap_or_default();
+        let held = stash.release();
         let mut firings = Vec::new();
         let mut engine = sh.engine.lock().expect("engine");
         for (pane, data) in held {
@@ -705,14 +702,14 @@ async fn catch_up(conn: &Conn, sid: SessionId, shared: &Arc<Shared>) {
     let cmd = line("display-message", &["-p", "ok"]);
     if conn.client.command_with_hook(cmd, hook).await.is_err() {
         // The connection is gone; nothing is held for a live pane any more.
-        conn.stash.lock().expect("stash").take();
+        conn.stash.release();
     }
 }
 
 /// The catch-up of one pane from its capture (on the reader task); see [`catch_up`].
 fn caught_up(
     shared: &Shared,
-    stash: &Stash,
+    stash: &Hold,
     pane: PaneId,
     mark: &PaneMark,
     lines: &[String],
@@ -740,7 +737,7 @@ fn caught_up(
             return; // The held output stays and is matched as live.
         }
     };
-    let held = stash.lock().expect("stash").as_mut().and_then(|h| h.remove(&pane));
+    let held = stash.take_pane(pane);
     let mut data = Vec::new();
     for l in &complete[start..] {
         data.extend_from_slice(l.as_bytes());
@@ -784,6 +781,45 @@ async fn list_sessions(target: &TmuxTarget) -> anyhow::Result<Vec<(String, Strin
         .collect())
 }
 
+/// A connection's [`RouteSink`]: its pane output matched under the engine's one lock,
+/// everything else to the control loop.
+struct EngineFeed {
+    shared: Arc<Shared>,
+    tx: mpsc::UnboundedSender<Control>,
+    /// The attached session's name (for panes first seen in their output).
+    name: String,
+    /// Firings of one feed, reused.
+    firings: Vec<crate::engine::Firing>,
+}
+
+impl RouteSink for EngineFeed {
+    fn output(&mut self, session: SessionId, pane: PaneId, data: &[u8]) {
+        let shared = &self.shared;
+        shared.output_seen();
+        let mut engine = shared.engine.lock().expect("engine");
+        if !engine.claim_output(pane, session, &self.name) {
+            return;
+        }
+        engine.on_output(pane, data, Instant::now(), now_ns(), &mut self.firings);
+        if !self.firings.is_empty() {
+            // Before any firing is acted on: a restart never fires it again.
+            shared.save_checkpoint(&engine);
+        }
+        drop(engine);
+        for f in self.firings.drain(..) {
+            shared.dispatcher.fire(f);
+        }
+    }
+
+    fn claim(&mut self, session: SessionId, pane: PaneId) -> bool {
+        self.shared.engine.lock().expect("engine").claim_output(pane, session, &self.name)
+    }
+
+    fn control(&mut self, session: SessionId, event: Event) {
+        let _ = self.tx.send(Control::Event { session, event });
+    }
+}
+
 async fn attach(
     opts: &DaemonOptions,
     target: &str,
@@ -794,8 +830,8 @@ async fn attach(
     let index = shared.attached.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // The session id is learnt from %session-changed (or the display-message below);
     // events before it are not attributed to a session (none arrive before the attach).
-    let sid_cell: Arc<Mutex<Option<SessionId>>> = Arc::default();
-    let stash: Stash = Arc::new(Mutex::new(Some(HashMap::new())));
+    let sid_cell: Arc<OnceLock<SessionId>> = Arc::default();
+    let stash = Hold::active();
     let mut copts = ConnectOptions::new(target);
     copts.record = opts.record.as_ref().map(|p| {
         if index == 0 {
@@ -806,68 +842,14 @@ async fn attach(
             PathBuf::from(s)
         }
     });
-    let sink = {
-        let shared = shared.clone();
-        let tx = ctl_tx.clone();
-        let sid_cell = sid_cell.clone();
-        let sname = name.to_string();
-        let mut firings = Vec::new();
-        // Output arrives still escaped; it is un-escaped into this buffer, reused for
-        // every payload, so the hot path does not allocate.
-        let mut scratch = Vec::new();
-        let stash = stash.clone();
-        move |event: Event| {
-            let sid = *sid_cell.lock().expect("sid");
-            match event {
-                Event::Output { pane, data } | Event::ExtendedOutput { pane, data, .. } => {
-                    let Some(sid) = sid else { return };
-                    {
-                        let mut owner = shared.owner.lock().expect("owner");
-                        if *owner.entry(pane).or_insert(sid) != sid {
-                            return;
-                        }
-                    }
-                    // Un-escaped before taking the engine lock, so other connections'
-                    // output is not held up by it.
-                    scratch.clear();
-                    data.unescape_into(&mut scratch);
-                    if let Some(held) = stash.lock().expect("stash").as_mut() {
-                        held.entry(pane).or_default().extend_from_slice(&scratch);
-                        return;
-                    }
-                    shared.output_seen();
-                    let mut engine = shared.engine.lock().expect("engine");
-                    if engine.pane_info(pane).is_none() {
-                        // First output of a pane the registry has not caught up with yet
-                        // (tmux delivers %window-add after the output of a new window).
-                        let info = PaneInfo {
-                            session: Some(sid),
-                            session_name: sname.clone(),
-                            ..PaneInfo::default()
-                        };
-                        engine.upsert_pane(pane, info);
-                    }
-                    engine.on_output(pane, &scratch, Instant::now(), now_ns(), &mut firings);
-                    if !firings.is_empty() {
-                        // Before any firing is acted on: a restart never fires it again.
-                        shared.save_checkpoint(&engine);
-                    }
-                    drop(engine);
-                    for f in firings.drain(..) {
-                        shared.dispatcher.fire(f);
-                    }
-                }
-                Event::SessionChanged { session, .. } if sid.is_none() => {
-                    *sid_cell.lock().expect("sid") = Some(session);
-                }
-                event => {
-                    if let Some(session) = sid {
-                        let _ = tx.send(Control::Event { session, event });
-                    }
-                }
-            }
-        }
+    let feed = EngineFeed {
+        shared: shared.clone(),
+        tx: ctl_tx.clone(),
+        name: name.to_string(),
+        firings: Vec::new(),
     };
+    let mut router = Router::new(sid_cell.clone(), stash.clone(), feed);
+    let sink = move |event: Event| router.route(event);
     let (client, conn) = ControlClient::connect(&opts.target, copts, sink).await?;
     // %session-changed follows the attach reply; a round trip guarantees it was read.
     let id_line = client.command(line("display-message", &["-p", "#{session_id}"])).await?;
@@ -875,7 +857,7 @@ async fn attach(
         .first()
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| TmuxError::Command(format!("unexpected session id reply {id_line:?}")))?;
-    *sid_cell.lock().expect("sid") = Some(sid);
+    let _ = sid_cell.set(sid);
     // Subscription values are printed raw on every release: a newline in a label set by
     // hand would otherwise forge a protocol line.
     let label_sub = format!("{LABEL_SUBSCRIPTION}:%*:{}", format::clean(LABEL_OPTION));
@@ -987,19 +969,17 @@ async fn refresh_panes(
             return;
         }
     };
-    let seen: HashMap<PaneId, PaneInfo> = records
+    let seen: HashMap<PaneId, (PaneInfo, bool)> = records
         .into_iter()
         .filter(|r| window.is_none_or(|w| r.window == w))
         .map(|r: PaneRecord| {
             let info = PaneInfo {
-                dead: r.dead,
-                reap: false,
                 session: Some(r.session),
                 session_name: r.session_name,
                 window: Some(r.window),
                 label: r.label,
             };
-            (r.id, info)
+            (r.id, (info, r.dead))
         })
         .collect();
     let mut engine = shared.engine.lock().expect("engine");
@@ -1012,18 +992,19 @@ async fn refresh_panes(
             engine.remove_pane(id);
         }
     }
-    for (id, mut info) in seen {
+    for (id, (mut info, dead)) in seen {
         if let Some(old) = engine.pane_info(id) {
             // A label set by ctmuxd itself may not have reached tmux yet: keep it. Labels
             // removed by hand arrive through the label subscription instead.
             if info.label.is_none() {
                 info.label = old.label.clone();
             }
-            // Exits are recorded through the dead-pane subscription only, once.
-            info.dead = old.dead;
-            info.reap = old.reap;
         }
-        engine.upsert_pane(id, info);
+        // Exits are recorded through the dead-pane subscription only, once: a pane already
+        // dead when first seen is not news.
+        if engine.upsert_pane(id, info) && dead {
+            engine.mark_dead(id);
+        }
     }
 }
 

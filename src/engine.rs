@@ -17,28 +17,12 @@ use std::time::Instant;
 
 use crate::action::ActionContext;
 use crate::matcher::{Matcher, PatternSpec};
-use crate::pane::watch::{LineMatch, PaneWatch};
+use crate::pane::watch::LineMatch;
+use crate::panes::{Life, Pane, PaneInfo};
 use crate::rules::{Rule, RuleSet, Trigger};
 pub use crate::waiters::{DynamicMatch, DynamicPattern, DynamicSink};
 use crate::waiters::{PatternRegex, Waiter, Waiters};
 use tmux_control_parser::{PaneId, SessionId, WindowId};
-
-/// What the daemon knows about a pane besides its text.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PaneInfo {
-    /// Session the pane belongs to (the first one seen, for windows linked twice).
-    pub session: Option<SessionId>,
-    /// That session's name, for actions' `CTMUX_SESSION`.
-    pub session_name: String,
-    /// Window holding the pane.
-    pub window: Option<WindowId>,
-    /// The `@ctmuxd_label` pane option, when set.
-    pub label: Option<String>,
-    /// The pane's process has exited (the pane remains, dead).
-    pub dead: bool,
-    /// Spawned by ctmuxd and to be closed once its exit is recorded (`keep = false`).
-    pub reap: bool,
-}
 
 /// What [`Engine::catch_up`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,11 +95,6 @@ impl ReloadPlan {
     }
 }
 
-struct PaneState {
-    watch: PaneWatch,
-    info: PaneInfo,
-}
-
 /// Per-pane text and matching, and the firing policy over all panes.
 pub struct Engine {
     rules: Arc<RuleSet>,
@@ -127,15 +106,14 @@ pub struct Engine {
     generation: u64,
     /// Matches per rule since start (for `ctmuxd rules`).
     counts: Vec<u64>,
-    panes: HashMap<PaneId, PaneState>,
+    /// Every pane known, the one place pane state lives (see [`crate::panes`]).
+    panes: HashMap<PaneId, Pane>,
     /// Rules with `once` that already fired.
     fired_once: HashSet<usize>,
     /// Last firing per (rule, pane), for cooldowns.
     last_fire: HashMap<(usize, PaneId), Instant>,
     /// Reused per feed so the output path does not allocate.
     scratch: Vec<LineMatch>,
-    /// Panes whose exit is being handled (reported dead, not yet recorded).
-    exiting: HashSet<PaneId>,
 }
 
 impl Engine {
@@ -152,7 +130,6 @@ impl Engine {
             waiters: Waiters::new(),
             generation: 0,
             panes: HashMap::new(),
-            exiting: HashSet::new(),
             fired_once: HashSet::new(),
             last_fire: HashMap::new(),
             scratch: Vec::new(),
@@ -265,7 +242,7 @@ impl Engine {
     fn install(&mut self, matcher: Arc<Matcher>) {
         self.generation += 1;
         for p in self.panes.values_mut() {
-            p.watch.set_matcher(matcher.clone());
+            p.text.set_matcher(matcher.clone());
         }
         self.matcher = matcher;
     }
@@ -274,7 +251,7 @@ impl Engine {
     /// caller outside the engine's lock) matches, oldest first (for `wait-for --since`).
     pub fn search_recent(&self, pane: PaneId, re: &PatternRegex, n: usize) -> Option<DynamicMatch> {
         let p = self.panes.get(&pane)?;
-        let ring = p.watch.ring();
+        let ring = p.text.ring();
         let count = ring.lines().count();
         let total = ring.total_lines();
         let start = count.saturating_sub(n);
@@ -306,13 +283,18 @@ impl Engine {
         v
     }
 
-    /// Adds a pane or updates what is known about it; its text and state are kept.
-    pub fn upsert_pane(&mut self, id: PaneId, info: PaneInfo) {
+    /// Adds a pane or updates where it is and its label; returns true when it was new.
+    /// Its text, lifecycle and feeder are kept.
+    pub fn upsert_pane(&mut self, id: PaneId, info: PaneInfo) -> bool {
         match self.panes.get_mut(&id) {
-            Some(p) => p.info = info,
+            Some(p) => {
+                p.info = info;
+                false
+            }
             None => {
-                let watch = PaneWatch::new(self.matcher.clone(), self.rules.settings.ring_lines);
-                self.panes.insert(id, PaneState { watch, info });
+                let pane = Pane::new(info, self.matcher.clone(), self.rules.settings.ring_lines);
+                self.panes.insert(id, pane);
+                true
             }
         }
     }
@@ -322,16 +304,57 @@ impl Engine {
         self.pane_mut(id).info.label = label;
     }
 
+    /// Marks a pane ctmuxd spawned with `keep = false`: it is closed once its exit is
+    /// recorded.
+    pub fn close_on_exit(&mut self, id: PaneId) {
+        self.pane_mut(id).close_on_exit = true;
+    }
+
+    /// Records a pane as dead without an exit (it was dead when ctmuxd first saw it:
+    /// that exit is not news, and exit rules never fire for it).
+    pub fn mark_dead(&mut self, id: PaneId) {
+        self.pane_mut(id).life = Life::Dead;
+    }
+
+    /// Whether `%output` of `pane` arriving on the connection attached to `session`
+    /// (named `session_name`) is to be matched: the first connection to deliver output for
+    /// a pane feeds it (see [`Pane::claim_feed`]). A pane not known yet is added (tmux
+    /// delivers `%window-add` after the first output of a new window).
+    pub fn claim_output(&mut self, pane: PaneId, session: SessionId, session_name: &str) -> bool {
+        if !self.panes.contains_key(&pane) {
+            let info = PaneInfo {
+                session: Some(session),
+                session_name: session_name.to_owned(),
+                ..PaneInfo::default()
+            };
+            self.upsert_pane(pane, info);
+        }
+        self.pane_mut(pane).claim_feed(session)
+    }
+
+    /// The connection attached to `session` ended: the panes it fed are fed by the next
+    /// connection that delivers their output.
+    pub fn release_feeds(&mut self, session: SessionId) {
+        for p in self.panes.values_mut() {
+            p.release_feed(session);
+        }
+    }
+
     /// Number of labelled panes whose process is still running (the timeline's measure).
     pub fn panes_alive(&self) -> usize {
-        self.panes.values().filter(|p| p.info.label.is_some() && !p.info.dead).count()
+        self.panes.values().filter(|p| p.info.label.is_some() && p.is_alive()).count()
     }
 
     /// Claims the handling of a pane's exit: true the first time tmux reports it dead,
     /// false for repeated reports (subscriptions report state, not edges).
     pub fn begin_exit(&mut self, pane: PaneId) -> bool {
-        let known_alive = self.panes.get(&pane).is_some_and(|p| !p.info.dead);
-        known_alive && self.exiting.insert(pane)
+        match self.panes.get_mut(&pane) {
+            Some(p) if p.life == Life::Alive => {
+                p.life = Life::Exiting;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Marks a pane's process as exited; returns the `on = "exit"` rules that fire, or
@@ -343,11 +366,10 @@ impl Engine {
         ts_ns: u64,
     ) -> Option<Vec<Firing>> {
         let state = self.panes.get_mut(&pane)?;
-        if state.info.dead {
+        if state.life == Life::Dead {
             return None;
         }
-        state.info.dead = true;
-        self.exiting.remove(&pane);
+        state.life = Life::Dead;
         let info = state.info.clone();
         let line = match status {
             Some(s) => format!("exited with status {s}"),
@@ -462,7 +484,7 @@ impl Engine {
     ) -> CatchUp {
         let none = CatchUp { fed: 0, aligned: false };
         let Some(state) = self.panes.get(&pane) else { return none };
-        let ring = state.watch.ring();
+        let ring = state.text.ring();
         let ours: Vec<&str> = ring.lines().map(str::trim_end).collect();
         let partial = ring.partial().trim_end().to_string();
         let cap: Vec<&str> = captured.iter().map(|l| l.trim_end()).collect();
@@ -530,7 +552,6 @@ impl Engine {
     /// Forgets a pane that is gone.
     pub fn remove_pane(&mut self, id: PaneId) {
         self.panes.remove(&id);
-        self.exiting.remove(&id);
         self.last_fire.retain(|(_, p), _| *p != id);
     }
 
@@ -550,9 +571,14 @@ impl Engine {
         v
     }
 
-    /// Info of one pane.
+    /// Where one pane is and its label.
     pub fn pane_info(&self, id: PaneId) -> Option<&PaneInfo> {
         self.panes.get(&id).map(|p| &p.info)
+    }
+
+    /// One pane: identity, lifecycle, text.
+    pub fn pane(&self, id: PaneId) -> Option<&Pane> {
+        self.panes.get(&id)
     }
 
     /// How far each pane has been read: its complete line count and the hashes of its
@@ -562,7 +588,7 @@ impl Engine {
             .panes
             .iter()
             .map(|(id, p)| {
-                let ring = p.watch.ring();
+                let ring = p.text.ring();
                 let skip = ring.lines().count().saturating_sub(crate::checkpoint::TAIL);
                 let tail = ring.lines().skip(skip).map(crate::checkpoint::line_hash).collect();
                 (*id, crate::checkpoint::PaneMark { lines: ring.total_lines(), tail })
@@ -574,15 +600,14 @@ impl Engine {
 
     /// The last `n` lines of a pane as a person saw them (the partial line last).
     pub fn last_lines(&self, id: PaneId, n: usize) -> Option<Vec<String>> {
-        self.panes.get(&id).map(|p| p.watch.ring().last_lines(n))
+        self.panes.get(&id).map(|p| p.text.ring().last_lines(n))
     }
 
-    fn pane_mut(&mut self, id: PaneId) -> &mut PaneState {
+    fn pane_mut(&mut self, id: PaneId) -> &mut Pane {
         let (matcher, ring) = (&self.matcher, self.rules.settings.ring_lines);
-        self.panes.entry(id).or_insert_with(|| PaneState {
-            watch: PaneWatch::new(matcher.clone(), ring),
-            info: PaneInfo::default(),
-        })
+        self.panes
+            .entry(id)
+            .or_insert_with(|| Pane::new(PaneInfo::default(), matcher.clone(), ring))
     }
 
     /// Feeds bytes a pane printed; appends the rules that fire to `out`.
@@ -604,14 +629,14 @@ impl Engine {
         if waiters.watches(pane) {
             // PERF: only panes some waiter watches pay for this: one `is_match` per waiter
             // per completed line, and one per prompt-style waiter on the line being written.
-            let PaneState { watch, info } = state;
-            let label = info.label.as_deref();
-            watch
+            let label = state.info.label.as_deref();
+            state
+                .text
                 .feed_with(data, &mut matches, |line, seq| waiters.on_line(pane, label, line, seq));
-            let ring = watch.ring();
+            let ring = state.text.ring();
             waiters.on_partial(pane, label, ring.partial(), ring.total_lines() + 1);
         } else {
-            state.watch.feed(data, &mut matches);
+            state.text.feed(data, &mut matches);
         }
         if matches.is_empty() {
             self.scratch = matches;
@@ -798,8 +823,8 @@ mod tests {
         e.upsert_pane(pane, PaneInfo::default());
         assert_eq!(feed(&mut e, pane, "warm RULE up\r\n").len(), 1);
         let (matcher, generation) = (e.matcher().clone(), e.generation());
-        let cache = e.panes[&pane].watch.pane_matcher().cache_memory();
-        let gated = e.panes[&pane].watch.pane_matcher().gated_lines();
+        let cache = e.panes[&pane].text.pane_matcher().cache_memory();
+        let gated = e.panes[&pane].text.pane_matcher().gated_lines();
         let mut rxs = Vec::new();
         for i in 0..100 {
             let (w, rx) = once(&format!("^w{i} (?P<n>\\d+)$"), pane);
@@ -809,7 +834,7 @@ mod tests {
         assert_eq!(e.generation(), generation, "no matcher installed");
         assert!(Arc::ptr_eq(e.matcher(), &matcher), "the rules' matcher is the same");
         assert_eq!(e.matcher().len(), 1, "it holds the rules only");
-        let pm = e.panes[&pane].watch.pane_matcher();
+        let pm = e.panes[&pane].text.pane_matcher();
         assert!(Arc::ptr_eq(pm.matcher(), &matcher), "the pane kept its matcher");
         assert_eq!(pm.cache_memory(), cache, "and its DFA cache");
         assert_eq!(pm.gated_lines(), gated, "and its state");
@@ -1077,5 +1102,44 @@ mod tests {
         assert_eq!(fired[0].ctx.pane_id, PaneId(4));
         assert!(e.fire_event("built", &cause).is_empty(), "once");
         assert!(e.fire_event("nothing", &cause).is_empty());
+    }
+
+    #[test]
+    fn a_linked_pane_is_fed_by_one_connection_and_learnt_from_its_first_output() {
+        let mut e = trigger_engine();
+        let (pane, s1, s2) = (PaneId(5), SessionId(1), SessionId(2));
+        assert!(e.claim_output(pane, s1, "one"), "an unknown pane is added by its output");
+        let info = e.pane_info(pane).unwrap();
+        assert_eq!((info.session, info.session_name.as_str()), (Some(s1), "one"));
+        assert!(!e.claim_output(pane, s2, "two"), "the second connection's copy");
+        assert_eq!(e.pane_info(pane).unwrap().session_name, "one");
+        e.release_feeds(s1);
+        assert!(e.claim_output(pane, s2, "two"), "taken over once the first one ended");
+        e.upsert_pane(pane, info_in(s2));
+        assert!(!e.claim_output(pane, s1, "one"));
+        e.clear_panes();
+        assert!(e.claim_output(pane, s1, "one"), "a new server: nobody feeds it yet");
+    }
+
+    fn info_in(session: SessionId) -> PaneInfo {
+        PaneInfo { session: Some(session), ..PaneInfo::default() }
+    }
+
+    #[test]
+    fn a_pane_already_dead_when_first_seen_never_fires_exit_rules() {
+        let mut e = engine_with("[[rule]]\nname = \"x\"\non = \"exit\"\nactions = [\"log\"]\n");
+        let (old, new) = (PaneId(1), PaneId(2));
+        assert!(e.upsert_pane(old, info("old")) && !e.upsert_pane(old, info("old")));
+        e.mark_dead(old);
+        assert!(!e.begin_exit(old));
+        assert!(e.pane_exited(old, Some(0), 0).is_none());
+        e.upsert_pane(new, info("new"));
+        e.close_on_exit(new);
+        assert_eq!(e.panes_alive(), 1);
+        assert!(e.begin_exit(new));
+        assert_eq!(e.panes_alive(), 1, "alive until the exit is recorded");
+        assert_eq!(e.pane_exited(new, Some(0), 0).unwrap().len(), 1);
+        let p = e.pane(new).unwrap();
+        assert_eq!((p.life, p.close_on_exit, e.panes_alive()), (Life::Dead, true, 0));
     }
 }

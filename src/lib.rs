@@ -22,6 +22,7 @@ pub mod hash;
 pub mod matcher;
 pub mod orchestrate;
 pub mod pane;
+pub mod panes;
 pub mod poll;
 pub mod replay;
 pub mod rules;

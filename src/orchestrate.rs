@@ -18,8 +18,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::action::SpawnAction;
-use crate::engine::{now_ns, DynamicMatch, DynamicPattern, DynamicSink, Engine, Firing, PaneInfo};
+use crate::engine::{now_ns, DynamicMatch, DynamicPattern, DynamicSink, Engine, Firing};
 use crate::eventlog::Record;
+use crate::panes::PaneInfo;
 use crate::rules::PaneSpec;
 use crate::tmux::control::ControlClient;
 use crate::tmux::ops::{self, Placement, SpawnSpec};
@@ -140,10 +141,12 @@ pub async fn spawn<D: PaneHost>(
         let info = PaneInfo {
             session_name: sname,
             label: Some(label),
-            reap,
             ..engine.pane_info(pane).cloned().unwrap_or_default()
         };
         engine.upsert_pane(pane, info);
+        if reap {
+            engine.close_on_exit(pane);
+        }
         if let Some(w) = watch {
             register_watch(&mut engine, pane, w);
         }
@@ -333,10 +336,12 @@ pub fn pane_exited<D: PaneHost>(
     status: Option<i32>,
     signal: Option<i32>,
 ) {
-    let (firings, info, alive) = {
+    let (firings, info, reap, alive) = {
         let mut engine = d.engine().lock().expect("engine");
         let Some(firings) = engine.pane_exited(pane, status, now_ns()) else { return };
-        (firings, engine.pane_info(pane).cloned().unwrap_or_default(), engine.panes_alive())
+        let reap = engine.pane(pane).is_some_and(|p| p.close_on_exit);
+        let info = engine.pane_info(pane).cloned().unwrap_or_default();
+        (firings, info, reap, engine.panes_alive())
     };
     let mut rec = Record::now("pane");
     rec.action = Some("exited".into());
@@ -347,7 +352,6 @@ pub fn pane_exited<D: PaneHost>(
     rec.extra.insert("panes_alive".into(), alive.into());
     d.append(&rec);
     let _ = exits.send((pane, status));
-    let reap = info.reap;
     let d2 = d.clone();
     let firings_empty = firings.is_empty();
     d.fire_all(firings);

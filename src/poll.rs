@@ -40,10 +40,11 @@ use tokio::sync::mpsc;
 
 use crate::action::Action;
 use crate::dispatch::Dispatcher;
-use crate::engine::{now_ns, Firing, PaneInfo};
+use crate::engine::{now_ns, Firing};
 use crate::eventlog::Record;
 use crate::exit::DaemonExit;
 use crate::orchestrate;
+use crate::panes::PaneInfo;
 use crate::rules::RuleSet;
 use crate::tmux::format::{self, SEP};
 use crate::tmux::ops::PaneRecord;
@@ -747,18 +748,18 @@ impl Poller {
         }
         self.tracks.retain(|id, _| seen.contains(id));
         for r in records {
-            let old_dead = engine.pane_info(r.id).map(|i| i.dead);
+            let old_dead = engine.pane(r.id).map(|p| !p.is_alive());
             let info = PaneInfo {
                 session: Some(r.session),
                 session_name: r.session_name.clone(),
                 window: Some(r.window),
                 label: r.label.clone(),
-                // Exits before ctmuxd started are not news; later ones are recorded once,
-                // through `pane_exited`, which sets the flag.
-                dead: old_dead.unwrap_or(baseline && r.dead),
-                reap: false,
             };
-            engine.upsert_pane(r.id, info);
+            // Exits before ctmuxd started are not news; later ones are recorded once,
+            // through `pane_exited`.
+            if engine.upsert_pane(r.id, info) && baseline && r.dead {
+                engine.mark_dead(r.id);
+            }
             let track = self.tracks.entry(r.id).or_insert_with(|| Track::new(baseline));
             if r.dead && old_dead != Some(true) && !(baseline && old_dead.is_none()) {
                 // Give tmux one more poll to fill in the status before recording none.

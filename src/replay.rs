@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use tmux_control_parser::{Decoder, Event, PaneId};
 
 use crate::action::Action;
-use crate::engine::{Engine, Firing, PaneInfo};
+use crate::engine::{Engine, Firing};
+use crate::panes::PaneInfo;
 use crate::rules::RuleSet;
 
 /// One firing as `replay` prints it (one JSON object per line).

@@ -9,6 +9,7 @@ pub mod command;
 pub mod control;
 pub mod format;
 pub mod ops;
+pub mod router;
 pub mod version;
 
 use std::ffi::OsString;

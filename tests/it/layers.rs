@@ -26,6 +26,7 @@ const LAYERS: &[&[&str]] = &[
     &["tmux"],
     &["matcher", "waiters"],
     &["pane"],
+    &["panes"],
     &["eventlog", "checkpoint"],
     &["timeline"],
     &["action"],
