@@ -409,7 +409,7 @@ impl Backend for DaemonBackend {
                 pane: Some(pane),
                 sink: DynamicSink::Once { tx, skip_echo: None },
             })
-            .map_err(ApiError::bad_request)?;
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
             // Registered and the ring searched under one lock: no line slips between.
             let (_guard, found) = {
                 let mut engine = self.dispatcher.engine.lock().expect("engine");
@@ -545,8 +545,9 @@ impl Backend for DaemonBackend {
                 .await
                 .map_err(|e| ApiError::bad_request(format!("{e}; the old rules stay in force")))?;
             let n = set.rules.len();
-            let refused =
-                |e: String| ApiError::bad_request(format!("{e}; the old rules stay in force"));
+            let refused = |e: crate::engine::CompileError| {
+                ApiError::bad_request(format!("{e}; the old rules stay in force"))
+            };
             // Compiled outside the engine's lock (seconds with thousands of rules).
             let engine = &self.dispatcher.engine;
             let mut set = Some(set);
@@ -616,7 +617,7 @@ impl DaemonBackend {
     /// Its regex is compiled before the engine is locked; registering it compiles nothing
     /// and leaves the rules' matcher alone (see [`crate::waiters`]).
     fn add_pattern(&self, dp: DynamicPattern) -> Result<u64, ApiError> {
-        let waiter = Waiter::compile(dp).map_err(ApiError::bad_request)?;
+        let waiter = Waiter::compile(dp).map_err(|e| ApiError::bad_request(e.to_string()))?;
         Ok(self.dispatcher.engine.lock().expect("engine").add_waiter(waiter))
     }
 

@@ -37,7 +37,7 @@ use crate::tmux::{TmuxError, TmuxTarget};
 
 /// How a run ended: defined in [`crate::exit`] (polling returns it too), re-exported here
 /// so `daemon::DaemonExit` keeps working.
-pub use crate::exit::DaemonExit;
+pub use crate::exit::{DaemonError, DaemonExit};
 
 /// Name of the format subscription that reports label changes.
 const LABEL_SUBSCRIPTION: &str = "ctmuxd_label";
@@ -162,7 +162,7 @@ async fn quiet_saver(shared: Arc<Shared>) {
 pub async fn run(
     opts: DaemonOptions,
     shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<DaemonExit> {
+) -> Result<DaemonExit, DaemonError> {
     let dispatcher = Dispatcher::for_rules(&opts.rules, &opts.events_dir, "control")?;
     let shared = Arc::new(Shared {
         engine: dispatcher.engine.clone(),
@@ -190,7 +190,7 @@ pub async fn run(
     // server is refused at once; `ctmuxd stop` ends the daemon like a signal.
     let listener = crate::api::server::bind(&crate::api::socket_path(&opts.target))
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(DaemonError::Api)?;
     let stop = Arc::new(tokio::sync::Notify::new());
     let backend: Arc<dyn crate::api::Backend> = Arc::new(crate::backend::DaemonBackend::new(
         shared.dispatcher.clone(),
@@ -201,7 +201,7 @@ pub async fn run(
     let api_end = tokio_util::sync::CancellationToken::new();
     // On a thread and runtime of its own: a flood of API requests never keeps the tasks
     // that read tmux's output (and fire rules) waiting for a worker thread.
-    let api = listener.serve_on_own_thread(backend, api_end.clone())?;
+    let api = listener.serve_on_own_thread(backend, api_end.clone()).map_err(DaemonError::Api)?;
     let shutdown = async move {
         tokio::select! {
             _ = shutdown => {}
@@ -227,7 +227,7 @@ pub async fn run(
                 shared.dispatcher.shutdown(Duration::ZERO).await;
                 return Err(e);
             }
-            Err(e) => format!("{e:#}"),
+            Err(e) => e.to_string(),
         };
         if !opts.reconnect {
             break DaemonExit::TmuxGone(why);
@@ -386,7 +386,7 @@ async fn serve(
     shared: &Arc<Shared>,
     server: &mut Option<ServerIdentity>,
     shutdown: &mut (impl Future<Output = ()> + Unpin),
-) -> anyhow::Result<Phase> {
+) -> Result<Phase, DaemonError> {
     let (exit_tx, exit_rx) = mpsc::unbounded_channel();
     let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel::<Control>();
 
@@ -395,7 +395,7 @@ async fn serve(
         None => list_sessions(&opts.target).await?,
     };
     if sessions.is_empty() {
-        anyhow::bail!("the tmux server `{}` has no sessions to watch", opts.target.describe());
+        return Err(DaemonError::NoSessions { server: opts.target.describe() });
     }
     let mut conns: HashMap<SessionId, Conn> = HashMap::new();
     // The first control client starts at once (there is no other one to tell whether
@@ -771,7 +771,7 @@ fn caught_up(
 }
 
 /// `(target, name)` of every session, from a one-off `list-sessions`.
-async fn list_sessions(target: &TmuxTarget) -> anyhow::Result<Vec<(String, String)>> {
+async fn list_sessions(target: &TmuxTarget) -> Result<Vec<(String, String)>, TmuxError> {
     let fmt = format::record(&[format::raw("session_id"), format::clean("session_name")]);
     let lines = target.run(["list-sessions", "-F", &fmt]).await?;
     Ok(lines

@@ -22,6 +22,7 @@ use crate::action::{
 };
 use crate::engine::{now_ns, Engine, Firing};
 use crate::eventlog::{EventLog, Record};
+use crate::exit::DaemonError;
 use crate::orchestrate;
 use crate::rules::{RuleSet, Trigger};
 use crate::tmux::control::ControlClient;
@@ -95,11 +96,13 @@ impl Dispatcher {
         rules: &RuleSet,
         events_dir: &Path,
         mode: &'static str,
-    ) -> anyhow::Result<Dispatcher> {
-        let log = Arc::new(EventLog::open(events_dir).map_err(|e| {
-            anyhow::anyhow!("cannot open event log in {}: {e}", events_dir.display())
-        })?);
-        let engine = Arc::new(Mutex::new(Engine::new(rules.clone()).map_err(anyhow::Error::msg)?));
+    ) -> Result<Dispatcher, DaemonError> {
+        let log =
+            Arc::new(EventLog::open(events_dir).map_err(|source| DaemonError::EventLog {
+                dir: events_dir.to_path_buf(),
+                source,
+            })?);
+        let engine = Arc::new(Mutex::new(Engine::new(rules.clone())?));
         let runner =
             ExecRunner::new(rules.settings.max_concurrent_actions, rules.settings.default_timeout);
         Ok(Dispatcher::new(runner, log, mode, engine))

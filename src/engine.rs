@@ -16,12 +16,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::action::ActionContext;
-use crate::matcher::{Matcher, PatternSpec};
+use crate::matcher::{Matcher, MatcherError, PatternSpec};
 use crate::pane::watch::LineMatch;
 use crate::panes::{Life, Pane, PaneInfo};
 use crate::rules::{Rule, RuleSet, Trigger};
 pub use crate::waiters::{DynamicMatch, DynamicPattern, DynamicSink};
-use crate::waiters::{PatternRegex, Waiter, Waiters};
+use crate::waiters::{PatternError, PatternRegex, Waiter, Waiters};
 use tmux_control_parser::{PaneId, SessionId, WindowId};
 
 /// What [`Engine::catch_up`] did.
@@ -64,17 +64,46 @@ impl Firing {
 /// patterns are matched apart (see [`crate::waiters`]).
 ///
 /// # Errors
-/// A message naming the file and the rule whose pattern cannot be compiled.
-pub fn compile(rules: &RuleSet) -> Result<Matcher, String> {
+/// [`CompileError`] naming the file and the rule whose pattern cannot be compiled.
+pub fn compile(rules: &RuleSet) -> Result<Matcher, CompileError> {
     let specs: Vec<PatternSpec> = rules
         .rules
         .iter()
         .map(|r| PatternSpec { pattern: r.pattern.clone(), prompt: r.prompt })
         .collect();
-    Matcher::new(&specs).map_err(|e| match rules.rules.get(e.index) {
-        Some(r) => format!("{}: rule `{}`: {e}", rules.path.display(), r.name),
-        None => format!("pattern {:?}: {e}", e.pattern),
+    Matcher::new(&specs).map_err(|source| CompileError {
+        path: rules.path.clone(),
+        rule: rules.rules.get(source.index).map(|r| r.name.clone()),
+        source,
     })
+}
+
+/// A rule set whose patterns cannot be compiled into one matcher.
+///
+/// Displays as ``rules.toml: rule `build`: pattern 0 (`a(`): invalid regex: ...``.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompileError {
+    /// The rules file.
+    pub path: std::path::PathBuf,
+    /// The rule whose pattern failed (`None` when the whole set is too big).
+    pub rule: Option<String>,
+    /// The matcher's error.
+    pub source: MatcherError,
+}
+
+impl std::fmt::Display for CompileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.rule {
+            Some(rule) => write!(f, "{}: rule `{rule}`: {}", self.path.display(), self.source),
+            None => write!(f, "pattern {:?}: {}", self.source.pattern, self.source),
+        }
+    }
+}
+
+impl std::error::Error for CompileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
 }
 
 /// A reload prepared under the engine's lock by [`Engine::plan_reload`], so that the new
@@ -90,7 +119,7 @@ impl ReloadPlan {
     ///
     /// # Errors
     /// A rule's pattern does not compile (the message names the file and the rule).
-    pub fn compile_rules(&self, rules: &RuleSet) -> Result<Matcher, String> {
+    pub fn compile_rules(&self, rules: &RuleSet) -> Result<Matcher, CompileError> {
         compile(rules)
     }
 }
@@ -121,7 +150,7 @@ impl Engine {
     ///
     /// # Errors
     /// See [`compile`].
-    pub fn new(rules: RuleSet) -> Result<Engine, String> {
+    pub fn new(rules: RuleSet) -> Result<Engine, CompileError> {
         let matcher = Arc::new(compile(&rules)?);
         Ok(Engine {
             counts: vec![0; rules.rules.len()],
@@ -151,11 +180,12 @@ impl Engine {
     ///
     /// # Errors
     /// The new rules do not compile; the old ones stay in force.
-    pub fn reload(&mut self, rules: RuleSet) -> Result<(), String> {
+    pub fn reload(&mut self, rules: RuleSet) -> Result<(), CompileError> {
         let plan = self.plan_reload();
         let matcher = plan.compile_rules(&rules)?;
-        self.commit_reload(&plan, rules, matcher)
-            .map_err(|_| "internal: the engine changed under its own lock".to_string())
+        let installed = self.commit_reload(&plan, rules, matcher);
+        debug_assert!(installed.is_ok(), "nothing can change the engine under `&mut self`");
+        Ok(())
     }
 
     /// The generation of the rules' matcher: bumped by each reload, never by run-time
@@ -216,8 +246,8 @@ impl Engine {
     /// [`Waiter::compile`] and registers it with [`Engine::add_waiter`].
     ///
     /// # Errors
-    /// The pattern does not compile (message names it).
-    pub fn add_dynamic(&mut self, pattern: DynamicPattern) -> Result<u64, String> {
+    /// The pattern does not compile.
+    pub fn add_dynamic(&mut self, pattern: DynamicPattern) -> Result<u64, PatternError> {
         Ok(self.add_waiter(Waiter::compile(pattern)?))
     }
 

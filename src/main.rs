@@ -68,13 +68,21 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("ctmuxd: {e:#}");
-            if e.downcast_ref::<BadInput>().is_some() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::from(1)
-            }
+            exit_status(&e)
         }
     }
+}
+
+/// The exit status of a failed command, decided here on the error's type: 2 when the
+/// user's input is at fault (arguments, the rules file, its patterns), else 1.
+fn exit_status(e: &anyhow::Error) -> ExitCode {
+    let bad_input = e.chain().any(|cause| {
+        cause.is::<BadInput>()
+            || cause.is::<rules::RulesError>()
+            || cause.is::<ctmuxd::engine::CompileError>()
+            || cause.downcast_ref::<ctmuxd::demo::DemoError>().is_some_and(|e| e.is_usage())
+    });
+    ExitCode::from(if bad_input { 2 } else { 1 })
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -109,7 +117,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(report) => {
                     Ok(if report.finished { ExitCode::SUCCESS } else { ExitCode::from(1) })
                 }
-                Err(e) if e.is_usage() => Err(BadInput(e.to_string()).into()),
                 Err(e) => Err(e.into()),
             }
         }
@@ -122,8 +129,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Check { rules }) => {
             // Everything the daemon does with the file before it starts: load (syntax,
             // patterns, actions, `[[pane]]` order) and build the matcher (pattern sizes).
-            let set = rules::load_async(&rules).await.map_err(|e| BadInput(e.to_string()))?;
-            ctmuxd::engine::compile(&set).map_err(BadInput)?;
+            let set = rules::load_async(&rules).await?;
+            ctmuxd::engine::compile(&set)?;
             println!(
                 "{}: ok: {} rule(s), {} [[pane]] entr(y/ies)",
                 rules.display(),
@@ -133,7 +140,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Replay { rules, label, transcripts }) => {
-            let set = rules::load_async(&rules).await.map_err(|e| BadInput(e.to_string()))?;
+            let set = rules::load_async(&rules).await?;
             let mut labels = HashMap::new();
             for l in &label {
                 let (p, name) = l
@@ -151,7 +158,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         .with_context(|| format!("reading transcript {}", t.display()))?,
                 );
             }
-            let firings = replay::replay(set, &data, &labels).map_err(BadInput)?;
+            let firings = replay::replay(set, &data, &labels)?;
             replay::write_json_lines(&mut std::io::stdout().lock(), &firings)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -168,9 +175,9 @@ async fn run_daemon(args: DaemonArgs) -> anyhow::Result<ExitCode> {
     // One daemon per tmux server, whatever the mode: taken before anything else, held
     // until the daemon ends.
     let _lock = ctmuxd::api::lock::DaemonLock::acquire(&args.server.target())?;
-    let set = rules::load_async(&rules_path).await.map_err(|e| BadInput(e.to_string()))?;
+    let set = rules::load_async(&rules_path).await?;
     // Compile now so a pattern the matcher refuses is also reported before anything starts.
-    ctmuxd::engine::compile(&set).map_err(BadInput)?;
+    ctmuxd::engine::compile(&set)?;
     let opts = DaemonOptions {
         target: args.server.target(),
         session: args.session.clone(),
@@ -207,9 +214,9 @@ async fn run_daemon(args: DaemonArgs) -> anyhow::Result<ExitCode> {
                     );
                     ctmuxd::poll::run(poll_opts(), shutdown_signal()).await?
                 }
-                None => return Err(e),
+                None => return Err(e.into()),
             },
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
     };
     match exit {

@@ -42,14 +42,13 @@ use crate::action::Action;
 use crate::dispatch::Dispatcher;
 use crate::engine::{now_ns, Firing};
 use crate::eventlog::Record;
-use crate::exit::DaemonExit;
+use crate::exit::{DaemonError, DaemonExit};
 use crate::orchestrate;
 use crate::panes::PaneInfo;
 use crate::rules::RuleSet;
 use crate::tmux::format::{self, SEP};
 use crate::tmux::ops::PaneRecord;
-use crate::tmux::version::ControlModeUnusable;
-use crate::tmux::{tmux_binary, TmuxError, TmuxTarget};
+use crate::tmux::{tmux_binary, TmuxError, TmuxFailure, TmuxTarget};
 
 /// The value of the `mode` field in every record this mode writes.
 pub const MODE: &str = "poll";
@@ -104,14 +103,14 @@ pub struct PollOptions {
 pub async fn run(
     opts: PollOptions,
     shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<DaemonExit> {
+) -> Result<DaemonExit, DaemonError> {
     let dispatcher = Dispatcher::for_rules(&opts.rules, &opts.events_dir, MODE)?;
     let interval = opts.interval.max(MIN_INTERVAL);
     // The control API, as in control mode: `status`, `rules`, `reload`, `events` and
     // `stop` work; the pane requests answer that they need control mode.
     let listener = crate::api::server::bind(&crate::api::socket_path(&opts.target))
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(DaemonError::Api)?;
     let stop_api = Arc::new(tokio::sync::Notify::new());
     let backend: Arc<dyn crate::api::Backend> = Arc::new(crate::backend::DaemonBackend::new(
         dispatcher.clone(),
@@ -136,7 +135,7 @@ async fn serve(
     interval: Duration,
     shutdown: impl Future<Output = ()>,
     stop_api: Arc<tokio::sync::Notify>,
-) -> anyhow::Result<DaemonExit> {
+) -> Result<DaemonExit, DaemonError> {
     let shutdown = async move {
         tokio::select! {
             _ = shutdown => {}
@@ -229,54 +228,17 @@ fn unsupported(rules: &RuleSet) -> Option<String> {
     (!parts.is_empty()).then(|| format!("poll mode: {}", parts.join("; ")))
 }
 
-/// Whether a failed control-mode start (an error from [`crate::tmux::version::check_control_mode`] or
-/// [`crate::daemon::run`]) means control mode cannot be used here, so polling should
-/// take over: tmux too old, the control client refused or died while attaching, or tmux
-/// rejecting a flag or command ctmuxd sends while setting up (an old tmux).
-///
-/// "No server running", a session that does not exist and tmux not being installed are
-/// not reasons to poll (polling would fail the same way), nor is any other error.
-/// An attach whose client exits before saying why is counted as unusable; use
-/// [`fallback_reason`] to also rule out a server that is not running.
-pub fn control_mode_unusable(err: &anyhow::Error) -> bool {
-    for cause in err.chain() {
-        if cause.downcast_ref::<ControlModeUnusable>().is_some() {
-            return true;
-        }
-        if let Some(t) = cause.downcast_ref::<TmuxError>() {
-            return match t {
-                TmuxError::Attach { message, .. } => {
-                    !names_missing_server(message) && !message.contains("can't find session")
-                }
-                TmuxError::Command(message) => {
-                    ["unknown flag", "unknown command", "usage:", "invalid option"]
-                        .iter()
-                        .any(|m| message.contains(m))
-                }
-                TmuxError::Closed(_) => true,
-                TmuxError::NoServer(_) | TmuxError::InvalidCommandLine(_) | TmuxError::Io(..) => {
-                    false
-                }
-            };
-        }
-    }
-    false
-}
-
-/// [`control_mode_unusable`], and the server answers a plain `list-sessions`: returns the
-/// reason to print before falling back to polling, or `None` when polling would not help.
-pub async fn fallback_reason(target: &TmuxTarget, err: &anyhow::Error) -> Option<String> {
-    if !control_mode_unusable(err) {
+/// [`DaemonError::control_mode_unusable`], and the server answers a plain
+/// `list-sessions`: returns the reason to print before falling back to polling, or `None`
+/// when polling would not help.
+pub async fn fallback_reason(target: &TmuxTarget, err: &DaemonError) -> Option<String> {
+    if !err.control_mode_unusable() {
         return None;
     }
     match target.run(["list-sessions", "-F", "#{session_id}"]).await {
         Err(TmuxError::NoServer(_)) => None,
-        _ => Some(format!("{err:#}")),
+        _ => Some(err.to_string()),
     }
-}
-
-fn names_missing_server(message: &str) -> bool {
-    message.contains("no server running") || message.contains("error connecting to")
 }
 
 /// What one marker line says about its pane, read just before the capture.
@@ -659,13 +621,9 @@ impl Poller {
 
     /// The server or the watched session is gone: stop instead of retrying.
     fn is_gone(&self, e: &TmuxError) -> bool {
-        match e {
-            TmuxError::NoServer(_) => true,
-            TmuxError::Command(m) => {
-                names_missing_server(m)
-                    || m.contains("server exited")
-                    || (self.session.is_some() && m.contains("can't find session"))
-            }
+        match e.failure() {
+            TmuxFailure::NoServer => true,
+            TmuxFailure::NoSession => self.session.is_some(),
             _ => false,
         }
     }
@@ -879,7 +837,7 @@ async fn run_batch(target: &TmuxTarget, args: &[String]) -> Result<Batch, TmuxEr
         .await
         .map_err(|e| TmuxError::Io(format!("cannot run {}: {e}", tmux_binary()), e))?;
     let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-    if !out.status.success() && names_missing_server(&stderr) {
+    if !out.status.success() && TmuxFailure::of_message(&stderr) == TmuxFailure::NoServer {
         return Err(TmuxError::NoServer(target.describe()));
     }
     if !out.status.success() {
@@ -895,7 +853,7 @@ async fn run_batch(target: &TmuxTarget, args: &[String]) -> Result<Batch, TmuxEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tmux::version::TmuxVersion;
+    use crate::tmux::version::{ControlModeUnusable, TmuxVersion};
 
     fn geo(history: u64, cursor_y: u64) -> Geometry {
         Geometry { history, limit: 2000, cursor_y, height: 5, width: 80, alternate: false }
@@ -1104,20 +1062,21 @@ mod tests {
 
     #[test]
     fn unusable_control_mode_is_told_apart_from_no_server() {
-        let e = |t: TmuxError| anyhow::Error::from(t);
-        assert!(!control_mode_unusable(&e(TmuxError::NoServer("tmux".into()))));
+        let unusable = |t: TmuxError| DaemonError::Tmux(t).control_mode_unusable();
+        assert!(!unusable(TmuxError::NoServer("tmux".into())));
         let attach = |m: &str| TmuxError::Attach { session: "main".into(), message: m.into() };
-        assert!(control_mode_unusable(&e(attach("tmux exited before attaching"))));
-        assert!(!control_mode_unusable(&e(attach("can't find session: x"))));
-        assert!(!control_mode_unusable(&e(attach("no server running on /tmp/x"))));
-        assert!(control_mode_unusable(&e(TmuxError::Command("unknown flag -B".into()))));
-        assert!(!control_mode_unusable(&e(TmuxError::Command("can't find pane: %9".into()))));
-        assert!(control_mode_unusable(&e(TmuxError::Closed(None)).context("attaching")));
-        let old = anyhow::Error::from(ControlModeUnusable::TooOld {
+        assert!(unusable(attach("tmux exited before attaching")));
+        assert!(!unusable(attach("can't find session: x")));
+        assert!(!unusable(attach("no server running on /tmp/x")));
+        assert!(unusable(TmuxError::Command("unknown flag -B".into())));
+        assert!(!unusable(TmuxError::Command("can't find pane: %9".into())));
+        assert!(unusable(TmuxError::Closed(None)));
+        let old = DaemonError::from(ControlModeUnusable::TooOld {
             found: TmuxVersion::parse("tmux 3.0a"),
         });
-        assert!(control_mode_unusable(&old));
-        assert!(!control_mode_unusable(&anyhow::anyhow!("the rules do not compile")));
+        assert!(old.control_mode_unusable());
+        let server = "-L x".to_string();
+        assert!(!DaemonError::NoSessions { server }.control_mode_unusable());
     }
 
     #[test]

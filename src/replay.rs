@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tmux_control_parser::{Decoder, Event, PaneId};
 
 use crate::action::Action;
-use crate::engine::{Engine, Firing};
+use crate::engine::{CompileError, Engine, Firing};
 use crate::panes::PaneInfo;
 use crate::rules::RuleSet;
 
@@ -56,12 +56,12 @@ impl From<&Firing> for ReplayFiring {
 /// them). Time does not pass during a replay, so a `cooldown` spans the whole replay.
 ///
 /// # Errors
-/// A message when the rules do not compile.
+/// [`CompileError`] when the rules do not compile.
 pub fn replay(
     rules: RuleSet,
     transcripts: &[Vec<u8>],
     labels: &HashMap<PaneId, String>,
-) -> Result<Vec<ReplayFiring>, String> {
+) -> Result<Vec<ReplayFiring>, CompileError> {
     let mut engine = Engine::new(rules)?;
     for (id, label) in labels {
         engine.upsert_pane(

@@ -91,6 +91,32 @@ pub struct DynamicMatch {
     pub seq: u64,
 }
 
+/// A run-time pattern that cannot be used, naming it and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("pattern {pattern:?}: {why}")]
+pub struct PatternError {
+    /// The pattern as given.
+    pub pattern: String,
+    /// What is wrong with it.
+    pub why: PatternProblem,
+}
+
+/// What is wrong with a run-time pattern.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PatternProblem {
+    /// Not a valid regex (regex-syntax's message).
+    #[error("invalid regex: {0}")]
+    Syntax(String),
+    /// It contains a literal newline, but lines are matched one at a time.
+    #[error(
+        "pattern contains a literal '\\n' but is matched one line at a time, so it can never match; match the line end with `$` instead"
+    )]
+    Newline,
+    /// Its automaton is over the size limit.
+    #[error("compiles to too big an automaton, simplify it: {0}")]
+    TooBig(String),
+}
+
 /// One run-time pattern's compiled regex, with the rules' syntax and checks: the
 /// `regex` crate's syntax, matched one line at a time (`^`/`$` anchor at the line's
 /// ends), a literal `'\n'` refused.
@@ -115,22 +141,18 @@ impl PatternRegex {
     /// Parses, checks and compiles `pattern`. Call it outside the engine's lock.
     ///
     /// # Errors
-    /// A message naming the pattern: invalid syntax, a literal `'\n'`, too big.
-    pub fn new(pattern: &str) -> Result<PatternRegex, String> {
+    /// [`PatternError`] naming the pattern: invalid syntax, a literal `'\n'`, too big.
+    pub fn new(pattern: &str) -> Result<PatternRegex, PatternError> {
+        let error = |why| PatternError { pattern: pattern.to_owned(), why };
         let hir = syntax::parse_with(pattern, &SyntaxConfig::new())
-            .map_err(|e| format!("pattern {pattern:?}: invalid regex: {e}"))?;
+            .map_err(|e| error(PatternProblem::Syntax(e.to_string())))?;
         if has_newline(&hir) {
-            return Err(format!(
-                "pattern {pattern:?}: pattern contains a literal '\\n' but is matched one \
-                 line at a time, so it can never match; match the line end with `$` instead"
-            ));
+            return Err(error(PatternProblem::Newline));
         }
         let regex = meta::Regex::builder()
             .configure(meta::Config::new().nfa_size_limit(Some(PATTERN_NFA_LIMIT)))
             .build_from_hir(&hir)
-            .map_err(|e| {
-                format!("pattern {pattern:?}: compiles to too big an automaton, simplify it: {e}")
-            })?;
+            .map_err(|e| error(PatternProblem::TooBig(e.to_string())))?;
         Ok(PatternRegex { regex })
     }
 
@@ -197,7 +219,7 @@ impl Waiter {
     ///
     /// # Errors
     /// The pattern does not compile (see [`PatternRegex::new`]).
-    pub fn compile(pattern: DynamicPattern) -> Result<Waiter, String> {
+    pub fn compile(pattern: DynamicPattern) -> Result<Waiter, PatternError> {
         let regex = PatternRegex::new(&pattern.pattern)?;
         Ok(Waiter::new(regex, pattern))
     }
@@ -396,8 +418,11 @@ mod tests {
 
     #[test]
     fn regex_errors_name_the_pattern() {
-        assert!(PatternRegex::new("(").unwrap_err().contains("\"(\""));
-        assert!(PatternRegex::new("a\\nb").unwrap_err().contains("'\\n'"));
+        let e = PatternRegex::new("(").unwrap_err();
+        assert!(matches!(e.why, PatternProblem::Syntax(_)) && e.to_string().contains("\"(\""));
+        let e = PatternRegex::new("a\\nb").unwrap_err();
+        assert_eq!(e.why, PatternProblem::Newline);
+        assert!(e.to_string().starts_with("pattern \"a\\\\nb\": pattern contains a literal '\\n'"));
         assert!(PatternRegex::new("[\\s]").is_ok(), "classes that include \\n are fine");
     }
 }

@@ -80,7 +80,7 @@ impl TmuxTarget {
             .map_err(|e| TmuxError::Io(format!("cannot run {}: {e}", tmux_binary()), e))?;
         let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
         if !out.status.success() {
-            if stderr.contains("no server running") || stderr.contains("error connecting to") {
+            if TmuxFailure::of_message(&stderr) == TmuxFailure::NoServer {
                 return Err(TmuxError::NoServer(self.describe()));
             }
             return Err(TmuxError::Command(stderr));
@@ -120,4 +120,59 @@ pub enum TmuxError {
     /// Running tmux failed at the OS level.
     #[error("{0}")]
     Io(String, #[source] std::io::Error),
+}
+
+/// What a [`TmuxError`] means, read once here from tmux's text (tmux reports failures only
+/// as messages), so callers decide on a type, never on substrings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TmuxFailure {
+    /// No server listens on the socket, or it exited.
+    NoServer,
+    /// The session asked for does not exist (or no longer does).
+    NoSession,
+    /// tmux does not know a flag or command ctmuxd sent: an older release.
+    Unsupported,
+    /// The control client could not attach, for another reason than the two above.
+    AttachRefused,
+    /// The control connection closed.
+    ConnectionLost,
+    /// Anything else (a refused command line, the OS failing to run tmux, ...).
+    Other,
+}
+
+impl TmuxFailure {
+    /// Classifies one of tmux's error messages.
+    pub fn of_message(message: &str) -> TmuxFailure {
+        if ["no server running", "error connecting to", "server exited"]
+            .iter()
+            .any(|m| message.contains(m))
+        {
+            TmuxFailure::NoServer
+        } else if message.contains("can't find session") {
+            TmuxFailure::NoSession
+        } else if ["unknown flag", "unknown command", "usage:", "invalid option"]
+            .iter()
+            .any(|m| message.contains(m))
+        {
+            TmuxFailure::Unsupported
+        } else {
+            TmuxFailure::Other
+        }
+    }
+}
+
+impl TmuxError {
+    /// What went wrong, as a type (see [`TmuxFailure`]).
+    pub fn failure(&self) -> TmuxFailure {
+        match self {
+            TmuxError::NoServer(_) => TmuxFailure::NoServer,
+            TmuxError::Attach { message, .. } => match TmuxFailure::of_message(message) {
+                TmuxFailure::Other | TmuxFailure::Unsupported => TmuxFailure::AttachRefused,
+                known => known,
+            },
+            TmuxError::Command(message) => TmuxFailure::of_message(message),
+            TmuxError::Closed(_) => TmuxFailure::ConnectionLost,
+            TmuxError::InvalidCommandLine(_) | TmuxError::Io(..) => TmuxFailure::Other,
+        }
+    }
 }

@@ -22,7 +22,7 @@ const DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/ARCHITECTURE.md");
 /// layer holds one or more top-level modules of `src/`. A module may use modules of lower
 /// layers, never of a higher one, nor another module of its own layer (peers stay apart).
 const LAYERS: &[&[&str]] = &[
-    &["glob", "exit", "hash"],
+    &["glob", "hash"],
     &["tmux"],
     &["matcher", "waiters"],
     &["pane"],
@@ -32,6 +32,7 @@ const LAYERS: &[&[&str]] = &[
     &["action"],
     &["rules"],
     &["engine"],
+    &["exit"],
     &["orchestrate"],
     &["dispatch"],
     &["api"],

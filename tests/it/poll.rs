@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use ctmuxd::daemon::DaemonExit;
+use ctmuxd::daemon::{DaemonError, DaemonExit};
 use ctmuxd::poll::{self, PollOptions};
 use ctmuxd::tmux::TmuxTarget;
 use serde_json::Value;
@@ -19,7 +19,7 @@ use crate::harness::{read_events, TmuxServer};
 /// `poll::run` on a task, stopped through its shutdown future.
 struct Poller {
     stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<anyhow::Result<DaemonExit>>,
+    task: JoinHandle<Result<DaemonExit, DaemonError>>,
     log: PathBuf,
 }
 
@@ -302,11 +302,11 @@ async fn no_server_is_an_error_not_a_reason_to_poll() {
     };
     let err = poll::run(opts, std::future::pending()).await.unwrap_err();
     assert!(err.to_string().contains("no tmux server running"), "{err}");
-    assert!(!poll::control_mode_unusable(&err));
-    let attach = anyhow::Error::from(ctmuxd::tmux::TmuxError::Attach {
+    assert!(!err.control_mode_unusable());
+    let attach = DaemonError::from(ctmuxd::tmux::TmuxError::Attach {
         session: "main".into(),
         message: "tmux exited before attaching".into(),
     });
-    assert!(poll::control_mode_unusable(&attach));
+    assert!(attach.control_mode_unusable());
     assert_eq!(poll::fallback_reason(&target, &attach).await, None, "no server: do not poll");
 }
