@@ -130,7 +130,7 @@ pub enum PatternProblem {
 /// assert!(re.is_match("done in 12s"));
 /// assert_eq!(re.captures("done in 12s"), vec![("secs".to_string(), "12".to_string())]);
 /// assert!(PatternRegex::new("a\nb").is_err());
-/// # Ok::<(), String>(())
+/// # Ok::<(), ctmuxd::waiters::PatternError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct PatternRegex {
