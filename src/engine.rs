@@ -16,11 +16,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::action::ActionContext;
-use crate::matcher::{Matcher, PatternSpec};
-use crate::pane::watch::{LineMatch, PaneWatch};
 use crate::rules::{Rule, RuleSet, Trigger};
 pub use crate::waiters::{DynamicMatch, DynamicPattern, DynamicSink};
 use crate::waiters::{PatternRegex, Waiter, Waiters};
+use ctmuxd_text::matcher::{Matcher, PatternSpec};
+use ctmuxd_text::pane::watch::{LineMatch, PaneWatch};
 use tmux_control_parser::{PaneId, SessionId, WindowId};
 
 /// What the daemon knows about a pane besides its text.
