@@ -24,7 +24,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ctmuxd::matcher::{Matcher, PaneMatcher, PatternSpec};
+use ctmuxd_text::matcher::{Matcher, PaneMatcher, PatternSpec};
 
 /// `(case name, rule count, pattern of rule i)`.
 type Case = (&'static str, usize, fn(usize) -> String);

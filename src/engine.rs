@@ -16,12 +16,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::action::ActionContext;
-use crate::matcher::{Matcher, MatcherError, PatternSpec};
-use crate::pane::watch::LineMatch;
 use crate::panes::{Life, Pane, PaneInfo};
 use crate::rules::{Rule, RuleSet, Trigger};
 pub use crate::waiters::{DynamicMatch, DynamicPattern, DynamicSink};
 use crate::waiters::{PatternError, PatternRegex, Waiter, Waiters};
+use ctmuxd_text::matcher::{Matcher, MatcherError, PatternSpec};
+use ctmuxd_text::pane::watch::LineMatch;
 use tmux_control_parser::{PaneId, SessionId, WindowId};
 
 /// What [`Engine::catch_up`] did.

@@ -1,8 +1,9 @@
 //! ctmuxd: an event-driven daemon that watches tmux panes through control mode.
 //!
 //! Data flows one way: tmux bytes → [`tmux_control_parser`] → [`tmux`] (events,
-//! command replies) → [`pane`] (screen text, ring buffer) → [`matcher`] (one lazy
-//! DFA for every rule) → [`rules`] (firing policy) → [`action`] → [`eventlog`].
+//! command replies) → [`ctmuxd_text::pane`] (screen text, ring buffer) →
+//! [`ctmuxd_text::matcher`] (one lazy DFA for every rule) → [`rules`] (firing policy) →
+//! [`action`] → [`eventlog`].
 //! The binary (`src/main.rs`) is a thin layer over this library. `ARCHITECTURE.md` gives
 //! the layer list the modules follow (lowest first), which `tests/it/layers.rs` enforces.
 
@@ -19,9 +20,7 @@ pub mod eventlog;
 pub mod exit;
 pub mod glob;
 pub mod hash;
-pub mod matcher;
 pub mod orchestrate;
-pub mod pane;
 pub mod panes;
 pub mod poll;
 pub mod replay;

@@ -16,8 +16,8 @@
 
 use std::sync::Arc;
 
-use crate::matcher::Matcher;
-use crate::pane::watch::PaneWatch;
+use ctmuxd_text::matcher::Matcher;
+use ctmuxd_text::pane::watch::PaneWatch;
 use tmux_control_parser::{SessionId, WindowId};
 
 /// Where a pane is and what it is called: what tmux's pane list and the label
@@ -102,7 +102,7 @@ impl Pane {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::matcher::PatternSpec;
+    use ctmuxd_text::matcher::PatternSpec;
 
     fn pane() -> Pane {
         let m = Matcher::new(&[PatternSpec { pattern: "X".into(), prompt: false }]).unwrap();

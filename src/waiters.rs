@@ -185,7 +185,7 @@ impl PatternRegex {
 }
 
 /// True when `hir` contains a literal `'\n'` (in a literal, or a class that is exactly
-/// `'\n'`), which a line never holds. Same check as the rules' (`matcher/compile.rs`).
+/// `'\n'`), which a line never holds. Same check as the rules' (`text/src/matcher/compile.rs`).
 fn has_newline(hir: &Hir) -> bool {
     match hir.kind() {
         HirKind::Empty | HirKind::Look(_) => false,

@@ -323,7 +323,7 @@ impl RuleChecker<'_> {
         }
         // PERF: a syntax check, no automaton: a `meta::Regex` each made 2,000 rules
         // with `\w` take 1.7 s to load. Size is checked when the matcher is built.
-        let names = match crate::matcher::check_pattern(text) {
+        let names = match ctmuxd_text::matcher::check_pattern(text) {
             Ok(names) => names,
             Err(err) => return Err(self.pattern_error(pattern, &err)),
         };

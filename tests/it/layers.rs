@@ -1,6 +1,8 @@
 //! The module graph runs one way (issue "One-way core"): every file under `src/` may use
 //! only modules at its own layer or below, in the order `ARCHITECTURE.md` gives, and no
-//! two modules use each other. No tmux needed: this reads the source.
+//! two modules use each other. The same holds inside the `ctmuxd-text` crate (`text/src/`,
+//! [`TEXT_LAYERS`]), which sits below every module of `src/` and uses nothing of ctmuxd,
+//! tokio, clap or I/O. No tmux needed: this reads the source.
 //!
 //! A file's imports are the crate modules its paths name: `crate::a::b`, `super::…`
 //! (resolved against the file's module and any inline `mod` it is in), `self::…`, and a
@@ -15,6 +17,9 @@ use std::path::{Path, PathBuf};
 /// The crate's source directory.
 const SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
 
+/// The `ctmuxd-text` crate's directory (its `Cargo.toml` and `src/`).
+const TEXT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/text");
+
 /// The architecture document, whose "Layers" list must equal [`LAYERS`].
 const DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/ARCHITECTURE.md");
 
@@ -24,9 +29,7 @@ const DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/ARCHITECTURE.md");
 const LAYERS: &[&[&str]] = &[
     &["glob", "hash"],
     &["tmux"],
-    &["matcher", "waiters"],
-    &["pane"],
-    &["panes"],
+    &["waiters", "panes"],
     &["eventlog", "checkpoint"],
     &["timeline"],
     &["action"],
@@ -45,12 +48,63 @@ const LAYERS: &[&[&str]] = &[
 
 /// Imports that go against [`LAYERS`] on purpose: (file, module used, why). Keep it short;
 /// each entry is debt to pay, not a rule.
-const ALLOWED: &[(&str, &str, &str)] = &[(
-    "src/matcher/stream.rs",
+const ALLOWED: &[(&str, &str, &str)] = &[];
+
+/// The layers of the `ctmuxd-text` crate, lowest first, as [`LAYERS`] for `src/`: the
+/// matcher knows nothing of panes; a pane's watch feeds its matcher.
+const TEXT_LAYERS: &[&[&str]] = &[&["matcher"], &["pane"]];
+
+/// Imports inside `ctmuxd-text` that go against [`TEXT_LAYERS`] on purpose, as
+/// [`ALLOWED`].
+const TEXT_ALLOWED: &[(&str, &str, &str)] = &[(
+    "text/src/matcher/stream.rs",
     "pane::watch",
     "test-only: the stream tests drive the matcher through PaneWatch, as the engine does, \
      and read matcher internals (accel, gate), so they cannot move to pane",
 )];
+
+/// What `ctmuxd-text` may not depend on (any kind of dependency) nor name in its source:
+/// the daemon, its runtime and its command line.
+const TEXT_FORBIDDEN: &[&str] = &["ctmuxd", "tokio", "tokio-util", "clap", "tmux-control-parser"];
+
+/// The `std` modules that do I/O, which `ctmuxd-text` may not use: bytes in, text out.
+const TEXT_NO_IO: &[&str] = &["fs", "io", "net", "process"];
+
+/// One crate whose modules are layered: where its sources are and how messages name them,
+/// its layers and its exceptions.
+struct Layered {
+    /// The source directory.
+    src: &'static str,
+    /// The source directory as file names in messages start (`src/`, `text/src/`).
+    prefix: &'static str,
+    /// The name messages give the layer list.
+    list: &'static str,
+    /// The layers, lowest first.
+    layers: &'static [&'static [&'static str]],
+    /// (file, module used, why) imports allowed against the layers.
+    allowed: &'static [(&'static str, &'static str, &'static str)],
+}
+
+/// The `ctmuxd` crate (`src/`).
+const MAIN: Layered = Layered {
+    src: SRC,
+    prefix: "src/",
+    list: "LAYERS (tests/it/layers.rs and ARCHITECTURE.md)",
+    layers: LAYERS,
+    allowed: ALLOWED,
+};
+
+/// The `ctmuxd-text` crate (`text/src/`).
+const TEXT_CRATE: Layered = Layered {
+    src: concat!(env!("CARGO_MANIFEST_DIR"), "/text/src"),
+    prefix: "text/src/",
+    list: "TEXT_LAYERS (tests/it/layers.rs)",
+    layers: TEXT_LAYERS,
+    allowed: TEXT_ALLOWED,
+};
+
+/// Every layered crate of the workspace.
+const CRATES: &[&Layered] = &[&MAIN, &TEXT_CRATE];
 
 /// The modules that may use clap: the command line is parsed at the top, and the library
 /// below it takes plain types.
@@ -366,10 +420,10 @@ fn imports_of(
     imports
 }
 
-/// Every crate-module import of every file under `src/`, with every module the files
+/// Every crate-module import of every file of crate `c`, with every module the files
 /// define; imports of a module by itself or by a module inside it are left out.
-fn all_imports() -> (Vec<Import>, BTreeSet<ModPath>) {
-    let src = Path::new(SRC);
+fn all_imports(c: &Layered) -> (Vec<Import>, BTreeSet<ModPath>) {
+    let src = Path::new(c.src);
     let files = rust_files(src);
     let mut known: BTreeSet<ModPath> =
         files.iter().map(|f| file_module(f.strip_prefix(src).expect("file under src"))).collect();
@@ -377,7 +431,7 @@ fn all_imports() -> (Vec<Import>, BTreeSet<ModPath>) {
     for f in &files {
         let rel = f.strip_prefix(src).expect("file under src");
         let text = fs::read_to_string(f).expect("readable source file");
-        let name = format!("src/{}", rel.display());
+        let name = format!("{}{}", c.prefix, rel.display());
         imports.extend(imports_of(&text, &name, &file_module(rel), &mut known));
     }
     imports.retain(|imp| !imp.from.starts_with(&imp.to));
@@ -393,75 +447,85 @@ fn show(m: &ModPath) -> String {
     }
 }
 
-/// The index in [`LAYERS`] of the top-level module `m` is in.
-fn layer_of(m: &ModPath) -> Option<usize> {
+/// The index in `c`'s layers of the top-level module `m` is in.
+fn layer_of(c: &Layered, m: &ModPath) -> Option<usize> {
     let top = m.first()?;
-    LAYERS.iter().position(|l| l.contains(&top.as_str()))
+    c.layers.iter().position(|l| l.contains(&top.as_str()))
 }
 
-/// The source line an import is on, trimmed, for messages.
-fn source_line(imp: &Import) -> String {
-    let text = fs::read_to_string(Path::new(SRC).join(imp.file.trim_start_matches("src/")))
+/// The source line an import of crate `c` is on, trimmed, for messages.
+fn source_line(c: &Layered, imp: &Import) -> String {
+    let text = fs::read_to_string(Path::new(c.src).join(imp.file.trim_start_matches(c.prefix)))
         .unwrap_or_default();
     text.lines().nth(imp.line - 1).unwrap_or("").trim().to_string()
 }
 
 #[test]
 fn every_module_is_in_the_layer_list() {
-    let (_, known) = all_imports();
-    let tops: BTreeSet<&str> = known.iter().filter_map(|m| m.first()).map(String::as_str).collect();
-    let listed: Vec<&str> = LAYERS.iter().flat_map(|l| l.iter().copied()).collect();
-    let missing: Vec<&&str> = tops.iter().filter(|t| !listed.contains(t)).collect();
-    let stale: Vec<&&str> = listed.iter().filter(|l| !tops.contains(**l)).collect();
-    let mut seen = BTreeSet::new();
-    let twice: Vec<&&str> = listed.iter().filter(|l| !seen.insert(**l)).collect();
-    assert!(
-        missing.is_empty() && stale.is_empty() && twice.is_empty(),
-        "modules missing from LAYERS (tests/it/layers.rs and ARCHITECTURE.md): {missing:?}; \
-         LAYERS entries that are no module: {stale:?}; listed twice: {twice:?}"
-    );
+    let mut bad = Vec::new();
+    for c in CRATES {
+        let (_, known) = all_imports(c);
+        let tops: BTreeSet<&str> =
+            known.iter().filter_map(|m| m.first()).map(String::as_str).collect();
+        let listed: Vec<&str> = c.layers.iter().flat_map(|l| l.iter().copied()).collect();
+        let missing: Vec<&&str> = tops.iter().filter(|t| !listed.contains(t)).collect();
+        let stale: Vec<&&str> = listed.iter().filter(|l| !tops.contains(**l)).collect();
+        let mut seen = BTreeSet::new();
+        let twice: Vec<&&str> = listed.iter().filter(|l| !seen.insert(**l)).collect();
+        if !(missing.is_empty() && stale.is_empty() && twice.is_empty()) {
+            bad.push(format!(
+                "modules missing from {}: {missing:?}; entries that are no module: {stale:?}; \
+                 listed twice: {twice:?}",
+                c.list
+            ));
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
 
 #[test]
 fn no_import_goes_up_a_layer() {
-    let (imports, _) = all_imports();
     let mut bad = BTreeSet::new();
-    for imp in &imports {
-        let (Some(from), Some(to)) = (layer_of(&imp.from), layer_of(&imp.to)) else {
-            bad.insert(format!(
-                "{}:{}: `{}` — {} uses {}, which is not in LAYERS",
-                imp.file,
-                imp.line,
-                source_line(imp),
-                show(&imp.from),
-                show(&imp.to)
-            ));
-            continue;
-        };
-        let allowed = ALLOWED.iter().any(|(f, m, _)| *f == imp.file && *m == show(&imp.to));
-        let peers = to == from && imp.from.first() != imp.to.first();
-        if peers && !allowed {
-            bad.insert(format!(
-                "{}:{}: `{}` — {} uses {}, its peer in layer {}",
-                imp.file,
-                imp.line,
-                source_line(imp),
-                show(&imp.from),
-                show(&imp.to),
-                from + 1
-            ));
-        }
-        if to > from && !allowed {
-            bad.insert(format!(
-                "{}:{}: `{}` — {} (layer {}) uses {} (layer {}, higher)",
-                imp.file,
-                imp.line,
-                source_line(imp),
-                show(&imp.from),
-                from + 1,
-                show(&imp.to),
-                to + 1
-            ));
+    for c in CRATES {
+        let (imports, _) = all_imports(c);
+        for imp in &imports {
+            let (Some(from), Some(to)) = (layer_of(c, &imp.from), layer_of(c, &imp.to)) else {
+                bad.insert(format!(
+                    "{}:{}: `{}` — {} uses {}, which is not in {}",
+                    imp.file,
+                    imp.line,
+                    source_line(c, imp),
+                    show(&imp.from),
+                    show(&imp.to),
+                    c.list
+                ));
+                continue;
+            };
+            let allowed = c.allowed.iter().any(|(f, m, _)| *f == imp.file && *m == show(&imp.to));
+            let peers = to == from && imp.from.first() != imp.to.first();
+            if peers && !allowed {
+                bad.insert(format!(
+                    "{}:{}: `{}` — {} uses {}, its peer in layer {}",
+                    imp.file,
+                    imp.line,
+                    source_line(c, imp),
+                    show(&imp.from),
+                    show(&imp.to),
+                    from + 1
+                ));
+            }
+            if to > from && !allowed {
+                bad.insert(format!(
+                    "{}:{}: `{}` — {} (layer {}) uses {} (layer {}, higher)",
+                    imp.file,
+                    imp.line,
+                    source_line(c, imp),
+                    show(&imp.from),
+                    from + 1,
+                    show(&imp.to),
+                    to + 1
+                ));
+            }
         }
     }
     assert!(
@@ -473,31 +537,110 @@ fn no_import_goes_up_a_layer() {
 
 #[test]
 fn no_two_modules_use_each_other() {
-    let (imports, _) = all_imports();
-    // Each direction's first import, for the message.
-    let mut edges: BTreeMap<(ModPath, ModPath), &Import> = BTreeMap::new();
-    for imp in &imports {
-        edges.entry((imp.from.clone(), imp.to.clone())).or_insert(imp);
-    }
     let mut circles = Vec::new();
-    for ((a, b), ab) in &edges {
-        if a < b {
-            if let Some(ba) = edges.get(&(b.clone(), a.clone())) {
-                circles.push(format!(
-                    "{} ↔ {}: {}:{} `{}` and {}:{} `{}`",
-                    show(a),
-                    show(b),
-                    ab.file,
-                    ab.line,
-                    source_line(ab),
-                    ba.file,
-                    ba.line,
-                    source_line(ba)
-                ));
+    for c in CRATES {
+        let (imports, _) = all_imports(c);
+        // Each direction's first import, for the message.
+        let mut edges: BTreeMap<(ModPath, ModPath), &Import> = BTreeMap::new();
+        for imp in &imports {
+            edges.entry((imp.from.clone(), imp.to.clone())).or_insert(imp);
+        }
+        for ((a, b), ab) in &edges {
+            if a < b {
+                if let Some(ba) = edges.get(&(b.clone(), a.clone())) {
+                    circles.push(format!(
+                        "{} ↔ {}: {}:{} `{}` and {}:{} `{}`",
+                        show(a),
+                        show(b),
+                        ab.file,
+                        ab.line,
+                        source_line(c, ab),
+                        ba.file,
+                        ba.line,
+                        source_line(c, ba)
+                    ));
+                }
             }
         }
     }
     assert!(circles.is_empty(), "modules that use each other:\n{}", circles.join("\n"));
+}
+
+/// `ctmuxd-text` stays the text side only: no dependency (normal, dev, build or per
+/// target) on the daemon, tokio or clap in its `Cargo.toml`, and no mention of them nor
+/// of `std`'s I/O modules in its source.
+#[test]
+fn the_text_crate_uses_no_daemon_runtime_or_io() {
+    let manifest = fs::read_to_string(format!("{TEXT}/Cargo.toml")).expect("text/Cargo.toml");
+    let manifest: toml::Table = toml::from_str(&manifest).expect("text/Cargo.toml parses");
+    let mut bad = Vec::new();
+    let kinds = ["dependencies", "dev-dependencies", "build-dependencies"];
+    // Dependency tables: top-level ones and `[target.<cfg>.…]` ones.
+    let mut tables: Vec<(String, &toml::Table)> = Vec::new();
+    for kind in kinds {
+        if let Some(t) = manifest.get(kind).and_then(|t| t.as_table()) {
+            tables.push((kind.to_string(), t));
+        }
+    }
+    for (cfg, target) in manifest.get("target").and_then(|t| t.as_table()).into_iter().flatten() {
+        for kind in kinds {
+            if let Some(t) = target.get(kind).and_then(|t| t.as_table()) {
+                tables.push((format!("target.{cfg}.{kind}"), t));
+            }
+        }
+    }
+    assert!(!tables.is_empty(), "text/Cargo.toml has no dependency table");
+    for (kind, table) in tables {
+        for (key, spec) in table {
+            // A renamed dependency names its crate in `package`.
+            let package = spec.get("package").and_then(|p| p.as_str()).unwrap_or(key);
+            if TEXT_FORBIDDEN.contains(&package) {
+                bad.push(format!("text/Cargo.toml [{kind}]: {key} ({package})"));
+            }
+        }
+    }
+    let src = Path::new(TEXT_CRATE.src);
+    let idents: Vec<String> = TEXT_FORBIDDEN.iter().map(|n| n.replace('-', "_")).collect();
+    for f in rust_files(src) {
+        let rel = f.strip_prefix(src).expect("file under text/src");
+        let toks = tokens(&fs::read_to_string(&f).expect("readable source file"));
+        // Inside `std::{…}`: the depth of its brace, while in it.
+        let mut std_group: Option<usize> = None;
+        let mut depth = 0;
+        for (i, (tok, line)) in toks.iter().enumerate() {
+            let at = |k: usize| toks.get(k).map(|t| &t.0);
+            let after_std = i >= 2
+                && at(i - 1) == Some(&Tok::PathSep)
+                && at(i - 2) == Some(&Tok::Ident("std".into()));
+            match tok {
+                Tok::Open => {
+                    depth += 1;
+                    if after_std && std_group.is_none() {
+                        std_group = Some(depth);
+                    }
+                }
+                Tok::Close => {
+                    if std_group == Some(depth) {
+                        std_group = None;
+                    }
+                    depth -= 1;
+                }
+                Tok::Ident(w) if idents.contains(w) => {
+                    bad.push(format!("text/src/{}:{line}: uses {w}", rel.display()));
+                }
+                Tok::Ident(w) if TEXT_NO_IO.contains(&w.as_str()) => {
+                    // Directly after `std::`, or at the top of a `std::{…}` group.
+                    let in_group = std_group == Some(depth)
+                        && matches!(at(i - 1), Some(Tok::Open | Tok::Punct(',')));
+                    if after_std || in_group {
+                        bad.push(format!("text/src/{}:{line}: uses std::{w}", rel.display()));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(bad.is_empty(), "ctmuxd-text reaches outside the text side:\n{}", bad.join("\n"));
 }
 
 #[test]

@@ -38,8 +38,8 @@ pub struct LineMatch {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use ctmuxd::matcher::{Matcher, PatternSpec};
-/// use ctmuxd::pane::watch::PaneWatch;
+/// use ctmuxd_text::matcher::{Matcher, PatternSpec};
+/// use ctmuxd_text::pane::watch::PaneWatch;
 ///
 /// let m = Arc::new(Matcher::new(&[
 ///     PatternSpec::line(r"TRIGGER: START_\w+ (?P<id>\S+)"),
@@ -84,7 +84,7 @@ impl PaneWatch {
 
     /// As [`PaneWatch::feed`], and passes every line completed by this feed to `on_line`
     /// with its sequence number, in order (the run-time patterns' view of the pane, see
-    /// [`crate::waiters`]). The line being written is [`Ring::partial`] afterwards.
+    /// ctmuxd's `waiters`). The line being written is [`Ring::partial`] afterwards.
     pub fn feed_with(
         &mut self,
         data: &[u8],

@@ -82,7 +82,7 @@ enum Mode {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use ctmuxd::matcher::{Matcher, PaneMatcher, PatternSpec};
+/// use ctmuxd_text::matcher::{Matcher, PaneMatcher, PatternSpec};
 ///
 /// let m = Arc::new(Matcher::new(&[PatternSpec::line(r"done in \d+s$")])?);
 /// let mut pm = PaneMatcher::new(m);

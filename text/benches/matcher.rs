@@ -36,8 +36,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
-use ctmuxd::matcher::{Matcher, MatcherOptions, PaneMatcher, PatternSpec};
-use ctmuxd::pane::watch::PaneWatch;
+use ctmuxd_text::matcher::{Matcher, MatcherOptions, PaneMatcher, PatternSpec};
+use ctmuxd_text::pane::watch::PaneWatch;
 
 /// Feed size used by the daemon's reader (a `%output` burst is usually smaller).
 const CHUNK: usize = 64 * 1024;

@@ -92,7 +92,7 @@ impl Default for MatcherOptions {
 /// # Example
 ///
 /// ```
-/// use ctmuxd::matcher::{Matcher, PatternSpec};
+/// use ctmuxd_text::matcher::{Matcher, PatternSpec};
 ///
 /// let m = Matcher::new(&[PatternSpec::line(r"error\[E\d{4}\]"), PatternSpec::line("^ok$")])?;
 /// assert_eq!(m.matches_line("error[E0308]: mismatched types"), vec![0]);
