@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::action::SpawnAction;
 use crate::engine::{now_ns, DynamicMatch, DynamicPattern, DynamicSink, Engine, Firing, PaneInfo};
-use crate::eventlog::Record;
+use crate::eventlog::{PaneChange, PaneEvent, Record, ResyncEvent};
 use crate::rules::PaneSpec;
 use crate::tmux::control::ControlClient;
 use crate::tmux::ops::{self, Placement, SpawnSpec};
@@ -158,7 +158,7 @@ pub async fn spawn<D: PaneHost>(
         engine.upsert_pane(rec.id, info);
         engine.panes_alive()
     };
-    pane_record(d, "spawned", rec.id, &spec.label, alive, None);
+    pane_record(d, PaneChange::Spawned, rec.id, &spec.label, alive, None);
     Ok((rec.id, rec.session_name))
 }
 
@@ -185,7 +185,8 @@ pub async fn close<D: PaneHost>(d: &D, glob: &str) -> Result<Vec<PaneId>, String
                     engine.remove_pane(p.id);
                     engine.panes_alive()
                 };
-                pane_record(d, "closed", p.id, p.label.as_deref().unwrap_or(glob), alive, None);
+                let label = p.label.as_deref().unwrap_or(glob);
+                pane_record(d, PaneChange::Closed, p.id, label, alive, None);
                 closed.push(p.id);
             }
             Err(e) => tracing::debug!("close {}: {e}", p.id),
@@ -196,19 +197,17 @@ pub async fn close<D: PaneHost>(d: &D, glob: &str) -> Result<Vec<PaneId>, String
 
 fn pane_record<D: PaneHost>(
     d: &D,
-    what: &str,
+    change: PaneChange,
     pane: PaneId,
     label: &str,
     alive: usize,
     message: Option<String>,
 ) {
-    let mut rec = Record::now("pane");
-    rec.action = Some(what.to_string());
-    rec.pane = Some(pane.to_string());
-    rec.label = Some(label.to_string());
-    rec.message = message;
-    rec.extra.insert("panes_alive".into(), alive.into());
-    d.append(&rec);
+    d.append(&Record::now(PaneEvent {
+        pane: Some(pane.to_string()),
+        message,
+        ..PaneEvent::new(change, label, alive)
+    }));
 }
 
 /// Parses a `pane_dead/status/signal` subscription value; `Some((status, signal))` when dead.
@@ -278,12 +277,12 @@ pub fn pane_died<D: PaneHost>(
                     &mut firings,
                 );
                 if fed > 0 {
-                    let mut rec = Record::now("resync");
-                    rec.pane = Some(pane.to_string());
-                    rec.message = Some(format!(
-                        "{fed} line(s) tmux did not send before the pane exited were read back"
-                    ));
-                    d.append(&rec);
+                    d.append(&Record::now(ResyncEvent {
+                        pane: pane.to_string(),
+                        message: format!(
+                            "{fed} line(s) tmux did not send before the pane exited were read back"
+                        ),
+                    }));
                 }
                 for f in firings {
                     d.fire(f);
@@ -338,14 +337,15 @@ pub fn pane_exited<D: PaneHost>(
         let Some(firings) = engine.pane_exited(pane, status, now_ns()) else { return };
         (firings, engine.pane_info(pane).cloned().unwrap_or_default(), engine.panes_alive())
     };
-    let mut rec = Record::now("pane");
-    rec.action = Some("exited".into());
-    rec.pane = Some(pane.to_string());
-    rec.label = info.label.clone();
-    rec.exit_code = status;
-    rec.signal = signal;
-    rec.extra.insert("panes_alive".into(), alive.into());
-    d.append(&rec);
+    d.append(&Record::now(PaneEvent {
+        pane: Some(pane.to_string()),
+        label: info.label.clone(),
+        change: PaneChange::Exited,
+        exit_code: status,
+        signal,
+        message: None,
+        panes_alive: Some(alive),
+    }));
     let _ = exits.send((pane, status));
     let reap = info.reap;
     let d2 = d.clone();
@@ -366,7 +366,7 @@ pub fn pane_exited<D: PaneHost>(
                     };
                     pane_record(
                         &d2,
-                        "closed",
+                        PaneChange::Closed,
                         pane,
                         info.label.as_deref().unwrap_or(""),
                         alive,
@@ -421,15 +421,11 @@ pub async fn start_panes<D: PaneHost>(
                         State::Failed(r) => format!("not started: `{bad}` failed ({r})"),
                         _ => unreachable!(),
                     };
-                    let mut rec = Record::now("pane");
-                    rec.action = Some("held".into());
-                    rec.label = Some(label.clone());
-                    rec.message = Some(why.clone());
-                    rec.extra.insert(
-                        "panes_alive".into(),
-                        d.engine().lock().expect("engine").panes_alive().into(),
-                    );
-                    d.append(&rec);
+                    let alive = d.engine().lock().expect("engine").panes_alive();
+                    d.append(&Record::now(PaneEvent {
+                        message: Some(why.clone()),
+                        ..PaneEvent::new(PaneChange::Held, label, alive)
+                    }));
                     state.insert(label.clone(), State::Failed(why));
                     progressed = true;
                     continue;
@@ -447,11 +443,12 @@ pub async fn start_panes<D: PaneHost>(
                     .find(|p| p.label.as_deref() == Some(label.as_str()) && !p.dead)
                     .map(|p| p.id);
                 if let Some(pane) = adopt {
-                    let mut rec = Record::now("pane");
-                    rec.action = Some("adopted".into());
-                    rec.label = Some(label.clone());
-                    rec.pane = Some(pane.to_string());
-                    d.append(&rec);
+                    d.append(&Record::now(PaneEvent {
+                        pane: Some(pane.to_string()),
+                        label: Some(label.clone()),
+                        change: PaneChange::Adopted,
+                        ..PaneEvent::default()
+                    }));
                 }
                 let (exit_tx, exit_rx) = mpsc::unbounded_channel();
                 let spec = spec.clone();
@@ -474,20 +471,21 @@ pub async fn start_panes<D: PaneHost>(
         tokio::select! {
             Some((label, result)) = done_rx.recv() => {
                 let alive = d.engine().lock().expect("engine").panes_alive();
-                let mut rec = Record::now("pane");
-                rec.label = Some(label.clone());
-                rec.extra.insert("panes_alive".into(), alive.into());
-                match result {
+                let rec = match result {
                     Ok(()) => {
-                        rec.action = Some("ready".into());
+                        let rec = Record::now(PaneEvent::new(PaneChange::Ready, &label, alive));
                         state.insert(label, State::Ready);
+                        rec
                     }
                     Err(why) => {
-                        rec.action = Some("failed".into());
-                        rec.message = Some(why.clone());
+                        let rec = Record::now(PaneEvent {
+                            message: Some(why.clone()),
+                            ..PaneEvent::new(PaneChange::Failed, &label, alive)
+                        });
                         state.insert(label, State::Failed(why));
+                        rec
                     }
-                }
+                };
                 d.append(&rec);
             }
             Some((pane, status)) = exits.recv() => {
