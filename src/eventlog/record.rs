@@ -62,7 +62,8 @@ pub enum Event {
     /// Records that could not be written, reported once writing worked again (`"events_lost"`).
     EventsLost(EventsLostEvent),
     /// A line this build does not understand (a newer kind, or fields of the wrong type),
-    /// kept whole so it is written back unchanged.
+    /// kept whole so that writing its [`Record`] gives the line back unchanged (an `Event`
+    /// serialised on its own refuses this variant: only `Record` knows how to write it).
     #[serde(skip)]
     Other(OtherEvent),
 }
