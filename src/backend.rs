@@ -41,6 +41,7 @@ use crate::api::protocol::{
 use crate::api::{Backend, BackendFuture, Subscription};
 use crate::dispatch::Dispatcher;
 use crate::engine::{DynamicMatch, DynamicPattern, DynamicSink};
+use crate::eventlog::{DaemonEvent, MatchEvent, Origin, Record};
 use crate::orchestrate;
 use crate::tmux::ops::{self, glob_match, OpsError, PaneCommand, PaneRecord};
 use crate::tmux::version::TmuxVersion;
@@ -466,14 +467,17 @@ impl Backend for DaemonBackend {
                         continue;
                     }
                     matches.fetch_add(1, Ordering::Relaxed);
-                    let mut rec = crate::eventlog::Record::now("match");
-                    rec.rule = Some(rule_name.clone());
-                    rec.pane = Some(m.pane.to_string());
-                    rec.label = m.label.clone();
-                    rec.line = Some(m.line.clone());
-                    let caps: serde_json::Map<String, Value> =
-                        m.captures.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect();
-                    rec.extra.insert("captures".into(), caps.into());
+                    let rec = Record::now(MatchEvent {
+                        origin: Origin {
+                            pane: Some(m.pane.to_string()),
+                            label: m.label.clone(),
+                            rule: Some(rule_name.clone()),
+                            line: Some(m.line.clone()),
+                            ..Origin::default()
+                        },
+                        captures: Some(m.captures.iter().cloned().collect()),
+                        ..MatchEvent::default()
+                    });
                     dispatcher.append(&rec);
                     if let Ok(v) = serde_json::to_value(&rec) {
                         let _ = out_tx.try_send(v);
@@ -488,9 +492,8 @@ impl Backend for DaemonBackend {
                             captures: m.captures.clone(),
                         };
                         let outcome = runner.run(exec, &ctx).await;
-                        dispatcher.append(
-                            &outcome.to_record(&crate::action::Action::Exec(exec.clone()), &ctx),
-                        );
+                        let action = crate::action::Action::Exec(exec.clone());
+                        dispatcher.append(&Record::now(outcome.to_event(&action, &ctx)));
                     }
                 }
             });
@@ -564,9 +567,10 @@ impl Backend for DaemonBackend {
             if let Some(rules) = set {
                 engine.lock().expect("engine").reload(rules).map_err(refused)?;
             }
-            let mut rec = crate::eventlog::Record::now("daemon");
-            rec.message = Some(format!("reloaded {n} rule(s) from {}", path.display()));
-            self.dispatcher.append(&rec);
+            self.dispatcher.append(&Record::now(DaemonEvent::say(format!(
+                "reloaded {n} rule(s) from {}",
+                path.display()
+            ))));
             Ok(ReloadReply { rules: n })
         })
     }
@@ -606,7 +610,7 @@ impl Backend for DaemonBackend {
         })
     }
 
-    fn events(&self) -> BackendFuture<'_, tokio::sync::broadcast::Receiver<Value>> {
+    fn events(&self) -> BackendFuture<'_, tokio::sync::broadcast::Receiver<Record>> {
         Box::pin(async move { Ok(self.dispatcher.subscribe_events()) })
     }
 }

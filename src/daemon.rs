@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::checkpoint::{self, Checkpoint, PaneMark};
 use crate::dispatch::Dispatcher;
 use crate::engine::{now_ns, Engine};
-use crate::eventlog::Record;
+use crate::eventlog::{CatchUpEvent, DaemonEvent, Origin, Record, SkippedEvent};
 use crate::orchestrate;
 use crate::panes::PaneInfo;
 use crate::rules::RuleSet;
@@ -234,10 +234,9 @@ pub async fn run(
         }
         let delay = backoff(attempt);
         attempt = attempt.saturating_add(1);
-        let mut rec = Record::now("daemon");
-        rec.message = Some(format!("tmux gone ({why}); reconnecting in {} ms", delay.as_millis()));
-        shared.dispatcher.append(&rec);
-        tracing::warn!("{}", rec.message.as_deref().unwrap_or_default());
+        let message = format!("tmux gone ({why}); reconnecting in {} ms", delay.as_millis());
+        tracing::warn!("{message}");
+        shared.dispatcher.append(&Record::now(DaemonEvent::say(message)));
         tokio::select! {
             _ = &mut shutdown => break DaemonExit::Stopped,
             _ = tokio::time::sleep(delay) => {}
@@ -248,12 +247,10 @@ pub async fn run(
     let _ = api.await;
     saver.abort();
     shared.save_checkpoint(&shared.engine.lock().expect("engine"));
-    let mut stop = Record::now("daemon");
-    stop.message = Some(match &exit {
+    shared.dispatcher.append(&Record::now(DaemonEvent::say(match &exit {
         DaemonExit::Stopped => "stopping: signal".to_string(),
         DaemonExit::TmuxGone(why) => format!("stopping: {why}"),
-    });
-    shared.dispatcher.append(&stop);
+    })));
     let left = shared.dispatcher.shutdown(opts.shutdown_grace).await;
     if left > 0 {
         tracing::warn!(
@@ -411,7 +408,9 @@ async fn serve(
         }
     }
     let first = conns.values().next().map(|c| c.client.clone()).expect("one connection");
-    let mut ready = Record::now("daemon");
+    // Stamped now, written once every session is watched ([`announce_ready`]).
+    let ready_ns = now_ns();
+    let mut ready = DaemonEvent::default();
     let id_fmt =
         format::record(&[format::raw("pid"), format::raw("start_time"), format::clean("version")]);
     let id_line = first.command(line("display-message", &["-p", &id_fmt])).await?;
@@ -420,12 +419,12 @@ async fn serve(
     let identity = ServerIdentity { pid: pid.to_string(), start_time: start_time.to_string() };
     let version = TmuxVersion::parse(version);
     tracing::info!("tmux server {} runs tmux {version}", identity.pid);
-    ready.extra.insert("tmux_version".into(), version.name.clone().into());
+    ready.tmux_version = Some(version.name.clone());
     *shared.tmux_version.lock().expect("tmux version") = Some(version);
     if server.as_ref().is_some_and(|old| *old != identity) {
         // A new server: every pane id, label and state learnt before is meaningless now.
         shared.engine.lock().expect("engine").clear_panes();
-        ready.extra.insert("new_server".into(), true.into());
+        ready.new_server = true;
     }
     *server = Some(identity.clone());
     let key = format!("{} {}", identity.pid, identity.start_time);
@@ -435,7 +434,7 @@ async fn serve(
     }
     refresh_panes(&conns, shared, None).await;
     catch_up(&conns[&sid], sid, shared).await;
-    let mut ready = Some(ready);
+    let mut ready = Some((ready_ns, ready));
     let mut exit_rx = Some(exit_rx);
 
     let phase = loop {
@@ -505,22 +504,23 @@ fn announce_ready(
     opts: &DaemonOptions,
     shared: &Arc<Shared>,
     conns: &HashMap<SessionId, Conn>,
-    mut ready: Record,
+    (ready_ns, mut ready): (u64, DaemonEvent),
     identity: &ServerIdentity,
     exit_rx: Option<mpsc::UnboundedReceiver<(PaneId, Option<i32>)>>,
 ) {
-    ready.message = Some(format!(
-        "ready: watching {} session(s), {} pane(s), {} rule(s) from {}",
+    ready.message = format!(
+        "{}watching {} session(s), {} pane(s), {} rule(s) from {}",
+        DaemonEvent::READY,
         conns.len(),
         shared.engine.lock().expect("engine").panes().len(),
         opts.rules.rules.len(),
         opts.rules.path.display()
-    ));
+    );
     ready.mode = Some("control".into());
-    ready.extra.insert("server_pid".into(), identity.pid.clone().into());
-    ready.extra.insert("server_start".into(), identity.start_time.clone().into());
-    shared.dispatcher.append(&ready);
-    tracing::info!("{}", ready.message.as_deref().unwrap_or_default());
+    ready.server_pid = Some(identity.pid.clone());
+    ready.server_start = Some(identity.start_time.clone());
+    tracing::info!("{}", ready.message);
+    shared.dispatcher.append(&Record { ts_ns: ready_ns, event: ready.into() });
 
     if !opts.rules.panes.is_empty() {
         let session = opts
@@ -602,13 +602,13 @@ async fn quiet_step(
         tracing::info!("cannot watch session {name} yet ({err}); retrying when tmux is quiet");
         pending.sessions.push((sid, name, tries + 1));
     } else {
-        let mut rec = Record::now("daemon");
-        rec.session = Some(name.clone());
-        rec.message = Some(format!(
+        let message = format!(
             "not watching session {name}: {MAX_ATTACH_TRIES} attempts failed, the last: {err}"
-        ));
-        tracing::warn!("{}", rec.message.as_deref().unwrap_or_default());
-        shared.dispatcher.append(&rec);
+        );
+        tracing::warn!("{message}");
+        shared
+            .dispatcher
+            .append(&Record::now(DaemonEvent { session: Some(name), ..DaemonEvent::say(message) }));
     }
 }
 
@@ -727,13 +727,11 @@ fn caught_up(
         Some(i) => (i, false),
         None if history_full => (0, true),
         None => {
-            let mut rec = Record::now("catch-up");
-            rec.pane = Some(pane.to_string());
-            rec.message = Some(
+            shared.dispatcher.append(&Record::now(CatchUpEvent::note(
+                pane,
                 "the last lines seen are not in the pane's history (screen reset?); nothing read back"
                     .into(),
-            );
-            shared.dispatcher.append(&rec);
+            )));
             return; // The held output stays and is matched as live.
         }
     };
@@ -749,21 +747,21 @@ fn caught_up(
     engine.on_output(pane, &data, Instant::now(), now_ns(), &mut firings);
     shared.save_checkpoint(&engine);
     drop(engine);
-    let mut rec = Record::now("catch-up");
-    rec.pane = Some(pane.to_string());
     let n = complete.len() - start;
-    rec.extra.insert("lines".into(), n.into());
-    rec.extra.insert("fired".into(), firings.len().into());
-    rec.extra.insert("held_bytes".into(), held.map_or(0, |h| h.len()).into());
-    if gap {
-        rec.extra.insert("gap".into(), true.into());
-        rec.message = Some(format!(
+    let message = if gap {
+        format!(
             "matched {n} line(s) from tmux's history; the last line seen before has scrolled out of it, so lines may have been missed"
-        ));
+        )
     } else {
-        rec.message = Some(format!("matched {n} line(s) printed while ctmuxd was not watching"));
-    }
-    shared.dispatcher.append(&rec);
+        format!("matched {n} line(s) printed while ctmuxd was not watching")
+    };
+    shared.dispatcher.append(&Record::now(CatchUpEvent {
+        lines: Some(n),
+        fired: Some(firings.len()),
+        held_bytes: Some(held.map_or(0, |h| h.len())),
+        gap,
+        ..CatchUpEvent::note(pane, message)
+    }));
     for mut f in firings {
         f.catch_up = true;
         shared.dispatcher.fire(f);
@@ -920,9 +918,7 @@ async fn resume_paused(
             now_ns(),
             &mut firings,
         );
-        let mut rec = Record::now("catch-up");
-        rec.pane = Some(pane.to_string());
-        rec.message = Some(format!(
+        let message = format!(
             "{} line(s) tmux dropped while the pane was paused were read back and matched{}",
             done.fed,
             if done.aligned {
@@ -930,11 +926,13 @@ async fn resume_paused(
             } else {
                 " (the last line ctmuxd had is no longer in the history: all of it was read)"
             }
-        ));
-        rec.extra.insert("lines".into(), done.fed.into());
-        rec.extra.insert("aligned".into(), done.aligned.into());
-        rec.extra.insert("matches".into(), firings.len().into());
-        hook_shared.dispatcher.append(&rec);
+        );
+        hook_shared.dispatcher.append(&Record::now(CatchUpEvent {
+            lines: Some(done.fed),
+            aligned: Some(done.aligned),
+            matches: Some(firings.len()),
+            ..CatchUpEvent::note(pane, message)
+        }));
         for f in firings {
             hook_shared.dispatcher.fire_catch_up(f);
         }
@@ -1055,15 +1053,14 @@ async fn on_event(
             refresh_panes(conns, shared, None).await;
         }
         Event::Pause { pane } => {
-            let mut rec = Record::now("skipped");
-            rec.pane = Some(pane.to_string());
-            rec.label =
+            let label =
                 shared.engine.lock().expect("engine").pane_info(pane).and_then(|i| i.label.clone());
-            rec.message = Some(
-                "tmux paused this pane's output for ctmuxd (ctmuxd fell 10 s behind); resuming, and reading what tmux dropped back from the pane's history"
+            shared.dispatcher.append(&Record::now(SkippedEvent {
+                origin: Origin { pane: Some(pane.to_string()), label, ..Origin::default() },
+                message: "tmux paused this pane's output for ctmuxd (ctmuxd fell 10 s behind); resuming, and reading what tmux dropped back from the pane's history"
                     .into(),
-            );
-            shared.dispatcher.append(&rec);
+                ..SkippedEvent::default()
+            }));
             if let Some(c) = conns.get(&session) {
                 resume_paused(shared, &c.client, pane).await?;
             }

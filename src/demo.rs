@@ -19,13 +19,12 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::Value;
 use thiserror::Error;
 use tokio::sync::oneshot;
 
 use crate::daemon::{self, DaemonExit, DaemonOptions};
 use crate::engine::now_ns;
-use crate::eventlog::{Follower, LOG_FILE};
+use crate::eventlog::{Event, Follower, MatchEvent, PaneChange, Record, LOG_FILE};
 use crate::timeline;
 use crate::tmux::TmuxTarget;
 
@@ -386,13 +385,15 @@ pub async fn run<W: Write>(
             _ = tick.tick() => {
                 let lines = follower.poll().map_err(|source| DemoError::EventLog { path: log_path.clone(), source })?;
                 for line in lines {
-                    let Ok(rec) = serde_json::from_str::<Value>(&line) else { continue };
+                    let Ok(rec) = serde_json::from_str::<Record>(&line) else { continue };
                     if let Some(text) = progress.observe(&rec) {
                         writeln!(out, "{}", clip(&text, width))?;
                     }
-                    if !window_tidied && rec["event"] == "pane" && rec["action"] == "spawned" {
-                        window_tidied = true;
-                        tidy_first_window(&target, &first_window, rec["pane"].as_str().unwrap_or_default()).await;
+                    if let Event::Pane(pane) = &rec.event {
+                        if !window_tidied && pane.change == PaneChange::Spawned {
+                            window_tidied = true;
+                            tidy_first_window(&target, &first_window, pane.pane.as_deref().unwrap_or_default()).await;
+                        }
                     }
                 }
                 out.flush()?;
@@ -413,7 +414,7 @@ pub async fn run<W: Write>(
     };
     // The daemon's last records (its "stopping" line) land after the loop.
     for line in follower.poll().unwrap_or_default() {
-        if let Ok(rec) = serde_json::from_str::<Value>(&line) {
+        if let Ok(rec) = serde_json::from_str::<Record>(&line) {
             if let Some(text) = progress.observe(&rec) {
                 writeln!(out, "{}", clip(&text, width))?;
             }
@@ -567,7 +568,7 @@ struct Progress {
     last_ns: u64,
     failure_ns: Option<u64>,
     /// Records of this run, for the chart (at most [`MAX_KEPT`]).
-    records: Vec<Value>,
+    records: Vec<Record>,
 }
 
 impl Progress {
@@ -592,83 +593,77 @@ impl Progress {
     }
 
     /// Takes one record into account; returns its timeline line, if it gets one.
-    fn observe(&mut self, rec: &Value) -> Option<String> {
-        let ts = rec["ts_ns"].as_u64()?;
+    fn observe(&mut self, rec: &Record) -> Option<String> {
+        let ts = rec.ts_ns;
         self.last_ns = self.last_ns.max(ts);
         if self.records.len() < MAX_KEPT {
             self.records.push(rec.clone());
         }
-        let s = |k: &str| rec[k].as_str().unwrap_or_default().to_string();
-        let (event, action) = match rec["event"].as_str().unwrap_or_default() {
-            "daemon" => ("daemon".to_string(), s("message")),
-            "match" => {
-                let action = match capture_ns(rec) {
+        let text = |field: &Option<String>| field.clone().unwrap_or_default();
+        let (event, action) = match &rec.event {
+            Event::Match(m) => {
+                let (rule, line) = (text(&m.origin.rule), text(&m.origin.line));
+                let action = match capture_ns(m) {
                     Some(printed) => {
                         self.detections.push(Detection {
-                            rule: s("rule"),
+                            rule: rule.clone(),
                             printed_ns: printed,
                             matched_ns: ts,
                             opened_ns: None,
                         });
-                        format!(
-                            "seen {} after printing: {}",
-                            ms(ts as i128 - printed as i128),
-                            s("line")
-                        )
+                        format!("seen {} after printing: {line}", ms(ts as i128 - printed as i128))
                     }
-                    None => format!("{}: {}", s("label"), s("line")),
+                    None => format!("{}: {line}", text(&m.origin.label)),
                 };
-                (format!("match {}", s("rule")), action)
+                (format!("match {rule}"), action)
             }
-            "action" => {
-                let kind = s("action");
-                let ok = rec["ok"].as_bool().unwrap_or(false);
+            Event::Action(a) => {
+                let (kind, ok, rule) = (a.action.as_str(), a.ok, text(&a.origin.rule));
                 if kind == "spawn" && ok {
-                    let rule = s("rule");
                     if let Some(d) = self.detections.iter_mut().rev().find(|d| d.rule == rule) {
                         d.opened_ns = Some(d.opened_ns.map_or(ts, |o| o.max(ts)));
                     }
                 }
                 // Successful spawns, closes and emits show as their own records.
-                if ok && matches!(kind.as_str(), "spawn" | "close" | "emit") {
+                if ok && matches!(kind, "spawn" | "close" | "emit") {
                     return None;
                 }
-                let target =
-                    [s("target_label"), s("label"), s("pane")].into_iter().find(|t| !t.is_empty());
-                let outcome = if ok { "ok".to_string() } else { format!("FAILED: {}", s("error")) };
-                (
-                    format!("{kind} by {}", s("rule")),
-                    format!("{} {outcome}", target.unwrap_or_default()),
-                )
+                let target = [&a.target_label, &a.origin.label, &a.origin.pane]
+                    .into_iter()
+                    .map(text)
+                    .find(|t| !t.is_empty());
+                let outcome =
+                    if ok { "ok".to_string() } else { format!("FAILED: {}", text(&a.error)) };
+                (format!("{kind} by {rule}"), format!("{} {outcome}", target.unwrap_or_default()))
             }
-            "pane" => {
-                let what = s("action");
-                let label = s("label");
-                if let Some(n) = rec["panes_alive"].as_u64() {
-                    self.alive = n;
-                    self.peak = self.peak.max(n);
+            Event::Pane(p) => {
+                let what = p.change.name().to_string();
+                let label = text(&p.label);
+                if let Some(n) = p.panes_alive {
+                    self.alive = n as u64;
+                    self.peak = self.peak.max(self.alive);
                 }
                 let track = self.panes.entry(label.clone()).or_default();
-                match what.as_str() {
-                    "spawned" => track.spawned_ns = Some(ts),
-                    "ready" => track.ready_ns = Some(ts),
-                    "failed" | "held" => {
-                        track.stopped = Some((what.clone(), s("message")));
+                let message = text(&p.message);
+                match p.change {
+                    PaneChange::Spawned => track.spawned_ns = Some(ts),
+                    PaneChange::Ready => track.ready_ns = Some(ts),
+                    PaneChange::Failed | PaneChange::Held => {
+                        track.stopped = Some((what.clone(), message.clone()));
                         self.failure_ns.get_or_insert(ts);
                     }
                     _ => {}
                 }
-                let message = s("message");
                 let action = if message.is_empty() { label } else { format!("{label}: {message}") };
                 (format!("pane {what}"), action)
             }
-            "emit" => {
-                if rec["name"] == PIPELINE_DONE {
+            Event::Emit(e) => {
+                if e.name == PIPELINE_DONE {
                     self.done_emitted = true;
                 }
-                (format!("emit {}", s("name")), format!("by {}", s("rule")))
+                (format!("emit {}", e.name), format!("by {}", e.rule))
             }
-            other => (other.to_string(), s("message")),
+            other => (other.kind().to_string(), other.message().unwrap_or_default().to_string()),
         };
         let bar: String = "█".repeat(self.alive.min(8) as usize);
         Some(format!(
@@ -784,9 +779,8 @@ impl Progress {
 }
 
 /// The `t=<ns>` a trigger line carried, from the match record's `captures.t`.
-fn capture_ns(rec: &Value) -> Option<u64> {
-    let t = &rec["captures"]["t"];
-    t.as_u64().or_else(|| t.as_str()?.parse().ok())
+fn capture_ns(m: &MatchEvent) -> Option<u64> {
+    m.captures.as_ref()?.get("t")?.parse().ok()
 }
 
 /// A signed nanosecond difference as milliseconds (`1.234 ms`).
@@ -797,7 +791,7 @@ fn ms(ns: i128) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     const T0: u64 = 1_800_000_000_000_000_000;
     const MS: u64 = 1_000_000;
@@ -805,6 +799,11 @@ mod tests {
     fn pane(at_ms: u64, action: &str, label: &str, alive: u64) -> Value {
         json!({"ts_ns": T0 + at_ms * MS, "event": "pane", "action": action, "label": label,
                "pane": "%9", "panes_alive": alive})
+    }
+
+    /// What the demo does with a line of the log: read it as a record, then observe it.
+    fn observe(p: &mut Progress, line: &Value) -> Option<String> {
+        p.observe(&serde_json::from_value(line.clone()).ok()?)
     }
 
     fn services() -> Progress {
@@ -943,11 +942,11 @@ mod tests {
     #[test]
     fn pipeline_progress_measures_detection_and_ends_on_the_done_event() {
         let mut p = Progress::new(Scenario::Pipeline, Vec::new(), T0);
-        p.observe(&pane(10, "spawned", "orchestrator", 1));
+        observe(&mut p, &pane(10, "spawned", "orchestrator", 1));
         let printed = T0 + 5_000 * MS;
         let m = json!({"ts_ns": printed + 2 * MS, "event": "match", "rule": "start-analysis", "label": "orchestrator",
                        "line": format!("TRIGGER: START_ANALYSIS t={printed}"), "captures": {"t": printed.to_string()}});
-        let line = p.observe(&m).unwrap();
+        let line = observe(&mut p, &m).unwrap();
         assert!(line.contains("match start-analysis"), "{line}");
         assert!(
             line.contains("seen 2.000 ms after printing: TRIGGER: START_ANALYSIS t="),
@@ -955,17 +954,23 @@ mod tests {
         );
         let spawn = json!({"ts_ns": printed + 9 * MS, "event": "action", "rule": "start-analysis", "action": "spawn",
                            "ok": true, "label": "linter"});
-        assert_eq!(p.observe(&spawn), None, "a successful spawn shows as its pane record");
-        let line = p.observe(&pane(5_010, "spawned", "linter", 5)).unwrap();
+        assert_eq!(observe(&mut p, &spawn), None, "a successful spawn shows as its pane record");
+        let line = observe(&mut p, &pane(5_010, "spawned", "linter", 5)).unwrap();
         assert!(
             line.starts_with("    +5.010s  5  █████  pane spawned            linter"),
             "{line}"
         );
         assert!(!p.is_over(u64::MAX));
         let printed2 = T0 + 5_500 * MS;
-        p.observe(&json!({"ts_ns": printed2 + 4 * MS, "event": "match", "rule": "start-build", "label": "orchestrator",
-                          "line": "TRIGGER: START_BUILD", "captures": {"t": printed2}}));
-        p.observe(&json!({"ts_ns": T0 + 6_000 * MS, "event": "emit", "name": PIPELINE_DONE, "rule": "deployed"}));
+        observe(
+            &mut p,
+            &json!({"ts_ns": printed2 + 4 * MS, "event": "match", "rule": "start-build", "label": "orchestrator",
+                          "line": "TRIGGER: START_BUILD", "captures": {"t": printed2.to_string()}}),
+        );
+        observe(
+            &mut p,
+            &json!({"ts_ns": T0 + 6_000 * MS, "event": "emit", "name": PIPELINE_DONE, "rule": "deployed"}),
+        );
         assert!(p.is_over(0));
         let sum = p.summary();
         assert!(sum.contains("peak panes alive: 5"), "{sum}");
@@ -982,10 +987,10 @@ mod tests {
         let mut p = Progress::new(Scenario::Pipeline, Vec::new(), T0);
         let rec = json!({"ts_ns": T0, "event": "action", "rule": "start-build", "action": "close", "ok": false,
                          "target_label": "linter", "error": "no pane labelled linter"});
-        let line = p.observe(&rec).unwrap();
+        let line = observe(&mut p, &rec).unwrap();
         assert!(line.contains("close by start-build"), "{line}");
         assert!(line.ends_with("linter FAILED: no pane labelled linter"), "{line}");
-        assert_eq!(p.observe(&json!({"event": "pane"})), None, "no ts_ns: ignored");
+        assert_eq!(observe(&mut p, &json!({"event": "pane"})), None, "no ts_ns: ignored");
     }
 
     #[test]
@@ -998,10 +1003,10 @@ mod tests {
             pane(3_000, "ready", "api", 2),
             pane(3_001, "spawned", "frontend", 3),
         ] {
-            p.observe(&rec);
+            observe(&mut p, &rec);
             assert!(!p.is_over(T0 + 3_100 * MS));
         }
-        p.observe(&pane(4_000, "ready", "frontend", 3));
+        observe(&mut p, &pane(4_000, "ready", "frontend", 3));
         assert!(p.is_over(T0 + 4_000 * MS));
         let sum = p.summary();
         let lines: Vec<&str> = sum.lines().skip(3).collect();
@@ -1019,16 +1024,16 @@ mod tests {
     #[test]
     fn services_with_a_failed_db_end_once_dependants_are_held() {
         let mut p = services();
-        p.observe(&pane(5, "spawned", "db", 1));
+        observe(&mut p, &pane(5, "spawned", "db", 1));
         let failed = json!({"ts_ns": T0 + 400 * MS, "event": "pane", "action": "failed", "label": "db",
                             "message": "output matched fail pattern", "panes_alive": 0});
-        p.observe(&failed);
+        observe(&mut p, &failed);
         assert!(!p.is_over(T0 + 500 * MS), "api not held yet");
         let held = |label: &str| {
             json!({"ts_ns": T0 + 401 * MS, "event": "pane", "action": "held", "label": label,
                    "message": "waiting for db, which failed", "panes_alive": 0})
         };
-        let line = p.observe(&held("api")).unwrap();
+        let line = observe(&mut p, &held("api")).unwrap();
         assert!(
             line.contains("pane held") && line.contains("api: waiting for db, which failed"),
             "{line}"
@@ -1036,7 +1041,7 @@ mod tests {
         assert!(!p.is_over(T0 + 402 * MS));
         // Without the frontend's record the scenario still ends once the log goes quiet.
         assert!(p.is_over(T0 + 401 * MS + SETTLE_NS));
-        p.observe(&held("frontend"));
+        observe(&mut p, &held("frontend"));
         assert!(p.is_over(T0 + 402 * MS));
         let sum = p.summary();
         assert!(

@@ -21,7 +21,10 @@ use crate::action::{
     Action, ActionContext, ActionHost, ActionOutcome, ExecRunner, HostFuture, SpawnAction,
 };
 use crate::engine::{now_ns, Engine, Firing};
-use crate::eventlog::{EventLog, Record};
+use crate::eventlog::{
+    ActionDetails, EventLog, MatchEvent, OverflowEvent, Record, SkippedEvent, TriggerEvent,
+    TriggerOn,
+};
 use crate::exit::DaemonError;
 use crate::orchestrate;
 use crate::rules::{RuleSet, Trigger};
@@ -42,7 +45,7 @@ pub struct Dispatcher {
     pub(crate) clients: Arc<Mutex<HashMap<SessionId, ControlClient>>>,
     /// Every record appended, for `ctmuxd events` subscribers. Bounded: a subscriber
     /// that falls behind is told how many it lost (`Lagged`).
-    events: broadcast::Sender<serde_json::Value>,
+    events: broadcast::Sender<Record>,
     /// Firings whose actions wait or run; bounded by `max_queued`.
     queued: Arc<AtomicUsize>,
     /// Firings dropped since the queue was last empty.
@@ -109,7 +112,7 @@ impl Dispatcher {
     }
 
     /// A live feed of the records appended from now on.
-    pub fn subscribe_events(&self) -> broadcast::Receiver<serde_json::Value> {
+    pub fn subscribe_events(&self) -> broadcast::Receiver<Record> {
         self.events.subscribe()
     }
 
@@ -147,12 +150,9 @@ impl Dispatcher {
 
     fn fire_marked(&self, firing: Firing, catch_up: bool) {
         if firing.rule().trigger == Trigger::Output {
-            let mut rec = match_record(&firing, self.mode);
-            rec.ts_ns = firing.ts_ns;
-            if catch_up {
-                rec.extra.insert("catch_up".into(), true.into());
-            }
-            self.append(&rec);
+            let mut event = match_event(&firing, self.mode);
+            event.catch_up |= catch_up;
+            self.append(&Record { ts_ns: firing.ts_ns, event: event.into() });
         }
         if !firing.rule().actions.iter().any(Action::runs) {
             return;
@@ -169,14 +169,15 @@ impl Dispatcher {
             self.queued.fetch_sub(1, Ordering::SeqCst);
             let dropped = self.dropped.fetch_add(1, Ordering::SeqCst) + 1;
             if dropped == 1 || dropped % 100 == 0 {
-                let mut rec = Record::now("overflow");
-                fill_common(&mut rec, &firing, self.mode);
-                rec.message = Some(format!(
-                    "action queue full ({} firings waiting or running): actions of this firing not run; {dropped} dropped so far",
-                    self.max_queued
-                ));
-                rec.extra.insert("dropped".into(), dropped.into());
-                self.append(&rec);
+                self.append(&Record::now(OverflowEvent {
+                    origin: firing.ctx.origin(),
+                    mode: Some(self.mode.to_string()),
+                    message: format!(
+                        "action queue full ({} firings waiting or running): actions of this firing not run; {dropped} dropped so far",
+                        self.max_queued
+                    ),
+                    dropped,
+                }));
             }
             return;
         }
@@ -186,12 +187,13 @@ impl Dispatcher {
             if this.queued.fetch_sub(1, Ordering::SeqCst) == 1 {
                 let dropped = this.dropped.swap(0, Ordering::SeqCst);
                 if dropped > 0 {
-                    let mut rec = Record::now("overflow");
-                    rec.message = Some(format!(
-                        "action queue drained; {dropped} firing(s) were dropped while it was full"
-                    ));
-                    rec.extra.insert("dropped".into(), dropped.into());
-                    this.append(&rec);
+                    this.append(&Record::now(OverflowEvent {
+                        message: format!(
+                            "action queue drained; {dropped} firing(s) were dropped while it was full"
+                        ),
+                        dropped,
+                        ..OverflowEvent::default()
+                    }));
                 }
             }
         });
@@ -214,13 +216,15 @@ impl Dispatcher {
             let trigger = &firing.rule().trigger;
             if *trigger != Trigger::Output {
                 // Exit and event rules have no match record: say why they fired.
-                let mut rec = Record::now("trigger");
-                fill_common(&mut rec, &firing, self.mode);
-                rec.extra.insert(
-                    "on".into(),
-                    if matches!(trigger, Trigger::Exit(_)) { "exit" } else { "event" }.into(),
-                );
-                self.append(&rec);
+                self.append(&Record::now(TriggerEvent {
+                    origin: firing.ctx.origin(),
+                    mode: Some(self.mode.to_string()),
+                    on: if matches!(trigger, Trigger::Exit(_)) {
+                        TriggerOn::Exit
+                    } else {
+                        TriggerOn::Event
+                    },
+                }));
             }
             let actions = firing.rule().actions.clone();
             let host = FiringHost { dispatcher: self, depth };
@@ -229,24 +233,25 @@ impl Dispatcher {
                     continue;
                 }
                 let start_ns = now_ns();
-                let mut extra = serde_json::Map::new();
-                let outcome: ActionOutcome = action.run(&host, &firing.ctx, &mut extra).await;
-                let mut rec = outcome.to_record(action, &firing.ctx);
-                rec.mode = Some(self.mode.to_string());
-                rec.extra.insert("start_ns".into(), start_ns.into());
-                rec.extra.insert("index".into(), i.into());
-                rec.extra.extend(extra);
-                self.append(&rec);
+                let mut details = ActionDetails::default();
+                let outcome: ActionOutcome = action.run(&host, &firing.ctx, &mut details).await;
+                let mut event = outcome.to_event(action, &firing.ctx).with_details(details);
+                event.mode = Some(self.mode.to_string());
+                event.start_ns = Some(start_ns);
+                event.index = Some(i);
+                self.append(&Record::now(event));
                 if !outcome.ok {
                     if i + 1 < actions.len() {
-                        let mut skip = Record::now("skipped");
-                        fill_common(&mut skip, &firing, self.mode);
-                        skip.message = Some(format!(
-                            "{} remaining action(s) skipped after a failed {}",
-                            actions.len() - i - 1,
-                            action.kind()
-                        ));
-                        self.append(&skip);
+                        self.append(&Record::now(SkippedEvent {
+                            origin: firing.ctx.origin(),
+                            mode: Some(self.mode.to_string()),
+                            message: format!(
+                                "{} remaining action(s) skipped after a failed {}",
+                                actions.len() - i - 1,
+                                action.kind()
+                            ),
+                            lines: None,
+                        }));
                     }
                     break;
                 }
@@ -286,9 +291,7 @@ impl Dispatcher {
             }
         }
         if self.events.receiver_count() > 0 {
-            if let Ok(v) = serde_json::to_value(rec) {
-                let _ = self.events.send(v);
-            }
+            let _ = self.events.send(rec.clone());
         }
     }
 }
@@ -370,30 +373,14 @@ impl ActionHost for FiringHost<'_> {
     }
 }
 
-fn fill_common(rec: &mut Record, f: &Firing, mode: &str) {
-    rec.pane = Some(f.ctx.pane_id.to_string());
-    rec.label = f.ctx.pane_label.clone();
-    rec.session = Some(f.ctx.session.clone());
-    rec.rule = Some(f.ctx.rule.clone());
-    rec.line = Some(f.ctx.line.clone());
-    rec.mode = Some(mode.to_string());
-}
-
-/// The record for a rule matching a line.
-pub fn match_record(f: &Firing, mode: &str) -> Record {
-    let mut rec = Record::now("match");
-    fill_common(&mut rec, f, mode);
-    rec.extra.insert("seq".into(), f.seq.into());
-    if !f.complete {
-        rec.extra.insert("prompt".into(), true.into());
+/// The event of a rule matching a line (the dispatcher stamps it with the firing's time).
+pub fn match_event(f: &Firing, mode: &str) -> MatchEvent {
+    MatchEvent {
+        origin: f.ctx.origin(),
+        mode: Some(mode.to_string()),
+        captures: (!f.ctx.captures.is_empty()).then(|| f.ctx.captures.iter().cloned().collect()),
+        catch_up: f.catch_up,
+        prompt: !f.complete,
+        seq: Some(f.seq),
     }
-    if f.catch_up {
-        rec.extra.insert("catch_up".into(), true.into());
-    }
-    if !f.ctx.captures.is_empty() {
-        let caps: serde_json::Map<String, serde_json::Value> =
-            f.ctx.captures.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect();
-        rec.extra.insert("captures".into(), caps.into());
-    }
-    rec
 }

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::action::SpawnAction;
 use crate::engine::{now_ns, DynamicMatch, DynamicPattern, DynamicSink, Engine, Firing};
-use crate::eventlog::Record;
+use crate::eventlog::{PaneChange, PaneEvent, Record, ResyncEvent};
 use crate::panes::PaneInfo;
 use crate::rules::PaneSpec;
 use crate::tmux::control::ControlClient;
@@ -161,7 +161,7 @@ pub async fn spawn<D: PaneHost>(
         engine.upsert_pane(rec.id, info);
         engine.panes_alive()
     };
-    pane_record(d, "spawned", rec.id, &spec.label, alive, None);
+    pane_record(d, PaneChange::Spawned, rec.id, &spec.label, alive, None);
     Ok((rec.id, rec.session_name))
 }
 
@@ -188,7 +188,8 @@ pub async fn close<D: PaneHost>(d: &D, glob: &str) -> Result<Vec<PaneId>, String
                     engine.remove_pane(p.id);
                     engine.panes_alive()
                 };
-                pane_record(d, "closed", p.id, p.label.as_deref().unwrap_or(glob), alive, None);
+                let label = p.label.as_deref().unwrap_or(glob);
+                pane_record(d, PaneChange::Closed, p.id, label, alive, None);
                 closed.push(p.id);
             }
             Err(e) => tracing::debug!("close {}: {e}", p.id),
@@ -199,19 +200,17 @@ pub async fn close<D: PaneHost>(d: &D, glob: &str) -> Result<Vec<PaneId>, String
 
 fn pane_record<D: PaneHost>(
     d: &D,
-    what: &str,
+    change: PaneChange,
     pane: PaneId,
     label: &str,
     alive: usize,
     message: Option<String>,
 ) {
-    let mut rec = Record::now("pane");
-    rec.action = Some(what.to_string());
-    rec.pane = Some(pane.to_string());
-    rec.label = Some(label.to_string());
-    rec.message = message;
-    rec.extra.insert("panes_alive".into(), alive.into());
-    d.append(&rec);
+    d.append(&Record::now(PaneEvent {
+        pane: Some(pane.to_string()),
+        message,
+        ..PaneEvent::new(change, label, alive)
+    }));
 }
 
 /// Parses a `pane_dead/status/signal` subscription value; `Some((status, signal))` when dead.
@@ -281,12 +280,12 @@ pub fn pane_died<D: PaneHost>(
                     &mut firings,
                 );
                 if fed > 0 {
-                    let mut rec = Record::now("resync");
-                    rec.pane = Some(pane.to_string());
-                    rec.message = Some(format!(
-                        "{fed} line(s) tmux did not send before the pane exited were read back"
-                    ));
-                    d.append(&rec);
+                    d.append(&Record::now(ResyncEvent {
+                        pane: pane.to_string(),
+                        message: format!(
+                            "{fed} line(s) tmux did not send before the pane exited were read back"
+                        ),
+                    }));
                 }
                 for f in firings {
                     d.fire(f);
@@ -343,14 +342,15 @@ pub fn pane_exited<D: PaneHost>(
         let info = engine.pane_info(pane).cloned().unwrap_or_default();
         (firings, info, reap, engine.panes_alive())
     };
-    let mut rec = Record::now("pane");
-    rec.action = Some("exited".into());
-    rec.pane = Some(pane.to_string());
-    rec.label = info.label.clone();
-    rec.exit_code = status;
-    rec.signal = signal;
-    rec.extra.insert("panes_alive".into(), alive.into());
-    d.append(&rec);
+    d.append(&Record::now(PaneEvent {
+        pane: Some(pane.to_string()),
+        label: info.label.clone(),
+        change: PaneChange::Exited,
+        exit_code: status,
+        signal,
+        message: None,
+        panes_alive: Some(alive),
+    }));
     let _ = exits.send((pane, status));
     let d2 = d.clone();
     let firings_empty = firings.is_empty();
@@ -370,7 +370,7 @@ pub fn pane_exited<D: PaneHost>(
                     };
                     pane_record(
                         &d2,
-                        "closed",
+                        PaneChange::Closed,
                         pane,
                         info.label.as_deref().unwrap_or(""),
                         alive,
@@ -425,15 +425,11 @@ pub async fn start_panes<D: PaneHost>(
                         State::Failed(r) => format!("not started: `{bad}` failed ({r})"),
                         _ => unreachable!(),
                     };
-                    let mut rec = Record::now("pane");
-                    rec.action = Some("held".into());
-                    rec.label = Some(label.clone());
-                    rec.message = Some(why.clone());
-                    rec.extra.insert(
-                        "panes_alive".into(),
-                        d.engine().lock().expect("engine").panes_alive().into(),
-                    );
-                    d.append(&rec);
+                    let alive = d.engine().lock().expect("engine").panes_alive();
+                    d.append(&Record::now(PaneEvent {
+                        message: Some(why.clone()),
+                        ..PaneEvent::new(PaneChange::Held, label, alive)
+                    }));
                     state.insert(label.clone(), State::Failed(why));
                     progressed = true;
                     continue;
@@ -451,11 +447,12 @@ pub async fn start_panes<D: PaneHost>(
                     .find(|p| p.label.as_deref() == Some(label.as_str()) && !p.dead)
                     .map(|p| p.id);
                 if let Some(pane) = adopt {
-                    let mut rec = Record::now("pane");
-                    rec.action = Some("adopted".into());
-                    rec.label = Some(label.clone());
-                    rec.pane = Some(pane.to_string());
-                    d.append(&rec);
+                    d.append(&Record::now(PaneEvent {
+                        pane: Some(pane.to_string()),
+                        label: Some(label.clone()),
+                        change: PaneChange::Adopted,
+                        ..PaneEvent::default()
+                    }));
                 }
                 let (exit_tx, exit_rx) = mpsc::unbounded_channel();
                 let spec = spec.clone();
@@ -478,20 +475,21 @@ pub async fn start_panes<D: PaneHost>(
         tokio::select! {
             Some((label, result)) = done_rx.recv() => {
                 let alive = d.engine().lock().expect("engine").panes_alive();
-                let mut rec = Record::now("pane");
-                rec.label = Some(label.clone());
-                rec.extra.insert("panes_alive".into(), alive.into());
-                match result {
+                let rec = match result {
                     Ok(()) => {
-                        rec.action = Some("ready".into());
+                        let rec = Record::now(PaneEvent::new(PaneChange::Ready, &label, alive));
                         state.insert(label, State::Ready);
+                        rec
                     }
                     Err(why) => {
-                        rec.action = Some("failed".into());
-                        rec.message = Some(why.clone());
+                        let rec = Record::now(PaneEvent {
+                            message: Some(why.clone()),
+                            ..PaneEvent::new(PaneChange::Failed, &label, alive)
+                        });
                         state.insert(label, State::Failed(why));
+                        rec
                     }
-                }
+                };
                 d.append(&rec);
             }
             Some((pane, status)) = exits.recv() => {

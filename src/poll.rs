@@ -41,7 +41,7 @@ use tokio::sync::mpsc;
 use crate::action::Action;
 use crate::dispatch::Dispatcher;
 use crate::engine::{now_ns, Firing};
-use crate::eventlog::Record;
+use crate::eventlog::{DaemonEvent, Origin, Record, SkippedEvent};
 use crate::exit::{DaemonError, DaemonExit};
 use crate::orchestrate;
 use crate::panes::PaneInfo;
@@ -145,23 +145,25 @@ async fn serve(
     let mut poller = Poller::new(opts, dispatcher.clone());
     poller.poll().await?;
 
-    let mut ready = Record::now("daemon");
-    ready.mode = Some(MODE.into());
-    ready.message = Some(format!(
-        "ready: polling {} pane(s) every {interval:?} with capture-pane ({} rows deep), {} rule(s) from {}",
-        poller.tracks.len(),
-        poller.depth,
-        opts.rules.rules.len(),
-        opts.rules.path.display()
-    ));
-    dispatcher.append(&ready);
-    tracing::info!("{}", ready.message.as_deref().unwrap_or_default());
+    let ready = DaemonEvent {
+        mode: Some(MODE.into()),
+        ..DaemonEvent::say(format!(
+            "{}polling {} pane(s) every {interval:?} with capture-pane ({} rows deep), {} rule(s) from {}",
+            DaemonEvent::READY,
+            poller.tracks.len(),
+            poller.depth,
+            opts.rules.rules.len(),
+            opts.rules.path.display()
+        ))
+    };
+    tracing::info!("{}", ready.message);
+    dispatcher.append(&Record::now(ready));
     if let Some(note) = unsupported(&opts.rules) {
-        let mut rec = Record::now("daemon");
-        rec.mode = Some(MODE.into());
-        rec.message = Some(note);
-        dispatcher.append(&rec);
-        tracing::warn!("{}", rec.message.as_deref().unwrap_or_default());
+        tracing::warn!("{note}");
+        dispatcher.append(&Record::now(DaemonEvent {
+            mode: Some(MODE.into()),
+            ..DaemonEvent::say(note)
+        }));
     }
 
     let mut tick = tokio::time::interval(interval);
@@ -184,13 +186,13 @@ async fn serve(
         }
     };
 
-    let mut stop = Record::now("daemon");
-    stop.mode = Some(MODE.into());
-    stop.message = Some(match &exit {
-        DaemonExit::Stopped => "stopping: signal".to_string(),
-        DaemonExit::TmuxGone(why) => format!("stopping: {why}"),
-    });
-    dispatcher.append(&stop);
+    dispatcher.append(&Record::now(DaemonEvent {
+        mode: Some(MODE.into()),
+        ..DaemonEvent::say(match &exit {
+            DaemonExit::Stopped => "stopping: signal".to_string(),
+            DaemonExit::TmuxGone(why) => format!("stopping: {why}"),
+        })
+    }));
     let left = dispatcher.shutdown(opts.shutdown_grace).await;
     if left > 0 {
         tracing::warn!(
@@ -758,20 +760,17 @@ impl Poller {
             }
             drop(engine);
             if let Some(count) = lost {
-                let mut rec = Record::now("skipped");
-                rec.pane = Some(pane.to_string());
-                rec.label = label;
-                rec.mode = Some(MODE.into());
-                rec.message = Some(match count {
+                self.dispatcher.append(&Record::now(SkippedEvent {
+                    origin: Origin { pane: Some(pane.to_string()), label, ..Origin::default() },
+                    mode: Some(MODE.into()),
+                    message: match count {
                     Some(n) => format!(
                         "about {n} line(s) scrolled out of tmux's history between two polls and were not matched; poll more often"
                     ),
                     None => "lines scrolled out of tmux's history between two polls and were not matched (how many is unknown); poll more often or raise history-limit".to_string(),
-                });
-                if let Some(n) = count {
-                    rec.extra.insert("lines".into(), n.into());
-                }
-                self.dispatcher.append(&rec);
+                    },
+                    lines: count,
+                }));
             }
             for f in self.firings.drain(..) {
                 self.dispatcher.fire(f);

@@ -3,16 +3,16 @@
 //! with Unicode block characters, with the spawn/close events marked under the time
 //! axis and listed with their times.
 //!
-//! Input is the event log as parsed JSON records (see `eventlog`); only `"pane"`
-//! records carry `panes_alive`, so they alone shape the chart, while every record's
-//! `ts_ns` stretches the time axis (the chart starts at the first record of the run).
+//! Input is the event log as typed records ([`Record`]); only `"pane"` records carry
+//! `panes_alive`, so they alone shape the chart, while every record's `ts_ns` stretches
+//! the time axis (the chart starts at the first record of the run).
 //! Pure text in, text out: no terminal I/O besides [`terminal_size`].
 
 use std::fmt::Write as _;
 use std::io;
 use std::path::Path;
 
-use serde_json::Value;
+use crate::eventlog::{Event, PaneChange, Record};
 
 /// The most records [`render_log`] reads from the end of the log (a run of ctmuxd
 /// writes one per match, action and pane change; this is hours of busy panes).
@@ -47,23 +47,18 @@ struct Mark {
 }
 
 /// Parses JSON lines (an `events.jsonl` text) into records, skipping lines that are
-/// not JSON objects (a torn last line, a stray blank).
-pub fn parse_lines(text: &str) -> Vec<Value> {
-    text.lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(Value::is_object)
-        .collect()
+/// not records (a torn last line, a stray blank, an object without a numeric `ts_ns`).
+pub fn parse_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<Record> {
+    lines.into_iter().filter_map(|l| serde_json::from_str::<Record>(l).ok()).collect()
 }
 
 /// The records of the latest daemon run: everything from the last
 /// `{"event":"daemon","message":"ready: ..."}` record on (all records if there is none),
 /// so that a log holding several runs charts the one a person just watched.
-pub fn last_run(records: &[Value]) -> &[Value] {
+pub fn last_run(records: &[Record]) -> &[Record] {
     let start = records
         .iter()
-        .rposition(|r| {
-            r["event"] == "daemon" && r["message"].as_str().is_some_and(|m| m.starts_with("ready"))
-        })
+        .rposition(|r| matches!(&r.event, Event::Daemon(d) if d.is_ready()))
         .unwrap_or(0);
     &records[start..]
 }
@@ -76,11 +71,7 @@ pub fn last_run(records: &[Value]) -> &[Value] {
 /// When the log cannot be read.
 pub fn render_log(path_or_dir: &Path, width: usize, height: usize) -> io::Result<String> {
     let lines = crate::eventlog::read_last(path_or_dir, MAX_LOG_RECORDS)?;
-    let records: Vec<Value> = lines
-        .iter()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(Value::is_object)
-        .collect();
+    let records = parse_lines(lines.iter().map(String::as_str));
     Ok(render(last_run(&records), width, height))
 }
 
@@ -97,30 +88,27 @@ pub fn render_log(path_or_dir: &Path, width: usize, height: usize) -> io::Result
 /// - Under the axis, `▲` marks a column where panes were spawned, `▼` where panes were
 ///   closed, `◆` both; one legend line per marked column lists the labels.
 ///
-/// Records without a numeric `ts_ns` are ignored. Never panics: tiny sizes are
-/// raised to a minimum and a log without pane records yields a one-line note.
-pub fn render(records: &[Value], width: usize, height: usize) -> String {
-    let stamped: Vec<(u64, &Value)> =
-        records.iter().filter_map(|r| Some((r["ts_ns"].as_u64()?, r))).collect();
-    let Some(t0) = stamped.iter().map(|(t, _)| *t).min() else {
+/// Never panics: tiny sizes are raised to a minimum and a log without pane records
+/// yields a one-line note.
+pub fn render(records: &[Record], width: usize, height: usize) -> String {
+    let Some(t0) = records.iter().map(|r| r.ts_ns).min() else {
         return "no events to chart\n".to_string();
     };
-    let t_end = stamped.iter().map(|(t, _)| *t).max().unwrap_or(t0);
+    let t_end = records.iter().map(|r| r.ts_ns).max().unwrap_or(t0);
     let mut steps: Vec<(u64, u64)> = Vec::new();
     let mut marks: Vec<Mark> = Vec::new();
-    for (t, r) in &stamped {
-        if r["event"] != "pane" {
-            continue;
+    for r in records {
+        let Event::Pane(pane) = &r.event else { continue };
+        let t = r.ts_ns;
+        if let Some(alive) = pane.panes_alive {
+            steps.push((t - t0, alive as u64));
         }
-        if let Some(alive) = r["panes_alive"].as_u64() {
-            steps.push((t - t0, alive));
-        }
-        let spawned = match r["action"].as_str() {
-            Some("spawned") => true,
-            Some("closed") => false,
+        let spawned = match pane.change {
+            PaneChange::Spawned => true,
+            PaneChange::Closed => false,
             _ => continue,
         };
-        let label = r["label"].as_str().or_else(|| r["pane"].as_str()).unwrap_or("?").to_string();
+        let label = pane.label.as_deref().or(pane.pane.as_deref()).unwrap_or("?").to_string();
         marks.push(Mark { at_ns: t - t0, spawned, label });
     }
     if steps.is_empty() {
@@ -334,14 +322,19 @@ pub fn terminal_size() -> Option<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     const S: u64 = 1_000_000_000;
     const T0: u64 = 1_700_000_000 * S;
 
-    fn pane(at_s: f64, action: &str, label: &str, alive: u64) -> Value {
-        json!({"ts_ns": T0 + (at_s * 1e9) as u64, "event": "pane", "action": action,
-               "label": label, "pane": "%1", "panes_alive": alive})
+    /// A record read from the JSON line a daemon writes for a pane change.
+    fn record(line: Value) -> Record {
+        serde_json::from_value(line).unwrap()
+    }
+
+    fn pane(at_s: f64, action: &str, label: &str, alive: u64) -> Record {
+        record(json!({"ts_ns": T0 + (at_s * 1e9) as u64, "event": "pane", "action": action,
+               "label": label, "pane": "%1", "panes_alive": alive}))
     }
 
     /// The plot cells (after the `┤`) of the row whose y label is `label`.
@@ -359,7 +352,7 @@ mod tests {
     }
 
     /// 0 s: a (1), 1 s: b (2), 2 s: c (3), 6 s: close c (2), 10 s: close b (1).
-    fn staircase() -> Vec<Value> {
+    fn staircase() -> Vec<Record> {
         vec![
             pane(0.0, "spawned", "a", 1),
             pane(1.0, "spawned", "b", 2),
@@ -477,7 +470,11 @@ mod tests {
 
     #[test]
     fn last_run_starts_at_the_last_ready_record() {
-        let ready = |t: u64| json!({"ts_ns": t, "event": "daemon", "message": "ready: watching 1 session(s)"});
+        let ready = |t: u64| {
+            record(
+                json!({"ts_ns": t, "event": "daemon", "message": "ready: watching 1 session(s)"}),
+            )
+        };
         let recs = vec![
             ready(1),
             pane(0.0, "spawned", "old", 1),
@@ -486,15 +483,16 @@ mod tests {
         ];
         let run = last_run(&recs);
         assert_eq!(run.len(), 2);
-        assert_eq!(run[1]["label"], "new");
+        assert!(matches!(&run[1].event, Event::Pane(p) if p.label.as_deref() == Some("new")));
         assert_eq!(last_run(&recs[1..2]).len(), 1, "no ready record: everything");
     }
 
     #[test]
     fn render_log_charts_the_latest_run_of_a_log_directory() {
         let dir = tempfile::tempdir().unwrap();
-        let ready =
-            json!({"ts_ns": T0, "event": "daemon", "message": "ready: watching 1 session(s)"});
+        let ready = record(
+            json!({"ts_ns": T0, "event": "daemon", "message": "ready: watching 1 session(s)"}),
+        );
         let mut text = String::new();
         for r in [
             pane(0.0, "spawned", "old", 9),
@@ -502,7 +500,7 @@ mod tests {
             pane(1.0, "spawned", "a", 1),
             pane(2.0, "spawned", "b", 2),
         ] {
-            text.push_str(&r.to_string());
+            text.push_str(&serde_json::to_string(&r).unwrap());
             text.push('\n');
         }
         std::fs::write(dir.path().join("events.jsonl"), text).unwrap();
@@ -513,14 +511,17 @@ mod tests {
 
     #[test]
     fn parse_lines_skips_torn_and_non_object_lines() {
-        let recs = parse_lines("{\"ts_ns\":1,\"event\":\"pane\"}\n\n42\n{\"ts_ns\":2,\"ev");
+        let text =
+            "{\"ts_ns\":1,\"event\":\"pane\"}\n\n42\n{\"event\":\"pane\"}\n{\"ts_ns\":2,\"ev";
+        let recs = parse_lines(text.lines());
         assert_eq!(recs.len(), 1);
+        assert!(matches!(&recs[0].event, Event::Pane(p) if p.change == PaneChange::Unknown));
     }
 
     #[test]
     fn degenerate_inputs_do_not_panic() {
         assert_eq!(render(&[], 80, 20), "no events to chart\n");
-        let only_match = vec![json!({"ts_ns": T0, "event": "match", "rule": "r"})];
+        let only_match = vec![record(json!({"ts_ns": T0, "event": "match", "rule": "r"}))];
         assert!(render(&only_match, 80, 20).starts_with("no pane records"));
         // One record: zero span; zero sizes; junk fields.
         let one = vec![pane(0.0, "spawned", "a", 2)];
@@ -528,13 +529,18 @@ mod tests {
             let chart = render(&one, w, h);
             assert!(chart.contains("2 ┤"), "{chart}");
         }
-        let junk = vec![
+        // Lines of the wrong shape are not pane changes: only their times count.
+        let junk = [
             json!({"ts_ns": "soon", "event": "pane", "panes_alive": 3}),
             json!({"ts_ns": T0, "event": "pane", "action": "spawned", "panes_alive": -1}),
             json!({"ts_ns": T0 + 1, "event": "pane", "action": "closed", "panes_alive": 1}),
             json!({"ts_ns": u64::MAX, "event": "pane", "action": 7, "panes_alive": 1000}),
-        ];
+        ]
+        .map(|v| v.to_string());
+        let junk = parse_lines(junk.iter().map(String::as_str));
+        assert_eq!(junk.len(), 3, "no ts_ns, no record");
         let chart = render(&junk, 40, 6);
-        assert!(chart.contains("peak 1000"), "{chart}");
+        assert!(chart.contains("peak 1 at +0.0s, 1 change(s)"), "{chart}");
+        assert!(chart.contains("▼ ?"), "the close, without label or pane\n{chart}");
     }
 }

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use super::{ActionContext, ActionHost, ActionKind, ActionOutcome, ActionTable, Extra, ParseError};
+use super::{ActionContext, ActionDetails, ActionHost, ActionKind, ActionOutcome, ActionTable, ParseError};
 
 /// `{ close = "label" }`: close the panes whose label matches this label or glob.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,15 +30,12 @@ impl ActionKind for CloseAction {
         &self,
         host: &H,
         _ctx: &ActionContext,
-        extra: &mut Extra,
+        details: &mut ActionDetails,
     ) -> ActionOutcome {
         let start = Instant::now();
         let result = host.close_panes(&self.label).await.map(|closed| {
-            extra.insert("target_label".into(), self.label.clone().into());
-            extra.insert(
-                "closed".into(),
-                closed.iter().map(|p| p.to_string()).collect::<Vec<_>>().into(),
-            );
+            details.target_label = Some(self.label.clone());
+            details.closed = Some(closed.iter().map(|p| p.to_string()).collect());
         });
         ActionOutcome::finished(start, result)
     }

@@ -4,8 +4,8 @@
 
 use std::time::Instant;
 
-use super::{ActionContext, ActionHost, ActionKind, ActionOutcome, ActionTable, Extra, ParseError};
-use crate::eventlog::Record;
+use super::{ActionContext, ActionDetails, ActionHost, ActionKind, ActionOutcome, ActionTable, ParseError};
+use crate::eventlog::{EmitEvent, Record};
 
 /// How deep `emit` chains may go (an event whose rule emits another ...) before
 /// the chain is cut and the cut recorded: a rule emitting its own event must not loop.
@@ -35,14 +35,11 @@ impl ActionKind for EmitAction {
         &self,
         host: &H,
         ctx: &ActionContext,
-        _extra: &mut Extra,
+        _details: &mut ActionDetails,
     ) -> ActionOutcome {
         let start = Instant::now();
         let name = &self.name;
-        let mut rec = Record::now("emit");
-        rec.rule = Some(ctx.rule.clone());
-        rec.extra.insert("name".into(), name.clone().into());
-        host.append(&rec);
+        host.append(&Record::now(EmitEvent { rule: ctx.rule.clone(), name: name.clone() }));
         if host.emit_depth() >= MAX_EMIT_DEPTH {
             return ActionOutcome::finished(start, Err(format!(
                 "emit chain deeper than {MAX_EMIT_DEPTH}; event `{name}` not delivered (a rule loop?)"

@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use toml::{Spanned, Value};
 
 use super::duration::parse_duration;
-use super::{ActionContext, ActionHost, ActionKind, ActionOutcome, ActionTable, Extra, ParseError};
+use super::{ActionContext, ActionDetails, ActionHost, ActionKind, ActionOutcome, ActionTable, ParseError};
 
 /// A program to run when a rule fires: `{ exec = [argv...], timeout, cwd, env }`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,9 +101,9 @@ impl ActionKind for ExecAction {
         &self,
         host: &H,
         ctx: &ActionContext,
-        extra: &mut Extra,
+        details: &mut ActionDetails,
     ) -> ActionOutcome {
-        extra.insert("argv".into(), self.argv.clone().into());
+        details.argv = Some(self.argv.clone());
         host.exec_runner().run(self, ctx).await
     }
 }

@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use super::{ActionContext, ActionHost, ActionKind, ActionOutcome, ActionTable, Extra, ParseError};
+use super::{ActionContext, ActionDetails, ActionHost, ActionKind, ActionOutcome, ActionTable, ParseError};
 
 /// Only record the match (the match record is written for every output rule anyway).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +42,7 @@ impl ActionKind for LogAction {
         &self,
         _host: &H,
         _ctx: &ActionContext,
-        _extra: &mut Extra,
+        _details: &mut ActionDetails,
     ) -> ActionOutcome {
         ActionOutcome::done()
     }

@@ -14,7 +14,7 @@
 //! [`Action::parse_table`] / [`Action::parse_bare`], adding the file, line, column and
 //! rule to any [`ParseError`]; the dispatcher runs it with [`Action::run`] over its
 //! [`ActionHost`] (it sits above this layer, hence the trait); the outcome becomes an
-//! [`crate::eventlog::Record`] through [`ActionOutcome::to_record`].
+//! [`crate::eventlog::ActionEvent`] through [`ActionOutcome::to_event`].
 
 pub mod duration;
 
@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use tmux_control_parser::PaneId;
 use toml::{Spanned, Value};
 
-use crate::eventlog::Record;
+use crate::eventlog::{ActionDetails, ActionEvent, Origin, Record};
 use crate::tmux::control::ControlClient;
 
 pub use exec::ExecRunner;
@@ -79,14 +79,14 @@ macro_rules! action_kinds {
             }
 
             /// Runs it over `host` for the match `ctx`; what it did beyond the outcome
-            /// (argv, target pane) goes into `extra`, merged into its event-log record.
+            /// (argv, target pane) goes into `details`, copied into its event-log record.
             pub async fn run<H: ActionHost>(
                 &self,
                 host: &H,
                 ctx: &ActionContext,
-                extra: &mut Extra,
+                details: &mut ActionDetails,
             ) -> ActionOutcome {
-                match self { $( Action::$variant(a) => a.run(host, ctx, extra).await, )* }
+                match self { $( Action::$variant(a) => a.run(host, ctx, details).await, )* }
             }
 
             /// The action written as the bare string `name` (`"log"`) at `span`; `None`
@@ -174,17 +174,14 @@ pub trait ActionKind: Sized {
     /// What it would do, in one line, for `ctmuxd replay` (which runs nothing).
     fn describe(&self) -> String;
 
-    /// Does it for the match `ctx` over `host`; adds what it did to `extra`.
+    /// Does it for the match `ctx` over `host`; reports what it did in `details`.
     fn run<H: ActionHost>(
         &self,
         host: &H,
         ctx: &ActionContext,
-        extra: &mut Extra,
+        details: &mut ActionDetails,
     ) -> impl Future<Output = ActionOutcome> + Send;
 }
-
-/// Fields an action adds to its event-log record (`argv`, `target_pane`, ...).
-pub type Extra = serde_json::Map<String, serde_json::Value>;
 
 /// A boxed future an [`ActionHost`] returns: boxed because the host may run actions
 /// itself (an `emit` runs the rules it triggers), which an unboxed future cannot nest.
@@ -301,7 +298,21 @@ pub struct ActionContext {
     pub captures: Vec<(String, String)>,
 }
 
-/// How an action went; turned into an event-log record by [`ActionOutcome::to_record`].
+impl ActionContext {
+    /// Where the firing came from, as event-log records name it: pane, label, session,
+    /// rule and line.
+    pub fn origin(&self) -> Origin {
+        Origin {
+            pane: Some(self.pane_id.to_string()),
+            label: self.pane_label.clone(),
+            session: Some(self.session.clone()),
+            rule: Some(self.rule.clone()),
+            line: Some(self.line.clone()),
+        }
+    }
+}
+
+/// How an action went; turned into an event-log record by [`ActionOutcome::to_event`].
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ActionOutcome {
     /// The action did what it was asked: for exec, exit status 0 without timeout.
@@ -340,25 +351,22 @@ impl ActionOutcome {
         }
     }
 
-    /// An `"action"` event-log record describing this outcome of `action` fired
-    /// with `ctx`. Empty output tails are left out of the record.
-    pub fn to_record(&self, action: &Action, ctx: &ActionContext) -> Record {
-        let mut record = Record::now("action");
-        record.pane = Some(ctx.pane_id.to_string());
-        record.label = ctx.pane_label.clone();
-        record.session = Some(ctx.session.clone());
-        record.rule = Some(ctx.rule.clone());
-        record.line = Some(ctx.line.clone());
-        record.action = Some(action.kind().to_owned());
-        record.ok = Some(self.ok);
-        record.exit_code = self.exit_code;
-        record.signal = self.signal;
-        record.duration_ms = Some(self.duration.as_secs_f64() * 1000.0);
-        record.error = self.error.clone();
-        record.timed_out = self.timed_out.then_some(true);
-        record.stdout_tail = non_empty(&self.stdout_tail);
-        record.stderr_tail = non_empty(&self.stderr_tail);
-        record
+    /// The `"action"` event describing this outcome of `action` fired with `ctx`.
+    /// Empty output tails are left out of the record.
+    pub fn to_event(&self, action: &Action, ctx: &ActionContext) -> ActionEvent {
+        ActionEvent {
+            origin: ctx.origin(),
+            action: action.kind().to_owned(),
+            ok: self.ok,
+            exit_code: self.exit_code,
+            signal: self.signal,
+            duration_ms: self.duration.as_secs_f64() * 1000.0,
+            error: self.error.clone(),
+            timed_out: self.timed_out,
+            stdout_tail: non_empty(&self.stdout_tail),
+            stderr_tail: non_empty(&self.stderr_tail),
+            ..ActionEvent::default()
+        }
     }
 }
 
@@ -428,7 +436,7 @@ mod tests {
             cwd: None,
             env: vec![],
         });
-        let json = serde_json::to_value(outcome.to_record(&action, &ctx)).unwrap();
+        let json = serde_json::to_value(Record::now(outcome.to_event(&action, &ctx))).unwrap();
         assert_eq!(json["event"], "action");
         assert_eq!(json["pane"], "%3");
         assert_eq!(json["label"], "test-1");

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use serde::Deserialize;
 
-use super::{ActionContext, ActionHost, ActionKind, ActionOutcome, ActionTable, Extra, ParseError};
+use super::{ActionContext, ActionDetails, ActionHost, ActionKind, ActionOutcome, ActionTable, ParseError};
 use crate::tmux::ops;
 
 /// `{ send = { pane, text, enter } }`.
@@ -48,7 +48,7 @@ impl ActionKind for SendAction {
         &self,
         host: &H,
         _ctx: &ActionContext,
-        extra: &mut Extra,
+        details: &mut ActionDetails,
     ) -> ActionOutcome {
         let start = Instant::now();
         let result = async {
@@ -57,8 +57,8 @@ impl ActionKind for SendAction {
             ops::send(&client, target.id, &self.text, self.enter)
                 .await
                 .map_err(|e| e.to_string())?;
-            extra.insert("target_label".into(), self.pane.clone().into());
-            extra.insert("target_pane".into(), target.id.to_string().into());
+            details.target_label = Some(self.pane.clone());
+            details.target_pane = Some(target.id.to_string());
             Ok(())
         }
         .await;

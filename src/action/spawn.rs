@@ -15,7 +15,7 @@ use std::time::Instant;
 use serde::Deserialize;
 use toml::{Spanned, Value};
 
-use super::{ActionContext, ActionHost, ActionKind, ActionOutcome, ActionTable, Extra, ParseError};
+use super::{ActionContext, ActionDetails, ActionHost, ActionKind, ActionOutcome, ActionTable, ParseError};
 use crate::tmux::ops::PaneCommand;
 
 /// `{ spawn = { label, command | shell, cwd, env, meta, window | beside + split + size, keep, replace } }`.
@@ -72,12 +72,12 @@ impl ActionKind for SpawnAction {
         &self,
         host: &H,
         ctx: &ActionContext,
-        extra: &mut Extra,
+        details: &mut ActionDetails,
     ) -> ActionOutcome {
         let start = Instant::now();
         let result = host.spawn_pane(self, ctx).await.map(|pane| {
-            extra.insert("target_label".into(), self.label.clone().into());
-            extra.insert("target_pane".into(), pane.to_string().into());
+            details.target_label = Some(self.label.clone());
+            details.target_pane = Some(pane.to_string());
         });
         ActionOutcome::finished(start, result)
     }

@@ -14,6 +14,8 @@ use std::pin::Pin;
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc};
 
+use crate::eventlog::Record;
+
 use super::protocol::{
     ApiError, MatchView, PaneView, ReloadReply, RuleView, SendReply, SendRequest, SpawnRequest,
     StatusView, SubscribeRequest, WaitRequest,
@@ -90,5 +92,5 @@ pub trait Backend: Send + Sync + 'static {
     fn stop(&self) -> BackendFuture<'_, ()>;
 
     /// A receiver of every event-log record written from now on.
-    fn events(&self) -> BackendFuture<'_, broadcast::Receiver<Value>>;
+    fn events(&self) -> BackendFuture<'_, broadcast::Receiver<Record>>;
 }

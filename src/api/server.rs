@@ -28,13 +28,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, oneshot, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+use crate::eventlog::Record;
 
 use super::backend::{Backend, Subscription};
 use super::lines::{Incoming, LineReader};
@@ -356,7 +357,7 @@ enum Outcome {
 
 enum Stream {
     Subscription(Subscription),
-    Events(broadcast::Receiver<Value>),
+    Events(broadcast::Receiver<Record>),
 }
 
 impl Stream {
@@ -365,7 +366,7 @@ impl Stream {
         match self {
             Stream::Subscription(s) => s.events.recv().await.map(StreamLine::Event),
             Stream::Events(rx) => match rx.recv().await {
-                Ok(v) => Some(StreamLine::Event(v)),
+                Ok(rec) => serde_json::to_value(rec).ok().map(StreamLine::Event),
                 Err(broadcast::error::RecvError::Lagged(n)) => Some(StreamLine::Lagged(n)),
                 Err(broadcast::error::RecvError::Closed) => None,
             },
@@ -615,7 +616,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
 
-    use serde_json::json;
+    use serde_json::{json, Value};
     use tokio::io::{AsyncBufReadExt, BufReader, Lines};
     use tokio::sync::{mpsc, oneshot};
 
@@ -625,6 +626,7 @@ mod tests {
         MatchView, PaneView, ReloadReply, RuleView, SendReply, SendRequest, SpawnRequest,
         StatusView, SubscribeRequest, WaitRequest,
     };
+    use crate::eventlog::EmitEvent;
 
     /// Decrements the live-guard count when the server drops a subscription.
     struct Guard(Arc<AtomicUsize>);
@@ -639,7 +641,7 @@ mod tests {
     struct Fake {
         live_guards: Arc<AtomicUsize>,
         sub_tx: Mutex<Option<mpsc::Sender<Value>>>,
-        events: broadcast::Sender<Value>,
+        events: broadcast::Sender<Record>,
         stop: Mutex<Option<oneshot::Sender<()>>>,
     }
 
@@ -751,7 +753,7 @@ mod tests {
                 Ok(())
             })
         }
-        fn events(&self) -> BackendFuture<'_, broadcast::Receiver<Value>> {
+        fn events(&self) -> BackendFuture<'_, broadcast::Receiver<Record>> {
             Box::pin(async move { Ok(self.events.subscribe()) })
         }
     }
@@ -980,11 +982,13 @@ mod tests {
         assert_eq!(c.ask(r#"{"cmd":"events"}"#).await["streaming"], true);
         // Capacity 4: six sends before the server task runs lose two.
         for i in 0..6 {
-            r.fake.events.send(json!({"n": i})).unwrap();
+            let emit = EmitEvent { rule: "r".into(), name: "n".into() };
+            r.fake.events.send(Record { ts_ns: i, event: emit.into() }).unwrap();
         }
         assert_eq!(c.read().await, json!({"lagged": 2}));
         for i in 2..6 {
-            assert_eq!(c.read().await, json!({"event": {"n": i}}));
+            let event = json!({"ts_ns": i, "event": "emit", "rule": "r", "name": "n"});
+            assert_eq!(c.read().await, json!({ "event": event }));
         }
     }
 

@@ -1,10 +1,11 @@
 //! The event log: an append-only file of JSON lines, `<dir>/events.jsonl`, one
-//! [`Record`] per line (matches, action outcomes, daemon and pane events), rotated by
-//! size to `events.jsonl.1`, `.2`, ...; plus the readers behind `ctmuxd logs`
-//! ([`read_last`]) and `ctmuxd logs --follow` ([`follow`], [`Follower`]).
+//! [`Record`] per line (matches, action outcomes, daemon and pane events: one typed
+//! [`Event`] variant per kind, in `record`), rotated by size to `events.jsonl.1`, `.2`,
+//! ...; plus the readers behind `ctmuxd logs` ([`read_last`]) and `ctmuxd logs --follow`
+//! ([`follow`], [`Follower`]).
 //!
 //! Neighbours: the daemon appends records built by itself and by
-//! [`crate::action::ActionOutcome::to_record`]; the CLI reads the files back. Each
+//! [`crate::action::ActionOutcome::to_event`]; the CLI reads the files back. Each
 //! line is written with one `write(2)` on an `O_APPEND` descriptor, so a crash can
 //! only lose a whole record and two writers (even two processes) never interleave.
 
@@ -14,10 +15,17 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+mod record;
+
+pub use record::{
+    ActionDetails, ActionEvent, CatchUpEvent, DaemonEvent, EmitEvent, Event, EventsLostEvent,
+    MatchEvent, Origin, OtherEvent, OverflowEvent, PaneChange, PaneEvent, Record, ResyncEvent,
+    SkippedEvent, TriggerEvent, TriggerOn,
+};
 
 /// Name of the live log file inside the log directory.
 pub const LOG_FILE: &str = "events.jsonl";
@@ -40,82 +48,6 @@ const MAX_ROTATED: usize = 1000;
 /// [`Follower`] drops an unterminated line once it grows past this, so a file
 /// without newlines cannot make it buffer without bound.
 const MAX_PARTIAL: usize = 1024 * 1024;
-
-/// One line of the event log.
-///
-/// Every field except `ts_ns` and `kind` is optional and left out of the JSON when
-/// `None`; `extra` carries any other fields (flattened into the same object), so
-/// readers keep fields written by newer daemons.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(default)]
-pub struct Record {
-    /// Wall-clock time, nanoseconds since the Unix epoch.
-    pub ts_ns: u64,
-    /// What happened: `"match"`, `"action"`, `"daemon"`, `"pane"`, ...
-    #[serde(rename = "event")]
-    pub kind: String,
-    /// Pane id, e.g. `"%3"`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pane: Option<String>,
-    /// Pane label.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
-    /// tmux session name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub session: Option<String>,
-    /// Rule name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rule: Option<String>,
-    /// The matched line as shown.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub line: Option<String>,
-    /// Action kind (`"exec"`, `"log"`, ...).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub action: Option<String>,
-    /// Whether the action succeeded.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ok: Option<bool>,
-    /// Exit code of an exec action.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exit_code: Option<i32>,
-    /// Signal that killed an exec action.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub signal: Option<i32>,
-    /// How long the action ran, in milliseconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub duration_ms: Option<f64>,
-    /// Why something failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// The action hit its timeout.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub timed_out: Option<bool>,
-    /// How the daemon sees panes: `"control"` or `"replay"`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mode: Option<String>,
-    /// Free text for daemon events.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    /// Last bytes an exec action wrote to stdout.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stdout_tail: Option<String>,
-    /// Last bytes an exec action wrote to stderr.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stderr_tail: Option<String>,
-    /// Any other fields.
-    #[serde(flatten)]
-    pub extra: serde_json::Map<String, serde_json::Value>,
-}
-
-impl Record {
-    /// A record of `kind` stamped with the current wall-clock time.
-    pub fn now(kind: &str) -> Record {
-        let ts_ns = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| u64::try_from(since.as_nanos()).unwrap_or(u64::MAX));
-        Record { ts_ns, kind: kind.to_owned(), ..Record::default() }
-    }
-}
 
 /// An open event log. Internally synchronised: share it as `&EventLog` or in an
 /// `Arc` and call [`append`](Self::append) from any thread.
@@ -246,12 +178,13 @@ impl EventLog {
         let line = json_line(record)?;
         let mut state = self.state.lock().unwrap_or_else(|poison| poison.into_inner());
         if state.unreported > 0 {
-            let mut lost = Record::now("events_lost");
-            lost.message = Some(format!(
-                "{} event record(s) could not be written (disk full or write error) and are lost",
-                state.unreported
-            ));
-            lost.extra.insert("count".into(), state.unreported.into());
+            let lost = Record::now(EventsLostEvent {
+                message: format!(
+                    "{} event record(s) could not be written (disk full or write error) and are lost",
+                    state.unreported
+                ),
+                count: state.unreported,
+            });
             match self.write_whole(&mut state, &json_line(&lost)?) {
                 Ok(()) => state.unreported = 0,
                 Err(err) => {
@@ -709,11 +642,23 @@ mod tests {
     use std::sync::Arc;
 
     fn record(seq: usize, pad: usize) -> Record {
-        let mut record = Record::now("match");
-        record.pane = Some("%3".into());
-        record.line = Some("x".repeat(pad));
-        record.extra.insert("seq".into(), seq.into());
-        record
+        Record::now(MatchEvent {
+            origin: Origin {
+                pane: Some("%3".into()),
+                line: Some("x".repeat(pad)),
+                ..Origin::default()
+            },
+            seq: Some(seq as u64),
+            ..MatchEvent::default()
+        })
+    }
+
+    /// The match event of a record written by [`record`].
+    fn match_of(record: &Record) -> &MatchEvent {
+        match &record.event {
+            Event::Match(m) => m,
+            other => panic!("not a match: {other:?}"),
+        }
     }
 
     /// SIGKILL can stop a write(2) at a page boundary (Linux checks for a fatal signal
@@ -757,27 +702,6 @@ mod tests {
             }
         }
         records
-    }
-
-    #[test]
-    fn record_json_uses_event_key_and_skips_none() {
-        let mut record = Record::now("daemon");
-        record.mode = Some("control".into());
-        record.extra.insert("rules".into(), 3.into());
-        let json = serde_json::to_string(&record).unwrap();
-        assert!(
-            json.starts_with(&format!(
-                "{{\"ts_ns\":{},\"event\":\"daemon\",\"mode\":\"control\"",
-                record.ts_ns
-            )),
-            "{json}"
-        );
-        assert!(json.ends_with(",\"rules\":3}"), "{json}");
-        assert!(!json.contains("null"));
-        let back: Record = serde_json::from_str(&json).unwrap();
-        assert_eq!(back, record);
-        // A fairly recent wall-clock time, not zero or monotonic.
-        assert!(record.ts_ns > 1_600_000_000_000_000_000);
     }
 
     #[test]
@@ -827,7 +751,7 @@ mod tests {
         }
         let records = all_records(tmp.path());
         assert_eq!(records.len(), 8 * 400);
-        let mut seqs: Vec<u64> = records.iter().map(|r| r.extra["seq"].as_u64().unwrap()).collect();
+        let mut seqs: Vec<u64> = records.iter().map(|r| match_of(r).seq.unwrap()).collect();
         seqs.sort_unstable();
         seqs.dedup();
         assert_eq!(seqs.len(), 8 * 400);
@@ -918,7 +842,10 @@ mod tests {
         let lines = read_last(log.path(), 6).unwrap();
         let pads: Vec<usize> = lines
             .iter()
-            .map(|l| serde_json::from_str::<Record>(l).unwrap().line.unwrap().len())
+            .map(|l| {
+                let record = serde_json::from_str::<Record>(l).unwrap();
+                match_of(&record).origin.line.as_ref().unwrap().len()
+            })
             .collect();
         assert_eq!(pads, sizes);
     }
