@@ -251,33 +251,60 @@ mod tests {
         }
     }
 
-    /// Every request has a subcommand and every subcommand sends its own request: the
-    /// minimal invocation of each parses, and the request it makes has the matching `cmd`.
+    /// The words of a shell command line up to its first unquoted `|` or `>`, with `'...'`
+    /// quoting and `\` escapes outside quotes (enough for the `--help` examples).
+    fn shell_words(line: &str) -> Vec<String> {
+        let (mut words, mut word, mut quoted, mut any) = (Vec::new(), String::new(), false, false);
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\'' => (quoted, any) = (!quoted, true),
+                '\\' if !quoted => word.extend(chars.next()),
+                '|' | '>' if !quoted => break,
+                c if c.is_whitespace() && !quoted => {
+                    if any || !word.is_empty() {
+                        words.push(std::mem::take(&mut word));
+                    }
+                    any = false;
+                }
+                c => word.push(c),
+            }
+        }
+        if any || !word.is_empty() {
+            words.push(word);
+        }
+        words
+    }
+
+    /// Every subcommand sends its own request: each example in each subcommand's `--help`
+    /// parses, and the request it makes has the subcommand's `cmd`. Every request has a
+    /// subcommand.
     #[test]
     fn every_subcommand_maps_to_its_request() {
-        let minimal: [&[&str]; 12] = [
-            &["panes"],
-            &["spawn", "--label", "x"],
-            &["close", "x"],
-            &["send", "x", "--enter"],
-            &["capture", "x"],
-            &["wait-for", "x", "-p", "y"],
-            &["subscribe", "x", "-p", "y"],
-            &["rules"],
-            &["reload"],
-            &["status"],
-            &["stop"],
-            &["events"],
-        ];
-        let names: Vec<String> =
-            Top::command().get_subcommands().map(|c| c.get_name().to_string()).collect();
+        let top = Top::command();
+        let names: Vec<&str> = top.get_subcommands().map(|c| c.get_name()).collect();
         assert_eq!(names.len(), COMMANDS.len(), "{names:?}");
-        for (args, cmd) in minimal.iter().zip(COMMANDS) {
-            let parsed = parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
-            assert_eq!(parsed.name(), args[0]);
-            assert_eq!(parsed.name(), cmd.replace('_', "-"), "subcommand named after its cmd");
-            assert_eq!(parsed.request().unwrap().cmd(), *cmd, "{args:?}");
+        for (sub, cmd) in top.get_subcommands().zip(COMMANDS) {
+            let help = sub.get_after_help().map(|h| h.to_string()).unwrap_or_default();
+            let examples: Vec<Vec<String>> = help
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("ctmuxd "))
+                .map(shell_words)
+                .collect();
+            assert!(!examples.is_empty(), "`{}` --help has no example", sub.get_name());
+            for words in examples {
+                let args: Vec<&str> = words.iter().map(String::as_str).collect();
+                let parsed = parse(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+                assert_eq!(parsed.name(), sub.get_name());
+                assert_eq!(parsed.name(), cmd.replace('_', "-"), "subcommand named after its cmd");
+                let req = parsed.request().unwrap_or_else(|e| panic!("{args:?}: {e}"));
+                assert_eq!(req.cmd(), *cmd, "{args:?}");
+            }
         }
+        assert_eq!(
+            shell_words("send db -- 'SELECT 1;' x\\ y | jq"),
+            ["send", "db", "--", "SELECT 1;", "x y"]
+        );
     }
 
     #[test]
