@@ -34,9 +34,12 @@ use tmux_control_parser::PaneId;
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore, SemaphorePermit};
 
 use crate::action::{ActionContext, ExecAction, SpawnAction};
-use crate::api::protocol::{
-    ApiError, ErrorCode, MatchView, PaneView, ReloadReply, RuleView, SendReply, SendRequest,
-    SpawnRequest, Split, StatusView, SubscribeRequest, WaitRequest,
+use crate::api::protocol::{ApiError, Empty, ErrorCode, MatchView, PaneView};
+use crate::api::request::{
+    CaptureReply, CaptureRequest, CloseReply, CloseRequest, EventFeed, EventsRequest, PanesReply,
+    PanesRequest, ReloadReply, ReloadRequest, RuleView, RulesReply, RulesRequest, SendReply,
+    SendRequest, SpawnReply, SpawnRequest, Split, StatusReply, StatusRequest, StatusView,
+    StopRequest, SubscribeRequest, WaitReply, WaitRequest,
 };
 use crate::api::{Backend, BackendFuture, Subscription};
 use crate::dispatch::Dispatcher;
@@ -265,14 +268,14 @@ fn match_view(m: DynamicMatch) -> MatchView {
 }
 
 impl Backend for DaemonBackend {
-    fn panes(&self) -> BackendFuture<'_, Vec<PaneView>> {
+    fn panes(&self, _req: PanesRequest) -> BackendFuture<'_, PanesReply> {
         Box::pin(async move {
             let list = self.list().await?;
-            Ok(self.views(list.iter()))
+            Ok(PanesReply { panes: self.views(list.iter()) })
         })
     }
 
-    fn spawn(&self, req: SpawnRequest) -> BackendFuture<'_, PaneView> {
+    fn spawn(&self, req: SpawnRequest) -> BackendFuture<'_, SpawnReply> {
         Box::pin(async move {
             let command = match (req.shell, req.command.is_empty()) {
                 (_, true) => None,
@@ -308,11 +311,12 @@ impl Backend for DaemonBackend {
             let rec = list.iter().find(|r| r.id == pane).ok_or_else(|| {
                 ApiError::new(ErrorCode::Tmux, format!("pane {pane} vanished right after spawning"))
             })?;
-            Ok(self.views([rec]).remove(0))
+            Ok(SpawnReply { pane: self.views([rec]).remove(0) })
         })
     }
 
-    fn close(&self, labels: Vec<String>) -> BackendFuture<'_, Vec<PaneView>> {
+    fn close(&self, req: CloseRequest) -> BackendFuture<'_, CloseReply> {
+        let labels = req.labels;
         Box::pin(async move {
             let list = self.list().await?;
             let targets: Vec<&PaneRecord> = list
@@ -333,7 +337,7 @@ impl Backend for DaemonBackend {
                     .await
                     .map_err(|e| ApiError::new(ErrorCode::Tmux, e))?;
             }
-            Ok(views)
+            Ok(CloseReply { closed: views })
         })
     }
 
@@ -386,20 +390,22 @@ impl Backend for DaemonBackend {
         })
     }
 
-    fn capture(&self, label: String, lines: usize) -> BackendFuture<'_, Vec<String>> {
+    fn capture(&self, req: CaptureRequest) -> BackendFuture<'_, CaptureReply> {
+        let CaptureRequest { label, lines } = req;
         Box::pin(async move {
             let pane = self.resolve(&label).await?;
-            Ok(self
+            let lines = self
                 .dispatcher
                 .engine
                 .lock()
                 .expect("engine")
                 .last_lines(pane, lines)
-                .unwrap_or_default())
+                .unwrap_or_default();
+            Ok(CaptureReply { lines })
         })
     }
 
-    fn wait_for(&self, req: WaitRequest) -> BackendFuture<'_, MatchView> {
+    fn wait_for(&self, req: WaitRequest) -> BackendFuture<'_, WaitReply> {
         Box::pin(async move {
             let pane = self.resolve(&req.label).await?;
             let (tx, rx) = oneshot::channel();
@@ -422,10 +428,10 @@ impl Backend for DaemonBackend {
                 (PatternGuard { dispatcher: self.dispatcher.clone(), id, keep: false }, found)
             };
             if let Some(m) = found {
-                return Ok(match_view(m));
+                return Ok(WaitReply { matched: match_view(m) });
             }
             rx.await
-                .map(match_view)
+                .map(|m| WaitReply { matched: match_view(m) })
                 .map_err(|_| ApiError::internal("the pane went away while waiting"))
         })
     }
@@ -511,7 +517,7 @@ impl Backend for DaemonBackend {
         })
     }
 
-    fn rules(&self) -> BackendFuture<'_, Vec<RuleView>> {
+    fn rules(&self, _req: RulesRequest) -> BackendFuture<'_, RulesReply> {
         Box::pin(async move {
             let engine = self.dispatcher.engine.lock().expect("engine");
             let mut out: Vec<RuleView> = engine
@@ -535,11 +541,11 @@ impl Backend for DaemonBackend {
                     dynamic: true,
                 });
             }
-            Ok(out)
+            Ok(RulesReply { rules: out })
         })
     }
 
-    fn reload(&self) -> BackendFuture<'_, ReloadReply> {
+    fn reload(&self, _req: ReloadRequest) -> BackendFuture<'_, ReloadReply> {
         Box::pin(async move {
             let path: PathBuf = self.dispatcher.engine.lock().expect("engine").rules().path.clone();
             // Off the matching path and bounded in time: a FIFO, a device or a hung
@@ -575,14 +581,14 @@ impl Backend for DaemonBackend {
         })
     }
 
-    fn status(&self) -> BackendFuture<'_, StatusView> {
+    fn status(&self, _req: StatusRequest) -> BackendFuture<'_, StatusReply> {
         Box::pin(async move {
             let engine = self.dispatcher.engine.lock().expect("engine");
             let mut sessions: Vec<String> =
                 engine.panes().into_iter().map(|(_, i)| i.session_name).collect();
             sessions.sort();
             sessions.dedup();
-            Ok(StatusView {
+            let status = StatusView {
                 pid: std::process::id(),
                 tmux: self.target.describe(),
                 tmux_version: self
@@ -599,19 +605,20 @@ impl Backend for DaemonBackend {
                 events_path: self.dispatcher.log().path().to_path_buf(),
                 mode: self.dispatcher.mode().into(),
                 events_lost: self.dispatcher.log().lost(),
-            })
+            };
+            Ok(StatusReply { status })
         })
     }
 
-    fn stop(&self) -> BackendFuture<'_, ()> {
+    fn stop(&self, _req: StopRequest) -> BackendFuture<'_, Empty> {
         Box::pin(async move {
             self.stop.notify_one();
-            Ok(())
+            Ok(Empty {})
         })
     }
 
-    fn events(&self) -> BackendFuture<'_, tokio::sync::broadcast::Receiver<Record>> {
-        Box::pin(async move { Ok(self.dispatcher.subscribe_events()) })
+    fn events(&self, _req: EventsRequest) -> BackendFuture<'_, EventFeed> {
+        Box::pin(async move { Ok(EventFeed(self.dispatcher.subscribe_events())) })
     }
 }
 

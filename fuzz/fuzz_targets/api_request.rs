@@ -1,4 +1,4 @@
-//! Fuzz target `api_request`: `ctmuxd::api::protocol::parse_request` on one arbitrary request line; accepted requests survive serialise -> parse.
+//! Fuzz target `api_request`: `ctmuxd::api::parse_request` on one arbitrary request line; accepted requests survive serialise -> parse.
 //! The property lives in `fuzz/src/daemon_checks.rs` (`check_api_request`), shared with the
 //! root package's `tests/it/fuzz_replay.rs`.
 

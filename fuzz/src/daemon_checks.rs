@@ -22,7 +22,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use ctmuxd::api::protocol::{parse_request, ErrorCode};
+use ctmuxd::api::{parse_request, ErrorCode};
 
 /// The path every fuzzed rules file claims to come from; errors must start with it.
 pub const RULES_PATH: &str = "rules.toml";

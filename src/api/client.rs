@@ -1,6 +1,7 @@
 //! The client side of the control socket, used by the CLI subcommands (and usable by any
-//! Rust program): connect to the daemon serving a tmux server, send a [`Request`], read
-//! its typed reply or follow a stream.
+//! Rust program): connect to the daemon serving a tmux server, send a request (a
+//! [`super::Request`], or any one request type of [`super::request`]), read its typed reply
+//! or follow a stream.
 //!
 //! When nothing listens, the error says so and names the command that starts a daemon for
 //! that server ([`ClientError::NoDaemon`]), which is what `ctmuxd <command>` prints.
@@ -10,13 +11,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
 
 use super::lines::{Incoming, LineReader};
 use super::protocol::{parse_reply, ApiError, ErrorCode, StreamLine, StreamStarted};
-use super::{current_uid, socket_path, start_command, Request};
+use super::{current_uid, socket_path, start_command};
 use crate::tmux::TmuxTarget;
 
 /// Longest reply line the client accepts (64 MiB: a `panes` reply of thousands of panes,
@@ -162,7 +164,7 @@ impl Client {
     /// [`ClientError::Closed`] / [`ClientError::Io`] when the connection fails.
     pub async fn call<T: DeserializeOwned>(
         &mut self,
-        req: &Request,
+        req: &impl Serialize,
         within: Duration,
     ) -> Result<T, ClientError> {
         if let Err(e) = self.send(req).await {
@@ -189,15 +191,21 @@ impl Client {
     /// As [`Client::call`].
     pub async fn stream(
         mut self,
-        req: &Request,
+        req: &impl Serialize,
         within: Duration,
     ) -> Result<EventStream, ClientError> {
         let StreamStarted { .. } = self.call(req, within).await?;
-        Ok(EventStream { client: self })
+        Ok(self.into_stream())
     }
 
-    async fn send(&mut self, req: &Request) -> Result<(), ClientError> {
-        // A Request is plain data: serializing it cannot fail.
+    /// The stream's lines, once a streaming request was acknowledged on this connection
+    /// (what [`Client::stream`] does after its call).
+    pub fn into_stream(self) -> EventStream {
+        EventStream { client: self }
+    }
+
+    async fn send(&mut self, req: &impl Serialize) -> Result<(), ClientError> {
+        // A request is plain data: serializing it cannot fail.
         let mut bytes = serde_json::to_vec(req).unwrap_or_default();
         bytes.push(b'\n');
         self.wr.write_all(&bytes).await.map_err(|e| self.io(e))

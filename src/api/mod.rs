@@ -3,9 +3,12 @@
 //! rules, reload, status, stop, live events), and the command-line client that talks to it.
 //!
 //! Data flow: `ctmuxd <command>` ([`cli`]) → [`client`] → socket → [`server`] → the daemon's
-//! [`Backend`] implementation. The wire schema lives in [`protocol`] and is documented in
-//! `docs/api.md`. One daemon serves one tmux server; [`socket_path`] derives the socket's
-//! name from the same `-L`/`-S` selection, so client and daemon meet without configuration.
+//! [`Backend`] implementation. Each request is one module of [`request`] (its wire type,
+//! reply, and subcommand), registered in one list from which the server's dispatch, the
+//! [`Backend`] trait and the subcommands are generated; the vocabulary they share lives in
+//! [`protocol`]. `docs/api.md` documents the wire protocol. One daemon serves one tmux
+//! server; [`socket_path`] derives the socket's name from the same `-L`/`-S` selection, so
+//! client and daemon meet without configuration.
 
 pub mod backend;
 pub mod cli;
@@ -13,12 +16,14 @@ pub mod client;
 mod lines;
 pub mod lock;
 pub mod protocol;
+pub mod request;
 pub mod server;
 
 use std::path::{Path, PathBuf};
 
-pub use backend::{Backend, BackendFuture, Subscription};
-pub use protocol::{ApiError, ErrorCode, Request};
+pub use backend::{Backend, BackendFuture};
+pub use protocol::{ApiError, ErrorCode};
+pub use request::{parse_request, Request, Subscription};
 
 use crate::tmux::TmuxTarget;
 

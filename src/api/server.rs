@@ -31,20 +31,17 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{broadcast, oneshot, Semaphore};
+use tokio::sync::{oneshot, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::eventlog::Record;
-
-use super::backend::{Backend, Subscription};
+use super::backend::{Backend, BackendFuture};
 use super::lines::{Incoming, LineReader};
-use super::protocol::{
-    error_line, format_ms, ok_line, parse_request, stream_line, ApiError, CaptureReply, CloseReply,
-    Empty, ErrorCode, PanesReply, RulesReply, SpawnReply, StatusReply, StreamLine, StreamStarted,
-    WaitReply,
+pub use super::protocol::REQUEST_TIMEOUT;
+use super::protocol::{error_line, ok_line, stream_line, ApiError, ErrorCode, StreamStarted};
+use super::request::{
+    api_requests, parse_request, Answer, ApiRequest, EventSource, Outcome, Request,
 };
-use super::Request;
 
 /// Longest request line accepted (1 MiB); longer lines are discarded up to their newline.
 pub const MAX_REQUEST_BYTES: usize = 1 << 20;
@@ -56,9 +53,6 @@ pub const MAX_CONNECTIONS: usize = 128;
 pub const RESERVED_CONNECTIONS: usize = 2;
 /// How long a connection on a reserved slot has to send its request.
 pub const RESERVED_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-/// Bound on requests that do not wait for pane output (`panes`, `spawn`, ...): a stuck
-/// tmux must not hold a client forever.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long connections get to finish their current reply when the daemon stops.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
@@ -347,33 +341,6 @@ async fn refuse(mut stream: UnixStream, err: ApiError) {
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&error_line(&err))).await;
 }
 
-/// What a request produced.
-enum Outcome {
-    /// One reply line.
-    Reply(Vec<u8>),
-    /// The acknowledgement line, then the stream.
-    Stream(Stream),
-}
-
-enum Stream {
-    Subscription(Subscription),
-    Events(broadcast::Receiver<Record>),
-}
-
-impl Stream {
-    /// The next line to send; `None` when the source closed.
-    async fn next(&mut self) -> Option<StreamLine> {
-        match self {
-            Stream::Subscription(s) => s.events.recv().await.map(StreamLine::Event),
-            Stream::Events(rx) => match rx.recv().await {
-                Ok(rec) => serde_json::to_value(rec).ok().map(StreamLine::Event),
-                Err(broadcast::error::RecvError::Lagged(n)) => Some(StreamLine::Lagged(n)),
-                Err(broadcast::error::RecvError::Closed) => None,
-            },
-        }
-    }
-}
-
 /// A connection from our own uid, split into its request reader and reply writer; any
 /// other peer is refused (and `None` returned).
 async fn accept_peer(stream: UnixStream) -> Option<(LineReader<OwnedReadHalf>, OwnedWriteHalf)> {
@@ -474,7 +441,7 @@ async fn reserved_connection(
         },
     };
     let outcome = match line.and_then(|l| parse_request(&l)) {
-        Ok(req @ (Request::Status | Request::Stop)) => tokio::select! {
+        Ok(req) if req.is_reserved() => tokio::select! {
             biased;
             r = execute(backend.as_ref(), req) => r,
             _ = token.cancelled() => Err(ApiError::internal("the daemon is stopping")),
@@ -498,7 +465,7 @@ async fn reserved_connection(
 /// Writes the stream acknowledgement, then every event until the client closes, the source
 /// ends or the daemon stops. Dropping `s` on return drops a subscription's guard.
 async fn stream_to(
-    mut s: Stream,
+    mut s: Box<dyn EventSource>,
     reader: &mut LineReader<OwnedReadHalf>,
     wr: &mut OwnedWriteHalf,
     token: &CancellationToken,
@@ -511,7 +478,7 @@ async fn stream_to(
         let line = tokio::select! {
             _ = token.cancelled() => return,
             open = reader.discard() => if open { continue } else { return },
-            line = s.next() => match line {
+            line = s.next_line() => match line {
                 Some(l) => l,
                 None => return,
             },
@@ -524,76 +491,32 @@ async fn stream_to(
     }
 }
 
-/// Runs one request against the backend, with its time bound.
-async fn execute(backend: &dyn Backend, req: Request) -> Result<Outcome, ApiError> {
-    let cmd = req.cmd();
-    let reply = |r: Result<Vec<u8>, ApiError>| r.map(Outcome::Reply);
-    match req {
-        Request::WaitFor(w) => {
-            let (label, pattern, ms) = (w.label.clone(), w.pattern.clone(), w.timeout_ms);
-            let m = bounded(backend.wait_for(w), ms, || {
-                format!(
-                    "no line matching `{pattern}` appeared in pane `{label}` within {}",
-                    format_ms(ms)
-                )
-            })
-            .await?;
-            reply(ok_line(&WaitReply { matched: m }))
+/// Generates [`execute`] from the `api_requests!` list.
+macro_rules! dispatch {
+    ($( $(#[$doc:meta])* $variant:ident($req:ident) in $module:ident; )*) => {
+        /// Runs one request against the backend method of its kind, with its time bound.
+        async fn execute(backend: &dyn Backend, req: Request) -> Result<Outcome, ApiError> {
+            match req {
+                $( Request::$variant(r) => answer(r, |r| backend.$module(r)).await, )*
+            }
         }
-        Request::Send(s) => {
-            let (label, expect, ms) = (s.label.clone(), s.expect.clone(), s.timeout_ms);
-            let r = bounded(backend.send(s), ms, || match &expect {
-                Some(re) => format!(
-                    "sent to pane `{label}`, but no line matching `{re}` appeared within {}",
-                    format_ms(ms)
-                ),
-                None => {
-                    format!("sending to pane `{label}` did not finish within {}", format_ms(ms))
-                }
-            })
-            .await?;
-            reply(ok_line(&r))
-        }
-        Request::Subscribe(sub) => {
-            Ok(Outcome::Stream(Stream::Subscription(backend.subscribe(sub).await?)))
-        }
-        Request::Events => Ok(Outcome::Stream(Stream::Events(backend.events().await?))),
-        other => {
-            let fut = async move {
-                match other {
-                    Request::Panes => ok_line(&PanesReply { panes: backend.panes().await? }),
-                    Request::Spawn(s) => ok_line(&SpawnReply { pane: backend.spawn(s).await? }),
-                    Request::Close { labels } => {
-                        ok_line(&CloseReply { closed: backend.close(labels).await? })
-                    }
-                    Request::Capture { label, lines } => {
-                        ok_line(&CaptureReply { lines: backend.capture(label, lines).await? })
-                    }
-                    Request::Rules => ok_line(&RulesReply { rules: backend.rules().await? }),
-                    Request::Reload => ok_line(&backend.reload().await?),
-                    Request::Status => ok_line(&StatusReply { status: backend.status().await? }),
-                    Request::Stop => {
-                        backend.stop().await?;
-                        ok_line(&Empty {})
-                    }
-                    // Handled above; kept total so a new kind cannot be forgotten silently.
-                    Request::WaitFor(_)
-                    | Request::Send(_)
-                    | Request::Subscribe(_)
-                    | Request::Events => {
-                        Err(ApiError::internal(format!("{cmd} reached the wrong handler")))
-                    }
-                }
-            };
-            let ms = REQUEST_TIMEOUT.as_millis() as u64;
-            reply(
-                bounded(fut, ms, || {
-                    format!("the daemon did not answer {cmd} within {}", format_ms(ms))
-                })
-                .await,
-            )
-        }
+    };
+}
+
+api_requests!(dispatch);
+
+/// Calls the backend for `req` and turns its answer into what is written: a reply bounded
+/// by the request's [`ApiRequest::timeout_ms`], or the start of a stream (not bounded).
+async fn answer<'a, R: ApiRequest>(
+    req: R,
+    call: impl FnOnce(R) -> BackendFuture<'a, R::Answer>,
+) -> Result<Outcome, ApiError> {
+    if <R::Answer as Answer>::STREAM {
+        return call(req).await?.into_outcome();
     }
+    let ms = req.timeout_ms();
+    let what = req.timeout_message(ms);
+    bounded(call(req), ms, || what).await?.into_outcome()
 }
 
 /// Awaits `fut` for at most `ms` milliseconds; a [`ErrorCode::Timeout`] error with `what()` after.
@@ -618,15 +541,12 @@ mod tests {
 
     use serde_json::{json, Value};
     use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-    use tokio::sync::{mpsc, oneshot};
+    use tokio::sync::{broadcast, mpsc, oneshot};
 
     use super::*;
-    use crate::api::backend::BackendFuture;
-    use crate::api::protocol::{
-        MatchView, PaneView, ReloadReply, RuleView, SendReply, SendRequest, SpawnRequest,
-        StatusView, SubscribeRequest, WaitRequest,
-    };
-    use crate::eventlog::EmitEvent;
+    use crate::api::protocol::{Empty, MatchView, PaneView};
+    use crate::api::request::*;
+    use crate::eventlog::{EmitEvent, Record};
 
     /// Decrements the live-guard count when the server drops a subscription.
     struct Guard(Arc<AtomicUsize>);
@@ -669,10 +589,10 @@ mod tests {
     }
 
     impl Backend for Fake {
-        fn panes(&self) -> BackendFuture<'_, Vec<PaneView>> {
-            Box::pin(async { Ok(vec![pane("a")]) })
+        fn panes(&self, _: PanesRequest) -> BackendFuture<'_, PanesReply> {
+            Box::pin(async { Ok(PanesReply { panes: vec![pane("a")] }) })
         }
-        fn spawn(&self, req: SpawnRequest) -> BackendFuture<'_, PaneView> {
+        fn spawn(&self, req: SpawnRequest) -> BackendFuture<'_, SpawnReply> {
             Box::pin(async move {
                 if req.label == "a" {
                     return Err(ApiError::new(
@@ -680,11 +600,13 @@ mod tests {
                         "label `a` is already used by pane %1",
                     ));
                 }
-                Ok(pane(&req.label))
+                Ok(SpawnReply { pane: pane(&req.label) })
             })
         }
-        fn close(&self, labels: Vec<String>) -> BackendFuture<'_, Vec<PaneView>> {
-            Box::pin(async move { Ok(labels.iter().map(|l| pane(l)).collect()) })
+        fn close(&self, req: CloseRequest) -> BackendFuture<'_, CloseReply> {
+            Box::pin(async move {
+                Ok(CloseReply { closed: req.labels.iter().map(|l| pane(l)).collect() })
+            })
         }
         fn send(&self, req: SendRequest) -> BackendFuture<'_, SendReply> {
             Box::pin(async move {
@@ -694,28 +616,31 @@ mod tests {
                 Ok(SendReply { matched: None })
             })
         }
-        fn capture(&self, label: String, lines: usize) -> BackendFuture<'_, Vec<String>> {
+        fn capture(&self, req: CaptureRequest) -> BackendFuture<'_, CaptureReply> {
+            let CaptureRequest { label, lines } = req;
             Box::pin(async move {
                 if label != "a" {
                     return Err(ApiError::not_found(format!(
                         "no pane labelled `{label}`; labels in use: a"
                     )));
                 }
-                Ok((0..lines).map(|i| format!("line {i}")).collect())
+                Ok(CaptureReply { lines: (0..lines).map(|i| format!("line {i}")).collect() })
             })
         }
-        fn wait_for(&self, req: WaitRequest) -> BackendFuture<'_, MatchView> {
+        fn wait_for(&self, req: WaitRequest) -> BackendFuture<'_, WaitReply> {
             Box::pin(async move {
                 match req.pattern.as_str() {
                     "slow" => tokio::time::sleep(Duration::from_millis(100)).await,
                     "never" => std::future::pending::<()>().await,
                     _ => {}
                 }
-                Ok(MatchView {
-                    pane: "%1".into(),
-                    label: Some(req.label),
-                    line: req.pattern,
-                    ..Default::default()
+                Ok(WaitReply {
+                    matched: MatchView {
+                        pane: "%1".into(),
+                        label: Some(req.label),
+                        line: req.pattern,
+                        ..Default::default()
+                    },
                 })
             })
         }
@@ -727,34 +652,38 @@ mod tests {
                 Ok(Subscription { events: rx, guard: Box::new(Guard(self.live_guards.clone())) })
             })
         }
-        fn rules(&self) -> BackendFuture<'_, Vec<RuleView>> {
+        fn rules(&self, _: RulesRequest) -> BackendFuture<'_, RulesReply> {
             Box::pin(async {
-                Ok(vec![RuleView {
-                    name: "r".into(),
-                    pattern: "p".into(),
-                    matches: 2,
-                    dynamic: false,
-                }])
+                Ok(RulesReply {
+                    rules: vec![RuleView {
+                        name: "r".into(),
+                        pattern: "p".into(),
+                        matches: 2,
+                        dynamic: false,
+                    }],
+                })
             })
         }
-        fn reload(&self) -> BackendFuture<'_, ReloadReply> {
+        fn reload(&self, _: ReloadRequest) -> BackendFuture<'_, ReloadReply> {
             Box::pin(async { Ok(ReloadReply { rules: 3 }) })
         }
-        fn status(&self) -> BackendFuture<'_, StatusView> {
+        fn status(&self, _: StatusRequest) -> BackendFuture<'_, StatusReply> {
             Box::pin(async {
-                Ok(StatusView { pid: 1, mode: "control".into(), ..Default::default() })
+                Ok(StatusReply {
+                    status: StatusView { pid: 1, mode: "control".into(), ..Default::default() },
+                })
             })
         }
-        fn stop(&self) -> BackendFuture<'_, ()> {
+        fn stop(&self, _: StopRequest) -> BackendFuture<'_, Empty> {
             Box::pin(async move {
                 if let Some(tx) = self.stop.lock().unwrap().take() {
                     let _ = tx.send(());
                 }
-                Ok(())
+                Ok(Empty {})
             })
         }
-        fn events(&self) -> BackendFuture<'_, broadcast::Receiver<Record>> {
-            Box::pin(async move { Ok(self.events.subscribe()) })
+        fn events(&self, _: EventsRequest) -> BackendFuture<'_, EventFeed> {
+            Box::pin(async move { Ok(EventFeed(self.events.subscribe())) })
         }
     }
 

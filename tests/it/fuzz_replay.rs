@@ -105,7 +105,7 @@ fn documented_seeds_are_accepted() {
     let requests = files_in(&corpus.join("api_request"), "seed-doc-");
     let accepted = requests
         .iter()
-        .filter(|p| ctmuxd::api::protocol::parse_request(&fs::read_to_string(p).unwrap()).is_ok())
+        .filter(|p| ctmuxd::api::parse_request(&fs::read_to_string(p).unwrap()).is_ok())
         .count();
     // docs/api.md shows every command once or more, and two refused lines.
     assert_eq!((requests.len(), accepted), (15, 13), "{requests:?}");

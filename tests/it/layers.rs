@@ -106,9 +106,11 @@ const TEXT_CRATE: Layered = Layered {
 /// Every layered crate of the workspace.
 const CRATES: &[&Layered] = &[&MAIN, &TEXT_CRATE];
 
-/// The modules that may use clap: the command line is parsed at the top, and the library
-/// below it takes plain types.
-const CLAP_USERS: &[&str] = &["cli", "api::cli", "main"];
+/// The modules that may use clap, with their submodules: the command line is parsed at
+/// the top, and the library below it takes plain types. `api::request` holds one module
+/// per API request, each with its own subcommand's arguments (so that adding a request is
+/// one module), which `api::cli` gathers into the subcommands.
+const CLAP_USERS: &[&str] = &["cli", "api::cli", "api::request", "main"];
 
 /// A module path inside the crate (`["rules", "rule"]`); the crate root is empty.
 type ModPath = Vec<String>;
@@ -699,7 +701,7 @@ fn only_the_command_line_uses_clap() {
     for f in rust_files(src) {
         let rel = f.strip_prefix(src).expect("file under src");
         let module = show(&file_module(rel));
-        if CLAP_USERS.contains(&module.as_str()) {
+        if CLAP_USERS.iter().any(|u| module == *u || module.starts_with(&format!("{u}::"))) {
             continue;
         }
         let text = fs::read_to_string(&f).expect("readable source file");

@@ -1,0 +1,125 @@
+//! `status`: what the daemon is doing (`ctmuxd status`). Served on a reserved connection
+//! when all others are taken.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use serde::{Deserialize, Serialize};
+
+use super::{json_line, table, ApiRequest, CliRequest, Daemon, Failure, JsonArgs, Reply};
+
+/// Arguments of `status`: none.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusRequest {}
+
+/// What the daemon is doing (`status`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusView {
+    /// The daemon's process id.
+    pub pid: u32,
+    /// The tmux server it serves, as a command (`tmux -L work`).
+    pub tmux: String,
+    /// That server's tmux release (`3.5a`), as `#{version}` reports it.
+    pub tmux_version: String,
+    /// Names of the sessions it watches.
+    pub sessions: Vec<String>,
+    /// Number of panes it watches.
+    pub panes: usize,
+    /// Number of rules in force (file and dynamic).
+    pub rules: usize,
+    /// Seconds since it started.
+    pub uptime_s: u64,
+    /// The event log file.
+    pub events_path: PathBuf,
+    /// How it gets pane output (`control`).
+    pub mode: String,
+    /// Event-log records that could not be written (disk full) since it started.
+    #[serde(default)]
+    pub events_lost: u64,
+}
+
+/// Body of the `status` reply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusReply {
+    /// The status.
+    pub status: StatusView,
+}
+
+impl Reply for StatusReply {}
+
+impl ApiRequest for StatusRequest {
+    const CMD: &'static str = "status";
+    const RESERVED: bool = true;
+    type Answer = StatusReply;
+}
+
+impl CliRequest for StatusRequest {
+    const NAME: &'static str = "status";
+    const ABOUT: &'static str = "Show what the daemon is doing";
+    const EXAMPLES: &'static str = "Example:\n  ctmuxd status -L work";
+    type Args = JsonArgs;
+
+    fn from_args(_: &JsonArgs) -> Result<StatusRequest, String> {
+        Ok(StatusRequest {})
+    }
+
+    async fn show(
+        StatusReply { status }: StatusReply,
+        args: JsonArgs,
+        _: Daemon,
+        out: &mut dyn Write,
+    ) -> Result<ExitCode, Failure> {
+        if args.json {
+            json_line(out, &status)?;
+        } else {
+            out.write_all(status_text(&status).as_bytes())?;
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+fn status_text(s: &StatusView) -> String {
+    let up = s.uptime_s;
+    let uptime = match (up / 3600, up / 60 % 60, up % 60) {
+        (0, 0, sec) => format!("{sec}s"),
+        (0, m, sec) => format!("{m}m{sec}s"),
+        (h, m, sec) => format!("{h}h{m}m{sec}s"),
+    };
+    let sessions = if s.sessions.is_empty() { "-".to_string() } else { s.sessions.join(", ") };
+    let rows = [
+        ["pid", &s.pid.to_string()],
+        ["tmux", &s.tmux],
+        ["version", &s.tmux_version],
+        ["mode", &s.mode],
+        ["sessions", &sessions],
+        ["panes", &s.panes.to_string()],
+        ["rules", &s.rules.to_string()],
+        ["uptime", &uptime],
+        ["events", &s.events_path.display().to_string()],
+    ]
+    .map(|r| r.map(str::to_string).to_vec());
+    let mut rows = rows.to_vec();
+    if s.events_lost > 0 {
+        // Shown only when it matters: records the daemon could not write (disk full).
+        rows.push(vec!["events lost".to_string(), s.events_lost.to_string()]);
+    }
+    table(&rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_text_lays_out_uptime_and_sessions() {
+        let s = StatusView {
+            pid: 7,
+            uptime_s: 3725,
+            sessions: vec!["a".into(), "b".into()],
+            ..Default::default()
+        };
+        let t = status_text(&s);
+        assert!(t.contains("uptime    1h2m5s") && t.contains("sessions  a, b"), "{t}");
+    }
+}
