@@ -3,7 +3,9 @@
 //!
 //! 1. latency: 4 panes × 5 lines/s, each line a trigger carrying the time it was printed
 //!    (`date +%s%N` in the pane); reports print→detection and print→exec-start
-//!    percentiles from the event log.
+//!    percentiles from the event log, beside the baseline: a minimal control-mode reader
+//!    (one thread, blocking reads) attached to the same session at the same time, which
+//!    sees the same lines through the same tmux.
 //! 2. no loss: 4 panes × 200 lines/s of numbered triggers; every (pane, n) must fire
 //!    exactly once.
 //! 3. quiet: once the panes stop printing, ctmuxd's CPU time and context switches over
@@ -19,7 +21,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::{events, pct, Server};
+use common::{events, pct, RawReader, Server};
 
 fn start_daemon(server: &Server, dir: &Path, rules: &str) -> Child {
     let rules_path = dir.join("rules.toml");
@@ -86,7 +88,9 @@ fn main() {
         &dir,
         "[[rule]]\nname = \"t\"\npattern = 'TRIGGER (?P<ts>\\d+) (?P<p>\\d)'\nactions = [ { exec = [\"true\"] } ]\n",
     );
+    let raw = RawReader::attach(&server);
     server.trigger_workload(secs, 500);
+    let raw = raw.finish();
     let evs = events(&dir.join("events/events.jsonl"));
     let printed = |e: &Value| -> Option<f64> { e["captures"]["ts"].as_str()?.parse::<f64>().ok() };
     let mut detect: Vec<f64> = Vec::new();
@@ -167,6 +171,14 @@ fn main() {
         pct(&detect, 0.5),
         pct(&detect, 0.99),
         pct(&detect, 1.0)
+    );
+    println!("| | print → detection p99 / p50 | {:.1}× |", pct(&detect, 0.99) / pct(&detect, 0.5));
+    println!(
+        "| | baseline: a minimal reader (one thread, blocking reads) print → read p50 / p99 / max (ms), {} lines | {:.2} / {:.2} / {:.2} |",
+        raw.len(),
+        pct(&raw, 0.5),
+        pct(&raw, 0.99),
+        pct(&raw, 1.0)
     );
     println!(
         "| | print → exec start p50 / p99 / max (ms) | {:.2} / {:.2} / {:.2} |",

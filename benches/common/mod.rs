@@ -87,3 +87,76 @@ pub fn pct(sorted: &[f64], p: f64) -> f64 {
     }
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
+
+/// The baseline for print→detection: a minimal control-mode reader (one thread, blocking
+/// reads, no matching beyond finding `TRIGGER <ns>` in `%output` lines), attached to the
+/// same session as ctmuxd, so both see the same printed lines through the same tmux.
+pub struct RawReader {
+    child: std::process::Child,
+    thread: Option<std::thread::JoinHandle<Vec<f64>>>,
+}
+
+impl RawReader {
+    /// Attaches `tmux -C` to session `bench` of `server` and starts reading.
+    pub fn attach(server: &Server) -> RawReader {
+        use std::io::BufRead;
+        let mut child =
+            Command::new(std::env::var("CTMUXD_TMUX").unwrap_or_else(|_| "tmux".into()))
+                .args([
+                    "-L",
+                    &server.name,
+                    "-C",
+                    "attach-session",
+                    "-t",
+                    "bench",
+                    "-f",
+                    "ignore-size",
+                ])
+                .env_remove("TMUX")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("tmux -C");
+        let stdout = child.stdout.take().expect("stdout");
+        let thread = std::thread::spawn(move || {
+            let mut lat = Vec::new();
+            let mut reader = std::io::BufReader::new(stdout);
+            let mut line = Vec::new();
+            while reader.read_until(b'\n', &mut line).map(|n| n > 0).unwrap_or(false) {
+                let now = now_ns();
+                if line.starts_with(b"%output ") {
+                    if let Some(ts) = trigger_ts(&line) {
+                        lat.push((now as f64 - ts) / 1e6);
+                    }
+                }
+                line.clear();
+            }
+            lat
+        });
+        RawReader { child, thread: Some(thread) }
+    }
+
+    /// Detaches and returns the print→read latencies (ms), ascending.
+    pub fn finish(mut self) -> Vec<f64> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut lat = self.thread.take().expect("thread").join().unwrap_or_default();
+        lat.sort_by(f64::total_cmp);
+        lat
+    }
+}
+
+/// The `<ns>` of a `TRIGGER <ns> <pane>` in a raw `%output` line.
+fn trigger_ts(line: &[u8]) -> Option<f64> {
+    let at = line.windows(8).position(|w| w == b"TRIGGER ")? + 8;
+    let digits: Vec<u8> = line[at..].iter().copied().take_while(u8::is_ascii_digit).collect();
+    std::str::from_utf8(&digits).ok()?.parse().ok()
+}
+
+/// Wall-clock now, ns since the epoch.
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
