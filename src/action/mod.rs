@@ -189,8 +189,8 @@ pub type HostFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What actions need from the daemon that runs them: the exec runner, the event log, a
 /// tmux connection, panes and events. Defined here because the dispatcher, which
-/// implements it, sits above this layer (as [`crate::orchestrate::PaneHost`] does for
-/// orchestration). A new kind that needs something new adds a method here.
+/// implements it, sits above this layer (as [`crate::pane_lifecycle::PaneHost`] does for
+/// the pane lifecycle). A new kind that needs something new adds a method here.
 pub trait ActionHost: Send + Sync {
     /// The exec runner (its cap applies to every exec the daemon runs).
     fn exec_runner(&self) -> &ExecRunner;

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use toml::{Spanned, Value};
 
 use super::{ActionContext, ActionDetails, ActionHost, ActionKind, ActionOutcome, ActionTable, ParseError};
-use crate::tmux::ops::PaneCommand;
+use crate::tmux::labelled::PaneCommand;
 
 /// `{ spawn = { label, command | shell, cwd, env, meta, window | beside + split + size, keep, replace } }`.
 #[derive(Debug, Clone, PartialEq, Eq)]

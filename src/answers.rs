@@ -34,6 +34,7 @@ use tmux_control_parser::PaneId;
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore, SemaphorePermit};
 
 use crate::action::{ActionContext, ExecAction, SpawnAction};
+use crate::action_tasks::Dispatcher;
 use crate::api::protocol::{ApiError, Empty, ErrorCode, MatchView, PaneView};
 use crate::api::request::{
     CaptureReply, CaptureRequest, CloseReply, CloseRequest, EventFeed, EventsRequest, PanesReply,
@@ -42,11 +43,10 @@ use crate::api::request::{
     StopRequest, SubscribeRequest, WaitReply, WaitRequest,
 };
 use crate::api::{Backend, BackendFuture, Subscription};
-use crate::dispatch::Dispatcher;
-use crate::engine::{DynamicMatch, DynamicPattern, DynamicSink};
 use crate::eventlog::{DaemonEvent, MatchEvent, Origin, Record};
-use crate::orchestrate;
-use crate::tmux::ops::{self, glob_match, OpsError, PaneCommand, PaneRecord};
+use crate::firing::{DynamicMatch, DynamicPattern, DynamicSink};
+use crate::pane_lifecycle;
+use crate::tmux::labelled::{self, glob_match, OpsError, PaneCommand, PaneRecord};
 use crate::tmux::version::TmuxVersion;
 use crate::tmux::TmuxTarget;
 use crate::waiters::Waiter;
@@ -131,7 +131,7 @@ impl DaemonBackend {
         let result = async {
             let client = self.client()?;
             let _turn = self.tmux_turn().await;
-            ops::list(&client).await.map(Arc::new).map_err(ops_error)
+            labelled::list(&client).await.map(Arc::new).map_err(ops_error)
         }
         .await;
         *last = Some((n, result.clone()));
@@ -300,12 +300,12 @@ impl Backend for DaemonBackend {
             };
             let (pane, _) = {
                 let _turn = self.tmux_turn().await;
-                orchestrate::spawn(&self.dispatcher, &spec, &session, None).await.map_err(|e| {
-                    match e {
-                        orchestrate::SpawnError::Ops(e) => ops_error(e),
-                        orchestrate::SpawnError::Other(m) => ApiError::new(ErrorCode::Tmux, m),
-                    }
-                })?
+                pane_lifecycle::spawn(&self.dispatcher, &spec, &session, None).await.map_err(
+                    |e| match e {
+                        pane_lifecycle::SpawnError::Ops(e) => ops_error(e),
+                        pane_lifecycle::SpawnError::Other(m) => ApiError::new(ErrorCode::Tmux, m),
+                    },
+                )?
             };
             let list = self.list().await?;
             let rec = list.iter().find(|r| r.id == pane).ok_or_else(|| {
@@ -333,7 +333,7 @@ impl Backend for DaemonBackend {
             let views = self.views(targets);
             let _turn = self.tmux_turn().await;
             for g in &labels {
-                orchestrate::close(&self.dispatcher, g)
+                pane_lifecycle::close(&self.dispatcher, g)
                     .await
                     .map_err(|e| ApiError::new(ErrorCode::Tmux, e))?;
             }
@@ -366,7 +366,7 @@ impl Backend for DaemonBackend {
             };
             {
                 let _turn = self.tmux_turn().await;
-                ops::send(&client, pane, &req.text, false).await.map_err(ops_error)?;
+                labelled::send(&client, pane, &req.text, false).await.map_err(ops_error)?;
             }
             if req.enter {
                 if let Some((rx, _guard)) = echo {
@@ -375,7 +375,7 @@ impl Backend for DaemonBackend {
                     let _ = tokio::time::timeout(ECHO_WAIT, rx).await;
                 }
                 let _turn = self.tmux_turn().await;
-                ops::send_enter(&client, pane).await.map_err(ops_error)?;
+                labelled::send_enter(&client, pane).await.map_err(ops_error)?;
             }
             let matched = match expect {
                 Some((rx, _guard)) => {
@@ -554,7 +554,7 @@ impl Backend for DaemonBackend {
                 .await
                 .map_err(|e| ApiError::bad_request(format!("{e}; the old rules stay in force")))?;
             let n = set.rules.len();
-            let refused = |e: crate::engine::CompileError| {
+            let refused = |e: crate::firing::CompileError| {
                 ApiError::bad_request(format!("{e}; the old rules stay in force"))
             };
             // Compiled outside the engine's lock (seconds with thousands of rules).

@@ -1,9 +1,9 @@
-//! Orchestration: spawning and closing panes (for the `spawn` and `close` actions, the
-//! API and `[[pane]]` entries), pane exits, and the start of the `[[pane]]` entries in
-//! dependency order with readiness.
+//! The life of labelled panes: spawning and closing them (for the `spawn` and `close`
+//! actions, the API and `[[pane]]` entries), their exits, and the start of the `[[pane]]`
+//! entries in dependency order with readiness.
 //!
 //! Labels go into the engine on the connection's reader task the moment tmux answers a
-//! spawn (see [`crate::tmux::ops::spawn`]), and `ready`/`fail` patterns are registered
+//! spawn (see [`crate::tmux::labelled::spawn`]), and `ready`/`fail` patterns are registered
 //! there too, so a pane's first line is never matched without them. Every change to
 //! the set of live panes is recorded as a `pane` event with `panes_alive`.
 
@@ -18,21 +18,21 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::action::SpawnAction;
-use crate::engine::{now_ns, DynamicMatch, DynamicPattern, DynamicSink, Engine, Firing};
 use crate::eventlog::{PaneChange, PaneEvent, Record, ResyncEvent};
+use crate::firing::{now_ns, DynamicMatch, DynamicPattern, DynamicSink, Engine, Firing};
 use crate::panes::PaneInfo;
 use crate::rules::PaneSpec;
 use crate::tmux::control::ControlClient;
-use crate::tmux::ops::{self, Placement, SpawnSpec};
+use crate::tmux::labelled::{self, Placement, SpawnSpec};
 
-/// What pane orchestration needs from the daemon that runs it: the engine, a live tmux
+/// What the pane lifecycle needs from the daemon that runs it: the engine, a live tmux
 /// connection, the event log, and a way to fire rules and to run tasks that shutdown waits
 /// for.
 ///
-/// The dispatcher ([`crate::dispatch::Dispatcher`]) implements it. It is defined here,
-/// rather than orchestration taking the dispatcher itself, because the dispatcher spawns
-/// and closes panes through [`spawn`] and [`close`]: with this trait orchestration sits
-/// below dispatch and the two do not use each other.
+/// The dispatcher ([`crate::action_tasks::Dispatcher`]) implements it. It is defined here,
+/// rather than this module taking the dispatcher itself, because the dispatcher spawns
+/// and closes panes through [`spawn`] and [`close`]: with this trait this module sits
+/// below [`crate::action_tasks`] and the two do not use each other.
 pub trait PaneHost: Clone + Send + Sync + 'static {
     /// The engine (panes, labels, rules), shared with the connection reader tasks.
     fn engine(&self) -> &Arc<Mutex<Engine>>;
@@ -79,7 +79,7 @@ pub struct Watch {
 pub enum SpawnError {
     /// tmux or label trouble (duplicate label, unknown `beside` label, ...).
     #[error(transparent)]
-    Ops(#[from] ops::OpsError),
+    Ops(#[from] labelled::OpsError),
     /// Anything else (no connection).
     #[error("{0}")]
     Other(String),
@@ -105,7 +105,7 @@ pub async fn spawn<D: PaneHost>(
     let placement = match &spec.beside {
         None => Placement::Window,
         Some(label) => {
-            let beside = ops::resolve(&client, label).await?;
+            let beside = labelled::resolve(&client, label).await?;
             Placement::Split {
                 beside: beside.id,
                 horizontal: spec.horizontal,
@@ -151,7 +151,7 @@ pub async fn spawn<D: PaneHost>(
             register_watch(&mut engine, pane, w);
         }
     };
-    let rec = ops::spawn(&client, &ospec, hook).await?;
+    let rec = labelled::spawn(&client, &ospec, hook).await?;
     let alive = {
         let mut engine = d.engine().lock().expect("engine");
         let mut info = engine.pane_info(rec.id).cloned().unwrap_or_default();
@@ -178,10 +178,10 @@ fn rules_dir<D: PaneHost>(d: &D) -> PathBuf {
 /// A message when there is no connection or tmux cannot list panes.
 pub async fn close<D: PaneHost>(d: &D, glob: &str) -> Result<Vec<PaneId>, String> {
     let client = need_client(d)?;
-    let panes = ops::find(&client, glob).await.map_err(|e| e.to_string())?;
+    let panes = labelled::find(&client, glob).await.map_err(|e| e.to_string())?;
     let mut closed = Vec::new();
     for p in panes {
-        match ops::close(&client, p.id).await {
+        match labelled::close(&client, p.id).await {
             Ok(()) => {
                 let alive = {
                     let mut engine = d.engine().lock().expect("engine");
@@ -307,7 +307,7 @@ async fn exit_status<D: PaneHost>(d: &D, pane: PaneId) -> (Option<i32>, Option<i
             &pane.to_string(),
             &format!(
                 "1/#{{pane_dead_status}}/#{{pane_dead_signal}}/{}",
-                crate::tmux::format::clean(ops::EXIT_OPTION)
+                crate::tmux::format::clean(labelled::EXIT_OPTION)
             ),
         ],
     );
@@ -362,7 +362,7 @@ pub fn pane_exited<D: PaneHost>(
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             if let Some(c) = d2.client() {
-                if ops::close(&c, pane).await.is_ok() {
+                if labelled::close(&c, pane).await.is_ok() {
                     let alive = {
                         let mut engine = d2.engine().lock().expect("engine");
                         engine.remove_pane(pane);
@@ -405,7 +405,7 @@ pub async fn start_panes<D: PaneHost>(
     // Pane id → label, for exits of panes still starting.
     let mut starting: HashMap<PaneId, mpsc::UnboundedSender<Option<i32>>> = HashMap::new();
     let existing = match d.client() {
-        Some(c) => ops::list(&c).await.unwrap_or_default(),
+        Some(c) => labelled::list(&c).await.unwrap_or_default(),
         None => Vec::new(),
     };
     loop {
@@ -568,7 +568,7 @@ fn watch_pane<D: PaneHost>(d: &D, pane: PaneId, watch: Watch) {
     register_watch(&mut d.engine().lock().expect("engine"), pane, watch);
 }
 
-fn register_watch(engine: &mut crate::engine::Engine, pane: PaneId, watch: Watch) {
+fn register_watch(engine: &mut crate::firing::Engine, pane: PaneId, watch: Watch) {
     for (pattern, tx) in [watch.ready, watch.fail].into_iter().flatten() {
         let dp = DynamicPattern {
             pattern,
