@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::action::{
-    Action, ActionContext, ActionHost, ActionOutcome, ExecRunner, HostFuture, SpawnAction,
+    Action, ActionContext, ActionHost, ActionOutcome, ExecRunner, HostFuture, SpawnSpec,
 };
 use crate::eventlog::{
     ActionDetails, EventLog, MatchEvent, OverflowEvent, Record, SkippedEvent, TriggerEvent,
@@ -345,7 +345,7 @@ impl ActionHost for FiringHost<'_> {
     }
     fn spawn_pane<'a>(
         &'a self,
-        spec: &'a SpawnAction,
+        spec: &'a SpawnSpec,
         ctx: &'a ActionContext,
     ) -> HostFuture<'a, Result<PaneId, String>> {
         Box::pin(async move {

@@ -33,20 +33,20 @@ use serde_json::Value;
 use tmux_control_parser::PaneId;
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore, SemaphorePermit};
 
-use crate::action::{ActionContext, ExecAction, SpawnAction};
+use crate::action::{ActionContext, ExecAction};
 use crate::action_tasks::Dispatcher;
 use crate::api::protocol::{ApiError, Empty, ErrorCode, MatchView, PaneView};
 use crate::api::request::{
     CaptureReply, CaptureRequest, CloseReply, CloseRequest, EventFeed, EventsRequest, PanesReply,
     PanesRequest, ReloadReply, ReloadRequest, RuleView, RulesReply, RulesRequest, SendReply,
-    SendRequest, SpawnReply, SpawnRequest, Split, StatusReply, StatusRequest, StatusView,
-    StopRequest, SubscribeRequest, WaitReply, WaitRequest,
+    SendRequest, SpawnReply, SpawnRequest, StatusReply, StatusRequest, StatusView, StopRequest,
+    SubscribeRequest, WaitReply, WaitRequest,
 };
 use crate::api::{Backend, BackendFuture, Subscription};
 use crate::eventlog::{DaemonEvent, MatchEvent, Origin, Record};
 use crate::firing::{DynamicMatch, DynamicPattern, DynamicSink};
 use crate::pane_lifecycle;
-use crate::tmux::labelled::{self, glob_match, OpsError, PaneCommand, PaneRecord};
+use crate::tmux::labelled::{self, glob_match, OpsError, PaneRecord};
 use crate::tmux::version::TmuxVersion;
 use crate::tmux::TmuxTarget;
 use crate::waiters::Waiter;
@@ -277,23 +277,7 @@ impl Backend for DaemonBackend {
 
     fn spawn(&self, req: SpawnRequest) -> BackendFuture<'_, SpawnReply> {
         Box::pin(async move {
-            let command = match (req.shell, req.command.is_empty()) {
-                (_, true) => None,
-                (true, false) => Some(PaneCommand::Shell(req.command.join(" "))),
-                (false, false) => Some(PaneCommand::Argv(req.command.clone())),
-            };
-            let spec = SpawnAction {
-                label: req.label.clone(),
-                command,
-                cwd: req.cwd.clone(),
-                env: Vec::new(),
-                meta: req.meta.clone(),
-                beside: req.beside.clone(),
-                horizontal: matches!(req.split, Some(Split::Horizontal)),
-                size: req.size.clone(),
-                keep: req.keep,
-                replace: req.replace,
-            };
+            let spec = req.spec();
             let session = match req.session.clone() {
                 Some(s) => s,
                 None => self.default_session(),

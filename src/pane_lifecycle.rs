@@ -7,7 +7,7 @@
 //! there too, so a pane's first line is never matched without them. Every change to
 //! the set of live panes is recorded as a `pane` event with `panes_alive`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -17,13 +17,12 @@ use tmux_control_parser::PaneId;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::action::SpawnAction;
 use crate::eventlog::{PaneChange, PaneEvent, Record, ResyncEvent};
 use crate::firing::{now_ns, DynamicMatch, DynamicPattern, DynamicSink, Engine, Firing};
 use crate::panes::PaneInfo;
 use crate::rules::PaneSpec;
 use crate::tmux::control::ControlClient;
-use crate::tmux::labelled::{self, Placement, SpawnSpec};
+use crate::tmux::labelled::{self, SpawnSpec};
 
 /// What the pane lifecycle needs from the daemon that runs it: the engine, a live tmux
 /// connection, the event log, and a way to fire rules and to run tasks that shutdown waits
@@ -97,40 +96,23 @@ impl From<SpawnError> for String {
 /// [`SpawnError`] when there is no connection, the label is taken, or tmux refuses.
 pub async fn spawn<D: PaneHost>(
     d: &D,
-    spec: &SpawnAction,
+    spec: &SpawnSpec,
     session: &str,
     watch: Option<Watch>,
 ) -> Result<(PaneId, String), SpawnError> {
     let client = need_client(d).map_err(SpawnError::Other)?;
-    let placement = match &spec.beside {
-        None => Placement::Window,
-        Some(label) => {
-            let beside = labelled::resolve(&client, label).await?;
-            Placement::Split {
-                beside: beside.id,
-                horizontal: spec.horizontal,
-                size: spec.size.clone(),
-            }
-        }
-    };
     let base = rules_dir(d);
     let cwd = Some(match &spec.cwd {
         Some(c) if c.is_relative() => base.join(c),
         Some(c) => c.clone(),
         None => base,
     });
-    let ospec = SpawnSpec {
-        session: session.to_string(),
-        label: spec.label.clone(),
-        command: spec.command.clone(),
+    let spawned = SpawnSpec {
         cwd,
-        env: spec.env.clone(),
-        meta: spec.meta.clone().into_iter().collect::<BTreeMap<_, _>>(),
-        placement,
         // Always keep the pane when its process exits, so the exit status can be read;
         // `keep = false` panes are closed by ctmuxd once the exit is recorded.
         keep: true,
-        replace: spec.replace,
+        ..spec.clone()
     };
     let engine = d.engine().clone();
     let label = spec.label.clone();
@@ -151,7 +133,7 @@ pub async fn spawn<D: PaneHost>(
             register_watch(&mut engine, pane, w);
         }
     };
-    let rec = labelled::spawn(&client, &ospec, hook).await?;
+    let rec = labelled::spawn(&client, session, &spawned, hook).await?;
     let alive = {
         let mut engine = d.engine().lock().expect("engine");
         let mut info = engine.pane_info(rec.id).cloned().unwrap_or_default();

@@ -128,7 +128,7 @@ action_kinds! {
     /// Only record the match in the event log.
     Log(LogAction) in log;
     /// Open a labelled pane.
-    Spawn(SpawnAction) in spawn;
+    Spawn(SpawnSpec) in spawn;
     /// Close the panes whose label matches a label or glob.
     Close(CloseAction) in close;
     /// Type text into a labelled pane.
@@ -205,7 +205,7 @@ pub trait ActionHost: Send + Sync {
     /// pane's); returns its id.
     fn spawn_pane<'a>(
         &'a self,
-        spec: &'a SpawnAction,
+        spec: &'a SpawnSpec,
         ctx: &'a ActionContext,
     ) -> HostFuture<'a, Result<PaneId, String>>;
     /// Closes the panes whose label matches `glob`; returns their ids.
