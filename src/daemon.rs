@@ -5,7 +5,7 @@
 //! Without `-t`, one control connection per session (a control client only receives
 //! `%output` for panes of the session it is attached to), added and dropped as
 //! `%sessions-changed` says. Each connection's events go through its
-//! [`Router`](crate::tmux::router::Router). A pane whose window is linked into two sessions
+//! [`Router`]. A pane whose window is linked into two sessions
 //! is fed from one connection only (the first to deliver its output, see
 //! [`Pane::claim_feed`](crate::panes::Pane::claim_feed)), so nothing fires twice.
 
@@ -20,17 +20,17 @@ use tokio::sync::mpsc;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use crate::action_tasks::Dispatcher;
 use crate::checkpoint::{self, Checkpoint, PaneMark};
-use crate::dispatch::Dispatcher;
-use crate::engine::{now_ns, Engine};
 use crate::eventlog::{CatchUpEvent, DaemonEvent, Origin, Record, SkippedEvent};
-use crate::orchestrate;
+use crate::firing::{now_ns, Engine};
+use crate::pane_lifecycle;
 use crate::panes::PaneInfo;
 use crate::rules::RuleSet;
 use crate::tmux::command::line;
 use crate::tmux::control::{ConnectOptions, ConnectionEnd, ControlClient};
 use crate::tmux::format;
-use crate::tmux::ops::{self, PaneRecord, LABEL_OPTION};
+use crate::tmux::labelled::{self, PaneRecord, LABEL_OPTION};
 use crate::tmux::router::{Hold, RouteSink, Router};
 use crate::tmux::version::TmuxVersion;
 use crate::tmux::{TmuxError, TmuxTarget};
@@ -192,7 +192,7 @@ pub async fn run(
         .await
         .map_err(DaemonError::Api)?;
     let stop = Arc::new(tokio::sync::Notify::new());
-    let backend: Arc<dyn crate::api::Backend> = Arc::new(crate::backend::DaemonBackend::new(
+    let backend: Arc<dyn crate::api::Backend> = Arc::new(crate::answers::DaemonBackend::new(
         shared.dispatcher.clone(),
         opts.target.clone(),
         stop.clone(),
@@ -533,7 +533,7 @@ fn announce_ready(
         let d = shared.dispatcher.clone();
         let specs = opts.rules.panes.clone();
         if let Some(exit_rx) = exit_rx {
-            shared.dispatcher.spawn(orchestrate::start_panes(d, specs, session, exit_rx));
+            shared.dispatcher.spawn(pane_lifecycle::start_panes(d, specs, session, exit_rx));
         }
     }
 }
@@ -787,7 +787,7 @@ struct EngineFeed {
     /// The attached session's name (for panes first seen in their output).
     name: String,
     /// Firings of one feed, reused.
-    firings: Vec<crate::engine::Firing>,
+    firings: Vec<crate::firing::Firing>,
 }
 
 impl RouteSink for EngineFeed {
@@ -956,7 +956,8 @@ async fn refresh_panes(
     window: Option<WindowId>,
 ) {
     let Some(conn) = conns.values().next() else { return };
-    let records = match tokio::time::timeout(TMUX_STEP_TIMEOUT, ops::list(&conn.client)).await {
+    let records = match tokio::time::timeout(TMUX_STEP_TIMEOUT, labelled::list(&conn.client)).await
+    {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
             tracing::debug!("list-panes: {e}");
@@ -1042,8 +1043,8 @@ async fn on_event(
         Event::SubscriptionChanged { name, pane: Some(pane), value, .. }
             if name == DEAD_SUBSCRIPTION =>
         {
-            if let Some((status, signal)) = orchestrate::parse_dead(&value) {
-                orchestrate::pane_died(&shared.dispatcher, exits, pane, status, signal);
+            if let Some((status, signal)) = pane_lifecycle::parse_dead(&value) {
+                pane_lifecycle::pane_died(&shared.dispatcher, exits, pane, status, signal);
             }
         }
         Event::SessionRenamed { session: sid, name } => {

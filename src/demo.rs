@@ -23,8 +23,8 @@ use thiserror::Error;
 use tokio::sync::oneshot;
 
 use crate::daemon::{self, DaemonExit, DaemonOptions};
-use crate::engine::now_ns;
 use crate::eventlog::{Event, Follower, MatchEvent, PaneChange, Record, LOG_FILE};
+use crate::firing::now_ns;
 use crate::timeline;
 use crate::tmux::TmuxTarget;
 

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::engine::CompileError;
+use crate::firing::CompileError;
 use crate::tmux::version::ControlModeUnusable;
 use crate::tmux::{TmuxError, TmuxFailure};
 

@@ -8,19 +8,19 @@
 //! the layer list the modules follow (lowest first), which `tests/it/layers.rs` enforces.
 
 pub mod action;
+pub mod action_tasks;
+pub mod answers;
 pub mod api;
-pub mod backend;
 pub mod checkpoint;
 pub mod cli;
 pub mod daemon;
 pub mod demo;
-pub mod dispatch;
-pub mod engine;
 pub mod eventlog;
 pub mod exit;
+pub mod firing;
 pub mod glob;
 pub mod hash;
-pub mod orchestrate;
+pub mod pane_lifecycle;
 pub mod panes;
 pub mod poll;
 pub mod replay;

@@ -79,7 +79,7 @@ fn exit_status(e: &anyhow::Error) -> ExitCode {
     let bad_input = e.chain().any(|cause| {
         cause.is::<BadInput>()
             || cause.is::<rules::RulesError>()
-            || cause.is::<ctmuxd::engine::CompileError>()
+            || cause.is::<ctmuxd::firing::CompileError>()
             || cause.downcast_ref::<ctmuxd::demo::DemoError>().is_some_and(|e| e.is_usage())
     });
     ExitCode::from(if bad_input { 2 } else { 1 })
@@ -130,7 +130,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // Everything the daemon does with the file before it starts: load (syntax,
             // patterns, actions, `[[pane]]` order) and build the matcher (pattern sizes).
             let set = rules::load_async(&rules).await?;
-            ctmuxd::engine::compile(&set)?;
+            ctmuxd::firing::compile(&set)?;
             println!(
                 "{}: ok: {} rule(s), {} [[pane]] entr(y/ies)",
                 rules.display(),
@@ -177,7 +177,7 @@ async fn run_daemon(args: DaemonArgs) -> anyhow::Result<ExitCode> {
     let _lock = ctmuxd::api::lock::DaemonLock::acquire(&args.server.target())?;
     let set = rules::load_async(&rules_path).await?;
     // Compile now so a pattern the matcher refuses is also reported before anything starts.
-    ctmuxd::engine::compile(&set)?;
+    ctmuxd::firing::compile(&set)?;
     let opts = DaemonOptions {
         target: args.server.target(),
         session: args.session.clone(),

@@ -4,7 +4,7 @@
 //! ctmuxd gave it, [`PaneInfo`]), the text it showed and the rules' matcher state over it
 //! ([`PaneWatch`]), a lifecycle ([`Life`]: alive, its exit being handled, dead), whether
 //! ctmuxd closes it once its exit is recorded, and which control connection feeds its
-//! output. The [`crate::engine::Engine`] owns every `Pane` and is the only writer: the
+//! output. The [`crate::firing::Engine`] owns every `Pane` and is the only writer: the
 //! daemon, poll mode, `replay` and orchestration change a pane through the engine's
 //! narrow methods (`upsert_pane`, `set_label`, `close_on_exit`, `begin_exit`,
 //! `pane_exited`, `claim_output`), always under the engine's one lock, so no second copy
@@ -12,7 +12,7 @@
 //!
 //! Where the open work slots in: a terminal screen grid and a shell state (at a prompt,
 //! running a command, finished with a status) are fields of `Pane` beside `text`, fed by
-//! the same bytes in [`crate::engine::Engine::on_output`].
+//! the same bytes in [`crate::firing::Engine::on_output`].
 
 use std::sync::Arc;
 

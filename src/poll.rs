@@ -9,7 +9,7 @@
 //! followed by `capture-pane -p -J` of its last rows. tmux runs a queue without serving
 //! pane output in between, so each marker describes exactly the capture that follows it.
 //!
-//! Only lines that are new since the last poll of the pane reach the [`Engine`](crate::engine::Engine), as the
+//! Only lines that are new since the last poll of the pane reach the [`Engine`](crate::firing::Engine), as the
 //! bytes `line\n`. New lines are found by content: the previous capture's complete lines
 //! are aligned with the new capture (the old capture's longest suffix that starts the new
 //! one), and when repeated identical lines make several alignments possible, the pane's
@@ -39,15 +39,15 @@ use tmux_control_parser::PaneId;
 use tokio::sync::mpsc;
 
 use crate::action::Action;
-use crate::dispatch::Dispatcher;
-use crate::engine::{now_ns, Firing};
+use crate::action_tasks::Dispatcher;
 use crate::eventlog::{DaemonEvent, Origin, Record, SkippedEvent};
 use crate::exit::{DaemonError, DaemonExit};
-use crate::orchestrate;
+use crate::firing::{now_ns, Firing};
+use crate::pane_lifecycle;
 use crate::panes::PaneInfo;
 use crate::rules::RuleSet;
 use crate::tmux::format::{self, SEP};
-use crate::tmux::ops::PaneRecord;
+use crate::tmux::labelled::PaneRecord;
 use crate::tmux::{tmux_binary, TmuxError, TmuxFailure, TmuxTarget};
 
 /// The value of the `mode` field in every record this mode writes.
@@ -112,7 +112,7 @@ pub async fn run(
         .await
         .map_err(DaemonError::Api)?;
     let stop_api = Arc::new(tokio::sync::Notify::new());
-    let backend: Arc<dyn crate::api::Backend> = Arc::new(crate::backend::DaemonBackend::new(
+    let backend: Arc<dyn crate::api::Backend> = Arc::new(crate::answers::DaemonBackend::new(
         dispatcher.clone(),
         opts.target.clone(),
         stop_api.clone(),
@@ -598,7 +598,7 @@ struct Poller {
     dispatcher: Dispatcher,
     /// Polls done; the first is the baseline.
     polls: u64,
-    /// Exit notices for [`orchestrate::pane_exited`]; nobody waits on them in this mode.
+    /// Exit notices for [`pane_lifecycle::pane_exited`]; nobody waits on them in this mode.
     exits: mpsc::UnboundedSender<(PaneId, Option<i32>)>,
     /// Bytes fed to the engine for one pane; reused.
     feed: Vec<u8>,
@@ -673,7 +673,7 @@ impl Poller {
             self.take(&lines, sections(&lines), true, &mut Vec::new());
         }
         for (pane, status, signal) in exits {
-            orchestrate::pane_exited(&self.dispatcher, &self.exits, pane, status, signal);
+            pane_lifecycle::pane_exited(&self.dispatcher, &self.exits, pane, status, signal);
         }
         self.polls += 1;
         Ok(())

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tmux_control_parser::{Decoder, Event, PaneId};
 
 use crate::action::Action;
-use crate::engine::{CompileError, Engine, Firing};
+use crate::firing::{CompileError, Engine, Firing};
 use crate::panes::PaneInfo;
 use crate::rules::RuleSet;
 

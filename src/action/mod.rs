@@ -128,7 +128,7 @@ action_kinds! {
     /// Only record the match in the event log.
     Log(LogAction) in log;
     /// Open a labelled pane.
-    Spawn(SpawnAction) in spawn;
+    Spawn(SpawnSpec) in spawn;
     /// Close the panes whose label matches a label or glob.
     Close(CloseAction) in close;
     /// Type text into a labelled pane.
@@ -189,8 +189,8 @@ pub type HostFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What actions need from the daemon that runs them: the exec runner, the event log, a
 /// tmux connection, panes and events. Defined here because the dispatcher, which
-/// implements it, sits above this layer (as [`crate::orchestrate::PaneHost`] does for
-/// orchestration). A new kind that needs something new adds a method here.
+/// implements it, sits above this layer (as [`crate::pane_lifecycle::PaneHost`] does for
+/// the pane lifecycle). A new kind that needs something new adds a method here.
 pub trait ActionHost: Send + Sync {
     /// The exec runner (its cap applies to every exec the daemon runs).
     fn exec_runner(&self) -> &ExecRunner;
@@ -205,7 +205,7 @@ pub trait ActionHost: Send + Sync {
     /// pane's); returns its id.
     fn spawn_pane<'a>(
         &'a self,
-        spec: &'a SpawnAction,
+        spec: &'a SpawnSpec,
         ctx: &'a ActionContext,
     ) -> HostFuture<'a, Result<PaneId, String>>;
     /// Closes the panes whose label matches `glob`; returns their ids.

@@ -6,7 +6,7 @@ use std::time::Instant;
 use serde::Deserialize;
 
 use super::{ActionContext, ActionDetails, ActionHost, ActionKind, ActionOutcome, ActionTable, ParseError};
-use crate::tmux::ops;
+use crate::tmux::labelled;
 
 /// `{ send = { pane, text, enter } }`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,8 +53,8 @@ impl ActionKind for SendAction {
         let start = Instant::now();
         let result = async {
             let client = host.control()?;
-            let target = ops::resolve(&client, &self.pane).await.map_err(|e| e.to_string())?;
-            ops::send(&client, target.id, &self.text, self.enter)
+            let target = labelled::resolve(&client, &self.pane).await.map_err(|e| e.to_string())?;
+            labelled::send(&client, target.id, &self.text, self.enter)
                 .await
                 .map_err(|e| e.to_string())?;
             details.target_label = Some(self.pane.clone());

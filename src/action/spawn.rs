@@ -3,6 +3,10 @@
 //! (which registers its label with the engine before its first line is read). Needs
 //! control mode.
 //!
+//! The action is a [`SpawnSpec`], the one description of a spawn, which tmux's side
+//! ([`crate::tmux::labelled::spawn`]) and the API's `spawn` request use too; this module
+//! reads the rules file's table into it.
+//!
 //! A `[[pane]]` entry is a spawn plus start-order fields (`after`, `ready`, `fail`,
 //! `ready_timeout`), so [`SpawnTable`] reads both: one serde table refusing unknown
 //! fields cannot be split in two.
@@ -16,38 +20,17 @@ use serde::Deserialize;
 use toml::{Spanned, Value};
 
 use super::{ActionContext, ActionDetails, ActionHost, ActionKind, ActionOutcome, ActionTable, ParseError};
-use crate::tmux::ops::PaneCommand;
+use crate::tmux::labelled::PaneCommand;
+pub use crate::tmux::labelled::SpawnSpec;
 
-/// `{ spawn = { label, command | shell, cwd, env, meta, window | beside + split + size, keep, replace } }`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpawnAction {
-    /// Label of the new pane, unique within its session.
-    pub label: String,
-    /// What it runs; `None` runs the default shell.
-    pub command: Option<PaneCommand>,
-    /// Working directory.
-    pub cwd: Option<PathBuf>,
-    /// Extra environment for the pane.
-    pub env: Vec<(String, String)>,
-    /// Metadata stored with the pane (`@ctmuxd_meta`).
-    pub meta: BTreeMap<String, serde_json::Value>,
-    /// Split beside the pane with this label; `None`: a new window.
-    pub beside: Option<String>,
-    /// With `beside`: side by side (`split = "h"`) rather than stacked.
-    pub horizontal: bool,
-    /// With `beside`: size of the new pane (`30%`, or cells).
-    pub size: Option<String>,
-    /// The pane stays (dead) after its process exits.
-    pub keep: bool,
-    /// Replace a pane that already has the label instead of failing.
-    pub replace: bool,
-}
-
-impl ActionKind for SpawnAction {
+/// `{ spawn = { label, command | shell, cwd, env, meta, window | beside + split + size,
+/// keep, replace } }`, read by [`SpawnTable`]: `split = "h"` sets
+/// [`SpawnSpec::horizontal`], and `window = true` means no `beside`.
+impl ActionKind for SpawnSpec {
     const NAME: &'static str = "spawn";
     const NEEDS_CONTROL: bool = true;
 
-    fn parse(table: &ActionTable<'_>) -> Result<SpawnAction, ParseError> {
+    fn parse(table: &ActionTable<'_>) -> Result<SpawnSpec, ParseError> {
         table.no_options(Self::NAME)?;
         let value = table.value;
         let raw = SpawnTable::read(value, "spawn action")?;
@@ -132,7 +115,7 @@ impl SpawnTable {
     ///
     /// # Errors
     /// An invalid label, command, placement, size or env name, at `span`.
-    pub fn spawn(&self, span: Range<usize>, default_keep: bool) -> Result<SpawnAction, ParseError> {
+    pub fn spawn(&self, span: Range<usize>, default_keep: bool) -> Result<SpawnSpec, ParseError> {
         let err = |message: String| Err(ParseError::new(span.clone(), message));
         if self.label.is_empty() || self.label.chars().any(char::is_control) {
             return err("`label` must be a non-empty name without control characters".into());
@@ -184,7 +167,7 @@ impl SpawnTable {
             .iter()
             .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or(serde_json::Value::Null)))
             .collect();
-        Ok(SpawnAction {
+        Ok(SpawnSpec {
             label: self.label.clone(),
             command,
             cwd: self.cwd.as_ref().map(PathBuf::from),

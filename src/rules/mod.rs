@@ -33,7 +33,7 @@ use std::time::Duration;
 
 pub use crate::action::duration::{parse_duration, DurationError};
 pub use crate::action::{
-    Action, CloseAction, EmitAction, ExecAction, LogAction, SendAction, SpawnAction,
+    Action, CloseAction, EmitAction, ExecAction, LogAction, SendAction, SpawnSpec,
 };
 pub use crate::glob::glob_match;
 pub use error::{RulesError, RulesErrorKind};

@@ -15,7 +15,7 @@ use toml::{Spanned, Value};
 use super::error::{RulesError, Source};
 use crate::action::duration::parse_duration;
 use crate::action::spawn::SpawnTable;
-use crate::action::SpawnAction;
+use crate::action::SpawnSpec;
 
 /// What makes a rule fire.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -56,7 +56,7 @@ impl StatusFilter {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaneSpec {
     /// How to create it (label, command, placement, ...).
-    pub spawn: SpawnAction,
+    pub spawn: SpawnSpec,
     /// Labels of panes that must be ready first.
     pub after: Vec<String>,
     /// Ready when a line matches this; `None`: ready once started.

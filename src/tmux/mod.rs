@@ -8,7 +8,7 @@
 pub mod command;
 pub mod control;
 pub mod format;
-pub mod ops;
+pub mod labelled;
 pub mod router;
 pub mod version;
 

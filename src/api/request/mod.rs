@@ -14,7 +14,7 @@
 //! - [`super::cli`]: the `ApiCommand` subcommands and their dispatch.
 //!
 //! Adding a request is therefore one module here, one line in the list, its
-//! `Backend` method's implementation in `src/backend.rs` (and in the server tests' fake),
+//! `Backend` method's implementation in `src/answers.rs` (and in the server tests' fake),
 //! which the compiler asks for, and its section in `docs/api.md`.
 
 use std::future::Future;

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::{json_line, ApiRequest, CliRequest, Daemon, Failure, Reply};
 use crate::api::protocol::PaneView;
+use crate::tmux::labelled::{PaneCommand, SpawnSpec};
 
 /// Which way a pane is split off its neighbour.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +58,30 @@ pub struct SpawnRequest {
     /// Replace a pane that already has this label instead of answering `conflict`.
     #[serde(default)]
     pub replace: bool,
+}
+
+impl SpawnRequest {
+    /// The spawn it asks for, in the daemon's one description of a spawn; the session
+    /// stays with the request (the daemon picks one when it is `None`).
+    pub fn spec(&self) -> SpawnSpec {
+        let command = match (self.shell, self.command.is_empty()) {
+            (_, true) => None,
+            (true, false) => Some(PaneCommand::Shell(self.command.join(" "))),
+            (false, false) => Some(PaneCommand::Argv(self.command.clone())),
+        };
+        SpawnSpec {
+            label: self.label.clone(),
+            command,
+            cwd: self.cwd.clone(),
+            env: Vec::new(),
+            meta: self.meta.clone(),
+            beside: self.beside.clone(),
+            horizontal: matches!(self.split, Some(Split::Horizontal)),
+            size: self.size.clone(),
+            keep: self.keep,
+            replace: self.replace,
+        }
+    }
 }
 
 /// Body of the `spawn` reply.
@@ -199,5 +224,33 @@ impl CliRequest for SpawnRequest {
             )?;
         }
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_becomes_the_spawn_it_asks_for() {
+        let req = SpawnRequest {
+            label: "db".into(),
+            command: vec!["echo".into(), "hi".into()],
+            shell: true,
+            beside: Some("web".into()),
+            split: Some(Split::Horizontal),
+            size: Some("30%".into()),
+            keep: true,
+            ..SpawnRequest::default()
+        };
+        let spec = req.spec();
+        assert_eq!(spec.command, Some(PaneCommand::Shell("echo hi".into())));
+        assert_eq!(spec.beside.as_deref(), Some("web"));
+        assert!(spec.horizontal && spec.keep && !spec.replace);
+        assert_eq!(spec.size.as_deref(), Some("30%"));
+        let argv = SpawnRequest { shell: false, split: Some(Split::Vertical), ..req };
+        assert_eq!(argv.spec().command, Some(PaneCommand::Argv(vec!["echo".into(), "hi".into()])));
+        assert!(!argv.spec().horizontal);
+        assert_eq!(SpawnRequest::default().spec().command, None);
     }
 }

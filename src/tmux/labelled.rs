@@ -36,23 +36,6 @@ fn exit_trailer() -> String {
     )
 }
 
-/// Where a new pane goes.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub enum Placement {
-    /// A new window in the session.
-    #[default]
-    Window,
-    /// Split beside another pane.
-    Split {
-        /// The pane to split.
-        beside: PaneId,
-        /// `true`: side by side (`split-window -h`); `false`: stacked (`-v`).
-        horizontal: bool,
-        /// Size of the new pane (`30%` or cells), tmux's `-l`.
-        size: Option<String>,
-    },
-}
-
 /// The command a new pane runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PaneCommand {
@@ -62,26 +45,32 @@ pub enum PaneCommand {
     Shell(String),
 }
 
-/// Everything needed to spawn a labelled pane.
+/// One spawn of a labelled pane: the one description the `spawn` action, a `[[pane]]`
+/// entry and the API's `spawn` request are each converted into at their boundary (the
+/// rules file's table, the wire request). The session is not part of it: it is chosen at
+/// run time (the rules' session, the matched pane's, the request's) and given to
+/// [`spawn`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpawnSpec {
-    /// Session to put the pane in (`$1` or a name).
-    pub session: String,
-    /// Unique label within the session.
+    /// Label of the new pane, unique within its session.
     pub label: String,
-    /// What to run; `None` runs the default shell.
+    /// What it runs; `None` runs the default shell.
     pub command: Option<PaneCommand>,
     /// Working directory.
     pub cwd: Option<PathBuf>,
-    /// Extra environment.
+    /// Extra environment for the pane.
     pub env: Vec<(String, String)>,
-    /// Metadata stored with the pane (a JSON object).
+    /// Metadata stored with the pane (`@ctmuxd_meta`, a JSON object).
     pub meta: BTreeMap<String, serde_json::Value>,
-    /// Where it goes.
-    pub placement: Placement,
-    /// Keep the pane (dead) after its process exits, so its exit status can be read.
+    /// Split beside the pane with this label; `None`: a new window.
+    pub beside: Option<String>,
+    /// With `beside`: side by side (`split-window -h`) rather than stacked (`-v`).
+    pub horizontal: bool,
+    /// With `beside`: size of the new pane (`30%`, or cells), tmux's `-l`.
+    pub size: Option<String>,
+    /// The pane stays (dead) after its process exits, so its exit status can be read.
     pub keep: bool,
-    /// Replace a pane that already has this label instead of refusing.
+    /// Replace a pane that already has the label instead of refusing.
     pub replace: bool,
 }
 
@@ -240,25 +229,32 @@ pub async fn resolve(client: &ControlClient, label: &str) -> Result<PaneRecord, 
     Err(OpsError::UnknownLabel { label: label.to_string(), known })
 }
 
-/// Spawns a labelled pane and returns its record.
+/// Spawns a labelled pane in `session` (`$1` or a name) and returns its record.
 ///
 /// `on_created` runs on the connection's reader task with the new pane's id as soon as
 /// tmux answers, before the pane's first output is processed: the caller records the
 /// label there so no early line is matched without it.
 ///
 /// # Errors
+/// [`OpsError::UnknownLabel`] when no pane has the `beside` label;
 /// [`OpsError::DuplicateLabel`] when the label is taken in the session and `replace` is
 /// false; [`OpsError::InvalidLabel`]; tmux errors (bad directory, pane to split gone).
 pub async fn spawn(
     client: &ControlClient,
+    session: &str,
     spec: &SpawnSpec,
     on_created: impl FnOnce(PaneId) + Send + 'static,
 ) -> Result<PaneRecord, OpsError> {
+    // The pane to split comes first: an unknown `beside` label is the first error.
+    let beside = match &spec.beside {
+        Some(label) => Some(resolve(client, label).await?.id),
+        None => None,
+    };
     if spec.label.is_empty() || spec.label.chars().any(char::is_control) {
         return Err(OpsError::InvalidLabel(spec.label.clone()));
     }
     let all = list(client).await?;
-    let sid = resolve_session(client, &spec.session).await?;
+    let sid = resolve_session(client, session).await?;
     if let Some(taken) =
         all.iter().find(|r| r.session == sid && r.label.as_deref() == Some(spec.label.as_str()))
     {
@@ -273,8 +269,8 @@ pub async fn spawn(
         }
     }
     let mut args: Vec<String> = Vec::new();
-    let name = match &spec.placement {
-        Placement::Window => {
+    let name = match beside {
+        None => {
             args.extend([
                 "-d".into(),
                 "-t".into(),
@@ -284,10 +280,10 @@ pub async fn spawn(
             ]);
             "new-window"
         }
-        Placement::Split { beside, horizontal, size } => {
+        Some(beside) => {
             args.extend(["-d".into(), "-t".into(), beside.to_string()]);
-            args.push(if *horizontal { "-h" } else { "-v" }.into());
-            if let Some(s) = size {
+            args.push(if spec.horizontal { "-h" } else { "-v" }.into());
+            if let Some(s) = &spec.size {
                 args.extend(["-l".into(), s.clone()]);
             }
             "split-window"

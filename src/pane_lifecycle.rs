@@ -1,13 +1,13 @@
-//! Orchestration: spawning and closing panes (for the `spawn` and `close` actions, the
-//! API and `[[pane]]` entries), pane exits, and the start of the `[[pane]]` entries in
-//! dependency order with readiness.
+//! The life of labelled panes: spawning and closing them (for the `spawn` and `close`
+//! actions, the API and `[[pane]]` entries), their exits, and the start of the `[[pane]]`
+//! entries in dependency order with readiness.
 //!
 //! Labels go into the engine on the connection's reader task the moment tmux answers a
-//! spawn (see [`crate::tmux::ops::spawn`]), and `ready`/`fail` patterns are registered
+//! spawn (see [`crate::tmux::labelled::spawn`]), and `ready`/`fail` patterns are registered
 //! there too, so a pane's first line is never matched without them. Every change to
 //! the set of live panes is recorded as a `pane` event with `panes_alive`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -17,22 +17,21 @@ use tmux_control_parser::PaneId;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::action::SpawnAction;
-use crate::engine::{now_ns, DynamicMatch, DynamicPattern, DynamicSink, Engine, Firing};
 use crate::eventlog::{PaneChange, PaneEvent, Record, ResyncEvent};
+use crate::firing::{now_ns, DynamicMatch, DynamicPattern, DynamicSink, Engine, Firing};
 use crate::panes::PaneInfo;
 use crate::rules::PaneSpec;
 use crate::tmux::control::ControlClient;
-use crate::tmux::ops::{self, Placement, SpawnSpec};
+use crate::tmux::labelled::{self, SpawnSpec};
 
-/// What pane orchestration needs from the daemon that runs it: the engine, a live tmux
+/// What the pane lifecycle needs from the daemon that runs it: the engine, a live tmux
 /// connection, the event log, and a way to fire rules and to run tasks that shutdown waits
 /// for.
 ///
-/// The dispatcher ([`crate::dispatch::Dispatcher`]) implements it. It is defined here,
-/// rather than orchestration taking the dispatcher itself, because the dispatcher spawns
-/// and closes panes through [`spawn`] and [`close`]: with this trait orchestration sits
-/// below dispatch and the two do not use each other.
+/// The dispatcher ([`crate::action_tasks::Dispatcher`]) implements it. It is defined here,
+/// rather than this module taking the dispatcher itself, because the dispatcher spawns
+/// and closes panes through [`spawn`] and [`close`]: with this trait this module sits
+/// below [`crate::action_tasks`] and the two do not use each other.
 pub trait PaneHost: Clone + Send + Sync + 'static {
     /// The engine (panes, labels, rules), shared with the connection reader tasks.
     fn engine(&self) -> &Arc<Mutex<Engine>>;
@@ -79,7 +78,7 @@ pub struct Watch {
 pub enum SpawnError {
     /// tmux or label trouble (duplicate label, unknown `beside` label, ...).
     #[error(transparent)]
-    Ops(#[from] ops::OpsError),
+    Ops(#[from] labelled::OpsError),
     /// Anything else (no connection).
     #[error("{0}")]
     Other(String),
@@ -97,40 +96,23 @@ impl From<SpawnError> for String {
 /// [`SpawnError`] when there is no connection, the label is taken, or tmux refuses.
 pub async fn spawn<D: PaneHost>(
     d: &D,
-    spec: &SpawnAction,
+    spec: &SpawnSpec,
     session: &str,
     watch: Option<Watch>,
 ) -> Result<(PaneId, String), SpawnError> {
     let client = need_client(d).map_err(SpawnError::Other)?;
-    let placement = match &spec.beside {
-        None => Placement::Window,
-        Some(label) => {
-            let beside = ops::resolve(&client, label).await?;
-            Placement::Split {
-                beside: beside.id,
-                horizontal: spec.horizontal,
-                size: spec.size.clone(),
-            }
-        }
-    };
     let base = rules_dir(d);
     let cwd = Some(match &spec.cwd {
         Some(c) if c.is_relative() => base.join(c),
         Some(c) => c.clone(),
         None => base,
     });
-    let ospec = SpawnSpec {
-        session: session.to_string(),
-        label: spec.label.clone(),
-        command: spec.command.clone(),
+    let spawned = SpawnSpec {
         cwd,
-        env: spec.env.clone(),
-        meta: spec.meta.clone().into_iter().collect::<BTreeMap<_, _>>(),
-        placement,
         // Always keep the pane when its process exits, so the exit status can be read;
         // `keep = false` panes are closed by ctmuxd once the exit is recorded.
         keep: true,
-        replace: spec.replace,
+        ..spec.clone()
     };
     let engine = d.engine().clone();
     let label = spec.label.clone();
@@ -151,7 +133,7 @@ pub async fn spawn<D: PaneHost>(
             register_watch(&mut engine, pane, w);
         }
     };
-    let rec = ops::spawn(&client, &ospec, hook).await?;
+    let rec = labelled::spawn(&client, session, &spawned, hook).await?;
     let alive = {
         let mut engine = d.engine().lock().expect("engine");
         let mut info = engine.pane_info(rec.id).cloned().unwrap_or_default();
@@ -178,10 +160,10 @@ fn rules_dir<D: PaneHost>(d: &D) -> PathBuf {
 /// A message when there is no connection or tmux cannot list panes.
 pub async fn close<D: PaneHost>(d: &D, glob: &str) -> Result<Vec<PaneId>, String> {
     let client = need_client(d)?;
-    let panes = ops::find(&client, glob).await.map_err(|e| e.to_string())?;
+    let panes = labelled::find(&client, glob).await.map_err(|e| e.to_string())?;
     let mut closed = Vec::new();
     for p in panes {
-        match ops::close(&client, p.id).await {
+        match labelled::close(&client, p.id).await {
             Ok(()) => {
                 let alive = {
                     let mut engine = d.engine().lock().expect("engine");
@@ -307,7 +289,7 @@ async fn exit_status<D: PaneHost>(d: &D, pane: PaneId) -> (Option<i32>, Option<i
             &pane.to_string(),
             &format!(
                 "1/#{{pane_dead_status}}/#{{pane_dead_signal}}/{}",
-                crate::tmux::format::clean(ops::EXIT_OPTION)
+                crate::tmux::format::clean(labelled::EXIT_OPTION)
             ),
         ],
     );
@@ -362,7 +344,7 @@ pub fn pane_exited<D: PaneHost>(
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             if let Some(c) = d2.client() {
-                if ops::close(&c, pane).await.is_ok() {
+                if labelled::close(&c, pane).await.is_ok() {
                     let alive = {
                         let mut engine = d2.engine().lock().expect("engine");
                         engine.remove_pane(pane);
@@ -405,7 +387,7 @@ pub async fn start_panes<D: PaneHost>(
     // Pane id → label, for exits of panes still starting.
     let mut starting: HashMap<PaneId, mpsc::UnboundedSender<Option<i32>>> = HashMap::new();
     let existing = match d.client() {
-        Some(c) => ops::list(&c).await.unwrap_or_default(),
+        Some(c) => labelled::list(&c).await.unwrap_or_default(),
         None => Vec::new(),
     };
     loop {
@@ -568,7 +550,7 @@ fn watch_pane<D: PaneHost>(d: &D, pane: PaneId, watch: Watch) {
     register_watch(&mut d.engine().lock().expect("engine"), pane, watch);
 }
 
-fn register_watch(engine: &mut crate::engine::Engine, pane: PaneId, watch: Watch) {
+fn register_watch(engine: &mut crate::firing::Engine, pane: PaneId, watch: Watch) {
     for (pattern, tx) in [watch.ready, watch.fail].into_iter().flatten() {
         let dp = DynamicPattern {
             pattern,

@@ -4,7 +4,7 @@
 //!
 //! Each action runs itself ([`Action::run`]) over [`ActionHost`], which the dispatcher
 //! provides per firing: the exec runner, any live control connection, pane spawning and
-//! closing ([`crate::orchestrate`]), and the `on = "event"` rules an `emit` fires.
+//! closing ([`crate::pane_lifecycle`]), and the `on = "event"` rules an `emit` fires.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -18,15 +18,15 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::action::{
-    Action, ActionContext, ActionHost, ActionOutcome, ExecRunner, HostFuture, SpawnAction,
+    Action, ActionContext, ActionHost, ActionOutcome, ExecRunner, HostFuture, SpawnSpec,
 };
-use crate::engine::{now_ns, Engine, Firing};
 use crate::eventlog::{
     ActionDetails, EventLog, MatchEvent, OverflowEvent, Record, SkippedEvent, TriggerEvent,
     TriggerOn,
 };
 use crate::exit::DaemonError;
-use crate::orchestrate;
+use crate::firing::{now_ns, Engine, Firing};
+use crate::pane_lifecycle;
 use crate::rules::{RuleSet, Trigger};
 use crate::tmux::control::ControlClient;
 
@@ -296,7 +296,7 @@ impl Dispatcher {
     }
 }
 
-impl orchestrate::PaneHost for Dispatcher {
+impl pane_lifecycle::PaneHost for Dispatcher {
     fn engine(&self) -> &Arc<Mutex<Engine>> {
         &self.engine
     }
@@ -341,11 +341,11 @@ impl ActionHost for FiringHost<'_> {
         self.dispatcher.append(rec);
     }
     fn control(&self) -> Result<ControlClient, String> {
-        orchestrate::need_client(self.dispatcher)
+        pane_lifecycle::need_client(self.dispatcher)
     }
     fn spawn_pane<'a>(
         &'a self,
-        spec: &'a SpawnAction,
+        spec: &'a SpawnSpec,
         ctx: &'a ActionContext,
     ) -> HostFuture<'a, Result<PaneId, String>> {
         Box::pin(async move {
@@ -353,12 +353,12 @@ impl ActionHost for FiringHost<'_> {
             let session = d.engine.lock().expect("engine").rules().settings.session.clone();
             let session = session.unwrap_or(ctx.session.clone());
             let (pane, _) =
-                orchestrate::spawn(d, spec, &session, None).await.map_err(String::from)?;
+                pane_lifecycle::spawn(d, spec, &session, None).await.map_err(String::from)?;
             Ok(pane)
         })
     }
     fn close_panes<'a>(&'a self, glob: &'a str) -> HostFuture<'a, Result<Vec<PaneId>, String>> {
-        Box::pin(orchestrate::close(self.dispatcher, glob))
+        Box::pin(pane_lifecycle::close(self.dispatcher, glob))
     }
     fn emit_depth(&self) -> usize {
         self.depth

@@ -33,20 +33,20 @@ use serde_json::Value;
 use tmux_control_parser::PaneId;
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore, SemaphorePermit};
 
-use crate::action::{ActionContext, ExecAction, SpawnAction};
+use crate::action::{ActionContext, ExecAction};
+use crate::action_tasks::Dispatcher;
 use crate::api::protocol::{ApiError, Empty, ErrorCode, MatchView, PaneView};
 use crate::api::request::{
     CaptureReply, CaptureRequest, CloseReply, CloseRequest, EventFeed, EventsRequest, PanesReply,
     PanesRequest, ReloadReply, ReloadRequest, RuleView, RulesReply, RulesRequest, SendReply,
-    SendRequest, SpawnReply, SpawnRequest, Split, StatusReply, StatusRequest, StatusView,
-    StopRequest, SubscribeRequest, WaitReply, WaitRequest,
+    SendRequest, SpawnReply, SpawnRequest, StatusReply, StatusRequest, StatusView, StopRequest,
+    SubscribeRequest, WaitReply, WaitRequest,
 };
 use crate::api::{Backend, BackendFuture, Subscription};
-use crate::dispatch::Dispatcher;
-use crate::engine::{DynamicMatch, DynamicPattern, DynamicSink};
 use crate::eventlog::{DaemonEvent, MatchEvent, Origin, Record};
-use crate::orchestrate;
-use crate::tmux::ops::{self, glob_match, OpsError, PaneCommand, PaneRecord};
+use crate::firing::{DynamicMatch, DynamicPattern, DynamicSink};
+use crate::pane_lifecycle;
+use crate::tmux::labelled::{self, glob_match, OpsError, PaneRecord};
 use crate::tmux::version::TmuxVersion;
 use crate::tmux::TmuxTarget;
 use crate::waiters::Waiter;
@@ -131,7 +131,7 @@ impl DaemonBackend {
         let result = async {
             let client = self.client()?;
             let _turn = self.tmux_turn().await;
-            ops::list(&client).await.map(Arc::new).map_err(ops_error)
+            labelled::list(&client).await.map(Arc::new).map_err(ops_error)
         }
         .await;
         *last = Some((n, result.clone()));
@@ -277,35 +277,19 @@ impl Backend for DaemonBackend {
 
     fn spawn(&self, req: SpawnRequest) -> BackendFuture<'_, SpawnReply> {
         Box::pin(async move {
-            let command = match (req.shell, req.command.is_empty()) {
-                (_, true) => None,
-                (true, false) => Some(PaneCommand::Shell(req.command.join(" "))),
-                (false, false) => Some(PaneCommand::Argv(req.command.clone())),
-            };
-            let spec = SpawnAction {
-                label: req.label.clone(),
-                command,
-                cwd: req.cwd.clone(),
-                env: Vec::new(),
-                meta: req.meta.clone(),
-                beside: req.beside.clone(),
-                horizontal: matches!(req.split, Some(Split::Horizontal)),
-                size: req.size.clone(),
-                keep: req.keep,
-                replace: req.replace,
-            };
+            let spec = req.spec();
             let session = match req.session.clone() {
                 Some(s) => s,
                 None => self.default_session(),
             };
             let (pane, _) = {
                 let _turn = self.tmux_turn().await;
-                orchestrate::spawn(&self.dispatcher, &spec, &session, None).await.map_err(|e| {
-                    match e {
-                        orchestrate::SpawnError::Ops(e) => ops_error(e),
-                        orchestrate::SpawnError::Other(m) => ApiError::new(ErrorCode::Tmux, m),
-                    }
-                })?
+                pane_lifecycle::spawn(&self.dispatcher, &spec, &session, None).await.map_err(
+                    |e| match e {
+                        pane_lifecycle::SpawnError::Ops(e) => ops_error(e),
+                        pane_lifecycle::SpawnError::Other(m) => ApiError::new(ErrorCode::Tmux, m),
+                    },
+                )?
             };
             let list = self.list().await?;
             let rec = list.iter().find(|r| r.id == pane).ok_or_else(|| {
@@ -333,7 +317,7 @@ impl Backend for DaemonBackend {
             let views = self.views(targets);
             let _turn = self.tmux_turn().await;
             for g in &labels {
-                orchestrate::close(&self.dispatcher, g)
+                pane_lifecycle::close(&self.dispatcher, g)
                     .await
                     .map_err(|e| ApiError::new(ErrorCode::Tmux, e))?;
             }
@@ -366,7 +350,7 @@ impl Backend for DaemonBackend {
             };
             {
                 let _turn = self.tmux_turn().await;
-                ops::send(&client, pane, &req.text, false).await.map_err(ops_error)?;
+                labelled::send(&client, pane, &req.text, false).await.map_err(ops_error)?;
             }
             if req.enter {
                 if let Some((rx, _guard)) = echo {
@@ -375,7 +359,7 @@ impl Backend for DaemonBackend {
                     let _ = tokio::time::timeout(ECHO_WAIT, rx).await;
                 }
                 let _turn = self.tmux_turn().await;
-                ops::send_enter(&client, pane).await.map_err(ops_error)?;
+                labelled::send_enter(&client, pane).await.map_err(ops_error)?;
             }
             let matched = match expect {
                 Some((rx, _guard)) => {
@@ -554,7 +538,7 @@ impl Backend for DaemonBackend {
                 .await
                 .map_err(|e| ApiError::bad_request(format!("{e}; the old rules stay in force")))?;
             let n = set.rules.len();
-            let refused = |e: crate::engine::CompileError| {
+            let refused = |e: crate::firing::CompileError| {
                 ApiError::bad_request(format!("{e}; the old rules stay in force"))
             };
             // Compiled outside the engine's lock (seconds with thousands of rules).

@@ -1,9 +1,9 @@
 //! The engine: pane output in, rule firings out.
 //!
-//! It owns one [`PaneWatch`] per pane (screen text, ring, matcher state) and the firing
-//! policy: a rule fires at most once per line (the matcher guarantees it), only for panes
-//! its selector picks, at most once per daemon life with `once`, and not again within
-//! its `cooldown` on the same pane. It does no I/O: the daemon feeds it from the tmux
+//! It owns one [`PaneWatch`](ctmuxd_text::pane::watch::PaneWatch) per pane (screen text,
+//! ring, matcher state) and the firing policy: a rule fires at most once per line (the
+//! matcher guarantees it), only for panes its selector picks, at most once per daemon life
+//! with `once`, and not again within its `cooldown` on the same pane. It does no I/O: the daemon feeds it from the tmux
 //! reader tasks and `replay` feeds it from a transcript, so both behave the same.
 //!
 //! Run-time patterns (`wait-for`, `send --expect`, `subscribe`, readiness) are not rules:
