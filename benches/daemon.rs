@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::{events, pct, RawReader, Server};
+use common::{events, pct, printed_within, RawReader, Server};
 
 fn start_daemon(server: &Server, dir: &Path, rules: &str) -> Child {
     let rules_path = dir.join("rules.toml");
@@ -88,9 +88,9 @@ fn main() {
         &dir,
         "[[rule]]\nname = \"t\"\npattern = 'TRIGGER (?P<ts>\\d+) (?P<p>\\d)'\nactions = [ { exec = [\"true\"] } ]\n",
     );
-    let raw = RawReader::attach(&server);
+    let raw = RawReader::attach(&server, b"TRIGGER ");
     server.trigger_workload(secs, 500);
-    let raw = raw.finish();
+    let raw = printed_within(&raw.finish(), 0, u64::MAX);
     let evs = events(&dir.join("events/events.jsonl"));
     let printed = |e: &Value| -> Option<f64> { e["captures"]["ts"].as_str()?.parse::<f64>().ok() };
     let mut detect: Vec<f64> = Vec::new();

@@ -23,12 +23,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 mod common;
-use common::{events, pct, Server};
+use common::{events, now_ns, pct, printed_within, RawReader, Server};
 
 struct Args {
     rules: usize,
@@ -78,10 +78,6 @@ fn rules_file(n: usize) -> String {
         ));
     }
     s
-}
-
-fn now_ns() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
 
 fn ms(d: Duration) -> f64 {
@@ -147,6 +143,9 @@ struct Row {
     errors: usize,
     rt: Vec<f64>,
     reg: Vec<f64>,
+    /// The minimal reader's print→read latencies of the same lines, quiet and in the storm.
+    raw_quiet: Vec<f64>,
+    raw_storm: Vec<f64>,
 }
 
 fn run(name: &str, bin: &Path, a: &Args, tag: &str) -> Row {
@@ -211,6 +210,8 @@ fn run(name: &str, bin: &Path, a: &Args, tag: &str) -> Row {
         assert!(Instant::now() < end, "{name}: the trigger pane never showed up");
         std::thread::sleep(Duration::from_millis(100));
     }
+    // The baseline on the same lines: a minimal reader attached beside the daemon.
+    let raw = RawReader::attach(&server, b"code=");
     std::thread::sleep(Duration::from_secs(1));
 
     // 1. quiet
@@ -270,6 +271,8 @@ fn run(name: &str, bin: &Path, a: &Args, tag: &str) -> Row {
         std::thread::sleep(Duration::from_millis(50));
     }
 
+    let raw = raw.finish();
+
     // 3. registration, one client, quiet again
     std::thread::sleep(Duration::from_secs(1));
     let mut reg = Vec::new();
@@ -311,6 +314,8 @@ fn run(name: &str, bin: &Path, a: &Args, tag: &str) -> Row {
         errors,
         rt,
         reg,
+        raw_quiet: printed_within(&raw, t0, t1),
+        raw_storm: printed_within(&raw, s0, s1),
     }
 }
 
@@ -363,6 +368,14 @@ fn main() {
             r.quiet.len(),
             r.storm.len(),
             r.rt.len()
+        );
+        println!(
+            "  {}: storm p99 / quiet p99 {:.2}×; a minimal reader on the same lines: quiet {} ms, storm {} ms, {:.2}×",
+            r.name,
+            pct(&r.storm, 0.99) / pct(&r.quiet, 0.99),
+            pair(&r.raw_quiet),
+            pair(&r.raw_storm),
+            pct(&r.raw_storm, 0.99) / pct(&r.raw_quiet, 0.99)
         );
     }
 }

@@ -89,67 +89,65 @@ pub fn pct(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// The baseline for print→detection: a minimal control-mode reader (one thread, blocking
-/// reads, no matching beyond finding `TRIGGER <ns>` in `%output` lines), attached to the
+/// reads, no matching beyond finding `<marker><ns>` in `%output` lines), attached to the
 /// same session as ctmuxd, so both see the same printed lines through the same tmux.
 pub struct RawReader {
     child: std::process::Child,
-    thread: Option<std::thread::JoinHandle<Vec<f64>>>,
+    thread: Option<std::thread::JoinHandle<Vec<(u64, f64)>>>,
 }
 
 impl RawReader {
-    /// Attaches `tmux -C` to session `bench` of `server` and starts reading.
-    pub fn attach(server: &Server) -> RawReader {
+    /// Attaches `tmux -C` to session `bench` of `server` and starts reading; a line
+    /// carries its print time as the digits after `marker` (`TRIGGER `, `code=`).
+    pub fn attach(server: &Server, marker: &'static [u8]) -> RawReader {
         use std::io::BufRead;
-        let mut child =
-            Command::new(std::env::var("CTMUXD_TMUX").unwrap_or_else(|_| "tmux".into()))
-                .args([
-                    "-L",
-                    &server.name,
-                    "-C",
-                    "attach-session",
-                    "-t",
-                    "bench",
-                    "-f",
-                    "ignore-size",
-                ])
-                .env_remove("TMUX")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("tmux -C");
+        let tmux = std::env::var("CTMUXD_TMUX").unwrap_or_else(|_| "tmux".into());
+        let mut child = Command::new(tmux)
+            .args(["-L", &server.name, "-C", "attach-session", "-t", "bench", "-f", "ignore-size"])
+            .env_remove("TMUX")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tmux -C");
         let stdout = child.stdout.take().expect("stdout");
         let thread = std::thread::spawn(move || {
-            let mut lat = Vec::new();
+            let mut seen = Vec::new();
             let mut reader = std::io::BufReader::new(stdout);
             let mut line = Vec::new();
             while reader.read_until(b'\n', &mut line).map(|n| n > 0).unwrap_or(false) {
                 let now = now_ns();
                 if line.starts_with(b"%output ") {
-                    if let Some(ts) = trigger_ts(&line) {
-                        lat.push((now as f64 - ts) / 1e6);
+                    if let Some(printed) = stamp(&line, marker) {
+                        seen.push((printed, now.saturating_sub(printed) as f64 / 1e6));
                     }
                 }
                 line.clear();
             }
-            lat
+            seen
         });
         RawReader { child, thread: Some(thread) }
     }
 
-    /// Detaches and returns the print→read latencies (ms), ascending.
-    pub fn finish(mut self) -> Vec<f64> {
+    /// Detaches and returns each line's print time (ns) and print→read latency (ms).
+    pub fn finish(mut self) -> Vec<(u64, f64)> {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let mut lat = self.thread.take().expect("thread").join().unwrap_or_default();
-        lat.sort_by(f64::total_cmp);
-        lat
+        self.thread.take().expect("thread").join().unwrap_or_default()
     }
 }
 
-/// The `<ns>` of a `TRIGGER <ns> <pane>` in a raw `%output` line.
-fn trigger_ts(line: &[u8]) -> Option<f64> {
-    let at = line.windows(8).position(|w| w == b"TRIGGER ")? + 8;
+/// The latencies (ms, ascending) of the lines printed in `[from, to)` ns.
+pub fn printed_within(seen: &[(u64, f64)], from: u64, to: u64) -> Vec<f64> {
+    let mut v: Vec<f64> =
+        seen.iter().filter(|(p, _)| *p >= from && *p < to).map(|(_, l)| *l).collect();
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+/// The `<ns>` after `marker` in a raw `%output` line.
+fn stamp(line: &[u8], marker: &[u8]) -> Option<u64> {
+    let at = line.windows(marker.len()).position(|w| w == marker)? + marker.len();
     let digits: Vec<u8> = line[at..].iter().copied().take_while(u8::is_ascii_digit).collect();
     std::str::from_utf8(&digits).ok()?.parse().ok()
 }

@@ -128,11 +128,11 @@ impl ControlClient {
         let stdout = child.stdout.take().expect("stdout piped");
         let stderr = child.stderr.take().expect("stderr piped");
         let record = match &opts.record {
-            Some(p) => Some(
-                std::fs::OpenOptions::new().create(true).append(true).open(p).map_err(|e| {
-                    TmuxError::Io(format!("cannot open record file {}: {e}", p.display()), e)
-                })?,
-            ),
+            Some(p) => {
+                Some(std::fs::OpenOptions::new().create(true).append(true).open(p).map_err(
+                    |e| TmuxError::Io(format!("cannot open record file {}: {e}", p.display()), e),
+                )?)
+            }
             None => None,
         };
         let stdout = blocking(stdout)
@@ -146,7 +146,9 @@ impl ControlClient {
         let sink: Box<dyn EventSink> = Box::new(sink);
         let reader = {
             let pending = pending.clone();
-            tokio::task::spawn_blocking(move || read_loop(stdout, record, pending, attached_tx, sink))
+            tokio::task::spawn_blocking(move || {
+                read_loop(stdout, record, pending, attached_tx, sink)
+            })
         };
         let session = opts.session.clone();
         tokio::spawn(async move {
