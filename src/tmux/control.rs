@@ -1,7 +1,7 @@
-//! One control-mode connection: a `tmux -C attach-session` child, the thread that reads
+//! One control-mode connection: a `tmux -C attach-session` child, the task that reads
 //! and decodes its stdout, and request/reply correlation for the commands we send.
 //!
-//! Every event other than a command reply is handed, on the reader thread and in stream
+//! Every event other than a command reply is handed, on the reader task and in stream
 //! order, to the [`EventSink`] given at connect time: pane output reaches the matcher
 //! without a channel hop. Replies are matched to requests in FIFO order on flags-1
 //! blocks (tmux answers one client's commands in order; command numbers are
@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use super::command::is_sendable;
 use super::{tmux_binary, TmuxError, TmuxTarget};
 
-/// Receives every non-reply event of a connection, synchronously, on its reader thread.
+/// Receives every non-reply event of a connection, synchronously, on its reader task.
 ///
 /// It must return quickly (no blocking I/O beyond an append to the event log): while it
 /// runs, tmux output for this connection is not read.
@@ -128,28 +128,18 @@ impl ControlClient {
         let stdout = child.stdout.take().expect("stdout piped");
         let stderr = child.stderr.take().expect("stderr piped");
         let record = match &opts.record {
-            Some(p) => {
-                Some(std::fs::OpenOptions::new().create(true).append(true).open(p).map_err(
+            Some(p) => Some(
+                tokio::fs::OpenOptions::new().create(true).append(true).open(p).await.map_err(
                     |e| TmuxError::Io(format!("cannot open record file {}: {e}", p.display()), e),
-                )?)
-            }
+                )?,
+            ),
             None => None,
         };
-        let stdout = blocking(stdout)
-            .map_err(|e| TmuxError::Io(format!("cannot read from {} -C: {e}", tmux_binary()), e))?;
 
         let pending: Arc<Mutex<VecDeque<PendingReply>>> = Arc::default();
         let (attached_tx, attached_rx) = oneshot::channel();
-        // PERF: the reader has a thread of its own (tokio's blocking pool, which keeps the
-        // runtime's context for what the sink spawns): a line is decoded and matched as
-        // soon as read(2) returns, never queued behind other tasks for a worker thread.
-        let sink: Box<dyn EventSink> = Box::new(sink);
-        let reader = {
-            let pending = pending.clone();
-            tokio::task::spawn_blocking(move || {
-                read_loop(stdout, record, pending, attached_tx, sink)
-            })
-        };
+        let reader =
+            tokio::spawn(read_loop(stdout, record, pending.clone(), attached_tx, Box::new(sink)));
         let session = opts.session.clone();
         tokio::spawn(async move {
             let mut buf = String::new();
@@ -296,29 +286,9 @@ async fn write_loop(
     // Dropping stdin closes it: tmux answers with %exit and the reader ends.
 }
 
-/// tmux's stdout as a blocking file for the reader thread (tokio made it non-blocking).
-fn blocking(stdout: tokio::process::ChildStdout) -> std::io::Result<std::fs::File> {
-    let fd = stdout.into_owned_fd()?;
-    // SAFETY: fcntl(2) on a descriptor we own, reading then setting its status flags.
-    unsafe {
-        let flags = libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&fd), libc::F_GETFL);
-        if flags < 0
-            || libc::fcntl(
-                std::os::fd::AsRawFd::as_raw_fd(&fd),
-                libc::F_SETFL,
-                flags & !libc::O_NONBLOCK,
-            ) < 0
-        {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok(std::fs::File::from(fd))
-}
-
-/// Reads and decodes tmux's stdout until it closes, on the connection's reader thread.
-fn read_loop(
-    mut stdout: std::fs::File,
-    mut record: Option<std::fs::File>,
+async fn read_loop(
+    mut stdout: tokio::process::ChildStdout,
+    mut record: Option<tokio::fs::File>,
     pending: Arc<Mutex<VecDeque<PendingReply>>>,
     attached: oneshot::Sender<Result<(), String>>,
     mut sink: Box<dyn EventSink>,
@@ -328,14 +298,12 @@ fn read_loop(
     let mut attached = Some(attached);
     let mut exit: Option<Option<String>> = None;
     loop {
-        let n = match std::io::Read::read(&mut stdout, &mut buf) {
-            Ok(0) => break,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
+        let n = match stdout.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
         if let Some(f) = record.as_mut() {
-            if let Err(e) = std::io::Write::write_all(f, &buf[..n]) {
+            if let Err(e) = f.write_all(&buf[..n]).await {
                 tracing::error!("recording stopped: {e}");
                 record = None;
             }
@@ -352,7 +320,7 @@ fn read_loop(
         let _ = slot.tx.send(Err(TmuxError::Closed(exit.clone().flatten())));
     }
     if let Some(f) = record.as_mut() {
-        let _ = std::io::Write::flush(f);
+        let _ = f.flush().await;
     }
     match exit {
         Some(reason) => ConnectionEnd::Exit(reason),
