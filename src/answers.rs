@@ -37,10 +37,10 @@ use crate::action::{ActionContext, ExecAction};
 use crate::action_tasks::Dispatcher;
 use crate::api::protocol::{ApiError, Empty, ErrorCode, MatchView, PaneView};
 use crate::api::request::{
-    CaptureReply, CaptureRequest, CloseReply, CloseRequest, EventFeed, EventsRequest, PanesReply,
-    PanesRequest, ReloadReply, ReloadRequest, RuleView, RulesReply, RulesRequest, SendReply,
-    SendRequest, SpawnReply, SpawnRequest, StatusReply, StatusRequest, StatusView, StopRequest,
-    SubscribeRequest, WaitReply, WaitRequest,
+    CaptureReply, CaptureRequest, CloseReply, CloseRequest, EventFeed, EventsRequest, LabelReply,
+    LabelRequest, PanesReply, PanesRequest, ReloadReply, ReloadRequest, RuleView, RulesReply,
+    RulesRequest, SendReply, SendRequest, SpawnReply, SpawnRequest, StatusReply, StatusRequest,
+    StatusView, StopRequest, SubscribeRequest, WaitReply, WaitRequest,
 };
 use crate::api::{Backend, BackendFuture, Subscription};
 use crate::eventlog::{DaemonEvent, MatchEvent, Origin, Record};
@@ -296,6 +296,23 @@ impl Backend for DaemonBackend {
                 ApiError::new(ErrorCode::Tmux, format!("pane {pane} vanished right after spawning"))
             })?;
             Ok(SpawnReply { pane: self.views([rec]).remove(0) })
+        })
+    }
+
+    fn label(&self, req: LabelRequest) -> BackendFuture<'_, LabelReply> {
+        Box::pin(async move {
+            let pane = self.resolve(&req.pane).await?;
+            let client = self.client()?;
+            let record = {
+                let _turn = self.tmux_turn().await;
+                labelled::label(&client, pane, &req.label, req.meta.as_ref())
+                    .await
+                    .map_err(ops_error)?
+            };
+            // Rules see the label from the pane's next line on, not only once tmux's label
+            // subscription reports it (up to a second later).
+            self.dispatcher.engine.lock().expect("engine").set_label(pane, Some(req.label));
+            Ok(LabelReply { pane: self.views([&record]).remove(0) })
         })
     }
 

@@ -608,6 +608,13 @@ mod tests {
                 Ok(CloseReply { closed: req.labels.iter().map(|l| pane(l)).collect() })
             })
         }
+        fn label(&self, req: LabelRequest) -> BackendFuture<'_, LabelReply> {
+            Box::pin(async move {
+                let mut view = pane(&req.label);
+                view.id = req.pane;
+                Ok(LabelReply { pane: view })
+            })
+        }
         fn send(&self, req: SendRequest) -> BackendFuture<'_, SendReply> {
             Box::pin(async move {
                 if req.expect.is_some() {

@@ -250,9 +250,7 @@ pub async fn spawn(
         Some(label) => Some(resolve(client, label).await?.id),
         None => None,
     };
-    if spec.label.is_empty() || spec.label.chars().any(char::is_control) {
-        return Err(OpsError::InvalidLabel(spec.label.clone()));
-    }
+    check_label(&spec.label)?;
     let all = list(client).await?;
     let sid = resolve_session(client, session).await?;
     if let Some(taken) =
@@ -360,6 +358,59 @@ async fn resolve_session(client: &ControlClient, session: &str) -> Result<Sessio
     out.first()
         .and_then(|l| l.parse().ok())
         .ok_or_else(|| OpsError::Unexpected(format!("no session id for {session}: {out:?}")))
+}
+
+/// Whether `label` can be stored as a pane's label: non-empty, no control characters.
+///
+/// # Errors
+/// [`OpsError::InvalidLabel`] naming it.
+pub fn check_label(label: &str) -> Result<(), OpsError> {
+    if label.is_empty() || label.chars().any(char::is_control) {
+        return Err(OpsError::InvalidLabel(label.to_owned()));
+    }
+    Ok(())
+}
+
+/// Gives an existing pane `label` (and, when given, replaces its metadata), stored in
+/// its pane options as a spawned pane's are; returns the pane as tmux then lists it.
+///
+/// # Errors
+/// [`OpsError::InvalidLabel`] for an empty label or one with control characters,
+/// [`OpsError::DuplicateLabel`] when another pane of the same session has it, a tmux
+/// error when the pane is gone.
+pub async fn label(
+    client: &ControlClient,
+    pane: PaneId,
+    label: &str,
+    meta: Option<&BTreeMap<String, serde_json::Value>>,
+) -> Result<PaneRecord, OpsError> {
+    check_label(label)?;
+    let all = list(client).await?;
+    let Some(this) = all.iter().find(|r| r.id == pane) else {
+        return Err(OpsError::Unexpected(format!("pane {pane} is not in tmux's pane list")));
+    };
+    if let Some(taken) = all
+        .iter()
+        .find(|r| r.id != pane && r.session == this.session && r.label.as_deref() == Some(label))
+    {
+        return Err(OpsError::DuplicateLabel {
+            label: label.to_owned(),
+            pane: taken.id,
+            session: taken.session_name.clone(),
+        });
+    }
+    let target = pane.to_string();
+    client.command(line("set-option", &["-p", "-t", &target, LABEL_OPTION, label])).await?;
+    if let Some(meta) = meta {
+        let json = serde_json::to_string(meta).map_err(|e| OpsError::Unexpected(e.to_string()))?;
+        client.command(line("set-option", &["-p", "-t", &target, META_OPTION, &json])).await?;
+    }
+    let mut record = this.clone();
+    record.label = Some(label.to_owned());
+    if let Some(meta) = meta {
+        record.meta = Some(serde_json::Value::Object(meta.clone().into_iter().collect()));
+    }
+    Ok(record)
 }
 
 /// Kills a pane.

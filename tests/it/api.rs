@@ -528,3 +528,44 @@ fn a_pane_is_addressed_by_its_id() {
     let o = ctl(&server, &["capture", "%999"]);
     assert!(!o.status.success() && stderr(&o).contains("%999"), "{}", stderr(&o));
 }
+
+/// `label` gives a pane ctmuxd did not start a label that rules see from the pane's very
+/// next line (tmux's label subscription would report it up to a second later), stores it
+/// in tmux, and refuses a label another pane of the session holds.
+#[test]
+fn label_names_a_pane_for_rules_at_once() {
+    let server = TmuxServer::new();
+    let rules = "[[rule]]\nname = \"built\"\npattern = '^BUILT (?P<n>\\d+)$'\npane = \"build\"\nactions = [ \"log\" ]\n";
+    let mut d = Daemon::start(&server, rules, &[]);
+    let id = server.spawn("while read n; do echo \"BUILT $n\"; done");
+    let other = server.spawn("cat");
+    let out = ctl_ok(&server, &["label", &id, "build", "--meta", "stage=build", "--json"]);
+    let view = json(&out);
+    assert_eq!((view["id"].as_str(), view["label"].as_str()), (Some(id.as_str()), Some("build")));
+    assert_eq!(view["meta"]["stage"], "build");
+    // Printed at once: only a label the daemon knew before tmux reported it can fire.
+    server.tmux_ok(&["send-keys", "-t", &id, "1", "Enter"]);
+    assert!(
+        d.wait_until(Duration::from_millis(900), |e| e
+            .iter()
+            .any(|e| e["event"] == "match" && e["rule"] == "built" && e["label"] == "build")),
+        "no match for the labelled pane: {:?}",
+        d.events()
+    );
+    let option = server.tmux_ok(&["show-options", "-p", "-v", "-t", &id, "@ctmuxd_label"]);
+    assert_eq!(option.trim(), "build");
+    // The label now addresses the pane.
+    ctl_ok(&server, &["send", "build", "--enter", "--", "2"]);
+    ctl_ok(&server, &["wait-for", "build", "--pattern", "^BUILT 2$", "--since", "5"]);
+    // Unique within the session: conflict, exit status 2, the holder named.
+    let o = ctl(&server, &["label", &other, "build"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("already used by pane") && stderr(&o).contains(&id),
+        "{}",
+        stderr(&o)
+    );
+    // An unknown pane is not found (1); an empty label is bad input (2).
+    assert_eq!(ctl(&server, &["label", "%999", "x"]).status.code(), Some(1));
+    assert_eq!(ctl(&server, &["label", &other, ""]).status.code(), Some(2));
+}

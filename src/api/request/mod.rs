@@ -46,6 +46,8 @@ macro_rules! api_requests {
             Spawn(SpawnRequest) in spawn;
             /// Kill the panes whose labels match.
             Close(CloseRequest) in close;
+            /// Give an existing pane a label and metadata.
+            Label(LabelRequest) in label;
             /// Type text into a pane, optionally waiting for a line.
             Send(SendRequest) in send;
             /// The last lines of a pane as a person saw them.

@@ -155,7 +155,7 @@ pub struct SpawnArgs {
 }
 
 /// `--meta k=v` → `(k, v)`.
-fn parse_meta(s: &str) -> Result<(String, String), String> {
+pub(super) fn parse_meta(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => Err(format!("expected KEY=VALUE, e.g. role=database, not {s:?}")),
