@@ -24,7 +24,6 @@
 //!   result of the next listing that starts after it arrived, so any number of clients
 //!   asking `panes` at once cost one `list-panes` at a time.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -548,7 +547,16 @@ impl Backend for DaemonBackend {
 
     fn reload(&self, _req: ReloadRequest) -> BackendFuture<'_, ReloadReply> {
         Box::pin(async move {
-            let path: PathBuf = self.dispatcher.engine.lock().expect("engine").rules().path.clone();
+            let (path, has_file) = {
+                let engine = self.dispatcher.engine.lock().expect("engine");
+                (engine.rules().path.clone(), engine.rules().has_file())
+            };
+            if !has_file {
+                return Err(ApiError::bad_request(
+                    "this daemon was started without a rules file (it serves the API only); \
+                     start it with --rules FILE to have rules to reload",
+                ));
+            }
             // Off the matching path and bounded in time: a FIFO, a device or a hung
             // mount at the rules path must not freeze the daemon.
             let set = crate::rules::load_async(&path)

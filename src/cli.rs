@@ -38,7 +38,9 @@ pub struct DaemonArgs {
     /// Watch only this session (default: every session of the server).
     #[arg(short = 't', value_name = "SESSION")]
     pub session: Option<String>,
-    /// The rules file (TOML).
+    /// The rules file (TOML). Default: the first of $CTMUXD_RULES, ./ctmuxd.toml and
+    /// $XDG_CONFIG_HOME/ctmuxd/rules.toml (~/.config/...) that exists; with none, the
+    /// daemon serves the API only.
     #[arg(long, value_name = "FILE")]
     pub rules: Option<PathBuf>,
     /// Directory of the event log (default: $XDG_STATE_HOME/ctmuxd or ~/.local/state/ctmuxd).
@@ -112,13 +114,17 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Check a rules file without starting anything: exit 0 and a summary when it is valid,
-    /// exit 2 with the file, line, column and rule when it is not.
-    #[command(after_help = "Example:\n  ctmuxd check --rules examples/rules.toml")]
+    /// Check a rules file without starting anything: exit 0 with a summary and what each
+    /// rule does when it is valid, exit 2 with the file, line, column and rule when it is not.
+    #[command(after_help = "Examples:\n  ctmuxd check examples/rules.toml\n  \
+        ctmuxd check              the file the daemon would find ($CTMUXD_RULES, ./ctmuxd.toml, ~/.config/ctmuxd/rules.toml)")]
     Check {
-        /// The rules file (TOML).
+        /// The rules file (TOML); default: the one the daemon would find.
+        #[arg(value_name = "FILE", conflicts_with = "rules")]
+        file: Option<PathBuf>,
+        /// The rules file, as the daemon's flag names it.
         #[arg(long, value_name = "FILE")]
-        rules: PathBuf,
+        rules: Option<PathBuf>,
     },
     /// Run the rules over recorded control-mode streams, without tmux; print what would fire as JSON lines.
     #[command(

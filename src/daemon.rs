@@ -509,12 +509,12 @@ fn announce_ready(
     exit_rx: Option<mpsc::UnboundedReceiver<(PaneId, Option<i32>)>>,
 ) {
     ready.message = format!(
-        "{}watching {} session(s), {} pane(s), {} rule(s) from {}",
+        "{}watching {} session(s), {} pane(s), {} rule(s) {}",
         DaemonEvent::READY,
         conns.len(),
         shared.engine.lock().expect("engine").panes().len(),
         opts.rules.rules.len(),
-        opts.rules.path.display()
+        opts.rules.source()
     );
     ready.mode = Some("control".into());
     ready.server_pid = Some(identity.pid.clone());

@@ -126,10 +126,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ctmuxd::api::cli::completions(shell, &mut Cli::command());
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Check { rules }) => {
+        Some(Command::Check { file, rules }) => {
+            let found = rules::discover::find(file.as_deref().or(rules.as_deref()));
+            let Some(rules) = found.path() else {
+                return Err(BadInput(format!(
+                    "no rules file given or found (looked for {}); give one: ctmuxd check FILE",
+                    rules::discover::lookup_order()
+                ))
+                .into());
+            };
             // Everything the daemon does with the file before it starts: load (syntax,
             // patterns, actions, `[[pane]]` order) and build the matcher (pattern sizes).
-            let set = rules::load_async(&rules).await?;
+            let set = rules::load_async(rules).await?;
             ctmuxd::firing::compile(&set)?;
             println!(
                 "{}: ok: {} rule(s), {} [[pane]] entr(y/ies)",
@@ -137,6 +145,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 set.rules.len(),
                 set.panes.len()
             );
+            for line in rules::explain(&set) {
+                println!("  {line}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Replay { rules, label, transcripts }) => {
@@ -166,16 +177,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_daemon(args: DaemonArgs) -> anyhow::Result<ExitCode> {
-    let Some(rules_path) = args.rules.clone() else {
-        return Err(BadInput(
-            "--rules FILE is required to run the daemon (see `ctmuxd --help`)".into(),
-        )
-        .into());
-    };
+    let found = rules::discover::find(args.rules.as_deref());
     // One daemon per tmux server, whatever the mode: taken before anything else, held
     // until the daemon ends.
     let _lock = ctmuxd::api::lock::DaemonLock::acquire(&args.server.target())?;
-    let set = rules::load_async(&rules_path).await?;
+    let set = match &found {
+        rules::discover::RulesFile::Given(path) => rules::load_async(path).await?,
+        rules::discover::RulesFile::Found { path, how } => {
+            eprintln!("ctmuxd: rules from {} (found in {how})", path.display());
+            rules::load_async(path).await?
+        }
+        rules::discover::RulesFile::None => {
+            eprintln!(
+                "ctmuxd: no rules file (looked for {}): serving the API only; give one with --rules FILE",
+                rules::discover::lookup_order()
+            );
+            rules::RuleSet::none()
+        }
+    };
     // Compile now so a pattern the matcher refuses is also reported before anything starts.
     ctmuxd::firing::compile(&set)?;
     let opts = DaemonOptions {

@@ -148,12 +148,12 @@ async fn serve(
     let ready = DaemonEvent {
         mode: Some(MODE.into()),
         ..DaemonEvent::say(format!(
-            "{}polling {} pane(s) every {interval:?} with capture-pane ({} rows deep), {} rule(s) from {}",
+            "{}polling {} pane(s) every {interval:?} with capture-pane ({} rows deep), {} rule(s) {}",
             DaemonEvent::READY,
             poller.tracks.len(),
             poller.depth,
             opts.rules.rules.len(),
-            opts.rules.path.display()
+            opts.rules.source()
         ))
     };
     tracing::info!("{}", ready.message);

@@ -23,7 +23,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod discover;
 mod error;
+mod explain;
 mod file;
 mod orchestration;
 mod rule;
@@ -37,6 +39,7 @@ pub use crate::action::{
 };
 pub use crate::glob::glob_match;
 pub use error::{RulesError, RulesErrorKind};
+pub use explain::explain;
 pub use orchestration::{PaneSpec, StatusFilter, Trigger};
 pub use rule::{PaneSelector, Rule, Settings, MAX_CONCURRENT_ACTIONS, MAX_RING_LINES};
 
@@ -54,6 +57,31 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
+    /// No rules, no `[[pane]]` entries, default settings and no file: what a daemon started
+    /// without a rules file runs (it serves the API only).
+    pub fn none() -> RuleSet {
+        RuleSet {
+            path: PathBuf::new(),
+            rules: Vec::new(),
+            settings: Settings::default(),
+            panes: Vec::new(),
+        }
+    }
+
+    /// Whether these rules were read from a file (which `reload` reads again).
+    pub fn has_file(&self) -> bool {
+        !self.path.as_os_str().is_empty()
+    }
+
+    /// Where the rules come from, for messages: `from PATH`, or that there is no file.
+    pub fn source(&self) -> String {
+        if self.has_file() {
+            format!("from {}", self.path.display())
+        } else {
+            "(no rules file: the API only)".to_string()
+        }
+    }
+
     /// The rule called `name`.
     pub fn get(&self, name: &str) -> Option<&Rule> {
         self.rules.iter().find(|rule| rule.name == name)

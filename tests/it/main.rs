@@ -19,6 +19,9 @@ mod demo;
 /// The control socket and the client subcommands.
 mod api;
 
+/// Finding the rules file, the API-only daemon, `check` without a file.
+mod config;
+
 /// tmux releases: what differs, and record framing a pane's program cannot forge.
 mod versions;
 
