@@ -43,12 +43,13 @@ pub struct ServerArgs {
 }
 
 impl ServerArgs {
-    /// The server these flags select.
+    /// The server these flags select; without `-L`/`-S`, the one a plain `tmux` reaches
+    /// ([`TmuxTarget::ambient`]: inside a pane, that pane's server).
     pub fn target(&self) -> TmuxTarget {
         match (&self.socket_name, &self.socket_path) {
             (Some(n), _) => TmuxTarget::Name(n.clone()),
             (_, Some(p)) => TmuxTarget::Path(p.clone()),
-            _ => TmuxTarget::Default,
+            _ => TmuxTarget::ambient(),
         }
     }
 }

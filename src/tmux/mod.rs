@@ -12,8 +12,8 @@ pub mod labelled;
 pub mod router;
 pub mod version;
 
-use std::ffi::OsString;
-use std::path::PathBuf;
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
@@ -30,6 +30,33 @@ pub enum TmuxTarget {
 }
 
 impl TmuxTarget {
+    /// The server a plain `tmux` reaches from here: inside a tmux pane, the one `$TMUX`
+    /// names (as `-L NAME`, or the default server, when its socket is in tmux's socket
+    /// directory; else `-S PATH`), so the daemon and its clients started in a pane key their
+    /// control socket on the same server as `-L NAME` would; outside tmux, the default.
+    pub fn ambient() -> TmuxTarget {
+        TmuxTarget::from_tmux_env(std::env::var_os("TMUX").as_deref(), &socket_dir())
+    }
+
+    /// [`TmuxTarget::ambient`] for a `$TMUX` value (`SOCKET,PID,SESSION`) and tmux's socket
+    /// directory.
+    fn from_tmux_env(tmux: Option<&OsStr>, socket_dir: &Path) -> TmuxTarget {
+        let Some(value) = tmux.map(OsStr::to_string_lossy).filter(|v| !v.is_empty()) else {
+            return TmuxTarget::Default;
+        };
+        // The socket path may itself hold commas: the last two fields are tmux's own.
+        let socket = PathBuf::from(value.rsplitn(3, ',').last().unwrap_or_default());
+        let same_dir = |dir: &Path| {
+            let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+            canon(dir) == canon(socket_dir)
+        };
+        match (socket.parent(), socket.file_name().and_then(OsStr::to_str)) {
+            (Some(dir), Some("default")) if same_dir(dir) => TmuxTarget::Default,
+            (Some(dir), Some(name)) if same_dir(dir) => TmuxTarget::Name(name.to_owned()),
+            _ => TmuxTarget::Path(socket),
+        }
+    }
+
     /// The global arguments that select this server (`[]`, `["-L", name]` or `["-S", path]`).
     pub fn args(&self) -> Vec<OsString> {
         match self {
@@ -87,6 +114,15 @@ impl TmuxTarget {
         }
         Ok(String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect())
     }
+}
+
+/// tmux's socket directory: `$TMUX_TMPDIR/tmux-UID`, `/tmp/tmux-UID` without it.
+fn socket_dir() -> PathBuf {
+    let base = std::env::var_os("TMUX_TMPDIR")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+    // SAFETY: getuid(2) takes no arguments, cannot fail and touches no memory of ours.
+    base.join(format!("tmux-{}", unsafe { libc::getuid() }))
 }
 
 /// The tmux executable: `$CTMUXD_TMUX` if set (tests, odd installs), else `tmux` from `PATH`.
@@ -174,5 +210,29 @@ impl TmuxError {
             TmuxError::Closed(_) => TmuxFailure::ConnectionLost,
             TmuxError::InvalidCommandLine(_) | TmuxError::Io(..) => TmuxFailure::Other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tmux_env_names_the_server_as_its_flags_would() {
+        let dir = tempfile::tempdir().unwrap();
+        let sockets = dir.path().join("tmux-1000");
+        std::fs::create_dir_all(&sockets).unwrap();
+        let env = |v: &str| TmuxTarget::from_tmux_env(Some(OsStr::new(v)), &sockets);
+        let at = |name: &str| format!("{},4242,0", sockets.join(name).display());
+        assert_eq!(TmuxTarget::from_tmux_env(None, &sockets), TmuxTarget::Default);
+        assert_eq!(env(""), TmuxTarget::Default, "empty is unset");
+        assert_eq!(env(&at("default")), TmuxTarget::Default);
+        assert_eq!(env(&at("work")), TmuxTarget::Name("work".into()));
+        assert_eq!(env(&at("a,b")), TmuxTarget::Name("a,b".into()), "commas in the name");
+        assert_eq!(
+            env("/elsewhere/sock,1,2"),
+            TmuxTarget::Path("/elsewhere/sock".into()),
+            "a socket outside tmux's directory is addressed by path"
+        );
     }
 }

@@ -569,3 +569,25 @@ fn label_names_a_pane_for_rules_at_once() {
     assert_eq!(ctl(&server, &["label", "%999", "x"]).status.code(), Some(1));
     assert_eq!(ctl(&server, &["label", &other, ""]).status.code(), Some(2));
 }
+
+/// Inside a pane (`$TMUX` set), commands without `-L`/`-S` reach the daemon of that pane's
+/// server, as a daemon started there serves it: both key the control socket on the server
+/// `$TMUX` names.
+#[test]
+fn inside_a_pane_commands_reach_that_servers_daemon() {
+    let server = TmuxServer::new();
+    let _d = daemon(&server);
+    let base = std::env::var("TMUX_TMPDIR").ok().filter(|v| !v.is_empty());
+    // SAFETY: getuid(2) cannot fail and touches no memory of ours.
+    let uid = unsafe { libc::getuid() };
+    let tmux_env =
+        format!("{}/tmux-{uid}/{},4242,0", base.as_deref().unwrap_or("/tmp"), server.name);
+    let o = Command::new(bin())
+        .args(["status", "--json"])
+        .env("TMUX", &tmux_env)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ctmuxd");
+    assert!(o.status.success(), "TMUX={tmux_env}: {}", stderr(&o));
+    assert!(stdout(&o).contains("\"sessions\""), "{}", stdout(&o));
+}
