@@ -68,8 +68,11 @@ pub struct DaemonArgs {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print the last N events of the event log (default 20), optionally following it.
-    #[command(after_help = "Example:\n  ctmuxd logs 100 --follow")]
+    /// Print the last N events of the event log (default 20), optionally following it: one
+    /// line per event for a person on a terminal, the JSON lines when piped or with --json.
+    #[command(after_help = "Examples:\n  ctmuxd logs 100 --follow\n  \
+        ctmuxd logs --pane 'build*' --event match --event action --since 10m\n  \
+        ctmuxd logs --rule tests-failed --json | jq .line")]
     Logs {
         /// How many events.
         #[arg(default_value_t = 20)]
@@ -77,6 +80,23 @@ pub enum Command {
         /// Keep printing new events as they are appended.
         #[arg(long, short = 'f')]
         follow: bool,
+        /// Only events about this pane: an id (`%3`) or a label glob; repeatable.
+        #[arg(long, value_name = "PANE")]
+        pane: Vec<String>,
+        /// Only events of this rule (a glob); repeatable.
+        #[arg(long, value_name = "RULE")]
+        rule: Vec<String>,
+        /// Only events of this kind (match, action, pane, daemon, trigger, emit, catch-up,
+        /// resync, skipped, overflow, events_lost); repeatable.
+        #[arg(long = "event", value_name = "KIND")]
+        events_of: Vec<String>,
+        /// Only events younger than this (`90s`, `10m`, `2h`).
+        #[arg(long, value_name = "DURATION",
+              value_parser = |s: &str| crate::rules::parse_duration(s).map_err(|e| e.to_string()))]
+        since: Option<std::time::Duration>,
+        /// Print the JSON lines even on a terminal.
+        #[arg(long)]
+        json: bool,
         /// Directory of the event log.
         #[arg(long, value_name = "DIR")]
         events: Option<PathBuf>,

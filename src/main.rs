@@ -88,7 +88,7 @@ fn exit_status(e: &anyhow::Error) -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         None => run_daemon(cli.daemon).await,
-        Some(Command::Logs { n, follow, events, timeline }) => {
+        Some(Command::Logs { n, follow, events, timeline, pane, rule, events_of, since, json }) => {
             let dir = events.unwrap_or_else(EventLog::default_dir);
             if timeline {
                 let (w, h) = ctmuxd::timeline::terminal_size().unwrap_or((100, 30));
@@ -98,12 +98,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 print!("{chart}");
                 return Ok(ExitCode::SUCCESS);
             }
+            let mut filter = eventlog::RecordFilter {
+                panes: pane,
+                rules: rule,
+                events: events_of,
+                since_ns: None,
+            };
+            if let Some(age) = since {
+                filter = filter.since(age, ctmuxd::firing::now_ns());
+            }
+            // For a person on a terminal; what a program reads stays the file's JSON lines.
+            let human = !json && std::io::IsTerminal::is_terminal(&std::io::stdout());
+            let shown = eventlog::Shown { filter, human };
             if follow {
                 let mut out = tokio::io::stdout();
-                eventlog::follow(&dir, n, &mut out, shutdown_signal()).await?;
+                eventlog::follow_shown(&dir, n, &shown, &mut out, shutdown_signal()).await?;
                 return Ok(ExitCode::SUCCESS);
             }
-            let lines = eventlog::read_last(&dir, n)
+            let lines = eventlog::read_last_shown(&dir, n, &shown)
                 .with_context(|| format!("reading the event log in {}", dir.display()))?;
             for l in lines {
                 println!("{l}");

@@ -20,12 +20,14 @@ use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 mod record;
+mod view;
 
 pub use record::{
     ActionDetails, ActionEvent, CatchUpEvent, DaemonEvent, EmitEvent, Event, EventsLostEvent,
     MatchEvent, Origin, OtherEvent, OverflowEvent, PaneChange, PaneEvent, Record, ResyncEvent,
     SkippedEvent, TriggerEvent, TriggerOn,
 };
+pub use view::{human_line, RecordFilter};
 
 /// Name of the live log file inside the log directory.
 pub const LOG_FILE: &str = "events.jsonl";
@@ -609,7 +611,78 @@ where
     W: AsyncWrite + Unpin,
     F: Future<Output = ()>,
 {
-    let (mut follower, lines) = Follower::with_backlog(path_or_dir, backlog)?;
+    follow_shown(path_or_dir, backlog, &Shown::default(), out, shutdown).await
+}
+
+/// How `ctmuxd logs` shows records: which ones, and whether for a person
+/// ([`human_line`]) or as the JSON lines the file holds.
+#[derive(Clone, Debug, Default)]
+pub struct Shown {
+    /// Which records.
+    pub filter: RecordFilter,
+    /// One aligned line per record instead of its JSON.
+    pub human: bool,
+}
+
+impl Shown {
+    /// What to print for one line of the log; `None` when it is not shown (filtered out,
+    /// or not a record while filtering or showing for a person).
+    pub fn line(&self, raw: &str) -> Option<String> {
+        if self.filter.is_empty() && !self.human {
+            return Some(raw.to_string());
+        }
+        let rec: Record = serde_json::from_str(raw).ok()?;
+        if !self.filter.admits(&rec) {
+            return None;
+        }
+        Some(if self.human { human_line(&rec) } else { raw.to_string() })
+    }
+
+    /// How many of the log's last lines to read to find `n` shown ones: `n` when nothing
+    /// is filtered, else a wider window.
+    fn window(&self, n: usize) -> usize {
+        if self.filter.is_empty() {
+            n
+        } else {
+            n.saturating_mul(16).max(4096)
+        }
+    }
+}
+
+/// The last `n` records `shown` admits, as it prints them, oldest first; searched among
+/// the log's last `max(16 n, 4096)` lines when filtering.
+///
+/// # Errors
+///
+/// As [`read_last`].
+pub fn read_last_shown(path_or_dir: &Path, n: usize, shown: &Shown) -> io::Result<Vec<String>> {
+    let lines = read_last(path_or_dir, shown.window(n))?;
+    let mut out: Vec<String> = lines.iter().filter_map(|l| shown.line(l)).collect();
+    let cut = out.len().saturating_sub(n);
+    out.drain(..cut);
+    Ok(out)
+}
+
+/// [`follow`], printing what `shown` admits, as it shows it.
+///
+/// # Errors
+///
+/// When reading the log or writing to `out` fails.
+pub async fn follow_shown<W, F>(
+    path_or_dir: &Path,
+    backlog: usize,
+    shown: &Shown,
+    out: &mut W,
+    shutdown: F,
+) -> io::Result<()>
+where
+    W: AsyncWrite + Unpin,
+    F: Future<Output = ()>,
+{
+    let (mut follower, lines) = Follower::with_backlog(path_or_dir, shown.window(backlog))?;
+    let mut lines: Vec<String> = lines.iter().filter_map(|l| shown.line(l)).collect();
+    let cut = lines.len().saturating_sub(backlog);
+    lines.drain(..cut);
     write_lines(out, &lines).await?;
     tokio::pin!(shutdown);
     loop {
@@ -619,7 +692,7 @@ where
         }
         // PERF: a poll is one stat plus a read of only the new bytes; at 5 Hz that
         // is noise next to the daemon, and it needs no inotify dependency.
-        let lines = follower.poll()?;
+        let lines: Vec<String> = follower.poll()?.iter().filter_map(|l| shown.line(l)).collect();
         write_lines(out, &lines).await?;
     }
 }

@@ -591,3 +591,59 @@ fn inside_a_pane_commands_reach_that_servers_daemon() {
     assert!(o.status.success(), "TMUX={tmux_env}: {}", stderr(&o));
     assert!(stdout(&o).contains("\"sessions\""), "{}", stdout(&o));
 }
+
+/// `logs` prints one line per event for a person on a terminal (here a tmux pane) and the
+/// JSON lines through a pipe, filtered by pane, rule and kind either way.
+#[test]
+fn logs_are_for_people_on_a_terminal_and_json_through_a_pipe() {
+    let server = TmuxServer::new();
+    let dir = server.path("events");
+    std::fs::create_dir_all(&dir).unwrap();
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let lines = [
+        format!(
+            r#"{{"ts_ns":{now},"event":"daemon","mode":"control","message":"ready: watching 1 session(s)"}}"#
+        ),
+        format!(
+            r#"{{"ts_ns":{now},"event":"match","pane":"%3","label":"build","session":"main","rule":"built","line":"BUILT 42","mode":"control"}}"#
+        ),
+        format!(
+            r#"{{"ts_ns":{now},"event":"match","pane":"%4","label":"web","session":"main","rule":"err","line":"ERROR x","mode":"control"}}"#
+        ),
+    ];
+    std::fs::write(dir.join("events.jsonl"), lines.join("\n") + "\n").unwrap();
+    let dir_s = dir.to_str().unwrap();
+    // Through a pipe: the JSON lines as the file holds them, filtered.
+    let o =
+        Command::new(bin()).args(["logs", "--events", dir_s, "--pane", "build*"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), format!("{}\n", lines[1]));
+    let o = Command::new(bin())
+        .args(["logs", "--events", dir_s, "--event", "daemon", "--since", "1h"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o), format!("{}\n", lines[0]));
+    // On a terminal: one line per event, for a person.
+    let script = format!(
+        "{} logs --events {} --rule 'bu*'; echo LOGS-DONE; cat",
+        bin(),
+        ctmuxd::tmux::command::quote(dir_s)
+    );
+    let pane = server.spawn(&script);
+    let end = Instant::now() + Duration::from_secs(10);
+    let shown = loop {
+        let text = server.tmux_ok(&["capture-pane", "-p", "-t", &pane]);
+        if text.contains("LOGS-DONE") {
+            break text;
+        }
+        assert!(Instant::now() < end, "{text}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let first = shown.lines().next().unwrap_or("");
+    assert!(
+        first.contains(" match    %3 build") && first.ends_with("rule built: BUILT 42"),
+        "{shown}"
+    );
+    assert!(!shown.contains("ERROR x") && !shown.contains('{'), "{shown}");
+}
