@@ -126,6 +126,11 @@ pub enum Command {
     /// Talk to the running daemon (panes, spawn, close, send, capture, wait-for, ...).
     #[command(flatten)]
     Api(crate::api::cli::ApiCommand),
+    /// Print the manual page (roff), for `man`.
+    #[command(
+        after_help = "Example:\n  ctmuxd man > ~/.local/share/man/man1/ctmuxd.1 && man ctmuxd"
+    )]
+    Man,
     /// Print shell completions.
     #[command(
         after_help = "Example:\n  ctmuxd completions bash > ~/.local/share/bash-completion/completions/ctmuxd"

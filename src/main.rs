@@ -36,6 +36,7 @@ fn main() -> ExitCode {
             Command::Logs { .. }
                 | Command::Api(_)
                 | Command::Completions { .. }
+                | Command::Man
                 | Command::Replay { .. }
                 | Command::Check { .. }
         )
@@ -133,6 +134,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Some(Command::Api(cmd)) => ctmuxd::api::cli::run(cmd, &cli.daemon.server).await,
+        Some(Command::Man) => {
+            use clap::CommandFactory;
+            // ctmuxd(1): the daemon's options, then every subcommand with what it does.
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Completions { shell }) => {
             use clap::CommandFactory;
             ctmuxd::api::cli::completions(shell, &mut Cli::command());

@@ -647,3 +647,19 @@ fn logs_are_for_people_on_a_terminal_and_json_through_a_pipe() {
     );
     assert!(!shown.contains("ERROR x") && !shown.contains('{'), "{shown}");
 }
+
+/// `ctmuxd man` prints a manual page that names every subcommand.
+#[test]
+fn the_manual_page_lists_every_subcommand() {
+    let o = Command::new(bin()).arg("man").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let page = stdout(&o);
+    assert!(page.contains(".TH ctmuxd 1"), "{page}");
+    for sub in ["logs", "check", "panes", "spawn", "label", "wait\\-for", "capture", "stop", "man"]
+    {
+        assert!(
+            page.contains(&format!("ctmuxd\\-{sub}")) || page.contains(&format!("\\fB{sub}\\fR")),
+            "{sub} missing"
+        );
+    }
+}

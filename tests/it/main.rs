@@ -28,6 +28,9 @@ mod versions;
 /// Polling mode: capture-pane alignment, bursts, repeats, clears, baseline, fallback checks.
 mod poll;
 
+/// Replays the parser's fuzz corpora and saved crashes (decoder, layout, unescape).
+mod fuzz_parser;
+
 /// Replays the `rules_file` and `api_request` fuzz corpora and saved crashes through the fuzz checks.
 mod fuzz_replay;
 
