@@ -7,8 +7,8 @@
 //! file additionally goes through the other two checks: they hold for any bytes, and
 //! cross-feeding is free extra coverage.
 
-#[path = "../../fuzz/src/lib.rs"]
-mod checks;
+// `fuzz/src/lib.rs`, included once for the whole test binary by `fuzz_replay`.
+use crate::fuzz_replay::parser_checks as checks;
 
 use std::fs;
 use std::path::{Path, PathBuf};

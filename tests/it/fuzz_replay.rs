@@ -13,7 +13,7 @@
 mod checks;
 
 #[path = "../../fuzz/src/lib.rs"]
-mod parser_checks;
+pub(crate) mod parser_checks;
 
 use std::fs;
 use std::path::{Path, PathBuf};
