@@ -37,14 +37,15 @@ use crate::action_tasks::Dispatcher;
 use crate::api::protocol::{ApiError, Empty, ErrorCode, MatchView, PaneView};
 use crate::api::request::{
     CaptureReply, CaptureRequest, CloseReply, CloseRequest, EventFeed, EventsRequest, LabelReply,
-    LabelRequest, PanesReply, PanesRequest, ReloadReply, ReloadRequest, RuleView, RulesReply,
-    RulesRequest, SendReply, SendRequest, SpawnReply, SpawnRequest, StatusReply, StatusRequest,
-    StatusView, StopRequest, SubscribeRequest, WaitReply, WaitRequest,
+    LabelRequest, PaneEntryView, PanesReply, PanesRequest, ReloadReply, ReloadRequest, RuleView,
+    RulesReply, RulesRequest, SendReply, SendRequest, SpawnReply, SpawnRequest, StatusReply,
+    StatusRequest, StatusView, StopRequest, SubscribeRequest, WaitReply, WaitRequest,
 };
 use crate::api::{Backend, BackendFuture, Subscription};
 use crate::eventlog::{DaemonEvent, MatchEvent, Origin, Record};
 use crate::firing::{DynamicMatch, DynamicPattern, DynamicSink};
 use crate::pane_lifecycle;
+use crate::panes::StartState;
 use crate::tmux::labelled::{self, glob_match, OpsError, PaneRecord};
 use crate::tmux::version::TmuxVersion;
 use crate::tmux::TmuxTarget;
@@ -245,6 +246,35 @@ impl Drop for PatternGuard {
             }
         }
     }
+}
+
+/// The `[[pane]]` entries of the rules in force, in file order, with their start state;
+/// a waiting entry names the dependencies not ready yet.
+fn pane_entries(engine: &crate::firing::Engine) -> Vec<PaneEntryView> {
+    let states = engine.start_states();
+    engine
+        .rules()
+        .panes
+        .iter()
+        .map(|spec| {
+            let label = spec.spawn.label.clone();
+            let state = states.get(&label).cloned().unwrap_or(StartState::Waiting);
+            let reason = match &state {
+                StartState::Failed(why) => Some(why.clone()),
+                StartState::Waiting => {
+                    let pending: Vec<&str> = spec
+                        .after
+                        .iter()
+                        .filter(|dep| states.get(*dep) != Some(&StartState::Ready))
+                        .map(String::as_str)
+                        .collect();
+                    (!pending.is_empty()).then(|| format!("after {}", pending.join(", ")))
+                }
+                StartState::Starting | StartState::Ready => None,
+            };
+            PaneEntryView { label, state: state.name().to_string(), reason }
+        })
+        .collect()
 }
 
 fn ops_error(e: OpsError) -> ApiError {
@@ -614,6 +644,7 @@ impl Backend for DaemonBackend {
                 events_path: self.dispatcher.log().path().to_path_buf(),
                 mode: self.dispatcher.mode().into(),
                 events_lost: self.dispatcher.log().lost(),
+                pane_entries: pane_entries(&engine),
             };
             Ok(StatusReply { status })
         })

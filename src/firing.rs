@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::action::ActionContext;
-use crate::panes::{Life, Pane, PaneInfo};
+use crate::panes::{Life, Pane, PaneInfo, StartState};
 use crate::rules::{Rule, RuleSet, Trigger};
 pub use crate::waiters::{DynamicMatch, DynamicPattern, DynamicSink};
 use crate::waiters::{PatternError, PatternRegex, Waiter, Waiters};
@@ -143,6 +143,8 @@ pub struct Engine {
     last_fire: HashMap<(usize, PaneId), Instant>,
     /// Reused per feed so the output path does not allocate.
     scratch: Vec<LineMatch>,
+    /// Where each `[[pane]]` entry is in its start order, by label.
+    start_states: std::collections::BTreeMap<String, StartState>,
 }
 
 impl Engine {
@@ -162,6 +164,7 @@ impl Engine {
             fired_once: HashSet::new(),
             last_fire: HashMap::new(),
             scratch: Vec::new(),
+            start_states: Default::default(),
         })
     }
 
@@ -368,6 +371,17 @@ impl Engine {
         for p in self.panes.values_mut() {
             p.release_feed(session);
         }
+    }
+
+    /// Records where the `[[pane]]` entry `label` is in its start order.
+    pub fn set_start_state(&mut self, label: &str, state: StartState) {
+        self.start_states.insert(label.to_owned(), state);
+    }
+
+    /// Where each `[[pane]]` entry is in its start order, by label (empty before the
+    /// start order runs, and without `[[pane]]` entries).
+    pub fn start_states(&self) -> &std::collections::BTreeMap<String, StartState> {
+        &self.start_states
     }
 
     /// Number of labelled panes whose process is still running (the timeline's measure).

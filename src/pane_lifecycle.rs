@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::eventlog::{PaneChange, PaneEvent, Record, ResyncEvent};
 use crate::firing::{now_ns, DynamicMatch, DynamicPattern, DynamicSink, Engine, Firing};
-use crate::panes::PaneInfo;
+use crate::panes::{PaneInfo, StartState};
 use crate::rules::PaneSpec;
 use crate::tmux::control::ControlClient;
 use crate::tmux::labelled::{self, SpawnSpec};
@@ -364,12 +364,14 @@ pub fn pane_exited<D: PaneHost>(
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum State {
-    Waiting,
-    Starting,
-    Ready,
-    Failed(String),
+/// The start order's own view of each entry; every change is mirrored to the engine
+/// ([`Engine::set_start_state`]) for `status`.
+type State = StartState;
+
+/// Sets `label`'s state here and in the engine.
+fn set_state<D: PaneHost>(d: &D, states: &mut HashMap<String, State>, label: &str, st: State) {
+    d.engine().lock().expect("engine").set_start_state(label, st.clone());
+    states.insert(label.to_owned(), st);
 }
 
 /// Starts the `[[pane]]` entries in `session`: each once everything in its `after` is
@@ -381,8 +383,10 @@ pub async fn start_panes<D: PaneHost>(
     session: String,
     mut exits: mpsc::UnboundedReceiver<(PaneId, Option<i32>)>,
 ) {
-    let mut state: HashMap<String, State> =
-        specs.iter().map(|s| (s.spawn.label.clone(), State::Waiting)).collect();
+    let mut state: HashMap<String, State> = HashMap::new();
+    for s in &specs {
+        set_state(&d, &mut state, &s.spawn.label, State::Waiting);
+    }
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(String, Result<(), String>)>();
     // Pane id → label, for exits of panes still starting.
     let mut starting: HashMap<PaneId, mpsc::UnboundedSender<Option<i32>>> = HashMap::new();
@@ -412,14 +416,14 @@ pub async fn start_panes<D: PaneHost>(
                         message: Some(why.clone()),
                         ..PaneEvent::new(PaneChange::Held, label, alive)
                     }));
-                    state.insert(label.clone(), State::Failed(why));
+                    set_state(&d, &mut state, label, State::Failed(why));
                     progressed = true;
                     continue;
                 }
                 if !spec.after.iter().all(|dep| state[dep] == State::Ready) {
                     continue;
                 }
-                state.insert(label.clone(), State::Starting);
+                set_state(&d, &mut state, label, State::Starting);
                 progressed = true;
                 // A pane with this label still alive (ctmuxd restarted) is adopted, not
                 // started twice; it is ready once its ready line is in its history or
@@ -460,7 +464,7 @@ pub async fn start_panes<D: PaneHost>(
                 let rec = match result {
                     Ok(()) => {
                         let rec = Record::now(PaneEvent::new(PaneChange::Ready, &label, alive));
-                        state.insert(label, State::Ready);
+                        set_state(&d, &mut state, &label, State::Ready);
                         rec
                     }
                     Err(why) => {
@@ -468,7 +472,7 @@ pub async fn start_panes<D: PaneHost>(
                             message: Some(why.clone()),
                             ..PaneEvent::new(PaneChange::Failed, &label, alive)
                         });
-                        state.insert(label, State::Failed(why));
+                        set_state(&d, &mut state, &label, State::Failed(why));
                         rec
                     }
                 };

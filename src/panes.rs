@@ -48,6 +48,32 @@ pub enum Life {
     Dead,
 }
 
+/// Where a `[[pane]]` entry is in its start order (issue-16 `status` shows it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StartState {
+    /// Not started: something in its `after` is not ready yet.
+    Waiting,
+    /// Started (or adopted), its `ready` line not seen yet.
+    Starting,
+    /// Ready: its dependants may start.
+    Ready,
+    /// Failed (its `fail` line, an exit, a timeout) or held back because a dependency
+    /// failed; the text says which.
+    Failed(String),
+}
+
+impl StartState {
+    /// The state's name as `status` shows it: `waiting`, `starting`, `ready`, `failed`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            StartState::Waiting => "waiting",
+            StartState::Starting => "starting",
+            StartState::Ready => "ready",
+            StartState::Failed(_) => "failed",
+        }
+    }
+}
+
 /// Everything ctmuxd knows of one pane.
 #[derive(Debug)]
 pub struct Pane {

@@ -358,3 +358,78 @@ ready = 'never printed'
     assert!(gone_at_return, "`ctmuxd stop` returned after {returned:?}, before the daemon exited");
     assert!(gone < Duration::from_secs(2), "the daemon took {gone:?} to stop");
 }
+
+/// `status` shows each `[[pane]]` entry's place in the start order: waiting (and for
+/// what), starting, ready, failed (and why), as it changes.
+#[test]
+fn status_shows_where_each_pane_entry_is_in_the_start_order() {
+    let server = TmuxServer::new();
+    let gate = server.path("go");
+    let rules = format!(
+        r#"
+[[pane]]
+label = "db"
+shell = "while [ ! -e {gate} ]; do sleep 0.05; done; echo 'db is ready'; sleep 60"
+ready = 'db is ready'
+
+[[pane]]
+label = "api"
+shell = "echo 'FATAL: no config'; sleep 60"
+after = ["db"]
+ready = 'listening'
+fail = 'FATAL'
+
+[[pane]]
+label = "web"
+shell = "sleep 60"
+after = ["api"]
+"#,
+        gate = gate.display()
+    );
+    let _d = Daemon::start(&server, &rules, &[]);
+    let entries = || {
+        let out = crate::api::ctl_ok(&server, &["status", "--json"]);
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let mut m = std::collections::BTreeMap::new();
+        for e in v["pane_entries"].as_array().cloned().unwrap_or_default() {
+            let label = e["label"].as_str().unwrap().to_string();
+            m.insert(
+                label,
+                (
+                    e["state"].as_str().unwrap().to_string(),
+                    e["reason"].as_str().map(str::to_string),
+                ),
+            );
+        }
+        m
+    };
+    let until =
+        |want: &dyn Fn(&std::collections::BTreeMap<String, (String, Option<String>)>) -> bool| {
+            let end = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let e = entries();
+                if want(&e) {
+                    return e;
+                }
+                assert!(std::time::Instant::now() < end, "{e:?}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        };
+    let e = until(&|e| e.get("db").is_some_and(|s| s.0 == "starting"));
+    assert_eq!(e["api"], ("waiting".to_string(), Some("after db".to_string())));
+    assert_eq!(e["web"], ("waiting".to_string(), Some("after api".to_string())));
+    std::fs::write(&gate, "").unwrap();
+    let e = until(&|e| e.get("web").is_some_and(|s| s.0 == "failed"));
+    assert_eq!(e["db"].0, "ready");
+    assert_eq!(e["api"].0, "failed");
+    assert!(e["api"].1.as_deref().unwrap_or("").contains("FATAL"), "{e:?}");
+    assert!(e["web"].1.as_deref().unwrap_or("").contains("`api` failed"), "{e:?}");
+    // The human view has a row per entry.
+    let text = crate::api::ctl_ok(&server, &["status"]);
+    assert!(
+        text.contains("pane db")
+            && text.contains("pane web")
+            && text.contains("failed: not started"),
+        "{text}"
+    );
+}

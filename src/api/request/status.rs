@@ -37,6 +37,23 @@ pub struct StatusView {
     /// Event-log records that could not be written (disk full) since it started.
     #[serde(default)]
     pub events_lost: u64,
+    /// The rules file's `[[pane]]` entries, in file order, with where each is in the start
+    /// order (left out when there are none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pane_entries: Vec<PaneEntryView>,
+}
+
+/// One `[[pane]]` entry in `status`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaneEntryView {
+    /// Its label.
+    pub label: String,
+    /// `waiting` (for what `reason` names), `starting` (its ready line not seen yet),
+    /// `ready`, or `failed` (`reason` says why).
+    pub state: String,
+    /// What it waits for, or why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Body of the `status` reply.
@@ -103,6 +120,13 @@ fn status_text(s: &StatusView) -> String {
     if s.events_lost > 0 {
         // Shown only when it matters: records the daemon could not write (disk full).
         rows.push(vec!["events lost".to_string(), s.events_lost.to_string()]);
+    }
+    for e in &s.pane_entries {
+        let state = match &e.reason {
+            Some(r) => format!("{}: {r}", e.state),
+            None => e.state.clone(),
+        };
+        rows.push(vec![format!("pane {}", e.label), state]);
     }
     table(&rows)
 }
