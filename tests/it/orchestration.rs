@@ -359,6 +359,9 @@ ready = 'never printed'
     assert!(gone < Duration::from_secs(2), "the daemon took {gone:?} to stop");
 }
 
+/// `status`'s `pane_entries` by label: (state, reason).
+type Entries = std::collections::BTreeMap<String, (String, Option<String>)>;
+
 /// `status` shows each `[[pane]]` entry's place in the start order: waiting (and for
 /// what), starting, ready, failed (and why), as it changes.
 #[test]
