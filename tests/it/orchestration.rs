@@ -406,18 +406,17 @@ after = ["api"]
         }
         m
     };
-    let until =
-        |want: &dyn Fn(&std::collections::BTreeMap<String, (String, Option<String>)>) -> bool| {
-            let end = std::time::Instant::now() + Duration::from_secs(10);
-            loop {
-                let e = entries();
-                if want(&e) {
-                    return e;
-                }
-                assert!(std::time::Instant::now() < end, "{e:?}");
-                std::thread::sleep(Duration::from_millis(50));
+    let until = |want: &dyn Fn(&Entries) -> bool| {
+        let end = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let e = entries();
+            if want(&e) {
+                return e;
             }
-        };
+            assert!(std::time::Instant::now() < end, "{e:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
     let e = until(&|e| e.get("db").is_some_and(|s| s.0 == "starting"));
     assert_eq!(e["api"], ("waiting".to_string(), Some("after db".to_string())));
     assert_eq!(e["web"], ("waiting".to_string(), Some("after api".to_string())));
