@@ -622,9 +622,13 @@ impl Backend for DaemonBackend {
 
     fn status(&self, _req: StatusRequest) -> BackendFuture<'_, StatusReply> {
         Box::pin(async move {
+            // Polling has no connection to lose; in control mode, none while tmux is gone.
+            let connected = self.dispatcher.mode() == "poll" || self.dispatcher.client().is_some();
             let engine = self.dispatcher.engine.lock().expect("engine");
-            let mut sessions: Vec<String> =
-                engine.panes().into_iter().map(|(_, i)| i.session_name).collect();
+            let mut sessions: Vec<String> = match connected {
+                true => engine.panes().into_iter().map(|(_, i)| i.session_name).collect(),
+                false => Vec::new(),
+            };
             sessions.sort();
             sessions.dedup();
             let status = StatusView {
@@ -637,6 +641,7 @@ impl Backend for DaemonBackend {
                     .as_ref()
                     .map(|v| v.name.clone())
                     .unwrap_or_default(),
+                connected,
                 sessions,
                 panes: engine.panes().len(),
                 rules: engine.rules().rules.len(),

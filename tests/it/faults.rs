@@ -26,6 +26,18 @@ fn server_killed_and_restarted_is_followed_with_reconnect() {
     assert!(d.wait_until(Duration::from_secs(10), |e| e
         .iter()
         .any(|e| e["message"].as_str().unwrap_or("").contains("reconnecting"))));
+    // While tmux is gone, status says so instead of listing the old sessions.
+    let status = |server: &TmuxServer| -> serde_json::Value {
+        serde_json::from_str(&crate::api::ctl_ok(server, &["status", "--json"])).unwrap()
+    };
+    let s = status(&server);
+    assert_eq!(
+        (s["connected"].as_bool(), s["sessions"].as_array().map(Vec::len)),
+        (Some(false), Some(0)),
+        "{s}"
+    );
+    let text = crate::api::ctl_ok(&server, &["status"]);
+    assert!(text.contains("not connected"), "{text}");
     // A new server on the same socket: pane ids start again at %0.
     std::thread::sleep(Duration::from_millis(300));
     let restarted = Instant::now();
@@ -38,6 +50,9 @@ fn server_killed_and_restarted_is_followed_with_reconnect() {
         d.events()
     );
     let recovery = restarted.elapsed();
+    let s = status(&server);
+    assert_eq!(s["connected"], true, "{s}");
+    assert_eq!(s["sessions"], serde_json::json!(["main"]), "{s}");
     server.spawn("echo ALIVE second; sleep 30");
     assert!(d.wait_until(Duration::from_secs(10), |e| e
         .iter()

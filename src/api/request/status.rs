@@ -22,7 +22,11 @@ pub struct StatusView {
     pub tmux: String,
     /// That server's tmux release (`3.5a`), as `#{version}` reports it.
     pub tmux_version: String,
-    /// Names of the sessions it watches.
+    /// Whether it is connected to tmux now (false while tmux is gone and `--reconnect`
+    /// waits for it to come back; always true when polling).
+    #[serde(default = "connected_by_default")]
+    pub connected: bool,
+    /// Names of the sessions it watches (none while not connected).
     pub sessions: Vec<String>,
     /// Number of panes it watches.
     pub panes: usize,
@@ -54,6 +58,11 @@ pub struct PaneEntryView {
     /// What it waits for, or why it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// Replies of daemons from before the field was added were connected to answer at all.
+fn connected_by_default() -> bool {
+    true
 }
 
 /// Body of the `status` reply.
@@ -103,7 +112,13 @@ fn status_text(s: &StatusView) -> String {
         (0, m, sec) => format!("{m}m{sec}s"),
         (h, m, sec) => format!("{h}h{m}m{sec}s"),
     };
-    let sessions = if s.sessions.is_empty() { "-".to_string() } else { s.sessions.join(", ") };
+    let sessions = if !s.connected {
+        "- (not connected: tmux is gone; waiting for it to come back)".to_string()
+    } else if s.sessions.is_empty() {
+        "-".to_string()
+    } else {
+        s.sessions.join(", ")
+    };
     let rows = [
         ["pid", &s.pid.to_string()],
         ["tmux", &s.tmux],
@@ -140,10 +155,13 @@ mod tests {
         let s = StatusView {
             pid: 7,
             uptime_s: 3725,
+            connected: true,
             sessions: vec!["a".into(), "b".into()],
             ..Default::default()
         };
         let t = status_text(&s);
         assert!(t.contains("uptime    1h2m5s") && t.contains("sessions  a, b"), "{t}");
+        let gone = status_text(&StatusView { connected: false, ..s });
+        assert!(gone.contains("sessions  - (not connected"), "{gone}");
     }
 }
