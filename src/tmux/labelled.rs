@@ -24,6 +24,9 @@ pub const META_OPTION: &str = "@ctmuxd_meta";
 const GATE_VAR: &str = "_ctmuxd_go";
 /// Pane option where a spawned command's wrapper leaves its exit status.
 pub const EXIT_OPTION: &str = "@ctmuxd_exit";
+/// Pane option holding the command ctmuxd spawned the pane with, as `panes` shows it: the
+/// pane's own foreground command is the spawn wrapper's `sh`.
+pub const COMMAND_OPTION: &str = "@ctmuxd_command";
 /// Runs after a spawned command: stores its exit status in the pane (tmux 3.3a does not
 /// always fill `#{pane_dead_status}`), then exits with it. tmux finds the server from
 /// `TMUX`; the pane must be named with `TMUX_PANE` (without `-t` tmux picks the active
@@ -87,7 +90,7 @@ pub struct PaneRecord {
     pub window: WindowId,
     /// Process id of the pane's first process.
     pub pid: u32,
-    /// Foreground command name.
+    /// Foreground command name; for a pane ctmuxd spawned, the command it was given.
     pub command: String,
     /// Width and height in cells.
     pub size: (u32, u32),
@@ -123,12 +126,13 @@ impl PaneRecord {
             format::clean(EXIT_OPTION),
             format::clean(LABEL_OPTION),
             format::clean(META_OPTION),
+            format::clean(COMMAND_OPTION),
         ])
     }
 
     /// Parses one line of [`PaneRecord::format`] output; `None` for a malformed line.
     pub fn parse(l: &str) -> Option<PaneRecord> {
-        let f: [&str; 14] = format::split(l)?;
+        let f: [&str; 15] = format::split(l)?;
         let signal: Option<i32> = f[9].parse().ok();
         // tmux 3.3a does not always fill pane_dead_status: fall back to the status the
         // spawn wrapper stored in the pane.
@@ -139,7 +143,8 @@ impl PaneRecord {
             session: f[1].parse().ok()?,
             window: f[2].parse().ok()?,
             pid: f[3].parse().unwrap_or(0),
-            command: f[4].to_string(),
+            // The spawn wrapper's `sh` stays the foreground process: show what it runs.
+            command: if f[4] == "sh" && !f[14].is_empty() { f[14] } else { f[4] }.to_string(),
             size: (f[5].parse().unwrap_or(0), f[6].parse().unwrap_or(0)),
             dead: f[7] == "1",
             exit_status: f[8].parse().ok().or(stored),
@@ -336,6 +341,14 @@ pub async fn spawn(
         client.command(line("set-option", &["-p", "-t", &pane, "remain-on-exit", "on"])).await?;
     }
     client.command(line("set-option", &["-p", "-t", &pane, LABEL_OPTION, &spec.label])).await?;
+    let shown = match &spec.command {
+        Some(PaneCommand::Argv(argv)) => argv.join(" "),
+        Some(PaneCommand::Shell(s)) => s.clone(),
+        None => String::new(),
+    };
+    if !shown.is_empty() {
+        client.command(line("set-option", &["-p", "-t", &pane, COMMAND_OPTION, &shown])).await?;
+    }
     if !spec.meta.is_empty() {
         let json = serde_json::to_string(&spec.meta).unwrap_or_default();
         client.command(line("set-option", &["-p", "-t", &pane, META_OPTION, &json])).await?;
@@ -475,9 +488,13 @@ mod tests {
             "",
             "build",
             "{\"stage\":\"b\"}",
+            "make test",
         ]
         .join(&SEP.to_string());
         let r = PaneRecord::parse(&l).unwrap();
+        assert_eq!(r.command, "make test", "the spawned command, not the wrapper's sh");
+        let hand_made = l.replace(&format!("{SEP}make test"), &SEP.to_string());
+        assert_eq!(PaneRecord::parse(&hand_made).unwrap().command, "sh");
         assert_eq!(r.id, PaneId(3));
         assert!(r.dead);
         assert_eq!(r.exit_status, Some(3));

@@ -663,3 +663,20 @@ fn the_manual_page_lists_every_subcommand() {
         );
     }
 }
+
+/// `panes` shows the command a spawned pane was given, not the spawn wrapper's `sh`.
+#[test]
+fn panes_shows_the_spawned_command_not_the_wrapper() {
+    let server = TmuxServer::new();
+    let _d = daemon(&server);
+    ctl_ok(&server, &["spawn", "--label", "sleeper", "--", "sleep", "30"]);
+    ctl_ok(&server, &["spawn", "--label", "script", "--shell", "--", "sleep 30; echo done"]);
+    let panes = json(&ctl_ok(&server, &["panes", "--json"]));
+    let command = |label: &str| {
+        panes.as_array().unwrap().iter().find(|p| p["label"] == label).unwrap()["command"].clone()
+    };
+    assert_eq!(command("sleeper"), "sleep 30", "{panes}");
+    assert_eq!(command("script"), "sleep 30; echo done", "{panes}");
+    let table = ctl_ok(&server, &["panes"]);
+    assert!(table.contains("sleep 30"), "{table}");
+}
