@@ -491,7 +491,7 @@ impl Backend for DaemonBackend {
             let exec = req.exec.clone().map(|argv| ExecAction {
                 argv,
                 timeout: None,
-                cwd: None,
+                cwd: req.cwd.clone(),
                 env: Vec::new(),
             });
             let glob = req.label.clone();

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -148,10 +148,7 @@ pub async fn spawn<D: PaneHost>(
 }
 
 fn rules_dir<D: PaneHost>(d: &D) -> PathBuf {
-    let engine = d.engine().lock().expect("engine");
-    let path = &engine.rules().path;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
+    crate::rules::rules_dir(&d.engine().lock().expect("engine").rules().path)
 }
 
 /// Closes every pane whose label matches `glob`; returns their ids.

@@ -460,8 +460,8 @@ fn spawn_error(program: &str, action: &ExecAction, err: &std::io::Error) -> Stri
     }
     let fix = match err.kind() {
         std::io::ErrorKind::NotFound => {
-            "; check the program exists (a relative path is resolved from the daemon's working \
-             directory or the action's `cwd`, a bare name from PATH)"
+            "; check the program exists (a relative path is resolved from the action's working \
+             directory: its `cwd`, else the rules file's directory; a bare name from PATH)"
         }
         std::io::ErrorKind::PermissionDenied => "; make it executable (chmod +x)",
         _ => "",

@@ -107,7 +107,7 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// ([`RulesErrorKind::Read`]), or [`parse`] refuses it.
 pub fn load(path: &Path) -> Result<RuleSet, RulesError> {
     let text = read_text(path)?;
-    parse(&text, path)
+    parse(&text, path).map(anchored)
 }
 
 /// [`load`] off the async threads (`spawn_blocking`), giving up on reading after
@@ -137,9 +137,36 @@ pub async fn load_async(path: &Path) -> Result<RuleSet, RulesError> {
         }
     };
     let owned = path.to_path_buf();
-    tokio::task::spawn_blocking(move || parse(&text, &owned)).await.map_err(|join| {
-        RulesError::refused(path, format!("checking the rules file failed: {join}"))
-    })?
+    tokio::task::spawn_blocking(move || parse(&text, &owned).map(anchored)).await.map_err(
+        |join| RulesError::refused(path, format!("checking the rules file failed: {join}")),
+    )?
+}
+
+/// The directory relative paths in a rules file are read from: the file's own.
+pub fn rules_dir(path: &Path) -> PathBuf {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::canonicalize(dir)
+        .unwrap_or_else(|_| std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()))
+}
+
+/// `set` with its `exec` actions anchored in the rules file's directory: an action runs
+/// there unless its `cwd` says otherwise (a relative `cwd` is read from there too), so
+/// `exec = ["./scripts/x.sh"]` means the script beside the rules file whatever directory
+/// the daemon was started in. (`spawn` and `[[pane]]` `cwd`s are resolved the same way
+/// when the pane starts.)
+fn anchored(mut set: RuleSet) -> RuleSet {
+    let base = rules_dir(&set.path);
+    for rule in &mut set.rules {
+        for action in &mut rule.actions {
+            if let Action::Exec(exec) = action {
+                exec.cwd = Some(match exec.cwd.take() {
+                    Some(cwd) => base.join(cwd),
+                    None => base.clone(),
+                });
+            }
+        }
+    }
+    set
 }
 
 /// The text of the rules file, refusing anything but a regular file of at most

@@ -266,6 +266,7 @@ fn json_output_follows_the_documented_schema() {
     assert_eq!(
         keys(&status),
         [
+            "connected",
             "events_lost",
             "events_path",
             "mode",
@@ -679,4 +680,53 @@ fn panes_shows_the_spawned_command_not_the_wrapper() {
     assert_eq!(command("script"), "sleep 30; echo done", "{panes}");
     let table = ctl_ok(&server, &["panes"]);
     assert!(table.contains("sleep 30"), "{table}");
+}
+
+/// Relative paths: an `exec` action runs in the rules file's directory (wherever the daemon
+/// was started), and `subscribe --exec` in the caller's.
+#[test]
+fn relative_exec_paths_are_the_rules_files_and_the_callers() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = TmuxServer::new();
+    let write_script = |path: &std::path::Path, out: &std::path::Path| {
+        std::fs::write(path, format!("#!/bin/sh\npwd > '{}'\n", out.display())).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    // The rules file and its hook in the test's directory; the daemon runs from the
+    // crate's directory (the test runner's), so only the rules file's directory finds it.
+    let rule_out = server.path("rule-pwd");
+    write_script(&server.path("hook.sh"), &rule_out);
+    let rules = "[[rule]]\nname = \"hook\"\npattern = '^RUN-HOOK$'\nactions = [ { exec = [\"./hook.sh\"] } ]\n";
+    let _d = Daemon::start(&server, rules, &[]);
+    let pane = server.spawn("echo RUN-HOOK; cat");
+    let ran = crate::harness::wait_file(&rule_out, Duration::from_secs(10), |s| !s.is_empty());
+    let dir = std::fs::canonicalize(server.path("")).unwrap();
+    assert_eq!(
+        ran.as_deref().map(str::trim),
+        Some(dir.to_str().unwrap()),
+        "rule exec ran elsewhere"
+    );
+    // subscribe --exec ./notify.sh, typed in the caller's directory.
+    let caller = server.path("caller");
+    std::fs::create_dir_all(&caller).unwrap();
+    let sub_out = server.path("sub-pwd");
+    write_script(&caller.join("notify.sh"), &sub_out);
+    ctl_ok(&server, &["label", &pane, "hooked"]);
+    let mut sub = ctl_command(
+        &server,
+        &["subscribe", "hooked", "--pattern", "^poke", "--exec", "./notify.sh"],
+    )
+    .current_dir(&caller)
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("spawn subscribe");
+    let found = (1..=50).any(|i| {
+        server.tmux_ok(&["send-keys", "-t", &pane, &format!("poke {i}"), "Enter"]);
+        crate::harness::wait_file(&sub_out, Duration::from_millis(200), |s| !s.is_empty()).is_some()
+    });
+    let _ = (sub.kill(), sub.wait());
+    assert!(found, "subscribe's ./notify.sh never ran");
+    let ran = std::fs::read_to_string(&sub_out).unwrap();
+    assert_eq!(ran.trim(), std::fs::canonicalize(&caller).unwrap().to_str().unwrap());
 }

@@ -23,6 +23,10 @@ pub struct SubscribeRequest {
     /// Also run this argv on each match (with the `CTMUX_*` environment of rule actions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exec: Option<Vec<String>>,
+    /// Where `exec` runs (absolute; `ctmuxd subscribe` sends the caller's directory, so a
+    /// relative program path means the caller's). Default: the daemon's directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<std::path::PathBuf>,
     /// Keep the rule after the subscriber disconnects (until the daemon stops or reloads).
     #[serde(default)]
     pub persist: bool,
@@ -31,6 +35,16 @@ pub struct SubscribeRequest {
 impl ApiRequest for SubscribeRequest {
     const CMD: &'static str = "subscribe";
     type Answer = Subscription;
+
+    fn validate(&self) -> Result<(), String> {
+        match &self.cwd {
+            // The daemon's working directory is not the client's.
+            Some(cwd) if !cwd.is_absolute() => {
+                Err(format!("cwd {:?} must be an absolute path", cwd.display().to_string()))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// A live `subscribe`, as the backend answers it: the matches, and what keeps the rule alive.
@@ -94,6 +108,11 @@ impl CliRequest for SubscribeRequest {
             label: a.label.clone(),
             pattern: a.pattern.clone(),
             exec: a.exec.clone(),
+            // The client's directory, not the daemon's: `--exec ./notify.sh` is the caller's.
+            cwd: match &a.exec {
+                Some(_) => Some(std::env::current_dir().map_err(|e| format!("--exec: {e}"))?),
+                None => None,
+            },
             persist: a.persist,
         })
     }
