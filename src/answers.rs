@@ -158,7 +158,8 @@ impl DaemonBackend {
     /// The pane labelled exactly `label`: from the engine's registry when exactly one pane
     /// there has it, else from tmux (a label set by hand a moment ago, or one used in two
     /// sessions, which tmux lists in its own order). A pane id (`%3`) that no pane has as
-    /// its label names that pane, labelled or not, as it does in rules.
+    /// its label names that pane, labelled or not, as it does in rules; so does a tmux
+    /// target (`main:2.1`) that no pane has as its label.
     async fn resolve(&self, label: &str) -> Result<PaneId, ApiError> {
         let id: Option<PaneId> = label.parse().ok();
         {
@@ -178,10 +179,48 @@ impl DaemonBackend {
         if let Some(r) = id.and_then(|id| all.iter().find(|r| r.id == id)) {
             return Ok(r.id);
         }
+        // A tmux target as people write it (`main:2.1`, `build:editor`): tmux resolves it.
+        if label.contains(':') {
+            if let Some(pane) = self.tmux_target_pane(label).await {
+                if all.iter().any(|r| r.id == pane) {
+                    return Ok(pane);
+                }
+            }
+        }
         let mut known: Vec<String> = all.iter().filter_map(|r| r.label.clone()).collect();
         known.sort();
         known.dedup();
         Err(ops_error(OpsError::UnknownLabel { label: label.to_string(), known }))
+    }
+
+    /// The pane tmux's target syntax `target` (`session:window.pane`, `session:window`)
+    /// names, if any. tmux's `display-message` falls back to the current pane for a target
+    /// that names none, so what it resolved is checked against each part given.
+    async fn tmux_target_pane(&self, target: &str) -> Option<PaneId> {
+        use crate::tmux::format;
+        let (session, rest) = target.split_once(':')?;
+        let (window, pane) = match rest.rsplit_once('.') {
+            Some((w, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => (w, Some(p)),
+            _ => (rest, None),
+        };
+        let client = self.client().ok()?;
+        let fmt = format::record(&[
+            format::raw("pane_id"),
+            format::clean("session_name"),
+            format::raw("window_index"),
+            format::clean("window_name"),
+            format::raw("pane_index"),
+        ]);
+        let out = {
+            let _turn = self.tmux_turn().await;
+            let cmd = crate::tmux::command::line("display-message", &["-p", "-t", target, &fmt]);
+            client.command(cmd).await.ok()?
+        };
+        let [id, s, wi, wn, pi] = format::split::<5>(out.first()?)?;
+        let agrees = (session.is_empty() || session == s)
+            && (window.is_empty() || window == wi || window == wn)
+            && pane.is_none_or(|p| p == pi);
+        agrees.then(|| id.parse().ok()).flatten()
     }
 
     /// The views of `records`, their last lines read under one engine lock.

@@ -730,3 +730,31 @@ fn relative_exec_paths_are_the_rules_files_and_the_callers() {
     let ran = std::fs::read_to_string(&sub_out).unwrap();
     assert_eq!(ran.trim(), std::fs::canonicalize(&caller).unwrap().to_str().unwrap());
 }
+
+/// A pane is also addressed as tmux writes targets, `session:window.pane`.
+#[test]
+fn a_pane_is_addressed_as_session_window_pane() {
+    let server = TmuxServer::new();
+    let _d = daemon(&server);
+    let id = server.spawn("echo TARGETED; cat");
+    let target = server
+        .tmux_ok(&[
+            "display-message",
+            "-p",
+            "-t",
+            &id,
+            "#{session_name}:#{window_index}.#{pane_index}",
+        ])
+        .trim()
+        .to_string();
+    assert!(target.starts_with("main:"), "{target}");
+    let line = ctl_ok(
+        &server,
+        &["wait-for", &target, "--pattern", "^TARGETED$", "--since", "5", "--timeout", "10s"],
+    );
+    assert_eq!(line, "TARGETED\n");
+    let view = json(&ctl_ok(&server, &["label", &target, "aimed", "--json"]));
+    assert_eq!(view["id"].as_str(), Some(id.as_str()));
+    let o = ctl(&server, &["capture", "main:99.0"]);
+    assert_eq!(o.status.code(), Some(1), "a target naming no pane is not found: {}", stderr(&o));
+}
