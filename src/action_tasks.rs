@@ -293,6 +293,12 @@ impl Dispatcher {
         if self.events.receiver_count() > 0 {
             let _ = self.events.send(rec.clone());
         }
+        // One line per event on the daemon's stderr, for a person watching it (formatted
+        // only when that level is on; `RUST_LOG=warn` turns it off). Daemon records are
+        // said by the daemon itself as they happen.
+        if !matches!(rec.event, crate::eventlog::Event::Daemon(_)) {
+            tracing::info!(target: "ctmuxd::event", "{}", crate::eventlog::human_text(rec));
+        }
     }
 }
 

@@ -89,6 +89,12 @@ fn about(event: &Event) -> (Option<&str>, Option<&str>, Option<&str>) {
 /// 14:02:07.530 action   %3 build      rule build: exec ok, exit 0, 17.9 ms
 /// ```
 pub fn human_line(rec: &Record) -> String {
+    format!("{} {}", clock(rec.ts_ns), human_text(rec))
+}
+
+/// [`human_line`] without the time: kind, pane and label, what happened (the daemon's
+/// own stderr lines, which carry their time already).
+pub fn human_text(rec: &Record) -> String {
     let (pane, label, rule) = about(&rec.event);
     let rule = rule.map(|r| format!("rule {r}: ")).unwrap_or_default();
     let what = match &rec.event {
@@ -143,7 +149,7 @@ pub fn human_line(rec: &Record) -> String {
         (None, Some(l)) => l.to_string(),
         (None, None) => String::new(),
     };
-    let line = format!("{} {:<8} {:<16} {what}", clock(rec.ts_ns), rec.event.kind(), place);
+    let line = format!("{:<8} {:<16} {what}", rec.event.kind(), place);
     // Pane text is data: its control characters are shown, never sent to the terminal.
     line.trim_end().chars().map(|c| if c.is_control() { '\u{FFFD}' } else { c }).collect()
 }

@@ -758,3 +758,20 @@ fn a_pane_is_addressed_as_session_window_pane() {
     let o = ctl(&server, &["capture", "main:99.0"]);
     assert_eq!(o.status.code(), Some(1), "a target naming no pane is not found: {}", stderr(&o));
 }
+
+/// The daemon says each event on stderr, one line for a person (not JSON).
+#[test]
+fn the_daemon_says_each_event_on_stderr_for_a_person() {
+    let server = TmuxServer::new();
+    let rules =
+        "[[rule]]\nname = \"said\"\npattern = '^SAY-IT (?P<n>\\d+)$'\nactions = [ \"log\" ]\n";
+    let _d = Daemon::start(&server, rules, &[]);
+    server.spawn("echo SAY-IT 7; cat");
+    let said =
+        crate::harness::wait_file(&server.path("daemon.stderr"), Duration::from_secs(10), |s| {
+            s.contains("rule said: SAY-IT 7")
+        });
+    let said = said.expect("no human line for the match");
+    let line = said.lines().find(|l| l.contains("rule said: SAY-IT 7")).unwrap();
+    assert!(line.contains("match") && !line.contains('{') && !line.contains('\x1b'), "{line}");
+}
