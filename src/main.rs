@@ -73,9 +73,26 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("ctmuxd: {e:#}");
+            if let Some(snippet) = rules_snippet(&e) {
+                eprintln!("{snippet}");
+            }
             exit_status(&e)
         }
     }
+}
+
+/// For a mistake in a rules file: its line with a caret under the column. The file is read
+/// again only when it is a small regular file (never a FIFO or a device).
+fn rules_snippet(e: &anyhow::Error) -> Option<String> {
+    let err = e.chain().find_map(|c| c.downcast_ref::<rules::RulesError>())?;
+    if err.kind() == rules::RulesErrorKind::Read {
+        return None;
+    }
+    let meta = std::fs::metadata(err.path()).ok()?;
+    if !meta.is_file() || meta.len() > rules::MAX_RULES_BYTES {
+        return None;
+    }
+    err.snippet(&std::fs::read_to_string(err.path()).ok()?)
 }
 
 /// The exit status of a failed command, decided here on the error's type: 2 when the

@@ -53,6 +53,30 @@ impl RulesError {
         self.line_col
     }
 
+    /// The offending line of `text` (the rules file) with a caret under the column, as
+    /// compilers show it; `None` when the error has no position.
+    ///
+    /// ```text
+    ///   |
+    /// 3 | pattern = 'a(b'
+    ///   |             ^
+    /// ```
+    pub fn snippet(&self, text: &str) -> Option<String> {
+        let (line, column) = self.line_col?;
+        let source = text.lines().nth(line.checked_sub(1)?)?;
+        // Tabs keep their width under the caret; other characters count one column.
+        let pad: String = source
+            .chars()
+            .take(column.saturating_sub(1))
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        let number = line.to_string();
+        let gutter = " ".repeat(number.len());
+        let shown: String =
+            source.chars().map(|c| if c.is_control() && c != '\t' { '\u{FFFD}' } else { c }).collect();
+        Some(format!("{gutter} |\n{number} | {shown}\n{gutter} | {pad}^"))
+    }
+
     /// Name of the rule at fault, when the mistake is inside a named rule.
     pub fn rule(&self) -> Option<&str> {
         self.rule.as_deref()
@@ -192,6 +216,21 @@ mod tests {
         // Past the end and inside a character stay in range.
         assert_eq!(source.line_col(4), (2, 1));
         assert_eq!(source.line_col(99), (3, 1));
+    }
+
+    #[test]
+    fn the_snippet_puts_a_caret_under_the_column_keeping_tabs() {
+        let text = "[[rule]]\n\tpattern = 'çab(c'\n";
+        let source = Source { text, path: Path::new("r.toml") };
+        // `(` is byte 25 (after a tab, `pattern = '`, the two-byte `ç` and `ab`): column 16.
+        let err = source.invalid(25..25, Some("r"), "invalid pattern: unclosed group".into());
+        assert_eq!(err.line_col(), Some((2, 16)));
+        assert_eq!(
+            err.snippet(text).unwrap(),
+            "  |\n2 | \tpattern = 'çab(c'\n  | \t              ^"
+        );
+        let unplaced = source.error(RulesErrorKind::Invalid, None, None, "x".into());
+        assert_eq!(unplaced.snippet(text), None);
     }
 
     #[test]

@@ -345,26 +345,21 @@ impl RuleChecker<'_> {
     /// pattern is written without escapes (so file columns map to pattern columns).
     fn pattern_error(&self, pattern: &Spanned<String>, syntax: &regex_syntax::Error) -> RulesError {
         let span = pattern.span();
-        // regex-syntax renders "regex parse error:\n    <pattern>\n    ^^^\nerror: <what>".
-        let rendered = syntax.to_string();
-        let what = rendered
-            .lines()
-            .find_map(|line| line.strip_prefix("error: "))
-            .unwrap_or("syntax error");
-        let column = rendered
-            .lines()
-            .find(|line| line.trim_start().starts_with('^'))
-            .and_then(|carets| carets.chars().position(|c| c == '^'))
-            .and_then(|position| position.checked_sub(4));
+        // Where and what, from the parser's own error (its span's offset is a byte offset
+        // into the pattern), not from its rendered message.
+        let (what, offset) = match syntax {
+            regex_syntax::Error::Parse(e) => (e.kind().to_string(), Some(e.span().start.offset)),
+            regex_syntax::Error::Translate(e) => {
+                (e.kind().to_string(), Some(e.span().start.offset))
+            }
+            other => (other.to_string(), None),
+        };
         let raw = self.source.text.get(span.start + 1..span.end.saturating_sub(1));
-        let at = match column {
-            // Quoted verbatim: a character offset into the pattern is one in the file.
-            Some(column) if raw == Some(pattern.get_ref().as_str()) => {
-                let offset: usize =
-                    pattern.get_ref().chars().take(column).map(char::len_utf8).sum::<usize>()
-                        + span.start
-                        + 1;
-                offset..offset
+        let at = match offset {
+            // Quoted verbatim: a byte offset into the pattern is one into the file.
+            Some(offset) if raw == Some(pattern.get_ref().as_str()) => {
+                let at = span.start + 1 + offset;
+                at..at
             }
             _ => span,
         };

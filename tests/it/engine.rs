@@ -256,6 +256,8 @@ fn check_validates_a_rules_file_without_starting_anything() {
     let (code, text) = run("[[rule]]\nname = \"r\"\npattern = 'a(b'\nactions = [\"log\"]\n");
     assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("rules.toml:3:") && text.contains("rule `r`"), "{text}");
+    // With the line and a caret under the `(` that is never closed.
+    assert!(text.contains("\n3 | pattern = 'a(b'\n  |             ^"), "{text}");
     // Found only when the matcher is built: still refused, naming the rule.
     let (code, text) =
         run("[[rule]]\nname = \"big\"\npattern = '\\w{1000}{1000}'\nactions = [\"log\"]\n");
