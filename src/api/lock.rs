@@ -69,19 +69,24 @@ impl DaemonLock {
         let path = lock_path(target);
         let io_err = |source: io::Error| LockError::Io { path: path.clone(), source };
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        super::server::prepare_dir(dir).map_err(io_err)?;
         // A daemon ending removes its file: if that happened between our open and our
-        // flock, we locked a file nobody else will ever look at, and must start over.
+        // flock, we locked a file nobody else will ever look at, and must start over. It
+        // also removes the directory when that leaves it empty: if that happened between
+        // our check of the directory and our open, the open finds no directory: again.
         for _ in 0..16 {
-            let mut file = OpenOptions::new()
+            super::server::prepare_dir(dir).map_err(io_err)?;
+            let opened = OpenOptions::new()
                 .read(true)
                 .write(true)
                 .create(true)
                 .truncate(false)
                 .mode(0o600)
                 .custom_flags(libc::O_NOFOLLOW)
-                .open(&path)
-                .map_err(io_err)?;
+                .open(&path);
+            let mut file = match opened {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                other => other.map_err(io_err)?,
+            };
             // SAFETY: flock(2) on a descriptor we own; no memory is passed.
             if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
                 let e = io::Error::last_os_error();
@@ -121,6 +126,12 @@ impl Drop for DaemonLock {
             if (m.dev(), m.ino()) == self.id {
                 let _ = std::fs::remove_file(&self.path);
             }
+        }
+        // The runtime directory too, when no other daemon's socket or lock is left in it
+        // (rmdir(2) removes only an empty directory): a daemon leaves nothing in /tmp. One
+        // starting at this moment retries (see `acquire`).
+        if let Some(dir) = self.path.parent() {
+            let _ = std::fs::remove_dir(dir);
         }
         // `_file` closes after this: that releases the lock.
     }

@@ -72,8 +72,10 @@ impl RulesError {
             .collect();
         let number = line.to_string();
         let gutter = " ".repeat(number.len());
-        let shown: String =
-            source.chars().map(|c| if c.is_control() && c != '\t' { '\u{FFFD}' } else { c }).collect();
+        let shown: String = source
+            .chars()
+            .map(|c| if c.is_control() && c != '\t' { '\u{FFFD}' } else { c })
+            .collect();
         Some(format!("{gutter} |\n{number} | {shown}\n{gutter} | {pad}^"))
     }
 

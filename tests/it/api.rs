@@ -775,3 +775,49 @@ fn the_daemon_says_each_event_on_stderr_for_a_person() {
     let line = said.lines().find(|l| l.contains("rule said: SAY-IT 7")).unwrap();
     assert!(line.contains("match") && !line.contains('{') && !line.contains('\x1b'), "{line}");
 }
+
+/// A daemon that stops leaves nothing in its runtime directory, nor the directory itself
+/// when no other daemon uses it (so test runs and demos leave nothing in /tmp).
+#[test]
+fn a_stopped_daemon_leaves_no_runtime_directory() {
+    let server = TmuxServer::new();
+    let rt = server.path("rt");
+    std::fs::create_dir_all(&rt).unwrap();
+    let rules = server.write_rules(QUIET_RULES);
+    let mut child = Command::new(bin())
+        .args(["--control-mode", "-L", &server.name, "--rules"])
+        .arg(&rules)
+        .arg("--events")
+        .arg(server.path("events"))
+        .env("XDG_RUNTIME_DIR", &rt)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = || {
+        Command::new(bin())
+            .args(["status", "-L", &server.name])
+            .env("XDG_RUNTIME_DIR", &rt)
+            .output()
+            .unwrap()
+    };
+    let end = Instant::now() + Duration::from_secs(10);
+    while !status().status.success() {
+        assert!(Instant::now() < end, "the daemon never answered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(rt.join("ctmuxd").is_dir(), "it serves from the runtime directory");
+    let o = Command::new(bin())
+        .args(["stop", "-L", &server.name])
+        .env("XDG_RUNTIME_DIR", &rt)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let exited = child.wait().unwrap();
+    assert!(exited.success(), "{exited}");
+    assert!(
+        !rt.join("ctmuxd").exists(),
+        "left behind: {:?}",
+        std::fs::read_dir(rt.join("ctmuxd")).map(|d| d.count())
+    );
+}
