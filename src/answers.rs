@@ -299,7 +299,7 @@ fn pane_entries(engine: &crate::firing::Engine) -> Vec<PaneEntryView> {
             let label = spec.spawn.label.clone();
             let state = states.get(&label).cloned().unwrap_or(StartState::Waiting);
             let reason = match &state {
-                StartState::Failed(why) => Some(why.clone()),
+                StartState::Failed(why) | StartState::Restarting(why) => Some(why.clone()),
                 StartState::Waiting => {
                     let pending: Vec<&str> = spec
                         .after

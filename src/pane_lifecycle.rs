@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::eventlog::{PaneChange, PaneEvent, Record, ResyncEvent};
 use crate::firing::{now_ns, DynamicMatch, DynamicPattern, DynamicSink, Engine, Firing};
 use crate::panes::{PaneInfo, StartState};
-use crate::rules::PaneSpec;
+use crate::rules::{PaneSpec, Restart, RestartWhen};
 use crate::tmux::control::ControlClient;
 use crate::tmux::labelled::{self, SpawnSpec};
 
@@ -361,6 +361,43 @@ pub fn pane_exited<D: PaneHost>(
     }
 }
 
+/// Schedules restart number n of `label` after its backoff, or, past `max_restarts`,
+/// records it as failed for good; records either.
+fn schedule_restart<D: PaneHost>(
+    d: &D,
+    state: &mut HashMap<String, State>,
+    restarts: &mut HashMap<String, u32>,
+    again: &mpsc::UnboundedSender<String>,
+    label: &str,
+    policy: Restart,
+    why: String,
+) {
+    let alive = d.engine().lock().expect("engine").panes_alive();
+    let n = restarts.entry(label.to_owned()).or_insert(0);
+    if *n >= policy.max {
+        let why = format!("{why}; gave up after {n} restart(s)");
+        d.append(&Record::now(PaneEvent {
+            message: Some(why.clone()),
+            ..PaneEvent::new(PaneChange::Failed, label, alive)
+        }));
+        set_state(d, state, label, State::Failed(why));
+        return;
+    }
+    *n += 1;
+    let delay = policy.delay(*n);
+    let note = format!("{why}; restart {n} of {} in {delay:?}", policy.max);
+    d.append(&Record::now(PaneEvent {
+        message: Some(note.clone()),
+        ..PaneEvent::new(PaneChange::Restarting, label, alive)
+    }));
+    set_state(d, state, label, State::Restarting(note));
+    let (again, label) = (again.clone(), label.to_owned());
+    d.spawn(async move {
+        tokio::time::sleep(delay).await;
+        let _ = again.send(label);
+    });
+}
+
 /// The start order's own view of each entry; every change is mirrored to the engine
 /// ([`Engine::set_start_state`]) for `status`.
 type State = StartState;
@@ -387,6 +424,11 @@ pub async fn start_panes<D: PaneHost>(
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(String, Result<(), String>)>();
     // Pane id → label, for exits of panes still starting.
     let mut starting: HashMap<PaneId, mpsc::UnboundedSender<Option<i32>>> = HashMap::new();
+    // Restart policies: each entry's pane now, its restarts so far, and the timers that
+    // say a restart's backoff has passed.
+    let mut pane_of: HashMap<String, PaneId> = HashMap::new();
+    let mut restarts: HashMap<String, u32> = HashMap::new();
+    let (again_tx, mut again_rx) = mpsc::unbounded_channel::<String>();
     let existing = match d.client() {
         Some(c) => labelled::list(&c).await.unwrap_or_default(),
         None => Vec::new(),
@@ -425,10 +467,12 @@ pub async fn start_panes<D: PaneHost>(
                 // A pane with this label still alive (ctmuxd restarted) is adopted, not
                 // started twice; it is ready once its ready line is in its history or
                 // appears later, like a pane started now.
+                let restarted = restarts.get(label).copied().unwrap_or(0) > 0;
                 let adopt = existing
                     .iter()
                     .find(|p| p.label.as_deref() == Some(label.as_str()) && !p.dead)
-                    .map(|p| p.id);
+                    .map(|p| p.id)
+                    .filter(|_| !restarted);
                 if let Some(pane) = adopt {
                     d.append(&Record::now(PaneEvent {
                         pane: Some(pane.to_string()),
@@ -438,7 +482,9 @@ pub async fn start_panes<D: PaneHost>(
                     }));
                 }
                 let (exit_tx, exit_rx) = mpsc::unbounded_channel();
-                let spec = spec.clone();
+                let mut spec = spec.clone();
+                // A restart takes the label over from the pane that failed, kept or not.
+                spec.spawn.replace |= restarted;
                 let d2 = d.clone();
                 let done = done_tx.clone();
                 let session = session.clone();
@@ -449,10 +495,17 @@ pub async fn start_panes<D: PaneHost>(
                 });
                 if let Ok(id) = id_rx.await {
                     starting.insert(id, exit_tx);
+                    pane_of.insert(label.clone(), id);
                 }
             }
         }
-        if state.values().all(|s| matches!(s, State::Ready | State::Failed(_))) {
+        // Done when every entry is ready or failed, and no ready one may need a restart.
+        let settled = specs.iter().all(|s| match &state[&s.spawn.label] {
+            State::Failed(_) => true,
+            State::Ready => s.restart.when == RestartWhen::No,
+            _ => false,
+        });
+        if settled {
             return;
         }
         tokio::select! {
@@ -465,6 +518,12 @@ pub async fn start_panes<D: PaneHost>(
                         rec
                     }
                     Err(why) => {
+                        let spec = specs.iter().find(|s| s.spawn.label == label);
+                        let policy = spec.map(|s| s.restart).unwrap_or_default();
+                        if policy.when != RestartWhen::No {
+                            schedule_restart(&d, &mut state, &mut restarts, &again_tx, &label, policy, why);
+                            continue;
+                        }
                         let rec = Record::now(PaneEvent {
                             message: Some(why.clone()),
                             ..PaneEvent::new(PaneChange::Failed, &label, alive)
@@ -478,6 +537,26 @@ pub async fn start_panes<D: PaneHost>(
             Some((pane, status)) = exits.recv() => {
                 if let Some(tx) = starting.get(&pane) {
                     let _ = tx.send(status);
+                }
+                // A ready entry's process exited: its restart policy decides.
+                let ready = pane_of.iter().find(|(l, p)| **p == pane && state[*l] == State::Ready);
+                if let Some((label, _)) = ready {
+                    let label = label.clone();
+                    let policy = specs.iter().find(|s| s.spawn.label == label).map(|s| s.restart).unwrap_or_default();
+                    let failed = status != Some(0);
+                    if policy.when == RestartWhen::Always || (policy.when == RestartWhen::OnFailure && failed) {
+                        let why = match status {
+                            Some(s) => format!("exited with status {s}"),
+                            None => "killed by a signal".to_string(),
+                        };
+                        schedule_restart(&d, &mut state, &mut restarts, &again_tx, &label, policy, why);
+                    }
+                }
+            }
+            Some(label) = again_rx.recv() => {
+                // The backoff has passed: waiting again, it starts once its `after` is ready.
+                if matches!(state.get(&label), Some(State::Restarting(_))) {
+                    set_state(&d, &mut state, &label, State::Waiting);
                 }
             }
             _ = d.stopping().cancelled() => return,

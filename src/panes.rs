@@ -60,6 +60,9 @@ pub enum StartState {
     /// Failed (its `fail` line, an exit, a timeout) or held back because a dependency
     /// failed; the text says which.
     Failed(String),
+    /// Failed or exited, and started again once its restart backoff has passed; the text
+    /// says why and when.
+    Restarting(String),
 }
 
 impl StartState {
@@ -70,6 +73,7 @@ impl StartState {
             StartState::Starting => "starting",
             StartState::Ready => "ready",
             StartState::Failed(_) => "failed",
+            StartState::Restarting(_) => "restarting",
         }
     }
 }

@@ -38,10 +38,13 @@ impl ActionKind for SpawnSpec {
             || raw.ready.is_some()
             || raw.fail.is_some()
             || raw.ready_timeout.is_some()
+            || raw.restart.is_some()
+            || raw.max_restarts.is_some()
+            || raw.restart_backoff.is_some()
         {
             return Err(ParseError::new(
                 value.span(),
-                "`after`, `ready`, `fail` and `ready_timeout` belong to [[pane]] entries, not to a spawn action",
+                "`after`, `ready`, `fail`, `ready_timeout` and the `restart` settings belong to [[pane]] entries, not to a spawn action",
             ));
         }
         raw.spawn(value.span(), false)
@@ -95,6 +98,12 @@ pub struct SpawnTable {
     pub fail: Option<String>,
     /// `[[pane]]` only: how long readiness may take.
     pub ready_timeout: Option<String>,
+    /// `[[pane]]` only: `"no"`, `"on-failure"` or `"always"`.
+    pub restart: Option<String>,
+    /// `[[pane]]` only: the most restarts before it counts as failed.
+    pub max_restarts: Option<u32>,
+    /// `[[pane]]` only: the first wait before a restart (doubling each time, to a cap).
+    pub restart_backoff: Option<String>,
 }
 
 impl SpawnTable {

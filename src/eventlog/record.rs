@@ -308,6 +308,8 @@ pub enum PaneChange {
     Failed,
     /// A `[[pane]]` entry not started because one it waits for failed.
     Held,
+    /// A `[[pane]]` entry that failed or exited will be started again (its restart policy).
+    Restarting,
     /// A change this build does not know (written by a newer daemon).
     #[default]
     #[serde(other)]
@@ -325,6 +327,7 @@ impl PaneChange {
             PaneChange::Ready => "ready",
             PaneChange::Failed => "failed",
             PaneChange::Held => "held",
+            PaneChange::Restarting => "restarting",
             PaneChange::Unknown => "unknown",
         }
     }

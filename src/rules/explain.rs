@@ -61,6 +61,18 @@ pub fn explain(set: &RuleSet) -> Vec<String> {
         if let Some(t) = pane.ready_timeout {
             parts.push(format!("failed if not ready within {t:?}"));
         }
+        let r = pane.restart;
+        let when = match r.when {
+            super::RestartWhen::No => None,
+            super::RestartWhen::OnFailure => Some("when it fails"),
+            super::RestartWhen::Always => Some("whenever it exits or fails"),
+        };
+        if let Some(when) = when {
+            parts.push(format!(
+                "restarted {when}, up to {} times, {:?} apart at first",
+                r.max, r.backoff
+            ));
+        }
         out.push(format!("pane {}: {}", pane.spawn.label, parts.join("; ")));
     }
     out
@@ -112,6 +124,9 @@ label = "api"
 shell = "make run"
 after = ["db"]
 fail = "FATAL"
+restart = "on-failure"
+max_restarts = 3
+restart_backoff = "500ms"
 "#;
         let set = crate::rules::parse(text, Path::new("r.toml")).unwrap();
         let lines = explain(&set);
@@ -137,7 +152,8 @@ fail = "FATAL"
         assert_eq!(lines[4], "pane db: runs `postgres -D data`; ready on `ready to accept`");
         assert_eq!(
             lines[5],
-            "pane api: after db; runs `sh -c \"make run\"`; ready once started; failed on `FATAL`"
+            "pane api: after db; runs `sh -c \"make run\"`; ready once started; failed on \
+             `FATAL`; restarted when it fails, up to 3 times, 500ms apart at first"
         );
     }
 }

@@ -65,6 +65,49 @@ pub struct PaneSpec {
     pub fail: Option<String>,
     /// Failed if not ready within this time.
     pub ready_timeout: Option<Duration>,
+    /// Whether and how it is started again when it fails or exits.
+    pub restart: Restart,
+}
+
+/// When a `[[pane]]` is started again (`restart = "no" | "on-failure" | "always"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RestartWhen {
+    /// Never (the default): a failure holds its dependants back for good.
+    #[default]
+    No,
+    /// When it fails: a `fail` line, a non-zero exit or a signal, the `ready_timeout`.
+    OnFailure,
+    /// Whenever its process exits, and when it fails.
+    Always,
+}
+
+/// A `[[pane]]`'s restart policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Restart {
+    /// When.
+    pub when: RestartWhen,
+    /// The most restarts; then it counts as failed (`max_restarts`, default 10).
+    pub max: u32,
+    /// The wait before the first restart (`restart_backoff`, default 1 s); each further
+    /// one waits twice as long as the one before, up to [`Restart::MAX_BACKOFF`].
+    pub backoff: Duration,
+}
+
+impl Restart {
+    /// The longest wait between two restarts: 60 s.
+    pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+    /// The wait before restart number `n` (1 for the first).
+    pub fn delay(&self, n: u32) -> Duration {
+        let factor = 1u32.checked_shl(n.saturating_sub(1).min(20)).unwrap_or(u32::MAX);
+        self.backoff.saturating_mul(factor).min(Restart::MAX_BACKOFF)
+    }
+}
+
+impl Default for Restart {
+    fn default() -> Restart {
+        Restart { when: RestartWhen::No, max: 10, backoff: Duration::from_secs(1) }
+    }
 }
 
 /// Checks the orchestration parts of one rules file.
@@ -161,12 +204,31 @@ impl Checker<'_> {
                 }
                 None => None,
             };
+            let when = match r.restart.as_deref() {
+                None | Some("no") => RestartWhen::No,
+                Some("on-failure") => RestartWhen::OnFailure,
+                Some("always") => RestartWhen::Always,
+                Some(other) => {
+                    return Err(at(format!(
+                        "`restart` is `{other}`; use \"no\", \"on-failure\" or \"always\""
+                    )))
+                }
+            };
+            let mut restart = Restart { when, ..Restart::default() };
+            if let Some(max) = r.max_restarts {
+                restart.max = max;
+            }
+            if let Some(b) = &r.restart_backoff {
+                restart.backoff =
+                    parse_duration(b).map_err(|e| at(format!("`restart_backoff`: {e}")))?;
+            }
             out.push(PaneSpec {
                 spawn,
                 after: r.after,
                 ready: r.ready,
                 fail: r.fail,
                 ready_timeout,
+                restart,
             });
         }
         for p in &out {

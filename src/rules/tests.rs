@@ -533,3 +533,30 @@ fn durations() {
     assert!(reason("99999999999999999999h").contains("the number is too large"));
     assert!(reason("9999999999999999h").contains("it is too large"));
 }
+
+#[test]
+fn restart_policies_parse_and_refuse_unknown_values() {
+    let base = "[[pane]]\nlabel = \"p\"\nshell = \"x\"\n";
+    let set = parse(
+        &format!("{base}restart = \"always\"\nmax_restarts = 2\nrestart_backoff = \"250ms\"\n"),
+        Path::new("r.toml"),
+    )
+    .unwrap();
+    let r = set.panes[0].restart;
+    assert_eq!((r.when, r.max, r.backoff), (RestartWhen::Always, 2, Duration::from_millis(250)));
+    assert_eq!(
+        (r.delay(1), r.delay(2), r.delay(3)),
+        (Duration::from_millis(250), Duration::from_millis(500), Duration::from_secs(1))
+    );
+    assert_eq!(r.delay(30), Restart::MAX_BACKOFF, "capped");
+    let none = parse(base, Path::new("r.toml")).unwrap().panes[0].restart;
+    assert_eq!(none, Restart::default());
+    let err = parse(&format!("{base}restart = \"sometimes\"\n"), Path::new("r.toml")).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`restart` is `sometimes`; use \"no\", \"on-failure\" or \"always\""),
+        "{err}"
+    );
+    let err = parse("[[rule]]\nname = \"r\"\npattern = 'x'\nactions = [ { spawn = { label = \"s\", restart = \"always\" } } ]\n", Path::new("r.toml")).unwrap_err();
+    assert!(err.to_string().contains("belong to [[pane]] entries"), "{err}");
+}

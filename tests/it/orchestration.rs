@@ -435,3 +435,84 @@ after = ["api"]
         "{text}"
     );
 }
+
+/// `restart = "on-failure"`: a pane that fails is started again after a backoff that
+/// doubles, up to `max_restarts`; then it fails for good and holds its dependants. One that
+/// fails once and then works becomes ready, and its dependants start.
+#[test]
+fn a_failing_pane_is_restarted_with_backoff_up_to_max_restarts() {
+    let server = TmuxServer::new();
+    let tries = server.path("tries");
+    let rules = format!(
+        r#"
+[[pane]]
+label = "flaky"
+shell = "echo try >> {tries}; echo 'FATAL: cannot start'; sleep 60"
+ready = 'started'
+fail = 'FATAL'
+restart = "on-failure"
+max_restarts = 2
+restart_backoff = "200ms"
+
+[[pane]]
+label = "needs-flaky"
+shell = "sleep 60"
+after = ["flaky"]
+
+[[pane]]
+label = "second-time"
+shell = "if [ -e {tries}.ok ]; then echo 'started fine'; else touch {tries}.ok; exit 3; fi; sleep 60"
+ready = 'started'
+restart = "on-failure"
+restart_backoff = "100ms"
+
+[[pane]]
+label = "after-second"
+shell = "echo 'up'; sleep 60"
+after = ["second-time"]
+ready = 'up'
+"#,
+        tries = tries.display()
+    );
+    let mut d = Daemon::start(&server, &rules, &[]);
+    assert!(
+        d.wait_until(Duration::from_secs(20), |e| pane_events(e, "failed")
+            .iter()
+            .any(|f| f["label"] == "flaky")
+            && pane_events(e, "ready").iter().any(|r| r["label"] == "after-second")),
+        "{:#?}",
+        d.events()
+    );
+    let evs = d.events();
+    let of = |action: &str, label: &str| -> Vec<Value> {
+        pane_events(&evs, action).into_iter().filter(|e| e["label"] == label).cloned().collect()
+    };
+    assert_eq!(of("spawned", "flaky").len(), 3, "started once and restarted twice");
+    assert_eq!(std::fs::read_to_string(&tries).unwrap().lines().count(), 3);
+    let restarting = of("restarting", "flaky");
+    assert_eq!(restarting.len(), 2);
+    assert!(
+        restarting[0]["message"].as_str().unwrap().contains("restart 1 of 2 in 200ms"),
+        "{restarting:?}"
+    );
+    assert!(
+        restarting[1]["message"].as_str().unwrap().contains("restart 2 of 2 in 400ms"),
+        "{restarting:?}"
+    );
+    // The backoff doubles: spawns at least 200 ms, then 400 ms, after the failures.
+    let ts = |e: &Value| e["ts_ns"].as_u64().unwrap();
+    let spawned = of("spawned", "flaky");
+    assert!(ts(&spawned[1]) - ts(&restarting[0]) >= 200_000_000);
+    assert!(ts(&spawned[2]) - ts(&restarting[1]) >= 400_000_000);
+    let failed = of("failed", "flaky");
+    assert!(
+        failed.last().unwrap()["message"].as_str().unwrap().contains("gave up after 2 restart(s)"),
+        "{failed:?}"
+    );
+    assert!(of("held", "needs-flaky").len() == 1 && of("spawned", "needs-flaky").is_empty());
+    // The second one exited 3 once, was restarted, then came up, and so did its dependant.
+    assert_eq!(of("restarting", "second-time").len(), 1);
+    assert_eq!(of("ready", "second-time").len(), 1);
+    let status = crate::api::ctl_ok(&server, &["status"]);
+    assert!(status.contains("pane flaky") && status.contains("gave up after 2"), "{status}");
+}
