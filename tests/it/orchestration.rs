@@ -516,3 +516,39 @@ ready = 'up'
     let status = crate::api::ctl_ok(&server, &["status"]);
     assert!(status.contains("pane flaky") && status.contains("gave up after 2"), "{status}");
 }
+
+/// `restart = "always"`: a ready pane whose process exits, even with status 0, is started
+/// again, up to `max_restarts`.
+#[test]
+fn an_always_pane_is_restarted_after_a_clean_exit() {
+    let server = TmuxServer::new();
+    let rules = r#"
+[[pane]]
+label = "cycler"
+shell = "echo up; sleep 0.3; exit 0"
+ready = 'up'
+restart = "always"
+max_restarts = 2
+restart_backoff = "100ms"
+"#;
+    let mut d = Daemon::start(&server, rules, &[]);
+    assert!(
+        d.wait_until(Duration::from_secs(20), |e| pane_events(e, "failed")
+            .iter()
+            .any(|f| f["label"] == "cycler")),
+        "{:#?}",
+        d.events()
+    );
+    let evs = d.events();
+    let count =
+        |action: &str| pane_events(&evs, action).iter().filter(|e| e["label"] == "cycler").count();
+    assert_eq!((count("spawned"), count("ready"), count("restarting")), (3, 3, 2));
+    let restarting = pane_events(&evs, "restarting");
+    assert!(
+        restarting[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("exited with status 0; restart 1 of 2"),
+        "{restarting:?}"
+    );
+}
