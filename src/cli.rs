@@ -97,6 +97,9 @@ pub enum Command {
         /// Print the JSON lines even on a terminal.
         #[arg(long)]
         json: bool,
+        /// Only events of this tmux server (`-L NAME` / `-S PATH` as the daemon was given).
+        #[command(flatten)]
+        server: crate::api::cli::ServerArgs,
         /// Directory of the event log.
         #[arg(long, value_name = "DIR")]
         events: Option<PathBuf>,

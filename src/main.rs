@@ -110,7 +110,18 @@ fn exit_status(e: &anyhow::Error) -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         None => run_daemon(cli.daemon).await,
-        Some(Command::Logs { n, follow, events, timeline, pane, rule, events_of, since, json }) => {
+        Some(Command::Logs {
+            n,
+            follow,
+            events,
+            timeline,
+            pane,
+            rule,
+            events_of,
+            since,
+            json,
+            server,
+        }) => {
             let dir = events.unwrap_or_else(EventLog::default_dir);
             if timeline {
                 let (w, h) = ctmuxd::timeline::terminal_size().unwrap_or((100, 30));
@@ -125,6 +136,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 rules: rule,
                 events: events_of,
                 since_ns: None,
+                // `-L`/`-S` given after `logs` or before it; without either, every server's.
+                server: [&server, &cli.daemon.server]
+                    .into_iter()
+                    .find(|a| a.socket_name.is_some() || a.socket_path.is_some())
+                    .map(|a| a.target().log_name()),
             };
             if let Some(age) = since {
                 filter = filter.since(age, ctmuxd::firing::now_ns());

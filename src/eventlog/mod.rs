@@ -9,6 +9,7 @@
 //! line is written with one `write(2)` on an `O_APPEND` descriptor, so a crash can
 //! only lose a whole record and two writers (even two processes) never interleave.
 
+use serde::Serialize;
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::future::Future;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -65,6 +66,8 @@ pub struct EventLog {
     keep: usize,
     /// The open file and its size; held only for one write (plus a rotation).
     state: Mutex<WriteState>,
+    /// The tmux server the records are about, written into each (`"server"`), once known.
+    server: std::sync::OnceLock<String>,
 }
 
 #[derive(Debug)]
@@ -119,6 +122,7 @@ impl EventLog {
             max_bytes: max_bytes.max(1),
             keep: keep.max(1),
             state: Mutex::new(WriteState { file, size, torn, unreported: 0, lost: 0 }),
+            server: std::sync::OnceLock::new(),
         })
     }
 
@@ -162,6 +166,27 @@ impl EventLog {
         self.state.lock().unwrap_or_else(|poison| poison.into_inner()).unreported
     }
 
+    /// Names the tmux server the records are about (`work` for `-L work`, `default`, or a
+    /// socket path): every record written from now on carries it as `"server"`, so
+    /// `ctmuxd logs -L work` can pick one server's records from a shared log. Set once.
+    pub fn set_server(&self, name: String) {
+        let _ = self.server.set(name);
+    }
+
+    /// The record's line: a newline first (which ends a fragment a killed writer left),
+    /// the JSON, a newline.
+    fn json_line(&self, record: &Record) -> io::Result<Vec<u8>> {
+        let mut line = Vec::with_capacity(256);
+        line.push(b'\n');
+        match self.server.get() {
+            Some(server) => serde_json::to_writer(&mut line, &Stamped { record, server }),
+            None => serde_json::to_writer(&mut line, record),
+        }
+        .map_err(io::Error::other)?;
+        line.push(b'\n');
+        Ok(line)
+    }
+
     /// Appends `record` as one JSON line, rotating first if the line would push the
     /// live file past the size limit.
     ///
@@ -177,7 +202,7 @@ impl EventLog {
     /// When the write fails (the record is then counted as lost). A failed rotation is
     /// not an error: the record is then appended to the current file, so nothing is lost.
     pub fn append(&self, record: &Record) -> io::Result<()> {
-        let line = json_line(record)?;
+        let line = self.json_line(record)?;
         let mut state = self.state.lock().unwrap_or_else(|poison| poison.into_inner());
         if state.unreported > 0 {
             let lost = Record::now(EventsLostEvent {
@@ -187,7 +212,7 @@ impl EventLog {
                 ),
                 count: state.unreported,
             });
-            match self.write_whole(&mut state, &json_line(&lost)?) {
+            match self.write_whole(&mut state, &self.json_line(&lost)?) {
                 Ok(()) => state.unreported = 0,
                 Err(err) => {
                     state.unreported += 1;
@@ -269,12 +294,12 @@ impl EventLog {
 
 /// `record` as JSON between two newlines: the first is written only after a fragment
 /// that could not be removed.
-fn json_line(record: &Record) -> io::Result<Vec<u8>> {
-    let mut line = Vec::with_capacity(256);
-    line.push(b'\n');
-    serde_json::to_writer(&mut line, record).map_err(io::Error::other)?;
-    line.push(b'\n');
-    Ok(line)
+/// A record as written: its fields, then the server it is about when known.
+#[derive(Serialize)]
+struct Stamped<'a> {
+    #[serde(flatten)]
+    record: &'a Record,
+    server: &'a str,
 }
 
 /// Opens `path` for appending, creating it with mode 0600.
@@ -634,6 +659,16 @@ impl Shown {
         let rec: Record = serde_json::from_str(raw).ok()?;
         if !self.filter.admits(&rec) {
             return None;
+        }
+        if let Some(server) = &self.filter.server {
+            #[derive(serde::Deserialize)]
+            struct About {
+                server: Option<String>,
+            }
+            let about: About = serde_json::from_str(raw).ok()?;
+            if about.server.as_ref() != Some(server) {
+                return None;
+            }
         }
         Some(if self.human { human_line(&rec) } else { raw.to_string() })
     }

@@ -19,6 +19,9 @@ pub struct RecordFilter {
     pub events: Vec<String>,
     /// Only records written at or after this time, ns since the epoch.
     pub since_ns: Option<u64>,
+    /// Only records about this tmux server (their `"server"`, see
+    /// [`super::EventLog::set_server`]); records without one are left out.
+    pub server: Option<String>,
 }
 
 impl RecordFilter {
@@ -28,6 +31,7 @@ impl RecordFilter {
             && self.rules.is_empty()
             && self.events.is_empty()
             && self.since_ns.is_none()
+            && self.server.is_none()
     }
 
     /// Only records younger than `age`, counted from `now_ns`.

@@ -57,6 +57,16 @@ impl TmuxTarget {
         }
     }
 
+    /// The server's name in event-log records (`"server"`): `default`, the `-L` name, or
+    /// the `-S` path as given.
+    pub fn log_name(&self) -> String {
+        match self {
+            TmuxTarget::Default => "default".to_string(),
+            TmuxTarget::Name(n) => n.clone(),
+            TmuxTarget::Path(p) => p.display().to_string(),
+        }
+    }
+
     /// The global arguments that select this server (`[]`, `["-L", name]` or `["-S", path]`).
     pub fn args(&self) -> Vec<OsString> {
         match self {

@@ -821,3 +821,33 @@ fn a_stopped_daemon_leaves_no_runtime_directory() {
         std::fs::read_dir(rt.join("ctmuxd")).map(|d| d.count())
     );
 }
+
+/// Each record names its tmux server, and `logs -L NAME` shows only that server's.
+#[test]
+fn records_name_their_server_and_logs_filter_by_it() {
+    let server = TmuxServer::new();
+    let rules = "[[rule]]\nname = \"mine\"\npattern = '^MINE$'\nactions = [ \"log\" ]\n";
+    let mut d = Daemon::start(&server, rules, &[]);
+    server.spawn("echo MINE; cat");
+    assert!(d.wait_until(Duration::from_secs(10), |e| e.iter().any(|e| e["rule"] == "mine")));
+    assert!(d.events().iter().all(|e| e["server"] == server.name.as_str()), "{:#?}", d.events());
+    let events = d.events_dir.to_str().unwrap().to_string();
+    let logs = |args: &[&str]| {
+        let o = Command::new(bin())
+            .args(["logs", "100", "--events", &events])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let mine = logs(&["-L", &server.name, "--rule", "mine"]);
+    assert_eq!(mine.lines().count(), 1, "{mine}");
+    assert!(logs(&["-L", "another-server"]).is_empty());
+    // Before the subcommand too, as for the other commands.
+    let o = Command::new(bin())
+        .args(["-L", &server.name, "logs", "100", "--events", &events, "--event", "match"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o).lines().count(), 1, "{}", stdout(&o));
+}
