@@ -245,6 +245,12 @@ impl DaemonBackend {
                     exit_status: r.exit_status,
                     exit_signal: r.exit_signal,
                     last_line,
+                    start: r
+                        .label
+                        .as_ref()
+                        .filter(|l| engine.rules().panes.iter().any(|p| &p.spawn.label == *l))
+                        .and_then(|l| engine.start_states().get(l))
+                        .map(|s| s.name().to_string()),
                 }
             })
             .collect()

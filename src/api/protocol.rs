@@ -54,6 +54,10 @@ pub struct PaneView {
     pub exit_signal: Option<i32>,
     /// The last line the pane printed, as a person saw it.
     pub last_line: Option<String>,
+    /// For a `[[pane]]` entry's pane: where it is in the start order (`starting`, `ready`,
+    /// `restarting`, `failed`); left out for other panes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
 }
 
 fn empty_object() -> Value {

@@ -426,6 +426,13 @@ after = ["api"]
     assert_eq!(e["api"].0, "failed");
     assert!(e["api"].1.as_deref().unwrap_or("").contains("FATAL"), "{e:?}");
     assert!(e["web"].1.as_deref().unwrap_or("").contains("`api` failed"), "{e:?}");
+    // `panes` shows it beside each entry's pane.
+    let panes: Value =
+        serde_json::from_str(&crate::api::ctl_ok(&server, &["panes", "--json"])).unwrap();
+    let db = panes.as_array().unwrap().iter().find(|p| p["label"] == "db").unwrap();
+    assert_eq!(db["start"], "ready", "{db}");
+    let table = crate::api::ctl_ok(&server, &["panes"]);
+    assert!(table.contains("alive, ready"), "{table}");
     // The human view has a row per entry.
     let text = crate::api::ctl_ok(&server, &["status"]);
     assert!(

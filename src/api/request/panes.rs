@@ -79,6 +79,11 @@ fn panes_table(panes: &[PaneView]) -> String {
             (false, Some(st), None) => format!("exited {st}"),
             (false, None, None) => "exited".to_string(),
         };
+        // A `[[pane]]` entry's place in the start order, after its process state.
+        let state = match &p.start {
+            Some(start) => format!("{state}, {start}"),
+            None => state,
+        };
         let meta = match &p.meta {
             Value::Object(m) if !m.is_empty() => m
                 .iter()
@@ -132,16 +137,17 @@ mod tests {
             exit_status: Some(3),
             exit_signal: None,
             last_line: Some("x".repeat(100)),
+            start: Some("failed".into()),
         };
         let t = panes_table(&[
             p.clone(),
-            PaneView { alive: true, label: None, meta: Value::Null, ..p },
+            PaneView { alive: true, label: None, meta: Value::Null, start: None, ..p },
         ]);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 3);
         assert!(lines[0].starts_with("ID  LABEL  SESSION"), "{t}");
         assert!(
-            lines[1].contains("exited 3")
+            lines[1].contains("exited 3, failed")
                 && lines[1].contains("n=2,role=database")
                 && lines[1].contains("80x24")
         );
