@@ -9,7 +9,7 @@
 //! line is written with one `write(2)` on an `O_APPEND` descriptor, so a crash can
 //! only lose a whole record and two writers (even two processes) never interleave.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::future::Future;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -656,21 +656,26 @@ impl Shown {
         if self.filter.is_empty() && !self.human {
             return Some(raw.to_string());
         }
-        let rec: Record = serde_json::from_str(raw).ok()?;
-        if !self.filter.admits(&rec) {
-            return None;
-        }
+        // One parse: the server stamp is not part of the typed record, so it is read from
+        // the same JSON value the record is built from.
+        let value: serde_json::Value = serde_json::from_str(raw).ok()?;
         if let Some(server) = &self.filter.server {
-            #[derive(serde::Deserialize)]
-            struct About {
-                server: Option<String>,
-            }
-            let about: About = serde_json::from_str(raw).ok()?;
-            if about.server.as_ref() != Some(server) {
+            if value.get("server").and_then(serde_json::Value::as_str) != Some(server.as_str()) {
                 return None;
             }
         }
+        let rec = Record::deserialize(value).ok()?;
+        if !self.filter.admits(&rec) {
+            return None;
+        }
         Some(if self.human { human_line(&rec) } else { raw.to_string() })
+    }
+
+    /// The last `n` of `lines` it shows, as it shows them, oldest first.
+    fn last(&self, lines: &[String], n: usize) -> Vec<String> {
+        let mut out: Vec<String> = lines.iter().filter_map(|l| self.line(l)).collect();
+        out.drain(..out.len().saturating_sub(n));
+        out
     }
 
     /// How many of the log's last lines to read to find `n` shown ones: `n` when nothing
@@ -691,11 +696,7 @@ impl Shown {
 ///
 /// As [`read_last`].
 pub fn read_last_shown(path_or_dir: &Path, n: usize, shown: &Shown) -> io::Result<Vec<String>> {
-    let lines = read_last(path_or_dir, shown.window(n))?;
-    let mut out: Vec<String> = lines.iter().filter_map(|l| shown.line(l)).collect();
-    let cut = out.len().saturating_sub(n);
-    out.drain(..cut);
-    Ok(out)
+    Ok(shown.last(&read_last(path_or_dir, shown.window(n))?, n))
 }
 
 /// [`follow`], printing what `shown` admits, as it shows it.
@@ -715,9 +716,7 @@ where
     F: Future<Output = ()>,
 {
     let (mut follower, lines) = Follower::with_backlog(path_or_dir, shown.window(backlog))?;
-    let mut lines: Vec<String> = lines.iter().filter_map(|l| shown.line(l)).collect();
-    let cut = lines.len().saturating_sub(backlog);
-    lines.drain(..cut);
+    let lines = shown.last(&lines, backlog);
     write_lines(out, &lines).await?;
     tokio::pin!(shutdown);
     loop {
