@@ -354,15 +354,17 @@ impl Engine {
     /// a pane feeds it (see [`Pane::claim_feed`]). A pane not known yet is added (tmux
     /// delivers `%window-add` after the first output of a new window).
     pub fn claim_output(&mut self, pane: PaneId, session: SessionId, session_name: &str) -> bool {
-        if !self.panes.contains_key(&pane) {
+        // PERF: one map lookup per `%output`; the name is copied only for a new pane.
+        let (matcher, ring) = (&self.matcher, self.rules.settings.ring_lines);
+        let state = self.panes.entry(pane).or_insert_with(|| {
             let info = PaneInfo {
                 session: Some(session),
                 session_name: session_name.to_owned(),
                 ..PaneInfo::default()
             };
-            self.upsert_pane(pane, info);
-        }
-        self.pane_mut(pane).claim_feed(session)
+            Pane::new(info, matcher.clone(), ring)
+        });
+        state.claim_feed(session)
     }
 
     /// The connection attached to `session` ended: the panes it fed are fed by the next
