@@ -44,5 +44,9 @@ mod churn;
 /// API requests that go to tmux must not starve triggers; reserved slots for status/stop.
 mod starve;
 
+/// Panes as a person sees them (issue 13): `capture` against tmux's own screen in real
+/// programs, `wait-for --screen`, screen rules, REPL prompts.
+mod screen;
+
 /// The module graph runs one way: the layer list of `ARCHITECTURE.md`, checked on the source.
 mod layers;
