@@ -69,7 +69,11 @@ pub fn compile(rules: &RuleSet) -> Result<Matcher, CompileError> {
     let specs: Vec<PatternSpec> = rules
         .rules
         .iter()
-        .map(|r| PatternSpec { pattern: r.pattern.clone(), prompt: r.prompt })
+        .map(|r| match r.screen {
+            // Screen rules are matched on rows by `screens`, never on lines.
+            true => PatternSpec::line(crate::rules::NEVER_PATTERN),
+            false => PatternSpec { pattern: r.pattern.clone(), prompt: r.prompt },
+        })
         .collect();
     Matcher::new(&specs).map_err(|source| CompileError {
         path: rules.path.clone(),
