@@ -27,4 +27,5 @@ pub mod replay;
 pub mod rules;
 pub mod timeline;
 pub mod tmux;
+pub mod top;
 pub mod waiters;
