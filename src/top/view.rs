@@ -97,9 +97,21 @@ pub fn draw(frame: &mut Frame, model: &Model, theme: Theme) {
     }
 }
 
-/// The first line: the server, the daemon's mode and counts, the filter, a refresh error.
+/// The first line: the filter and a refresh error first (they must show on a narrow
+/// pane), then the server, the daemon's mode and counts.
 fn header_line(model: &Model, theme: Theme) -> Line<'static> {
     let mut spans = vec![Span::styled("ctmuxd top", theme.heading()), Span::raw("  ")];
+    if !model.filter.is_empty() {
+        spans.push(Span::styled(
+            format!("filter: {}", clean(&model.filter)),
+            Style::new().add_modifier(Modifier::BOLD),
+        ));
+        spans.push(Span::raw("  "));
+    }
+    if let Some(e) = &model.error {
+        spans.push(Span::styled(format!("! {}", clean(e)), theme.health(Health::Failed)));
+        spans.push(Span::raw("  "));
+    }
     let mut facts = vec![model.server.clone()];
     if let Some(s) = &model.status {
         facts.push(s.mode.clone());
@@ -109,17 +121,6 @@ fn header_line(model: &Model, theme: Theme) -> Line<'static> {
     }
     facts.retain(|f| !f.is_empty());
     spans.push(Span::raw(facts.join(" · ")));
-    if !model.filter.is_empty() {
-        spans.push(Span::raw("  "));
-        spans.push(Span::styled(
-            format!("filter: {}", model.filter),
-            Style::new().add_modifier(Modifier::BOLD),
-        ));
-    }
-    if let Some(e) = &model.error {
-        spans.push(Span::raw("  "));
-        spans.push(Span::styled(format!("! {}", clean(e)), theme.health(Health::Failed)));
-    }
     Line::from(spans)
 }
 
@@ -370,7 +371,7 @@ mod tests {
         assert!(rows[23].starts_with("filter: b_"), "{}", rows[23]);
         m.key(Key::Enter);
         let (rows, _) = render(&m, 80, 24, Theme { color: true });
-        assert!(rows[0].contains("filter: b"), "{}", rows[0]);
+        assert!(rows[0].starts_with("ctmuxd top  filter: b  tmux -L work"), "{}", rows[0]);
         assert!(row_with(&rows, "Panes (2 shown)").ends_with('─'));
         m.key(Key::Enter);
         m.captured("%1", Ok((0..40).map(|i| format!("line {i}\x1b")).collect()));
