@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use crate::api::{ctl, ctl_ok, stderr};
 use crate::harness::{bin, Daemon, TmuxServer};
 
-/// One rule, for the pane labelled `builder` only: without the `pane` selector it would
-/// also see what `top` draws (its events list shows the trigger line) and fire on it.
+/// One rule, for the pane labelled `builder` only, so that the one firing counted is that
+/// pane's line whatever else the server's panes show (`top`'s own pane among them).
 const RULES: &str = "[[rule]]\nname = \"build\"\npattern = '^TRIGGER: START_BUILD (?P<id>\\S+)'\n\
                      pane = \"builder\"\nactions = [ \"log\" ]\n";
 
