@@ -126,9 +126,10 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         events: Option<PathBuf>,
     },
-    /// A live view of the running daemon: panes with their state, rule firings and last
-    /// line, rules with their fire counts, the latest events; keys to filter and to open a
-    /// pane's capture.
+    /// Show a live terminal view of the running daemon: panes, rules, the latest events
+    ///
+    /// Panes with their state, rule firings and last line; rules with their fire counts;
+    /// the events since it started. Keys filter panes and events and open a pane's capture.
     #[command(after_help = "Keys: q/Esc/Ctrl-C quit, / filter (a label glob or text; Enter \
         applies, Esc clears), Up/Down or j/k select, Enter open the pane's capture (Esc/q \
         back), Tab move between panes and rules.\n\nExample:\n  ctmuxd top -L work")]

@@ -661,7 +661,8 @@ fn the_manual_page_lists_every_subcommand() {
     assert!(o.status.success(), "{}", stderr(&o));
     let page = stdout(&o);
     assert!(page.contains(".TH ctmuxd 1"), "{page}");
-    for sub in ["logs", "check", "panes", "spawn", "label", "wait\\-for", "capture", "stop", "man"]
+    for sub in
+        ["logs", "check", "panes", "spawn", "label", "wait\\-for", "capture", "stop", "man", "top"]
     {
         assert!(
             page.contains(&format!("ctmuxd\\-{sub}")) || page.contains(&format!("\\fB{sub}\\fR")),
