@@ -28,4 +28,5 @@ pub mod rules;
 pub mod screens;
 pub mod timeline;
 pub mod tmux;
+pub mod top;
 pub mod waiters;

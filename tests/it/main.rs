@@ -44,5 +44,8 @@ mod churn;
 /// API requests that go to tmux must not starve triggers; reserved slots for status/stop.
 mod starve;
 
+/// `ctmuxd top` in a tmux pane: driven with send-keys, read with capture-pane.
+mod top;
+
 /// The module graph runs one way: the layer list of `ARCHITECTURE.md`, checked on the source.
 mod layers;
