@@ -251,6 +251,8 @@ impl DaemonBackend {
                         .filter(|l| engine.rules().panes.iter().any(|p| &p.spawn.label == *l))
                         .and_then(|l| engine.start_states().get(l))
                         .map(|s| s.name().to_string()),
+                    target: Some(format!("{}:{}.{}", r.session_name, r.index.0, r.index.1)),
+                    matches: engine.pane(r.id).map(|p| p.matches),
                 }
             })
             .collect()

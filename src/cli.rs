@@ -126,6 +126,18 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         events: Option<PathBuf>,
     },
+    /// Show a live terminal view of the running daemon: panes, rules, the latest events
+    ///
+    /// Panes with their state, rule firings and last line; rules with their fire counts;
+    /// the events since it started. Keys filter panes and events and open a pane's capture.
+    #[command(after_help = "Keys: q/Esc/Ctrl-C quit, / filter (a label glob or text; Enter \
+        applies, Esc clears), Up/Down or j/k select, Enter open the pane's capture (Esc/q \
+        back), Tab move between panes and rules.\n\nExample:\n  ctmuxd top -L work")]
+    Top {
+        /// Which tmux server's daemon.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Talk to the running daemon (panes, spawn, close, send, capture, wait-for, ...).
     #[command(flatten)]
     Api(crate::api::cli::ApiCommand),

@@ -69,7 +69,11 @@ pub fn compile(rules: &RuleSet) -> Result<Matcher, CompileError> {
     let specs: Vec<PatternSpec> = rules
         .rules
         .iter()
-        .map(|r| PatternSpec { pattern: r.pattern.clone(), prompt: r.prompt })
+        .map(|r| match r.screen {
+            // Screen rules are matched on rows by `screens`, never on lines.
+            true => PatternSpec::line(crate::rules::NEVER_PATTERN),
+            false => PatternSpec { pattern: r.pattern.clone(), prompt: r.prompt },
+        })
         .collect();
     Matcher::new(&specs).map_err(|source| CompileError {
         path: rules.path.clone(),
@@ -452,6 +456,9 @@ impl Engine {
                 catch_up: false,
             });
         }
+        if let Some(state) = self.panes.get_mut(&pane) {
+            state.matches += out.len() as u64;
+        }
         Some(out)
     }
 
@@ -689,12 +696,19 @@ impl Engine {
             return;
         }
         let info = state.info.clone();
+        let before = out.len();
         for m in matches.drain(..) {
             for &pid in &m.patterns {
                 self.fire(pane, &info, pid, &m, now, ts_ns, out);
             }
         }
         self.scratch = matches;
+        let fired = (out.len() - before) as u64;
+        if fired > 0 {
+            if let Some(state) = self.panes.get_mut(&pane) {
+                state.matches += fired;
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1044,6 +1058,8 @@ mod tests {
         assert_eq!(feed_at(&mut e, p1, "BOOT 2\r\n", now), ["many:BOOT 2"]);
         assert_eq!(feed_at(&mut e, p2, "BOOT 3\r\n", now), ["many:BOOT 3"], "not per pane");
         assert_eq!(e.counts(), [1, 3]);
+        let per_pane = |e: &Engine, p| e.pane(p).map(|p| p.matches);
+        assert_eq!((per_pane(&e, p1), per_pane(&e, p2)), (Some(3), Some(1)), "firings per pane");
         e.reload(e.rules().as_ref().clone()).unwrap();
         assert_eq!(feed_at(&mut e, p2, "BOOT 4\r\n", now), ["o:BOOT 4", "many:BOOT 4"]);
         assert_eq!(e.counts(), [2, 4], "counts carry over a reload by rule name");
@@ -1126,6 +1142,8 @@ mod tests {
         let fired = e.pane_exited(p2, Some(3), 0).unwrap();
         assert_eq!(fired.iter().map(|f| f.ctx.rule.as_str()).collect::<Vec<_>>(), ["any"]);
         assert_eq!(e.panes_alive(), 0);
+        let per_pane = |p| e.pane(p).map(|p| p.matches);
+        assert_eq!((per_pane(p1), per_pane(p2)), (Some(2), Some(1)), "exit firings per pane");
     }
 
     #[test]

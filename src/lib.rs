@@ -25,6 +25,8 @@ pub mod panes;
 pub mod poll;
 pub mod replay;
 pub mod rules;
+pub mod screens;
 pub mod timeline;
 pub mod tmux;
+pub mod top;
 pub mod waiters;

@@ -171,6 +171,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Some(Command::Api(cmd)) => ctmuxd::api::cli::run(cmd, &cli.daemon.server).await,
+        Some(Command::Top { server }) => {
+            // `-L`/`-S` after `top`, else before it, as for the other client commands.
+            let server = if server.socket_name.is_some() || server.socket_path.is_some() {
+                server
+            } else {
+                cli.daemon.server.clone()
+            };
+            match ctmuxd::top::run(server.target()).await {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(ctmuxd::top::TopError::Client(e)) => {
+                    eprintln!("ctmuxd top: {e}");
+                    Ok(ctmuxd::api::cli::exit_code(e.code()))
+                }
+                Err(e) => Err(anyhow::Error::new(e).context("top")),
+            }
+        }
         Some(Command::Man) => {
             use clap::CommandFactory;
             // ctmuxd(1): the daemon's options, then every subcommand with what it does.

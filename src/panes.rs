@@ -90,6 +90,8 @@ pub struct Pane {
     /// The text it showed (ring of last lines, the line being written) and the rules'
     /// matcher state over it.
     pub text: PaneWatch,
+    /// How many times rules fired on it (line and exit rules), counted by the engine.
+    pub matches: u64,
     /// The control connection (by its attached session) whose `%output` for this pane is
     /// matched: a pane in a window linked into two watched sessions is reported on both
     /// connections, and only the first one feeds it.
@@ -104,6 +106,7 @@ impl Pane {
             life: Life::Alive,
             close_on_exit: false,
             text: PaneWatch::new(matcher, ring_lines),
+            matches: 0,
             feeder: None,
         }
     }

@@ -84,9 +84,30 @@ impl Layout {
         }
         out
     }
+
+    /// Every pane's leaf cell (its size and position), in [`Layout::pane_ids`] order:
+    /// how a pane's screen follows a resize.
+    pub fn pane_cells(&self) -> Vec<&LayoutCell> {
+        let mut out = Vec::new();
+        self.root.collect_leaves(&mut out);
+        for cell in &self.floating {
+            cell.collect_leaves(&mut out);
+        }
+        out
+    }
 }
 
 impl LayoutCell {
+    /// Appends the leaf cells below this cell to `out`, in order.
+    fn collect_leaves<'a>(&'a self, out: &mut Vec<&'a LayoutCell>) {
+        match &self.kind {
+            LayoutKind::Pane(_) => out.push(self),
+            LayoutKind::LeftRight(cells) | LayoutKind::TopBottom(cells) => {
+                cells.iter().for_each(|c| c.collect_leaves(out))
+            }
+        }
+    }
+
     /// Appends the pane ids below this cell to `out`, in order.
     fn collect_panes(&self, out: &mut Vec<PaneId>) {
         match &self.kind {
@@ -330,6 +351,8 @@ mod tests {
         };
         assert_eq!(l.root, expected);
         assert_eq!(l.pane_ids(), vec![PaneId(0), PaneId(1), PaneId(2)]);
+        let sizes: Vec<(u32, u32)> = l.pane_cells().iter().map(|c| (c.width, c.height)).collect();
+        assert_eq!(sizes, [(80, 12), (40, 11), (39, 11)]);
         assert_eq!(l.to_string().as_bytes(), &s[..]);
     }
 
@@ -340,6 +363,7 @@ mod tests {
         let l = parse_layout(s.as_bytes()).unwrap();
         assert_eq!(l.floating, vec![leaf(20, 5, -3, -2, 7), leaf(10, 4, 5, 6, 8)]);
         assert_eq!(l.pane_ids(), vec![PaneId(0), PaneId(7), PaneId(8)]);
+        assert_eq!(l.pane_cells()[1], &leaf(20, 5, -3, -2, 7));
         assert_eq!(l.to_string(), s);
     }
 

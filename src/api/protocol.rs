@@ -58,6 +58,15 @@ pub struct PaneView {
     /// `restarting`, `failed`); left out for other panes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<String>,
+    /// The tmux target people write for it, `session:window_index.pane_index` (`main:2.1`);
+    /// left out by daemons from before the field was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// How many times rules fired on this pane (line and exit rules) since the daemon
+    /// learnt of it; left out for a pane the daemon does not watch, and by daemons from
+    /// before the field was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matches: Option<u64>,
 }
 
 fn empty_object() -> Value {

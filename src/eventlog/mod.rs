@@ -28,7 +28,7 @@ pub use record::{
     MatchEvent, Origin, OtherEvent, OverflowEvent, PaneChange, PaneEvent, Record, ResyncEvent,
     SkippedEvent, TriggerEvent, TriggerOn,
 };
-pub use view::{human_line, human_text, RecordFilter};
+pub use view::{about, human_line, human_text, RecordFilter};
 
 /// Name of the live log file inside the log directory.
 pub const LOG_FILE: &str = "events.jsonl";

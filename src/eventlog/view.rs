@@ -67,8 +67,9 @@ impl RecordFilter {
     }
 }
 
-/// The pane id, label and rule a record is about, where it says.
-fn about(event: &Event) -> (Option<&str>, Option<&str>, Option<&str>) {
+/// The pane id, label and rule a record is about, where it says (`None` for what it does
+/// not name: a daemon record is about no pane).
+pub fn about(event: &Event) -> (Option<&str>, Option<&str>, Option<&str>) {
     fn origin(o: &Origin) -> (Option<&str>, Option<&str>, Option<&str>) {
         (o.pane.as_deref(), o.label.as_deref(), o.rule.as_deref())
     }

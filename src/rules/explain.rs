@@ -14,6 +14,9 @@ pub fn explain(set: &RuleSet) -> Vec<String> {
             PaneSelector::Label(glob) => format!("panes labelled `{glob}`"),
         };
         let when = match &rule.trigger {
+            Trigger::Output if rule.screen => {
+                format!("`{}` appearing on the screen of {panes}", rule.pattern)
+            }
             Trigger::Output => {
                 let what = if rule.prompt { "a line (or a prompt)" } else { "a line" };
                 format!("{what} matching `{}` in {panes}", rule.pattern)

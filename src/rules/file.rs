@@ -18,6 +18,7 @@
 //! once = false               # optional
 //! cooldown = "2s"            # optional
 //! prompt = false             # optional
+//! screen = false             # optional: match the rows on screen instead of lines
 //! actions = [ { exec = ["./scripts/on-build.sh", "--fast"], timeout = "10s" }, "log" ]
 //! ```
 
@@ -76,6 +77,8 @@ pub(super) struct RawRule {
     pub cooldown: Option<Spanned<DurationText>>,
     #[serde(default)]
     pub prompt: bool,
+    #[serde(default)]
+    pub screen: Option<Spanned<bool>>,
     pub actions: Spanned<Vec<Spanned<RawAction>>>,
 }
 

@@ -41,7 +41,9 @@ pub use crate::glob::glob_match;
 pub use error::{RulesError, RulesErrorKind};
 pub use explain::explain;
 pub use orchestration::{PaneSpec, Restart, RestartWhen, StatusFilter, Trigger};
-pub use rule::{PaneSelector, Rule, Settings, MAX_CONCURRENT_ACTIONS, MAX_RING_LINES};
+pub use rule::{
+    PaneSelector, Rule, Settings, MAX_CONCURRENT_ACTIONS, MAX_RING_LINES, NEVER_PATTERN,
+};
 
 /// A validated rules file.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -62,6 +62,9 @@ pub struct Rule {
     /// May match the line still being written (`Password:`, `>>> `), not only
     /// completed lines.
     pub prompt: bool,
+    /// Match the rows on the pane's screen (after each burst of output) instead of the
+    /// lines it prints: fires when a match appears on screen, not again while it stays.
+    pub screen: bool,
     /// Which panes the rule watches.
     pub pane: PaneSelector,
     /// Fire at most once for the daemon's life.
@@ -265,6 +268,22 @@ impl RuleChecker<'_> {
             }
             (_, None) => NEVER_PATTERN.to_owned(),
         };
+        let screen = match &raw.screen {
+            Some(flag) if *flag.get_ref() && trigger != Trigger::Output => {
+                return Err(self.err(
+                    flag.span(),
+                    "`screen` only applies to output rules; remove it or drop `on`".to_owned(),
+                ))
+            }
+            Some(flag) if *flag.get_ref() && raw.prompt => {
+                return Err(self.err(
+                    flag.span(),
+                    "`screen` and `prompt` do not go together: the screen already shows the line being written; remove `prompt`".to_owned(),
+                ))
+            }
+            Some(flag) => *flag.get_ref(),
+            None => false,
+        };
         let pane = match &raw.pane {
             Some(pane) => PaneSelector::parse(pane.get_ref())
                 .map_err(|message| self.err(pane.span(), message))?,
@@ -293,6 +312,7 @@ impl RuleChecker<'_> {
             name: self.name.to_owned(),
             pattern,
             prompt: raw.prompt,
+            screen,
             pane,
             once: raw.once,
             cooldown,

@@ -61,6 +61,7 @@ fn the_documented_minimal_rule_parses_with_defaults() {
             name: "build".into(),
             pattern: r"TRIGGER: START_BUILD (?P<id>\S+)".into(),
             prompt: false,
+            screen: false,
             pane: PaneSelector::All,
             once: false,
             cooldown: None,
@@ -178,7 +179,7 @@ fn unknown_field_is_pointed_at_and_the_known_ones_listed() {
         (3, 1),
         Some("build"),
         "rules.toml:3:1: rule `build`: unknown field `patern`, expected one of `name`, `pattern`, \
-         `on`, `status`, `event`, `pane`, `once`, `cooldown`, `prompt`, `actions`",
+         `on`, `status`, `event`, `pane`, `once`, `cooldown`, `prompt`, `screen`, `actions`",
     );
 }
 

@@ -88,6 +88,9 @@ pub struct PaneRecord {
     pub session_name: String,
     /// Window id.
     pub window: WindowId,
+    /// The window's index in its session and the pane's index in its window: with the
+    /// session name, the tmux target people write (`main:2.1`).
+    pub index: (u32, u32),
     /// Process id of the pane's first process.
     pub pid: u32,
     /// Foreground command name; for a pane ctmuxd spawned, the command it was given.
@@ -122,6 +125,8 @@ impl PaneRecord {
             format::raw("pane_dead"),
             format::raw("pane_dead_status"),
             format::raw("pane_dead_signal"),
+            format::raw("window_index"),
+            format::raw("pane_index"),
             format::clean("session_name"),
             format::clean(EXIT_OPTION),
             format::clean(LABEL_OPTION),
@@ -132,11 +137,11 @@ impl PaneRecord {
 
     /// Parses one line of [`PaneRecord::format`] output; `None` for a malformed line.
     pub fn parse(l: &str) -> Option<PaneRecord> {
-        let f: [&str; 15] = format::split(l)?;
+        let f: [&str; 17] = format::split(l)?;
         let signal: Option<i32> = f[9].parse().ok();
         // tmux 3.3a does not always fill pane_dead_status: fall back to the status the
         // spawn wrapper stored in the pane.
-        let stored: Option<i32> = if signal.is_none() { f[11].parse().ok() } else { None };
+        let stored: Option<i32> = if signal.is_none() { f[13].parse().ok() } else { None };
         let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
         Some(PaneRecord {
             id: f[0].parse().ok()?,
@@ -144,14 +149,15 @@ impl PaneRecord {
             window: f[2].parse().ok()?,
             pid: f[3].parse().unwrap_or(0),
             // The spawn wrapper's `sh` stays the foreground process: show what it runs.
-            command: if f[4] == "sh" && !f[14].is_empty() { f[14] } else { f[4] }.to_string(),
+            command: if f[4] == "sh" && !f[16].is_empty() { f[16] } else { f[4] }.to_string(),
             size: (f[5].parse().unwrap_or(0), f[6].parse().unwrap_or(0)),
             dead: f[7] == "1",
             exit_status: f[8].parse().ok().or(stored),
             exit_signal: signal,
-            session_name: f[10].to_string(),
-            label: opt(f[12]),
-            meta: opt(f[13]).and_then(|m| serde_json::from_str(&m).ok()),
+            index: (f[10].parse().unwrap_or(0), f[11].parse().unwrap_or(0)),
+            session_name: f[12].to_string(),
+            label: opt(f[14]),
+            meta: opt(f[15]).and_then(|m| serde_json::from_str(&m).ok()),
         })
     }
 }
@@ -484,6 +490,8 @@ mod tests {
             "1",
             "3",
             "",
+            "2",
+            "1",
             "main",
             "",
             "build",
@@ -496,12 +504,13 @@ mod tests {
         let hand_made = l.replace(&format!("{SEP}make test"), &SEP.to_string());
         assert_eq!(PaneRecord::parse(&hand_made).unwrap().command, "sh");
         assert_eq!(r.id, PaneId(3));
+        assert_eq!(r.index, (2, 1), "window and pane index");
         assert!(r.dead);
         assert_eq!(r.exit_status, Some(3));
         // No status from tmux: the one the spawn wrapper stored is used.
         let l2 = l.replacen(
-            &format!("{SEP}3{SEP}{SEP}main{SEP}{SEP}"),
-            &format!("{SEP}{SEP}{SEP}main{SEP}7{SEP}"),
+            &format!("{SEP}3{SEP}{SEP}2{SEP}1{SEP}main{SEP}{SEP}"),
+            &format!("{SEP}{SEP}{SEP}2{SEP}1{SEP}main{SEP}7{SEP}"),
             1,
         );
         assert_eq!(PaneRecord::parse(&l2).unwrap().exit_status, Some(7));

@@ -69,9 +69,11 @@ const PANE_KEYS: &[&str] = &[
     "id",
     "label",
     "last_line",
+    "matches",
     "meta",
     "pid",
     "session",
+    "target",
     "width",
     "window",
 ];
@@ -261,6 +263,9 @@ fn json_output_follows_the_documented_schema() {
             && pane["window"].is_string()
     );
     assert_eq!(pane["last_line"], "finished");
+    assert_eq!(pane["matches"], 0, "no rule fired on it");
+    let target = pane["target"].as_str().unwrap_or_default();
+    assert!(target.starts_with("main:") && target.ends_with(".0"), "{pane}");
 
     let status = json(&ctl_ok(&server, &["status", "--json"]));
     assert_eq!(
@@ -656,7 +661,8 @@ fn the_manual_page_lists_every_subcommand() {
     assert!(o.status.success(), "{}", stderr(&o));
     let page = stdout(&o);
     assert!(page.contains(".TH ctmuxd 1"), "{page}");
-    for sub in ["logs", "check", "panes", "spawn", "label", "wait\\-for", "capture", "stop", "man"]
+    for sub in
+        ["logs", "check", "panes", "spawn", "label", "wait\\-for", "capture", "stop", "man", "top"]
     {
         assert!(
             page.contains(&format!("ctmuxd\\-{sub}")) || page.contains(&format!("\\fB{sub}\\fR")),

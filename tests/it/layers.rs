@@ -42,7 +42,7 @@ const LAYERS: &[&[&str]] = &[
     &["answers"],
     &["daemon", "poll", "replay"],
     &["demo"],
-    &["cli"],
+    &["cli", "top"],
     &["main"],
 ];
 

@@ -44,6 +44,9 @@ mod churn;
 /// API requests that go to tmux must not starve triggers; reserved slots for status/stop.
 mod starve;
 
+/// `ctmuxd top` in a tmux pane: driven with send-keys, read with capture-pane.
+mod top;
+
 /// Panes as a person sees them (issue 13): `capture` against tmux's own screen in real
 /// programs, `wait-for --screen`, screen rules, REPL prompts.
 mod screen;

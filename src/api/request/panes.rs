@@ -138,6 +138,8 @@ mod tests {
             exit_signal: None,
             last_line: Some("x".repeat(100)),
             start: Some("failed".into()),
+            target: Some("main:1.0".into()),
+            matches: Some(2),
         };
         let t = panes_table(&[
             p.clone(),

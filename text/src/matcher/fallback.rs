@@ -7,7 +7,7 @@
 //! the line. Memory stays
 //! bounded: `meta::Regex` keeps its own lazy DFA with regex-automata's
 //! give-up heuristics and falls back to the PikeVM, whose state is bounded by the
-//! NFA size. The line itself is bounded by the screen (`pane::screen`).
+//! NFA size. The line itself is bounded by the screen (`pane::lines`).
 
 use regex_automata::Input;
 

@@ -1,5 +1,6 @@
-//! [`PaneWatch`]: the facade the daemon keeps for each pane. Raw pane bytes go
-//! through the [`Screen`] into the [`Ring`], and each line's text is walked by the
+//! [`PaneWatch`]: the facade the daemon keeps for each pane. Raw pane bytes go to
+//! the pane's terminal [`Screen`] (the rows it shows) and through the [`LineDecoder`]
+//! into the [`Ring`] (the lines it printed), and each line's text is walked by the
 //! pane's [`PaneMatcher`] as it grows; every line that matched becomes a
 //! [`LineMatch`]. Prompt patterns are also checked on the unterminated line at the
 //! end of each feed.
@@ -13,8 +14,9 @@ use std::sync::Arc;
 use crate::matcher::{Matcher, PaneMatcher, PatternId};
 
 use super::{
+    lines::{LineDecoder, LineSink},
     ring::Ring,
-    screen::{LineSink, Screen},
+    screen::Screen,
 };
 
 /// One line on which rule patterns fired.
@@ -32,7 +34,7 @@ pub struct LineMatch {
     pub seq: u64,
 }
 
-/// One pane's screen, ring buffer and matcher state.
+/// One pane's screen, lines, ring buffer and matcher state.
 ///
 /// # Example
 ///
@@ -57,7 +59,9 @@ pub struct LineMatch {
 /// ```
 #[derive(Debug)]
 pub struct PaneWatch {
+    /// The rows the pane shows (80×24 until [`PaneWatch::screen_mut`] resizes it).
     screen: Screen,
+    lines: LineDecoder,
     ring: Ring,
     matcher: PaneMatcher,
     /// Reused pattern list for each line's matches (copied out only on a match).
@@ -68,7 +72,8 @@ impl PaneWatch {
     /// A watch for a new pane, keeping the last `ring_lines` complete lines.
     pub fn new(matcher: Arc<Matcher>, ring_lines: usize) -> PaneWatch {
         PaneWatch {
-            screen: Screen::new(),
+            screen: Screen::default(),
+            lines: LineDecoder::new(),
             ring: Ring::new(ring_lines),
             matcher: PaneMatcher::new(matcher),
             scratch: Vec::new(),
@@ -98,7 +103,8 @@ impl PaneWatch {
             out,
             on_line,
         };
-        self.screen.feed(data, &mut sink);
+        self.lines.feed(data, &mut sink);
+        self.screen.feed(data);
         let partial = self.ring.partial();
         self.matcher.scan(partial);
         self.matcher.peek_prompts(partial, &mut self.scratch);
@@ -110,6 +116,16 @@ impl PaneWatch {
                 seq: self.ring.total_lines() + 1,
             });
         }
+    }
+
+    /// The rows the pane shows.
+    pub fn screen(&self) -> &Screen {
+        &self.screen
+    }
+
+    /// The pane's screen, to resize or seed it, or to take its changed flag.
+    pub fn screen_mut(&mut self) -> &mut Screen {
+        &mut self.screen
     }
 
     /// The pane's recent lines.
