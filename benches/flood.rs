@@ -121,7 +121,7 @@ fn write_flood(path: &Path, bytes: usize) -> usize {
             ms % 1000
         )
         .expect("write to a Vec");
-        if n % 1000 == 0 {
+        if n.is_multiple_of(1000) {
             triggers += 1;
             write!(line, "\x1b[1;35mNOTE \x1b[0m flood: TRIGGER {triggers} reached")
                 .expect("write to a Vec");
@@ -141,7 +141,7 @@ fn write_flood(path: &Path, bytes: usize) -> usize {
                 r as u32
             )
             .expect("write to a Vec");
-            if r % 8 == 0 {
+            if r.is_multiple_of(8) {
                 // Longer than the pane: wraps on screen, one line in the log.
                 write!(line, " user_agent=\"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36\"")
                     .expect("write to a Vec");

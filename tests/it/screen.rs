@@ -252,16 +252,37 @@ fn normalise(screen: &str) -> Vec<String> {
 
 /// Two screens in columns, a `!` on rows that differ.
 fn side_by_side(tmux: &[String], ours: &[String]) -> String {
-    let width = tmux.iter().map(|r| r.chars().count()).max().unwrap_or(0).max(4);
+    let width = tmux.iter().map(|r| cols(r)).max().unwrap_or(0).max(6);
     let mut out = format!("    {:<width$} | ctmuxd\n", "tmux");
     for i in 0..tmux.len().max(ours.len()) {
         let t = tmux.get(i).map_or("<none>", String::as_str);
         let o = ours.get(i).map_or("<none>", String::as_str);
         let mark = if t == o { ' ' } else { '!' };
-        let pad = width.saturating_sub(t.chars().count());
+        let pad = width.saturating_sub(cols(t));
         out.push_str(&format!("{mark}{i:>2} {t}{:pad$} | {o}\n", ""));
     }
     out
+}
+
+/// Roughly how many columns a row takes (wide CJK and emoji 2, combining marks 0), to
+/// line up [`side_by_side`]; only for showing a failure.
+fn cols(row: &str) -> usize {
+    row.chars()
+        .map(|c| match u32::from(c) {
+            0x300..=0x36f | 0x200d | 0xfe00..=0xfe0f | 0x1f3fb..=0x1f3ff => 0,
+            0x1100..=0x115f
+            | 0x2e80..=0xa4cf
+            | 0xac00..=0xd7a3
+            | 0xf900..=0xfaff
+            | 0xfe30..=0xfe4f
+            | 0xff00..=0xff60
+            | 0xffe0..=0xffe6
+            | 0x1f1e6..=0x1f1ff
+            | 0x1f300..=0x1faff
+            | 0x20000..=0x3fffd => 2,
+            _ => 1,
+        })
+        .sum()
 }
 
 /// Whether any row contains `needle`.
@@ -294,7 +315,7 @@ fn numbered_lines(n: usize) -> String {
             s.push(' ');
             s.push_str(WORDS[(i + k) % WORDS.len()]);
         }
-        if i % 10 == 0 {
+        if i.is_multiple_of(10) {
             s.push_str("\tafter a tab");
         }
         s.push('\n');
