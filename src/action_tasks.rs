@@ -168,7 +168,7 @@ impl Dispatcher {
         if queued >= self.max_queued {
             self.queued.fetch_sub(1, Ordering::SeqCst);
             let dropped = self.dropped.fetch_add(1, Ordering::SeqCst) + 1;
-            if dropped == 1 || dropped % 100 == 0 {
+            if dropped == 1 || dropped.is_multiple_of(100) {
                 self.append(&Record::now(OverflowEvent {
                     origin: firing.ctx.origin(),
                     mode: Some(self.mode.to_string()),

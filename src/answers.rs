@@ -36,10 +36,10 @@ use crate::action::{ActionContext, ExecAction};
 use crate::action_tasks::Dispatcher;
 use crate::api::protocol::{ApiError, Empty, ErrorCode, MatchView, PaneView};
 use crate::api::request::{
-    CaptureReply, CaptureRequest, CloseReply, CloseRequest, EventFeed, EventsRequest, LabelReply,
-    LabelRequest, PaneEntryView, PanesReply, PanesRequest, ReloadReply, ReloadRequest, RuleView,
-    RulesReply, RulesRequest, SendReply, SendRequest, SpawnReply, SpawnRequest, StatusReply,
-    StatusRequest, StatusView, StopRequest, SubscribeRequest, WaitReply, WaitRequest,
+    CaptureReply, CaptureRequest, CaptureView, CloseReply, CloseRequest, EventFeed, EventsRequest,
+    LabelReply, LabelRequest, PaneEntryView, PanesReply, PanesRequest, ReloadReply, ReloadRequest,
+    RuleView, RulesReply, RulesRequest, SendReply, SendRequest, SpawnReply, SpawnRequest,
+    StatusReply, StatusRequest, StatusView, StopRequest, SubscribeRequest, WaitReply, WaitRequest,
 };
 use crate::api::{Backend, BackendFuture, Subscription};
 use crate::eventlog::{DaemonEvent, MatchEvent, Origin, Record};
@@ -270,6 +270,7 @@ impl DaemonBackend {
         let dp = DynamicPattern {
             pattern: pattern.to_string(),
             prompt,
+            screen: false,
             pane: Some(pane),
             sink: DynamicSink::Once { tx, skip_echo },
         };
@@ -471,14 +472,36 @@ impl Backend for DaemonBackend {
         let CaptureRequest { label, lines } = req;
         Box::pin(async move {
             let pane = self.resolve(&label).await?;
-            let lines = self
-                .dispatcher
-                .engine
-                .lock()
-                .expect("engine")
-                .last_lines(pane, lines)
-                .unwrap_or_default();
-            Ok(CaptureReply { lines })
+            let engine = self.dispatcher.engine.lock().expect("engine");
+            let Some(p) = engine.pane(pane) else {
+                return Err(ApiError::not_found(format!("pane {pane} is gone")));
+            };
+            let screen = p.text.screen();
+            let (size, cursor) = (Some(screen.size()), Some(screen.cursor()));
+            let Some(n) = lines else {
+                let reply = CaptureReply {
+                    lines: screen.rows(),
+                    view: CaptureView::Screen,
+                    size,
+                    cursor,
+                    not_kept: 0,
+                    kept_per_pane: None,
+                };
+                return Ok(reply);
+            };
+            let ring = p.text.ring();
+            let lines = ring.last_lines(n);
+            // Lines printed (the one being written counts) that the ring no longer has.
+            let printed = ring.total_lines() + u64::from(!ring.partial().is_empty());
+            let not_kept = (n as u64).min(printed).saturating_sub(lines.len() as u64);
+            Ok(CaptureReply {
+                lines,
+                view: CaptureView::Log,
+                size,
+                cursor,
+                not_kept,
+                kept_per_pane: Some(ring.capacity()),
+            })
         })
     }
 
@@ -490,6 +513,7 @@ impl Backend for DaemonBackend {
             let waiter = Waiter::compile(DynamicPattern {
                 pattern: req.pattern.clone(),
                 prompt: false,
+                screen: req.screen,
                 pane: Some(pane),
                 sink: DynamicSink::Once { tx, skip_echo: None },
             })
@@ -498,6 +522,7 @@ impl Backend for DaemonBackend {
             let (_guard, found) = {
                 let mut engine = self.dispatcher.engine.lock().expect("engine");
                 let found = match req.since {
+                    _ if req.screen => engine.search_screen(pane, waiter.regex()),
                     0 => None,
                     n => engine.search_recent(pane, waiter.regex(), n),
                 };
@@ -519,6 +544,7 @@ impl Backend for DaemonBackend {
             let dp = DynamicPattern {
                 pattern: req.pattern.clone(),
                 prompt: false,
+                screen: false,
                 pane: None,
                 sink: DynamicSink::Stream { tx },
             };

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::action_tasks::Dispatcher;
 use crate::checkpoint::{self, Checkpoint, PaneMark};
 use crate::eventlog::{CatchUpEvent, DaemonEvent, Origin, Record, SkippedEvent};
-use crate::firing::{now_ns, Engine};
+use crate::firing::{now_ns, Engine, ScreenSeed};
 use crate::pane_lifecycle;
 use crate::panes::PaneInfo;
 use crate::rules::RuleSet;
@@ -641,7 +641,8 @@ async fn catch_up(conn: &Conn, sid: SessionId, shared: &Arc<Shared>) {
         let g = geo.clone();
         let fmt = "#{history_size} #{history_limit} #{cursor_y} #{pane_height}";
         let target = pane.to_string();
-        let hook: crate::tmux::control::ReplyHook = Box::new(move |reply| {
+        let hook: crate::tmux::control::ReplyHook = Box::new(move |replies| {
+            let Some(reply) = replies.first() else { return };
             let text = reply.lines.first().map(|l| String::from_utf8_lossy(l).into_owned());
             let nums: Vec<u64> =
                 text.unwrap_or_default().split(' ').filter_map(|v| v.parse().ok()).collect();
@@ -658,7 +659,8 @@ async fn catch_up(conn: &Conn, sid: SessionId, shared: &Arc<Shared>) {
             continue;
         }
         let (sh, stash) = (shared.clone(), conn.stash.clone());
-        let hook: crate::tmux::control::ReplyHook = Box::new(move |reply| {
+        let hook: crate::tmux::control::ReplyHook = Box::new(move |replies| {
+            let Some(reply) = replies.first() else { return };
             let lines: Vec<String> = reply
                 .lines
                 .iter()
@@ -682,14 +684,38 @@ async fn catch_up(conn: &Conn, sid: SessionId, shared: &Arc<Shared>) {
             tracing::warn!("catch-up of {pane}: {e}");
         }
     }
+    // Every pane's screen starts as tmux shows it; output held before this point is on
+    // it already (see `Hold::screen_seeded`), output after it is applied on top.
+    let all: Vec<PaneId> = {
+        let engine = shared.engine.lock().expect("engine");
+        engine
+            .panes()
+            .into_iter()
+            .filter(|(_, i)| i.session == Some(sid))
+            .map(|(id, _)| id)
+            .collect()
+    };
+    for pane in all {
+        let (sh, stash) = (shared.clone(), conn.stash.clone());
+        let hook: crate::tmux::control::ReplyHook = Box::new(move |replies| {
+            if let Some(seed) = screen_seed(replies) {
+                sh.engine.lock().expect("engine").seed_screen(pane, &seed);
+                stash.screen_seeded(pane);
+            }
+        });
+        if let Err(e) = conn.client.request_all(&screen_commands(pane), Some(hook)).await {
+            tracing::debug!("reading the screen of {pane}: {e}");
+        }
+    }
     // Whatever is still held was printed after the attach: match it as live output.
     let (sh, stash) = (shared.clone(), conn.stash.clone());
     let hook: crate::tmux::control::ReplyHook = Box::new(move |_| {
         let held = stash.release();
         let mut firings = Vec::new();
         let mut engine = sh.engine.lock().expect("engine");
-        for (pane, data) in held {
-            engine.on_output(pane, &data, Instant::now(), now_ns(), &mut firings);
+        for (pane, held) in held {
+            let (data, from) = (&held.data, held.screen_from);
+            engine.on_output_split(pane, data, from, Instant::now(), now_ns(), &mut firings);
         }
         if !firings.is_empty() {
             sh.save_checkpoint(&engine);
@@ -745,7 +771,8 @@ fn caught_up(
     data.extend_from_slice(cursor.as_bytes());
     let mut firings = Vec::new();
     let mut engine = shared.engine.lock().expect("engine");
-    engine.on_output(pane, &data, Instant::now(), now_ns(), &mut firings);
+    // Lines read back from the history: the screen is seeded apart.
+    engine.on_output_split(pane, &data, usize::MAX, Instant::now(), now_ns(), &mut firings);
     shared.save_checkpoint(&engine);
     drop(engine);
     let n = complete.len() - start;
@@ -814,6 +841,16 @@ impl RouteSink for EngineFeed {
         self.shared.engine.lock().expect("engine").claim_output(pane, session, &self.name)
     }
 
+    fn drained(&mut self) {
+        let shared = &self.shared;
+        let mut engine = shared.engine.lock().expect("engine");
+        engine.on_pause(Instant::now(), now_ns(), &mut self.firings);
+        drop(engine);
+        for f in self.firings.drain(..) {
+            shared.dispatcher.fire(f);
+        }
+    }
+
     fn control(&mut self, session: SessionId, event: Event) {
         let _ = self.tx.send(Control::Event { session, event });
     }
@@ -847,9 +884,8 @@ async fn attach(
         name: name.to_string(),
         firings: Vec::new(),
     };
-    let mut router = Router::new(sid_cell.clone(), stash.clone(), feed);
-    let sink = move |event: Event| router.route(event);
-    let (client, conn) = ControlClient::connect(&opts.target, copts, sink).await?;
+    let router = Router::new(sid_cell.clone(), stash.clone(), feed);
+    let (client, conn) = ControlClient::connect(&opts.target, copts, router).await?;
     // %session-changed follows the attach reply; a round trip guarantees it was read.
     let id_line = client.command(line("display-message", &["-p", "#{session_id}"])).await?;
     let sid: SessionId = id_line
@@ -882,6 +918,32 @@ async fn attach(
 /// How many lines of a paused pane's history are read back when it is resumed.
 pub const CATCH_UP_LINES: usize = 10_000;
 
+/// The commands that read a pane's screen as tmux shows it: its cursor, whether a
+/// program is on the alternate screen and its size, then its visible rows. Sent as one
+/// command line, so no output comes between the two.
+fn screen_commands(pane: PaneId) -> [String; 2] {
+    let id = pane.to_string();
+    let fmt = "#{cursor_x} #{cursor_y} #{alternate_on} #{pane_width} #{pane_height}";
+    [line("display-message", &["-p", "-t", &id, fmt]), line("capture-pane", &["-p", "-t", &id])]
+}
+
+/// The screen read by [`screen_commands`]; `None` if either failed or is malformed.
+fn screen_seed(replies: &[tmux_control_parser::Reply]) -> Option<ScreenSeed> {
+    let [geometry, visible] = replies else { return None };
+    if !geometry.ok || !visible.ok {
+        return None;
+    }
+    let text = String::from_utf8_lossy(geometry.lines.first()?).into_owned();
+    let n: Vec<u16> = text.split(' ').map(|v| v.trim().parse().ok()).collect::<Option<_>>()?;
+    let [x, y, alternate, cols, rows] = n[..] else { return None };
+    Some(ScreenSeed {
+        rows: visible.lines.iter().map(|l| String::from_utf8_lossy(l).into_owned()).collect(),
+        cursor: (x, y),
+        alternate: alternate == 1,
+        size: (cols, rows),
+    })
+}
+
 /// Resumes a pane tmux paused for ctmuxd and matches the lines tmux dropped meanwhile.
 ///
 /// `capture-pane` and `refresh-client -A %P:continue` go as one command line, so tmux
@@ -897,14 +959,20 @@ async fn resume_paused(
 ) -> Result<(), TmuxError> {
     let id = pane.to_string();
     let depth = format!("-{CATCH_UP_LINES}");
+    let [geometry, visible] = screen_commands(pane);
+    // The screen missed what tmux dropped too: it is read again, at the same point.
     let commands = [
         line("capture-pane", &["-p", "-J", "-t", &id, "-S", &depth]),
+        geometry,
+        visible,
         line("refresh-client", &["-A", &format!("{pane}:continue")]),
     ];
     let hook_shared = shared.clone();
-    let hook: crate::tmux::control::ReplyHook = Box::new(move |reply| {
-        if !reply.ok {
-            return;
+    let hook: crate::tmux::control::ReplyHook = Box::new(move |replies| {
+        let Some(reply) = replies.first().filter(|r| r.ok) else { return };
+        if let Some(seed) = screen_seed(&replies[1..]) {
+            // Applied after the lines below: the screen and the lines are apart.
+            hook_shared.engine.lock().expect("engine").seed_screen(pane, &seed);
         }
         let mut lines: Vec<String> =
             reply.lines.iter().map(|l| String::from_utf8_lossy(l).into_owned()).collect();
@@ -950,6 +1018,11 @@ async fn resume_paused(
     }
 }
 
+/// A pane side from tmux (a u32) as a screen side; tmux's own limit is 10,000.
+fn side(n: u32) -> u16 {
+    u16::try_from(n).unwrap_or(u16::MAX)
+}
+
 /// Re-reads panes (all of them, or one window's) with one `list-panes` and updates the engine.
 async fn refresh_panes(
     conns: &HashMap<SessionId, Conn>,
@@ -969,7 +1042,7 @@ async fn refresh_panes(
             return;
         }
     };
-    let seen: HashMap<PaneId, (PaneInfo, bool)> = records
+    let seen: HashMap<PaneId, (PaneInfo, bool, (u32, u32))> = records
         .into_iter()
         .filter(|r| window.is_none_or(|w| r.window == w))
         .map(|r: PaneRecord| {
@@ -979,7 +1052,7 @@ async fn refresh_panes(
                 window: Some(r.window),
                 label: r.label,
             };
-            (r.id, (info, r.dead))
+            (r.id, (info, r.dead, r.size))
         })
         .collect();
     let mut engine = shared.engine.lock().expect("engine");
@@ -992,7 +1065,7 @@ async fn refresh_panes(
             engine.remove_pane(id);
         }
     }
-    for (id, (mut info, dead)) in seen {
+    for (id, (mut info, dead, (cols, rows))) in seen {
         if let Some(old) = engine.pane_info(id) {
             // A label set by ctmuxd itself may not have reached tmux yet: keep it. Labels
             // removed by hand arrive through the label subscription instead.
@@ -1005,6 +1078,7 @@ async fn refresh_panes(
         if engine.upsert_pane(id, info) && dead {
             engine.mark_dead(id);
         }
+        engine.resize_pane(id, side(cols), side(rows));
     }
 }
 
@@ -1026,8 +1100,17 @@ async fn on_event(
             }
         }
         Event::LayoutChange { window, layout, .. } => {
-            let now: Vec<PaneId> = layout.map(|l| l.pane_ids()).unwrap_or_default();
-            let known = shared.engine.lock().expect("engine").panes_in_window(window);
+            let now: Vec<PaneId> = layout.as_ref().map(|l| l.pane_ids()).unwrap_or_default();
+            let known = {
+                let mut engine = shared.engine.lock().expect("engine");
+                // Screens follow the layout before any output drawn at the new size.
+                for cell in layout.iter().flat_map(|l| l.pane_cells()) {
+                    if let tmux_control_parser::LayoutKind::Pane(id) = cell.kind {
+                        engine.resize_pane(id, side(cell.width), side(cell.height));
+                    }
+                }
+                engine.panes_in_window(window)
+            };
             if now.iter().any(|p| !known.contains(p)) || known.iter().any(|p| !now.contains(p)) {
                 refresh_panes(conns, shared, Some(window)).await;
             }

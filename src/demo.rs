@@ -717,7 +717,8 @@ impl Progress {
         }
         lat.sort_unstable();
         let mid = lat.len() / 2;
-        let median = if lat.len() % 2 == 0 { (lat[mid - 1] + lat[mid]) / 2 } else { lat[mid] };
+        let median =
+            if lat.len().is_multiple_of(2) { (lat[mid - 1] + lat[mid]) / 2 } else { lat[mid] };
         let _ = writeln!(
             out,
             "    {} trigger(s): median {}, max {}",

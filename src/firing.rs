@@ -18,6 +18,7 @@ use std::time::Instant;
 use crate::action::ActionContext;
 use crate::panes::{Life, Pane, PaneInfo, StartState};
 use crate::rules::{Rule, RuleSet, Trigger};
+use crate::screens::{ScreenMatcher, ScreenWatch};
 pub use crate::waiters::{DynamicMatch, DynamicPattern, DynamicSink};
 use crate::waiters::{PatternError, PatternRegex, Waiter, Waiters};
 use ctmuxd_text::matcher::{Matcher, MatcherError, PatternSpec};
@@ -60,12 +61,32 @@ impl Firing {
     }
 }
 
-/// Compiles the patterns of a rule set into one matcher. Only the rules go in: run-time
-/// patterns are matched apart (see [`crate::waiters`]).
+/// A rule set's patterns compiled: the line rules into one matcher, the screen rules
+/// (`screen = true`) into another.
+#[derive(Debug)]
+pub struct CompiledRules {
+    /// Every rule, in rule order (screen and non-output rules never match a line).
+    pub lines: Matcher,
+    /// The screen rules.
+    pub screen: ScreenMatcher,
+}
+
+/// Compiles the patterns of a rule set. Only the rules go in: run-time patterns are
+/// matched apart (see [`crate::waiters`]).
 ///
 /// # Errors
 /// [`CompileError`] naming the file and the rule whose pattern cannot be compiled.
-pub fn compile(rules: &RuleSet) -> Result<Matcher, CompileError> {
+pub fn compile(rules: &RuleSet) -> Result<CompiledRules, CompileError> {
+    let lines = compile_lines(rules)?;
+    let screen = ScreenMatcher::compile(rules).map_err(|source| CompileError {
+        path: rules.path.clone(),
+        rule: rules.rules.get(source.index).map(|r| r.name.clone()),
+        source,
+    })?;
+    Ok(CompiledRules { lines, screen })
+}
+
+fn compile_lines(rules: &RuleSet) -> Result<Matcher, CompileError> {
     let specs: Vec<PatternSpec> = rules
         .rules
         .iter()
@@ -123,7 +144,7 @@ impl ReloadPlan {
     ///
     /// # Errors
     /// A rule's pattern does not compile (the message names the file and the rule).
-    pub fn compile_rules(&self, rules: &RuleSet) -> Result<Matcher, CompileError> {
+    pub fn compile_rules(&self, rules: &RuleSet) -> Result<CompiledRules, CompileError> {
         compile(rules)
     }
 }
@@ -149,6 +170,11 @@ pub struct Engine {
     scratch: Vec<LineMatch>,
     /// Where each `[[pane]]` entry is in its start order, by label.
     start_states: std::collections::BTreeMap<String, StartState>,
+    /// The screen rules and which of them each pane shows.
+    screens: ScreenWatch,
+    /// Panes that printed since the last [`Engine::on_pause`] (the last one may repeat
+    /// an earlier one; deduplicated there).
+    touched: Vec<PaneId>,
 }
 
 impl Engine {
@@ -157,8 +183,11 @@ impl Engine {
     /// # Errors
     /// See [`compile`].
     pub fn new(rules: RuleSet) -> Result<Engine, CompileError> {
-        let matcher = Arc::new(compile(&rules)?);
+        let CompiledRules { lines, screen } = compile(&rules)?;
+        let matcher = Arc::new(lines);
         Ok(Engine {
+            screens: ScreenWatch::new(screen),
+            touched: Vec::new(),
             counts: vec![0; rules.rules.len()],
             rules: Arc::new(rules),
             matcher,
@@ -221,12 +250,14 @@ impl Engine {
         &mut self,
         plan: &ReloadPlan,
         rules: RuleSet,
-        matcher: Matcher,
+        compiled: CompiledRules,
     ) -> Result<(), Box<RuleSet>> {
         if plan.generation != self.generation {
             return Err(Box::new(rules));
         }
-        let matcher = Arc::new(matcher);
+        let CompiledRules { lines, screen } = compiled;
+        let matcher = Arc::new(lines);
+        self.screens = ScreenWatch::new(screen);
         let counts = rules
             .rules
             .iter()
@@ -591,7 +622,8 @@ impl Engine {
         }
         let fed = end + usize::from(partial_fed);
         if !data.is_empty() {
-            self.on_output(pane, &data, now, ts_ns, out);
+            // Lines read back from the history: the screen is not drawn by them.
+            self.on_output_split(pane, &data, usize::MAX, now, ts_ns, out);
         }
         CatchUp { fed, aligned }
     }
@@ -599,12 +631,14 @@ impl Engine {
     /// Forgets every pane (a new tmux server: its pane ids mean other panes).
     pub fn clear_panes(&mut self) {
         self.panes.clear();
+        self.screens = ScreenWatch::new(self.screens.compiled().clone());
         self.last_fire.clear();
     }
 
     /// Forgets a pane that is gone.
     pub fn remove_pane(&mut self, id: PaneId) {
         self.panes.remove(&id);
+        self.screens.forget_pane(id);
         self.last_fire.retain(|(_, p), _| *p != id);
     }
 
@@ -651,6 +685,92 @@ impl Engine {
         v
     }
 
+    /// Follows a pane's size in tmux (a layout change, a resize, the first listing).
+    /// Unknown panes are ignored.
+    pub fn resize_pane(&mut self, id: PaneId, cols: u16, rows: u16) {
+        if let Some(p) = self.panes.get_mut(&id) {
+            p.text.screen_mut().resize(cols, rows);
+        }
+    }
+
+    /// Sets a pane's screen from tmux's own (`capture-pane` rows, cursor, alternate
+    /// screen, size), when ctmuxd attaches to a pane that already shows something.
+    pub fn seed_screen(&mut self, id: PaneId, seed: &ScreenSeed) {
+        let screen = self.pane_mut(id).text.screen_mut();
+        screen.resize(seed.size.0, seed.size.1);
+        screen.seed(seed.rows.iter().map(String::as_str), seed.cursor, seed.alternate);
+    }
+
+    /// The first row `pane` shows that `re` matches, top to bottom (`wait-for --screen`
+    /// answered at once).
+    pub fn search_screen(&self, pane: PaneId, re: &PatternRegex) -> Option<DynamicMatch> {
+        let p = self.panes.get(&pane)?;
+        let row = p.text.screen().rows().into_iter().find(|r| re.is_match(r))?;
+        Some(DynamicMatch {
+            id: 0,
+            pane,
+            label: p.info.label.clone(),
+            captures: re.captures(&row),
+            line: row,
+            complete: true,
+            seq: p.text.ring().total_lines() + 1,
+        })
+    }
+
+    /// The rows a pane shows, top to bottom, without trailing blanks.
+    pub fn screen_rows(&self, id: PaneId) -> Option<Vec<String>> {
+        self.panes.get(&id).map(|p| p.text.screen().rows())
+    }
+
+    /// Output paused: everything read from tmux so far has been fed. Offers the line
+    /// under the cursor of each pane that printed since the last pause to the waiters
+    /// that wait for one match (`wait-for`, `send --expect`: a prompt with no newline
+    /// yet), the visible rows to screen waiters, and matches the screen rules on each
+    /// screen that changed; appends the screen rules that fire to `out`.
+    pub fn on_pause(&mut self, now: Instant, ts_ns: u64, out: &mut Vec<Firing>) {
+        if self.touched.is_empty() {
+            return;
+        }
+        let mut touched = std::mem::take(&mut self.touched);
+        touched.sort_unstable();
+        touched.dedup();
+        let mut hits: Vec<(usize, String)> = Vec::new();
+        for &pane in &touched {
+            let Engine { panes, waiters, screens, rules, .. } = self;
+            let Some(state) = panes.get_mut(&pane) else { continue };
+            let label = state.info.label.as_deref();
+            let next_seq = state.text.ring().total_lines() + 1;
+            if waiters.watches(pane) {
+                waiters.on_pause(pane, label, state.text.ring().partial(), next_seq);
+                if waiters.watches_screen(pane) {
+                    waiters.on_screen(pane, label, &state.text.screen().rows(), next_seq);
+                }
+            }
+            if screens.is_empty() || !state.text.screen_mut().take_changed() {
+                continue;
+            }
+            let wanted = |rule: usize| rules.rules[rule].pane.matches(pane, label);
+            screens.look(pane, state.text.screen(), wanted, |rule, row| {
+                hits.push((rule, row.to_string()))
+            });
+            if hits.is_empty() {
+                continue;
+            }
+            let info = state.info.clone();
+            let before = out.len();
+            for (rule, row) in hits.drain(..) {
+                let hit = Hit { line: &row, seq: next_seq, complete: true, screen: true };
+                self.fire(pane, &info, rule, hit, now, ts_ns, out);
+            }
+            let fired = (out.len() - before) as u64;
+            if let Some(state) = self.panes.get_mut(&pane) {
+                state.matches += fired;
+            }
+        }
+        touched.clear();
+        self.touched = touched;
+    }
+
     /// The last `n` lines of a pane as a person saw them (the partial line last).
     pub fn last_lines(&self, id: PaneId, n: usize) -> Option<Vec<String>> {
         self.panes.get(&id).map(|p| p.text.ring().last_lines(n))
@@ -675,21 +795,40 @@ impl Engine {
         ts_ns: u64,
         out: &mut Vec<Firing>,
     ) {
+        self.on_output_split(pane, data, 0, now, ts_ns, out);
+    }
+
+    /// As [`Engine::on_output`], with the pane's screen given only `data[screen_from..]`
+    /// (see [`PaneWatch::feed_split`](ctmuxd_text::pane::watch::PaneWatch::feed_split)):
+    /// output held while the screen was seeded from tmux, and lines read back from
+    /// tmux's history (`usize::MAX`: lines only).
+    pub fn on_output_split(
+        &mut self,
+        pane: PaneId,
+        data: &[u8],
+        screen_from: usize,
+        now: Instant,
+        ts_ns: u64,
+        out: &mut Vec<Firing>,
+    ) {
         let mut matches = std::mem::take(&mut self.scratch);
         self.pane_mut(pane);
+        if self.touched.last() != Some(&pane) {
+            self.touched.push(pane);
+        }
         let Engine { panes, waiters, .. } = self;
         let state = panes.get_mut(&pane).expect("pane_mut inserted it");
         if waiters.watches(pane) {
             // PERF: only panes some waiter watches pay for this: one `is_match` per waiter
             // per completed line, and one per prompt-style waiter on the line being written.
             let label = state.info.label.as_deref();
-            state
-                .text
-                .feed_with(data, &mut matches, |line, seq| waiters.on_line(pane, label, line, seq));
+            state.text.feed_split(data, screen_from, &mut matches, |line, seq| {
+                waiters.on_line(pane, label, line, seq)
+            });
             let ring = state.text.ring();
             waiters.on_partial(pane, label, ring.partial(), ring.total_lines() + 1);
         } else {
-            state.text.feed(data, &mut matches);
+            state.text.feed_split(data, screen_from, &mut matches, |_, _| {});
         }
         if matches.is_empty() {
             self.scratch = matches;
@@ -699,7 +838,8 @@ impl Engine {
         let before = out.len();
         for m in matches.drain(..) {
             for &pid in &m.patterns {
-                self.fire(pane, &info, pid, &m, now, ts_ns, out);
+                let hit = Hit { line: &m.line, seq: m.seq, complete: m.complete, screen: false };
+                self.fire(pane, &info, pid, hit, now, ts_ns, out);
             }
         }
         self.scratch = matches;
@@ -717,7 +857,7 @@ impl Engine {
         pane: PaneId,
         info: &PaneInfo,
         rule_idx: usize,
-        m: &LineMatch,
+        m: Hit<'_>,
         now: Instant,
         ts_ns: u64,
         out: &mut Vec<Firing>,
@@ -741,13 +881,16 @@ impl Engine {
         }
         self.counts[rule_idx] += 1;
         self.last_fire.insert((rule_idx, pane), now);
-        let captures = self.matcher.captures(rule_idx, &m.line);
+        let captures = match m.screen {
+            true => self.screens.compiled().captures(rule_idx, m.line),
+            false => self.matcher.captures(rule_idx, m.line),
+        };
         out.push(Firing {
             rules: self.rules.clone(),
             rule: rule_idx,
             ctx: ActionContext {
                 rule: rule.name.clone(),
-                line: m.line.clone(),
+                line: m.line.to_string(),
                 pane_id: pane,
                 pane_label: info.label.clone(),
                 session: info.session_name.clone(),
@@ -759,6 +902,31 @@ impl Engine {
             catch_up: false,
         });
     }
+}
+
+/// A pane's screen as tmux shows it, to start ctmuxd's copy from
+/// ([`Engine::seed_screen`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScreenSeed {
+    /// The visible rows (`capture-pane -p`), top to bottom.
+    pub rows: Vec<String>,
+    /// Cursor (column, row).
+    pub cursor: (u16, u16),
+    /// A program is on the alternate screen.
+    pub alternate: bool,
+    /// (columns, rows).
+    pub size: (u16, u16),
+}
+
+/// What a rule matched: a line of the log view, or a row of the screen view.
+#[derive(Clone, Copy)]
+struct Hit<'a> {
+    line: &'a str,
+    /// The line's sequence number (for a screen row: the pane's next line number).
+    seq: u64,
+    complete: bool,
+    /// Matched by a screen rule on a row (captures come from the screen matcher).
+    screen: bool,
 }
 
 /// Wall-clock now in ns since the Unix epoch.
@@ -792,6 +960,7 @@ mod tests {
         let (tx, rx) = oneshot::channel();
         let dp = DynamicPattern {
             pattern: pattern.into(),
+            screen: false,
             prompt: false,
             pane: Some(pane),
             sink: DynamicSink::Once { tx, skip_echo: None },
@@ -861,6 +1030,7 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(4);
         let dp = DynamicPattern {
             pattern: "^x$".into(),
+            screen: false,
             prompt: false,
             pane: None,
             sink: DynamicSink::Stream { tx },
@@ -874,6 +1044,62 @@ mod tests {
         let (w, _rx) = once("^y$", pane);
         e.add_dynamic(w).unwrap();
         assert_eq!(e.waiters_len(), 1);
+    }
+
+    #[test]
+    fn at_a_pause_waiters_see_the_line_under_the_cursor_and_screen_waiters_the_rows() {
+        let mut e = engine();
+        let pane = PaneId(1);
+        e.upsert_pane(pane, PaneInfo::default());
+        let (prompt, mut prompt_rx) = once("^>>> $", pane);
+        e.add_dynamic(prompt).unwrap();
+        let (mut screen, mut screen_rx) = once("^ +STATUS: (?P<s>\\w+)$", pane);
+        screen.screen = true;
+        e.add_dynamic(screen).unwrap();
+        feed(&mut e, pane, "Python 3\r\n>>> ");
+        assert!(prompt_rx.try_recv().is_err(), "not before output pauses");
+        let mut out = Vec::new();
+        e.on_pause(Instant::now(), 0, &mut out);
+        let m = prompt_rx.try_recv().unwrap();
+        assert_eq!((m.line.as_str(), m.complete, m.seq), (">>> ", false, 2));
+        assert!(screen_rx.try_recv().is_err(), "no row shows it yet");
+        feed(&mut e, pane, "\x1b[5;9HSTATUS: READY");
+        assert!(screen_rx.try_recv().is_err(), "rows are looked at when output pauses");
+        e.on_pause(Instant::now(), 0, &mut out);
+        let m = screen_rx.try_recv().unwrap();
+        assert_eq!(m.line, "        STATUS: READY");
+        assert_eq!(m.captures, [("s".to_string(), "READY".to_string())]);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_screen_rule_fires_once_per_appearance_with_the_policy_of_line_rules() {
+        let mut e = engine_with(
+            "[[rule]]\nname = \"ready\"\npattern = 'STATUS: (?P<s>READY)'\nscreen = true\n\
+             pane = \"tui\"\nactions = [\"log\"]\n",
+        );
+        let (tui, other) = (PaneId(1), PaneId(2));
+        e.upsert_pane(tui, info("tui"));
+        e.upsert_pane(other, info("other"));
+        e.resize_pane(tui, 40, 10);
+        let mut out = Vec::new();
+        let mut draw = |e: &mut Engine, pane, text: &str| {
+            e.on_output(pane, text.as_bytes(), Instant::now(), 0, &mut out);
+            e.on_pause(Instant::now(), 0, &mut out);
+            out.drain(..).map(|f| (f.ctx.rule, f.ctx.line, f.ctx.captures)).collect::<Vec<_>>()
+        };
+        assert!(draw(&mut e, tui, "STATUS: READY as a line\r\n").len() == 1, "a row shows it");
+        assert!(draw(&mut e, tui, "more\r\n").is_empty(), "still on screen");
+        let fired = draw(&mut e, tui, "\x1b[2J\x1b[3;5HSTATUS: READY");
+        assert!(fired.is_empty(), "cleared and drawn again in one burst: never seen gone");
+        assert!(draw(&mut e, tui, "\x1b[2J").is_empty());
+        let fired = draw(&mut e, tui, "\x1b[3;5HSTATUS: READY");
+        assert_eq!(fired.len(), 1, "gone at a pause, back at the next: fires again");
+        assert_eq!(fired[0].1, "    STATUS: READY");
+        assert_eq!(fired[0].2, [("s".to_string(), "READY".to_string())]);
+        assert!(draw(&mut e, other, "STATUS: READY").is_empty(), "another label");
+        assert_eq!(e.counts(), [2]);
+        assert!(feed(&mut e, tui, "STATUS: READY\r\n").is_empty(), "never on lines");
     }
 
     #[test]
@@ -918,6 +1144,7 @@ mod tests {
         e.add_dynamic(w).unwrap();
         e.add_dynamic(DynamicPattern {
             pattern: "^done$".into(),
+            screen: false,
             prompt: false,
             pane: None,
             sink: DynamicSink::Stream { tx },
@@ -943,6 +1170,7 @@ mod tests {
         let (tx, mut prompt_rx) = oneshot::channel();
         e.add_dynamic(DynamicPattern {
             pattern: "^Password: $".into(),
+            screen: false,
             prompt: true,
             pane: Some(pane),
             sink: DynamicSink::Once { tx, skip_echo: None },
@@ -967,6 +1195,7 @@ mod tests {
         let (tx, mut rx) = oneshot::channel();
         e.add_dynamic(DynamicPattern {
             pattern: "rows".into(),
+            screen: false,
             prompt: false,
             pane: Some(pane),
             sink: DynamicSink::Once { tx, skip_echo: Some("SELECT count(*) AS rows".into()) },

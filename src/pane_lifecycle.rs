@@ -635,6 +635,7 @@ fn register_watch(engine: &mut crate::firing::Engine, pane: PaneId, watch: Watch
         let dp = DynamicPattern {
             pattern,
             prompt: false,
+            screen: false,
             pane: Some(pane),
             sink: DynamicSink::Once { tx, skip_echo: None },
         };

@@ -94,6 +94,9 @@ pub fn replay(
                     scratch.clear();
                     data.unescape_into(&mut scratch);
                     engine.on_output(pane, &scratch, start + Duration::ZERO, 0, &mut firings);
+                    // A transcript has no read boundaries: each output block is a burst,
+                    // after which screen rules look at the rows.
+                    engine.on_pause(start + Duration::ZERO, 0, &mut firings);
                     out.extend(firings.drain(..).map(|f| ReplayFiring::from(&f)));
                 }
                 Ok(_) => {}

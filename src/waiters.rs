@@ -38,6 +38,8 @@ pub struct DynamicPattern {
     pub pattern: String,
     /// May match the unterminated line (prompts, echoes).
     pub prompt: bool,
+    /// Match the rows on the pane's screen instead of its lines (`wait-for --screen`).
+    pub screen: bool,
     /// Only this pane; `None` for every pane.
     pub pane: Option<PaneId>,
     /// Where matches go.
@@ -207,6 +209,7 @@ fn has_newline(hir: &Hir) -> bool {
 pub struct Waiter {
     regex: PatternRegex,
     prompt: bool,
+    screen: bool,
     pane: Option<PaneId>,
     sink: DynamicSink,
     /// Sequence number of the last line reported (a prompt match on the line being
@@ -230,6 +233,7 @@ impl Waiter {
         Waiter {
             regex,
             prompt: pattern.prompt,
+            screen: pattern.screen,
             pane: pattern.pane,
             sink: pattern.sink,
             reported: 0,
@@ -281,6 +285,19 @@ impl Waiter {
             }
         }
     }
+}
+
+/// Which waiters a line is offered to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Offer {
+    /// A complete line: every line waiter.
+    Lines,
+    /// The line being written, at the end of a feed: prompt-style line waiters.
+    Prompts,
+    /// The line being written, once output paused: line waiters that want one match.
+    Paused,
+    /// A row of the screen: screen waiters.
+    Screen,
 }
 
 /// A line offered to the waiters.
@@ -346,22 +363,52 @@ impl Waiters {
 
     /// Offers a complete line of `pane` to its waiters.
     pub fn on_line(&mut self, pane: PaneId, label: Option<&str>, text: &str, seq: u64) {
-        self.offer(pane, label, &Line { text, seq, complete: true }, false);
+        self.offer(pane, label, &Line { text, seq, complete: true }, Offer::Lines);
+    }
+
+    /// Output paused: offers the line being written in `pane` (a prompt, a progress
+    /// bar's last state) to the waiters that wait for one match, prompt-style or not.
+    /// Streams (`subscribe`) are left out: they would see the line again, longer, when
+    /// it completes.
+    pub fn on_pause(&mut self, pane: PaneId, label: Option<&str>, text: &str, seq: u64) {
+        if !text.is_empty() {
+            self.offer(pane, label, &Line { text, seq, complete: false }, Offer::Paused);
+        }
+    }
+
+    /// True if a screen waiter watches `pane`.
+    pub fn watches_screen(&self, pane: PaneId) -> bool {
+        [Some(pane), None]
+            .iter()
+            .any(|key| self.by_pane.get(key).is_some_and(|list| list.iter().any(|(_, w)| w.screen)))
+    }
+
+    /// Offers the rows `pane` shows to its screen waiters, top to bottom.
+    pub fn on_screen(&mut self, pane: PaneId, label: Option<&str>, rows: &[String], seq: u64) {
+        for row in rows {
+            self.offer(pane, label, &Line { text: row, seq, complete: true }, Offer::Screen);
+        }
     }
 
     /// Offers the line being written in `pane` to its prompt-style waiters.
     pub fn on_partial(&mut self, pane: PaneId, label: Option<&str>, text: &str, seq: u64) {
         if !text.is_empty() {
-            self.offer(pane, label, &Line { text, seq, complete: false }, true);
+            self.offer(pane, label, &Line { text, seq, complete: false }, Offer::Prompts);
         }
     }
 
-    fn offer(&mut self, pane: PaneId, label: Option<&str>, line: &Line<'_>, prompts_only: bool) {
+    fn offer(&mut self, pane: PaneId, label: Option<&str>, line: &Line<'_>, to: Offer) {
         for key in [Some(pane), None] {
             let Some(list) = self.by_pane.get_mut(&key) else { continue };
             let index = &mut self.index;
             list.retain_mut(|(id, w)| {
-                if prompts_only && !w.prompt {
+                let wanted = match to {
+                    Offer::Lines => !w.screen,
+                    Offer::Prompts => !w.screen && w.prompt,
+                    Offer::Paused => !w.screen && matches!(w.sink, DynamicSink::Once { .. }),
+                    Offer::Screen => w.screen,
+                };
+                if !wanted {
                     return true;
                 }
                 let keep = w.offer(*id, pane, label, line);
@@ -390,6 +437,7 @@ mod tests {
         let (tx, rx) = oneshot::channel();
         let w = Waiter::compile(DynamicPattern {
             pattern: pattern.into(),
+            screen: false,
             prompt,
             pane,
             sink: DynamicSink::Once { tx, skip_echo: skip_echo.map(str::to_string) },

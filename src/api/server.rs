@@ -631,7 +631,14 @@ mod tests {
                         "no pane labelled `{label}`; labels in use: a"
                     )));
                 }
-                Ok(CaptureReply { lines: (0..lines).map(|i| format!("line {i}")).collect() })
+                Ok(CaptureReply {
+                    lines: (0..lines.unwrap_or(2)).map(|i| format!("line {i}")).collect(),
+                    view: CaptureView::Log,
+                    size: None,
+                    cursor: None,
+                    not_kept: 0,
+                    kept_per_pane: None,
+                })
             })
         }
         fn wait_for(&self, req: WaitRequest) -> BackendFuture<'_, WaitReply> {

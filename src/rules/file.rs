@@ -7,7 +7,7 @@
 //!
 //! ```toml
 //! [settings]                 # optional
-//! ring_lines = 50
+//! ring_lines = 1000
 //! max_concurrent_actions = 8
 //! default_timeout = "60s"
 //!

@@ -23,7 +23,7 @@ use crate::glob::glob_match;
 /// Daemon-wide knobs from the `[settings]` table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    /// Lines kept per pane for `capture` and `--since` (default 50).
+    /// Lines kept per pane for `capture` and `--since` (default 1000).
     pub ring_lines: usize,
     /// Cap on `exec` actions running at once (default 8).
     pub max_concurrent_actions: usize,
@@ -37,7 +37,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Settings {
         Settings {
-            ring_lines: 50,
+            ring_lines: 1000,
             max_concurrent_actions: 8,
             default_timeout: Duration::from_secs(60),
             session: None,

@@ -29,6 +29,11 @@ use super::{tmux_binary, TmuxError, TmuxTarget};
 pub trait EventSink: Send + 'static {
     /// Called once per decoded event, in stream order.
     fn event(&mut self, event: Event);
+
+    /// Called when tmux had nothing more to send for now: every byte read so far was
+    /// decoded and handed to [`EventSink::event`], and the last read did not fill the
+    /// buffer. The end of a burst of output: where prompts and screens are looked at.
+    fn drained(&mut self) {}
 }
 
 impl<F: FnMut(Event) + Send + 'static> EventSink for F {
@@ -71,10 +76,11 @@ pub enum ConnectionEnd {
     Lost,
 }
 
-/// Runs on the reader task when a reply arrives, before any later event is handed to
-/// the sink: lets a caller record what a command created (a new pane's label) before
-/// that pane's first output is matched.
-pub type ReplyHook = Box<dyn FnOnce(&Reply) + Send>;
+/// Runs on the reader task when a command line's last reply arrives, with every reply
+/// of the line, before any later event is handed to the sink: lets a caller record what
+/// a command created (a new pane's label) before that pane's first output is matched,
+/// or read a pane's state at an exact point of its output stream.
+pub type ReplyHook = Box<dyn FnOnce(&[Reply]) + Send>;
 
 /// A command line waiting for its reply blocks: one per command of the line, fewer when
 /// one fails (tmux skips the rest of a line after a failing command, with no block).
@@ -234,7 +240,7 @@ impl ControlClient {
     /// nothing in between (no pane output is read between them), and returns their reply
     /// blocks in order. When one fails tmux skips the rest: the last reply returned is
     /// then the `%error` and there are fewer replies than commands. `hook`, if given,
-    /// runs on the reader task with the first reply, before anything read after it.
+    /// runs on the reader task with all the replies, before anything read after them.
     ///
     /// # Errors
     /// [`TmuxError::Closed`] if the connection ends first, [`TmuxError::InvalidCommandLine`]
@@ -312,6 +318,9 @@ async fn read_loop(
         while let Some(item) = decoder.next_event() {
             handle(item, &pending, &mut attached, &mut exit, sink.as_mut());
         }
+        if n < buf.len() {
+            sink.drained();
+        }
     }
     while let Some(item) = decoder.finish() {
         handle(item, &pending, &mut attached, &mut exit, sink.as_mut());
@@ -358,13 +367,13 @@ fn handle(
                 );
                 return;
             };
-            if let Some(hook) = slot.hook.take() {
-                hook(&reply);
-            }
             let last = !reply.ok;
             slot.got.push(reply);
             if last || slot.got.len() >= slot.expect {
-                let slot = pending.pop_front().expect("front slot");
+                let mut slot = pending.pop_front().expect("front slot");
+                if let Some(hook) = slot.hook.take() {
+                    hook(&slot.got);
+                }
                 let _ = slot.tx.send(Ok(slot.got));
             }
         }

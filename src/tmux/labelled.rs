@@ -331,7 +331,8 @@ pub async fn spawn(
             ]);
         }
     }
-    let hook = Box::new(move |reply: &tmux_control_parser::Reply| {
+    let hook = Box::new(move |replies: &[tmux_control_parser::Reply]| {
+        let Some(reply) = replies.first() else { return };
         if let Some(id) = reply.lines.first().and_then(|l| PaneId::from_bytes(l.trim_ascii())) {
             if reply.ok {
                 on_created(id);

@@ -34,6 +34,11 @@ pub trait RouteSink {
     /// Any event other than pane output (notifications, exits, layout), for the control
     /// loop.
     fn control(&mut self, session: SessionId, event: Event);
+
+    /// The connection's output paused (see
+    /// [`EventSink::drained`](super::control::EventSink::drained)); not called while
+    /// output is held.
+    fn drained(&mut self) {}
 }
 
 /// Output held per pane while a connection's catch-up runs. Shared between the
@@ -42,7 +47,17 @@ pub trait RouteSink {
 pub struct Hold {
     /// Mirrors whether `held` is `Some`: read on every `%output` without the lock.
     active: AtomicBool,
-    held: Mutex<Option<HashMap<PaneId, Vec<u8>>>>,
+    held: Mutex<Option<HashMap<PaneId, Held>>>,
+}
+
+/// What is held for one pane.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Held {
+    /// The pane's output, in order.
+    pub data: Vec<u8>,
+    /// Where in `data` the output not yet on the pane's screen starts: the screen was
+    /// seeded from tmux after the bytes before it were printed.
+    pub screen_from: usize,
 }
 
 impl Hold {
@@ -62,7 +77,7 @@ impl Hold {
     pub fn push(&self, pane: PaneId, data: &[u8]) -> bool {
         match self.held.lock().expect("hold").as_mut() {
             Some(held) => {
-                held.entry(pane).or_default().extend_from_slice(data);
+                held.entry(pane).or_default().data.extend_from_slice(data);
                 true
             }
             None => false,
@@ -71,12 +86,21 @@ impl Hold {
 
     /// Takes what is held for one pane (its catch-up read it back from tmux instead).
     pub fn take_pane(&self, pane: PaneId) -> Option<Vec<u8>> {
-        self.held.lock().expect("hold").as_mut().and_then(|h| h.remove(&pane))
+        self.held.lock().expect("hold").as_mut().and_then(|h| h.remove(&pane)).map(|h| h.data)
+    }
+
+    /// The pane's screen was just seeded from tmux: what is held so far is on it
+    /// already. Call it on the reader task, in stream order (a command's reply hook).
+    pub fn screen_seeded(&self, pane: PaneId) {
+        if let Some(held) = self.held.lock().expect("hold").as_mut() {
+            let h = held.entry(pane).or_default();
+            h.screen_from = h.data.len();
+        }
     }
 
     /// Ends the hold and returns what is still held, per pane: from now on output is
     /// matched as it arrives.
-    pub fn release(&self) -> HashMap<PaneId, Vec<u8>> {
+    pub fn release(&self) -> HashMap<PaneId, Held> {
         let mut held = self.held.lock().expect("hold");
         self.active.store(false, Ordering::Release);
         held.take().unwrap_or_default()
@@ -92,6 +116,16 @@ pub struct Router<S> {
     /// `%output` is un-escaped into this buffer, reused for every payload.
     scratch: Vec<u8>,
     sink: S,
+}
+
+impl<S: RouteSink + Send + 'static> super::control::EventSink for Router<S> {
+    fn event(&mut self, event: Event) {
+        self.route(event);
+    }
+
+    fn drained(&mut self) {
+        Router::drained(self);
+    }
 }
 
 impl<S: RouteSink> Router<S> {
@@ -129,6 +163,13 @@ impl<S: RouteSink> Router<S> {
                     self.sink.control(session, event);
                 }
             }
+        }
+    }
+
+    /// The connection's output paused: passed on to the sink unless output is held.
+    pub fn drained(&mut self) {
+        if !self.hold.is_active() {
+            self.sink.drained();
         }
     }
 
@@ -215,7 +256,7 @@ mod tests {
         assert_eq!(hold.take_pane(PaneId(2)), Some(b"two".to_vec()));
         let held = hold.release();
         assert_eq!(held.len(), 1, "another connection's pane is not held: {held:?}");
-        assert_eq!(held[&PaneId(1)], b"one\nmore");
+        assert_eq!(held[&PaneId(1)], Held { data: b"one\nmore".to_vec(), screen_from: 0 });
         assert!(!hold.is_active() && !hold.push(PaneId(1), b"late"));
         for e in events("%output %1 live\n") {
             r.route(e);

@@ -199,9 +199,9 @@ async fn refresh(
 async fn refresh_capture(client: &mut Option<Client>, model: &mut Model) {
     let (Some(c), Some(cap)) = (client.as_mut(), model.capture.as_ref()) else { return };
     let pane = cap.pane.clone();
-    let req = Request::from(CaptureRequest { label: pane.clone(), lines: CAPTURE_LINES });
+    let req = Request::from(CaptureRequest { label: pane.clone(), lines: Some(CAPTURE_LINES) });
     let answer = match c.call::<CaptureReply>(&req, ANSWER_WITHIN).await {
-        Ok(CaptureReply { lines }) => Ok(lines),
+        Ok(CaptureReply { lines, .. }) => Ok(lines),
         Err(e) => Err(e.to_string()),
     };
     model.captured(&pane, answer);

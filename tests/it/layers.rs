@@ -34,6 +34,7 @@ const LAYERS: &[&[&str]] = &[
     &["timeline"],
     &["action"],
     &["rules"],
+    &["screens"],
     &["firing"],
     &["exit"],
     &["pane_lifecycle"],

@@ -112,7 +112,7 @@ fn pane_output() -> Vec<u8> {
         };
         s.push_str(&line);
         s.push_str("\r\n");
-        if n % 5000 == 0 {
+        if n.is_multiple_of(5000) {
             s.push_str(&format!("\x1b[1mTRIGGER: START_DEPLOY build-{n}\x1b[0m\r\n"));
             s.push_str("\x1b[31merror[E0308]\x1b[0m: mismatched types\r\n");
             s.push_str(&format!("test module_1::tests::flaky_{n} ... FAILED\r\n"));

@@ -68,12 +68,13 @@ fn requests_parse_with_defaults() {
             label: "db".into(),
             pattern: "ready".into(),
             timeout_ms: DEFAULT_TIMEOUT_MS,
-            since: 0
+            since: 0,
+            screen: false
         })
     );
     assert_eq!(
         parse_request(r#"{"cmd":"capture","label":"x"}"#).unwrap(),
-        Request::Capture(CaptureRequest { label: "x".into(), lines: 50 })
+        Request::Capture(CaptureRequest { label: "x".into(), lines: None })
     );
     let s =
         parse_request(r#"{"cmd":"spawn","label":"b","command":["make"],"split":"h","beside":"a"}"#)

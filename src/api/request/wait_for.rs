@@ -25,6 +25,10 @@ pub struct WaitRequest {
     /// Also look at the last `since` lines the pane already printed (0: only new lines).
     #[serde(default)]
     pub since: usize,
+    /// Match the rows on the pane's screen instead of its lines: answered at once if a
+    /// row shows a match now, else at the first burst of output after which one does.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub screen: bool,
 }
 
 /// Body of the `wait_for` reply.
@@ -47,7 +51,8 @@ impl ApiRequest for WaitRequest {
 
     fn timeout_message(&self, ms: u64) -> String {
         format!(
-            "no line matching `{}` appeared in pane `{}` within {}",
+            "no {} matching `{}` appeared in pane `{}` within {}",
+            if self.screen { "row on screen" } else { "line" },
             self.pattern,
             self.label,
             format_ms(ms)
@@ -67,8 +72,12 @@ pub struct WaitForArgs {
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
     pub timeout: Duration,
     /// Also look at the last N lines already printed.
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0, conflicts_with = "screen")]
     pub since: usize,
+    /// Match the rows the pane shows (full-screen programs, prompts, progress bars)
+    /// instead of the lines it prints; a row already showing a match answers at once.
+    #[arg(long)]
+    pub screen: bool,
     /// Print the match with its capture groups as JSON.
     #[arg(long)]
     pub json: bool,
@@ -79,7 +88,8 @@ impl CliRequest for WaitRequest {
     const ABOUT: &'static str = "Block until a line matching a regex appears in a pane; print it";
     const EXAMPLES: &'static str = "Examples:\n  \
         ctmuxd wait-for db --pattern 'ready to accept connections' --timeout 1m\n  \
-        ctmuxd wait-for build --pattern 'Finished .* in (?P<secs>[0-9.]+)s' --since 50 --json";
+        ctmuxd wait-for build --pattern 'Finished .* in (?P<secs>[0-9.]+)s' --since 50 --json\n  \
+        ctmuxd wait-for htop --screen --pattern 'Load average'";
     type Args = WaitForArgs;
 
     fn from_args(a: &WaitForArgs) -> Result<WaitRequest, String> {
@@ -88,6 +98,7 @@ impl CliRequest for WaitRequest {
             pattern: a.pattern.clone(),
             timeout_ms: millis(a.timeout),
             since: a.since,
+            screen: a.screen,
         })
     }
 

@@ -1026,7 +1026,7 @@ mod tests {
             for _ in 0..(rng(&mut seed) % 6) {
                 text.push_str(words[(rng(&mut seed) % words.len() as u64) as usize]);
             }
-            text.push_str(if rng(&mut seed) % 2 == 0 { "\n" } else { "\r\n" });
+            text.push_str(if rng(&mut seed).is_multiple_of(2) { "\n" } else { "\r\n" });
         }
         // All patterns here are monotone (no `$`): a prefix match stays a match, so
         // per line, partial ∪ complete reports equal the oracle for any chunking.

@@ -96,6 +96,23 @@ impl PaneWatch {
         out: &mut Vec<LineMatch>,
         on_line: impl FnMut(&str, u64),
     ) {
+        self.feed_split(data, 0, out, on_line);
+    }
+
+    /// As [`PaneWatch::feed_with`], except that the screen is given only
+    /// `data[screen_from..]` (nothing when `screen_from >= data.len()`): for bytes the
+    /// screen already shows (it was seeded from tmux after they were printed) and for
+    /// lines read back from tmux's history, which are lines, not what the screen drew.
+    pub fn feed_split(
+        &mut self,
+        data: &[u8],
+        screen_from: usize,
+        out: &mut Vec<LineMatch>,
+        on_line: impl FnMut(&str, u64),
+    ) {
+        if let Some(drawn) = data.get(screen_from..) {
+            self.screen.feed(drawn);
+        }
         let mut sink = Sink {
             ring: &mut self.ring,
             matcher: &mut self.matcher,
@@ -104,7 +121,6 @@ impl PaneWatch {
             on_line,
         };
         self.lines.feed(data, &mut sink);
-        self.screen.feed(data);
         let partial = self.ring.partial();
         self.matcher.scan(partial);
         self.matcher.peek_prompts(partial, &mut self.scratch);
