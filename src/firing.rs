@@ -689,7 +689,7 @@ impl Engine {
     /// Unknown panes are ignored.
     pub fn resize_pane(&mut self, id: PaneId, cols: u16, rows: u16) {
         if let Some(p) = self.panes.get_mut(&id) {
-            p.text.screen_mut().resize(cols, rows);
+            p.text.resize(cols, rows);
         }
     }
 
@@ -746,10 +746,13 @@ impl Engine {
                     waiters.on_screen(pane, label, &state.text.screen().rows(), next_seq);
                 }
             }
-            if screens.is_empty() || !state.text.screen_mut().take_changed() {
+            let wanted = |rule: usize| rules.rules[rule].pane.matches(pane, label);
+            // PERF: a screen no rule watches is never read, so never allocated.
+            if !screens.compiled().rules().iter().any(|&r| wanted(r))
+                || !state.text.screen_mut().take_changed()
+            {
                 continue;
             }
-            let wanted = |rule: usize| rules.rules[rule].pane.matches(pane, label);
             screens.look(pane, state.text.screen(), wanted, |rule, row| {
                 hits.push((rule, row.to_string()))
             });

@@ -52,6 +52,11 @@ impl ScreenMatcher {
         self.matcher.is_none()
     }
 
+    /// Indices in the rule set of the screen rules.
+    pub fn rules(&self) -> &[usize] {
+        &self.rules
+    }
+
     /// Named groups of rule `rule`'s pattern on `row`.
     pub fn captures(&self, rule: usize, row: &str) -> Vec<(String, String)> {
         let (Some(m), Some(id)) = (&self.matcher, self.rules.iter().position(|&r| r == rule))

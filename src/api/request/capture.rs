@@ -100,6 +100,14 @@ impl CliRequest for CaptureRequest {
         for l in &reply.lines {
             writeln!(out, "{l}")?;
         }
+        let asked = args.lines.unwrap_or(0);
+        if reply.not_kept == 0 && reply.view == CaptureView::Log && reply.lines.len() < asked {
+            eprintln!(
+                "ctmuxd: pane `{}` has printed {} line(s) so far; all of them are shown ({asked} asked for)",
+                args.label,
+                reply.lines.len()
+            );
+        }
         if reply.not_kept > 0 {
             let kept = reply.kept_per_pane.map_or(String::new(), |k| format!(" (ring_lines = {k})"));
             eprintln!(

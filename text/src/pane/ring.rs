@@ -61,12 +61,14 @@ impl Ring {
         first.iter().chain(wrapped).map(String::as_str)
     }
 
-    /// The last `n` complete lines, oldest first, followed by the partial line if it
-    /// is not empty.
+    /// The last `n` lines, oldest first; the line being written, if not empty, is the
+    /// last of them.
     pub fn last_lines(&self, n: usize) -> Vec<String> {
-        let skip = self.slots.len().saturating_sub(n);
+        // The line being written is one of the `n`.
+        let complete = n.saturating_sub(usize::from(!self.partial.is_empty()));
+        let skip = self.slots.len().saturating_sub(complete);
         let mut out: Vec<String> = self.lines().skip(skip).map(str::to_string).collect();
-        if !self.partial.is_empty() {
+        if !self.partial.is_empty() && n > 0 {
             out.push(self.partial.clone());
         }
         out
@@ -155,8 +157,9 @@ mod tests {
         assert_eq!(r.last_lines(100).len(), 5);
         r.partial_mut().push_str("Password: ");
         assert_eq!(r.partial(), "Password: ");
-        assert_eq!(r.last_lines(2), ["l3", "l4", "Password: "]);
-        assert_eq!(r.last_lines(0), ["Password: "]);
+        assert_eq!(r.last_lines(3), ["l3", "l4", "Password: "]);
+        assert_eq!(r.last_lines(1), ["Password: "]);
+        assert!(r.last_lines(0).is_empty());
     }
 
     #[test]

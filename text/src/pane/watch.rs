@@ -139,9 +139,27 @@ impl PaneWatch {
         &self.screen
     }
 
-    /// The pane's screen, to resize or seed it, or to take its changed flag.
+    /// The pane's screen, to seed it or to take its changed flag.
     pub fn screen_mut(&mut self) -> &mut Screen {
         &mut self.screen
+    }
+
+    /// Follows a resize of the pane. On the alternate screen the rows are kept and the
+    /// program redraws; on the primary screen (a shell and what it printed) the screen
+    /// is redrawn from the last lines of the log at the new size, as tmux rewraps its
+    /// lines and pulls them back from its history when the pane grows.
+    pub fn resize(&mut self, cols: u16, rows: u16) {
+        if self.screen.size() == (cols, rows) {
+            return;
+        }
+        let alternate = self.screen.alternate();
+        self.screen.resize(cols, rows);
+        if !alternate {
+            let (_, rows) = self.screen.size();
+            let count = self.ring.lines().count();
+            let skip = count.saturating_sub(usize::from(rows));
+            self.screen.redraw_lines(self.ring.lines().skip(skip), self.ring.partial());
+        }
     }
 
     /// The pane's recent lines.
