@@ -252,6 +252,13 @@ impl Screen {
         inner.materialize(self.size).screen().alternate_screen()
     }
 
+    /// Whether the program in the pane turned bracketed paste on (`CSI ? 2004 h`): text
+    /// sent to it should then be wrapped in `ESC [200~` … `ESC [201~`. Known without
+    /// reading the rows (the scanner follows the mode in every byte).
+    pub fn bracketed_paste(&self) -> bool {
+        self.inner.borrow().scan.bracketed_paste
+    }
+
     /// Whether output arrived or the size changed since the last call; clears the flag.
     pub fn take_changed(&mut self) -> bool {
         std::mem::take(&mut self.changed)
@@ -266,13 +273,15 @@ impl Screen {
 }
 
 impl Inner {
-    /// Forgets everything: the emulator, what waits, the scanner's state.
+    /// Forgets everything: the emulator, what waits, the scanner's state (but not
+    /// the program's bracketed-paste mode: a redraw does not change the program).
     fn reset(&mut self) {
         self.parser = None;
         self.seed = None;
         self.pending.clear();
         self.cleared = false;
-        self.scan = Scanner::default();
+        let paste = self.scan.bracketed_paste;
+        self.scan = Scanner { bracketed_paste: paste, ..Scanner::default() };
     }
 
     /// The emulator, allocated (from the seed) if need be, with everything waiting
@@ -453,6 +462,8 @@ struct Scanner {
     /// End of each CRLF in the plain part, oldest first; only the last ones are kept.
     line_ends: VecDeque<usize>,
     modes: Modes,
+    /// The last `CSI ? 2004 h/l` seen turned bracketed paste on.
+    bracketed_paste: bool,
     /// (start, end) of each sequence waiting in `pending` after which the cursor is
     /// moved to where tmux has it.
     fixups: Vec<(usize, usize, Fixup)>,
@@ -582,8 +593,9 @@ impl Scanner {
                 for n in numbers() {
                     match n {
                         // Cursor keys, cursor blink and visibility, mouse reports,
-                        // focus events, bracketed paste, synchronised output.
-                        Some(1 | 12 | 25 | 1000..=1006 | 1015 | 2004 | 2026) => {}
+                        // focus events, synchronised output.
+                        Some(1 | 12 | 25 | 1000..=1006 | 1015 | 2026) => {}
+                        Some(2004) => self.bracketed_paste = on,
                         Some(7) => {
                             self.modes.autowrap = on;
                             harmless = false;
@@ -809,6 +821,17 @@ mod tests {
         s.redraw_lines(["0123456789abcdef", "second"], "$ ");
         assert_eq!(s.rows(), ["abcdef", "second", "$"]);
         assert_eq!(s.cursor(), (2, 2));
+    }
+
+    #[test]
+    fn bracketed_paste_is_followed_without_reading_the_rows() {
+        let mut s = Screen::new(20, 3);
+        assert!(!s.bracketed_paste());
+        s.feed(b"\x1b[?2004h$ ");
+        assert!(s.bracketed_paste());
+        assert!(!s.footprint().0, "nothing allocated to know it");
+        s.feed(b"ls\r\n\x1b[?2004l");
+        assert!(!s.bracketed_paste());
     }
 
     #[test]
