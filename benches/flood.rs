@@ -28,6 +28,12 @@ const RULES: &str =
     "[[rule]]\nname = \"t\"\npattern = 'TRIGGER (?P<n>\\d+) reached'\nactions = [\"log\"]\n\n\
                      [[rule]]\nname = \"end\"\npattern = '^FLOOD-END$'\nactions = [\"log\"]\n";
 
+/// [`RULES`] and a screen rule on the same triggers: every burst of the flood is then
+/// applied to the pane's screen and its rows matched (this build only: older builds
+/// refuse `screen`).
+const SCREEN_RULE: &str =
+    "\n[[rule]]\nname = \"on-screen\"\npattern = 'TRIGGER \\d+ reached'\nscreen = true\nactions = [\"log\"]\n";
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--list") {
@@ -50,9 +56,13 @@ fn main() {
     for (i, (name, bin)) in bins.iter().enumerate() {
         let dir = tmp.path().join(format!("run{i}"));
         std::fs::create_dir_all(&dir).expect("run dir");
-        flood_rows.push((name, flood(bin, &dir.join("flood"), &log, i)));
+        flood_rows.push((name.clone(), flood(bin, &dir.join("flood"), &log, i, RULES)));
         memory_rows.push((name, memory(bin, &dir.join("memory"), i)));
     }
+    let dir = tmp.path().join("screen");
+    let rules = format!("{RULES}{SCREEN_RULE}");
+    let with_screen = flood(&bins[0].1, &dir, &log, bins.len(), &rules);
+    flood_rows.insert(1, ("this build, with a screen rule".to_string(), with_screen));
 
     println!("ctmuxd flood and memory (real {}), {mb} MB flood", tmux_version());
     println!();
@@ -156,10 +166,10 @@ fn write_flood(path: &Path, bytes: usize) -> usize {
 }
 
 /// Starts `bin` as the daemon of `server` with [`RULES`]; waits for its ready record.
-fn start_daemon(bin: &Path, server: &Server, dir: &Path) -> Child {
+fn start_daemon(bin: &Path, server: &Server, dir: &Path, text: &str) -> Child {
     std::fs::create_dir_all(dir).expect("daemon dir");
     let rules = dir.join("rules.toml");
-    std::fs::write(&rules, RULES).expect("rules");
+    std::fs::write(&rules, text).expect("rules");
     let child = Command::new(bin)
         .args(["--control-mode", "-L", &server.name, "--rules"])
         .arg(&rules)
@@ -213,11 +223,11 @@ struct Flood {
 }
 
 /// Scenario 1 with `bin`.
-fn flood(bin: &Path, dir: &Path, log: &Path, run: usize) -> Flood {
+fn flood(bin: &Path, dir: &Path, log: &Path, run: usize, rules: &str) -> Flood {
     let server = Server::new(&format!("flood{run}"));
     let tmux_pid: u32 =
         server.tmux(&["display-message", "-p", "#{pid}"]).trim().parse().expect("pid");
-    let d = start_daemon(bin, &server, dir);
+    let d = start_daemon(bin, &server, dir, rules);
     std::thread::sleep(Duration::from_millis(500));
     let (t0, c0, w0) = (cpu_s(tmux_pid), cpu_s(d.id()), Instant::now());
     let script = format!("cat '{}'; echo FLOOD-END; exec sleep 3600", log.display());
@@ -282,7 +292,7 @@ fn memory(bin: &Path, dir: &Path, run: usize) -> Memory {
     }
     // The session `bench` Server::new made holds one more pane.
     let want_panes = SESSIONS * PER_SESSION + 1;
-    let d = start_daemon(bin, &server, dir);
+    let d = start_daemon(bin, &server, dir, RULES);
     let end = Instant::now() + Duration::from_secs(90);
     let (mut sessions, mut panes) = (0, 0);
     while Instant::now() < end {

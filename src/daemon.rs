@@ -816,6 +816,49 @@ struct EngineFeed {
     name: String,
     /// Firings of one feed, reused.
     firings: Vec<crate::firing::Firing>,
+    /// A task waits to make the screen looks the engine put off (see
+    /// [`Engine::on_pause`]).
+    screen_timer: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Makes sure one task runs [`Engine::look_deferred`] when `due` comes, and again
+/// while looks stay put off. Nothing runs while no look is put off.
+fn arm_screen_timer(
+    shared: &Arc<Shared>,
+    armed: &Arc<std::sync::atomic::AtomicBool>,
+    due: Instant,
+) {
+    use std::sync::atomic::Ordering;
+    if armed.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let (shared, armed) = (shared.clone(), armed.clone());
+    tokio::spawn(async move {
+        let mut due = due;
+        loop {
+            tokio::time::sleep_until(due.into()).await;
+            let mut firings = Vec::new();
+            let next = shared.engine.lock().expect("engine").look_deferred(
+                Instant::now(),
+                now_ns(),
+                &mut firings,
+            );
+            for f in firings {
+                shared.dispatcher.fire(f);
+            }
+            if let Some(next) = next {
+                due = next;
+                continue;
+            }
+            armed.store(false, Ordering::Release);
+            // A look put off between the engine's answer and the store above found the
+            // timer armed: take it on.
+            match shared.engine.lock().expect("engine").next_deferred() {
+                Some(next) if !armed.swap(true, Ordering::AcqRel) => due = next,
+                _ => return,
+            }
+        }
+    });
 }
 
 impl RouteSink for EngineFeed {
@@ -844,10 +887,13 @@ impl RouteSink for EngineFeed {
     fn drained(&mut self) {
         let shared = &self.shared;
         let mut engine = shared.engine.lock().expect("engine");
-        engine.on_pause(Instant::now(), now_ns(), &mut self.firings);
+        let next = engine.on_pause(Instant::now(), now_ns(), &mut self.firings);
         drop(engine);
         for f in self.firings.drain(..) {
             shared.dispatcher.fire(f);
+        }
+        if let Some(due) = next {
+            arm_screen_timer(shared, &self.screen_timer, due);
         }
     }
 
@@ -883,6 +929,7 @@ async fn attach(
         tx: ctl_tx.clone(),
         name: name.to_string(),
         firings: Vec::new(),
+        screen_timer: Arc::default(),
     };
     let router = Router::new(sid_cell.clone(), stash.clone(), feed);
     let (client, conn) = ControlClient::connect(&opts.target, copts, router).await?;

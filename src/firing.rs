@@ -13,7 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::action::ActionContext;
 use crate::panes::{Life, Pane, PaneInfo, StartState};
@@ -175,7 +175,20 @@ pub struct Engine {
     /// Panes that printed since the last [`Engine::on_pause`] (the last one may repeat
     /// an earlier one; deduplicated there).
     touched: Vec<PaneId>,
+    /// When each pane's screen was last looked at.
+    looked: HashMap<PaneId, Instant>,
+    /// Screen looks put off, and when each is due.
+    deferred: Vec<(PaneId, Instant)>,
+    /// See [`SCREEN_LOOK_INTERVAL`].
+    screen_interval: Duration,
 }
+
+/// How often at most the screen of a pane whose output keeps coming is looked at by
+/// screen rules and waiters. PERF: in a 100 MB flood with a screen rule on the
+/// flooding pane, looking after every read (a few KB) cost 0.38× the tmux server's CPU;
+/// once per 25 ms, the screen costs next to nothing and a match on screen is seen at
+/// most 25 ms after it was drawn.
+pub const SCREEN_LOOK_INTERVAL: Duration = Duration::from_millis(25);
 
 impl Engine {
     /// An engine for `rules`, compiled into one matcher.
@@ -188,6 +201,9 @@ impl Engine {
         Ok(Engine {
             screens: ScreenWatch::new(screen),
             touched: Vec::new(),
+            looked: HashMap::new(),
+            deferred: Vec::new(),
+            screen_interval: SCREEN_LOOK_INTERVAL,
             counts: vec![0; rules.rules.len()],
             rules: Arc::new(rules),
             matcher,
@@ -632,6 +648,8 @@ impl Engine {
     pub fn clear_panes(&mut self) {
         self.panes.clear();
         self.screens = ScreenWatch::new(self.screens.compiled().clone());
+        self.looked.clear();
+        self.deferred.clear();
         self.last_fire.clear();
     }
 
@@ -639,6 +657,8 @@ impl Engine {
     pub fn remove_pane(&mut self, id: PaneId) {
         self.panes.remove(&id);
         self.screens.forget_pane(id);
+        self.looked.remove(&id);
+        self.deferred.retain(|&(p, _)| p != id);
         self.last_fire.retain(|(_, p), _| *p != id);
     }
 
@@ -725,53 +745,109 @@ impl Engine {
     /// Output paused: everything read from tmux so far has been fed. Offers the line
     /// under the cursor of each pane that printed since the last pause to the waiters
     /// that wait for one match (`wait-for`, `send --expect`: a prompt with no newline
-    /// yet), the visible rows to screen waiters, and matches the screen rules on each
-    /// screen that changed; appends the screen rules that fire to `out`.
-    pub fn on_pause(&mut self, now: Instant, ts_ns: u64, out: &mut Vec<Firing>) {
-        if self.touched.is_empty() {
-            return;
-        }
+    /// yet), and looks at the screens that changed for screen waiters and screen rules;
+    /// appends the screen rules that fire to `out`.
+    ///
+    /// A pane's screen is looked at most once per [`SCREEN_LOOK_INTERVAL`] while its
+    /// output keeps coming: a look that comes sooner is put off, and the time it is due
+    /// is returned; the caller then calls [`Engine::look_deferred`] at that time (the
+    /// daemon arms one timer), so the last state of a burst is always looked at.
+    pub fn on_pause(&mut self, now: Instant, ts_ns: u64, out: &mut Vec<Firing>) -> Option<Instant> {
         let mut touched = std::mem::take(&mut self.touched);
         touched.sort_unstable();
         touched.dedup();
-        let mut hits: Vec<(usize, String)> = Vec::new();
         for &pane in &touched {
             let Engine { panes, waiters, screens, rules, .. } = self;
             let Some(state) = panes.get_mut(&pane) else { continue };
             let label = state.info.label.as_deref();
-            let next_seq = state.text.ring().total_lines() + 1;
             if waiters.watches(pane) {
-                waiters.on_pause(pane, label, state.text.ring().partial(), next_seq);
-                if waiters.watches_screen(pane) {
-                    waiters.on_screen(pane, label, &state.text.screen().rows(), next_seq);
+                let ring = state.text.ring();
+                waiters.on_pause(pane, label, ring.partial(), ring.total_lines() + 1);
+            }
+            // PERF: a screen nothing watches is never read, so never allocated.
+            let watched = waiters.watches_screen(pane)
+                || screens
+                    .compiled()
+                    .rules()
+                    .iter()
+                    .any(|&r| rules.rules[r].pane.matches(pane, label));
+            if !watched || !state.text.screen_mut().take_changed() {
+                continue;
+            }
+            let due = self.looked.get(&pane).map(|&t| t + self.screen_interval);
+            match due {
+                Some(due) if due > now => {
+                    if !self.deferred.iter().any(|&(p, _)| p == pane) {
+                        self.deferred.push((pane, due));
+                    }
                 }
-            }
-            let wanted = |rule: usize| rules.rules[rule].pane.matches(pane, label);
-            // PERF: a screen no rule watches is never read, so never allocated.
-            if !screens.compiled().rules().iter().any(|&r| wanted(r))
-                || !state.text.screen_mut().take_changed()
-            {
-                continue;
-            }
-            screens.look(pane, state.text.screen(), wanted, |rule, row| {
-                hits.push((rule, row.to_string()))
-            });
-            if hits.is_empty() {
-                continue;
-            }
-            let info = state.info.clone();
-            let before = out.len();
-            for (rule, row) in hits.drain(..) {
-                let hit = Hit { line: &row, seq: next_seq, complete: true, screen: true };
-                self.fire(pane, &info, rule, hit, now, ts_ns, out);
-            }
-            let fired = (out.len() - before) as u64;
-            if let Some(state) = self.panes.get_mut(&pane) {
-                state.matches += fired;
+                _ => self.look_screen(pane, now, ts_ns, out),
             }
         }
         touched.clear();
         self.touched = touched;
+        self.deferred.iter().map(|&(_, due)| due).min()
+    }
+
+    /// Looks at the screens whose look [`Engine::on_pause`] put off and that are due by
+    /// `now`; returns when the next one is due, if any is left.
+    pub fn look_deferred(
+        &mut self,
+        now: Instant,
+        ts_ns: u64,
+        out: &mut Vec<Firing>,
+    ) -> Option<Instant> {
+        let deferred = std::mem::take(&mut self.deferred);
+        for &(pane, due) in &deferred {
+            if due <= now {
+                self.look_screen(pane, now, ts_ns, out);
+            } else {
+                self.deferred.push((pane, due));
+            }
+        }
+        self.deferred.iter().map(|&(_, due)| due).min()
+    }
+
+    /// Offers a pane's rows to its screen waiters and matches the screen rules on them.
+    fn look_screen(&mut self, pane: PaneId, now: Instant, ts_ns: u64, out: &mut Vec<Firing>) {
+        self.looked.insert(pane, now);
+        self.deferred.retain(|&(p, _)| p != pane);
+        let Engine { panes, waiters, screens, rules, .. } = self;
+        let Some(state) = panes.get_mut(&pane) else { return };
+        let label = state.info.label.as_deref();
+        let next_seq = state.text.ring().total_lines() + 1;
+        if waiters.watches_screen(pane) {
+            waiters.on_screen(pane, label, &state.text.screen().rows(), next_seq);
+        }
+        let mut hits: Vec<(usize, String)> = Vec::new();
+        let wanted = |rule: usize| rules.rules[rule].pane.matches(pane, label);
+        screens.look(pane, state.text.screen(), wanted, |rule, row| {
+            hits.push((rule, row.to_string()))
+        });
+        if hits.is_empty() {
+            return;
+        }
+        let info = state.info.clone();
+        let before = out.len();
+        for (rule, row) in hits {
+            let hit = Hit { line: &row, seq: next_seq, complete: true, screen: true };
+            self.fire(pane, &info, rule, hit, now, ts_ns, out);
+        }
+        let fired = (out.len() - before) as u64;
+        if let Some(state) = self.panes.get_mut(&pane) {
+            state.matches += fired;
+        }
+    }
+
+    /// When the next screen look put off by [`Engine::on_pause`] is due, if any.
+    pub fn next_deferred(&self) -> Option<Instant> {
+        self.deferred.iter().map(|&(_, due)| due).min()
+    }
+
+    /// Sets how often at most a busy pane's screen is looked at (see
+    /// [`Engine::on_pause`]); `replay` sets zero, to look after every output block.
+    pub fn set_screen_interval(&mut self, interval: Duration) {
+        self.screen_interval = interval;
     }
 
     /// The last `n` lines of a pane as a person saw them (the partial line last).
@@ -1062,13 +1138,20 @@ mod tests {
         feed(&mut e, pane, "Python 3\r\n>>> ");
         assert!(prompt_rx.try_recv().is_err(), "not before output pauses");
         let mut out = Vec::new();
-        e.on_pause(Instant::now(), 0, &mut out);
+        let t0 = Instant::now();
+        assert_eq!(e.on_pause(t0, 0, &mut out), None);
         let m = prompt_rx.try_recv().unwrap();
         assert_eq!((m.line.as_str(), m.complete, m.seq), (">>> ", false, 2));
         assert!(screen_rx.try_recv().is_err(), "no row shows it yet");
         feed(&mut e, pane, "\x1b[5;9HSTATUS: READY");
         assert!(screen_rx.try_recv().is_err(), "rows are looked at when output pauses");
-        e.on_pause(Instant::now(), 0, &mut out);
+        // Looked at 1 ms ago: the look is put off until the interval has passed.
+        let due = e.on_pause(t0 + Duration::from_millis(1), 0, &mut out);
+        assert_eq!(due, Some(t0 + SCREEN_LOOK_INTERVAL));
+        assert!(screen_rx.try_recv().is_err(), "put off");
+        assert_eq!(e.look_deferred(t0 + Duration::from_millis(2), 0, &mut out), due);
+        assert!(screen_rx.try_recv().is_err(), "not due yet");
+        assert_eq!(e.look_deferred(t0 + SCREEN_LOOK_INTERVAL, 0, &mut out), None);
         let m = screen_rx.try_recv().unwrap();
         assert_eq!(m.line, "        STATUS: READY");
         assert_eq!(m.captures, [("s".to_string(), "READY".to_string())]);
@@ -1086,9 +1169,12 @@ mod tests {
         e.upsert_pane(other, info("other"));
         e.resize_pane(tui, 40, 10);
         let mut out = Vec::new();
+        let mut now = Instant::now();
         let mut draw = |e: &mut Engine, pane, text: &str| {
-            e.on_output(pane, text.as_bytes(), Instant::now(), 0, &mut out);
-            e.on_pause(Instant::now(), 0, &mut out);
+            // Each burst comes after the look interval: every pause looks.
+            now += SCREEN_LOOK_INTERVAL;
+            e.on_output(pane, text.as_bytes(), now, 0, &mut out);
+            assert_eq!(e.on_pause(now, 0, &mut out), None);
             out.drain(..).map(|f| (f.ctx.rule, f.ctx.line, f.ctx.captures)).collect::<Vec<_>>()
         };
         assert!(draw(&mut e, tui, "STATUS: READY as a line\r\n").len() == 1, "a row shows it");

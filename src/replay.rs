@@ -73,6 +73,8 @@ pub fn replay(
             },
         );
     }
+    // A transcript is looked at after every output block, whatever its timing.
+    engine.set_screen_interval(Duration::ZERO);
     let start = Instant::now();
     let mut out = Vec::new();
     let mut firings = Vec::new();
@@ -96,7 +98,7 @@ pub fn replay(
                     engine.on_output(pane, &scratch, start + Duration::ZERO, 0, &mut firings);
                     // A transcript has no read boundaries: each output block is a burst,
                     // after which screen rules look at the rows.
-                    engine.on_pause(start + Duration::ZERO, 0, &mut firings);
+                    let _ = engine.on_pause(start + Duration::ZERO, 0, &mut firings);
                     out.extend(firings.drain(..).map(|f| ReplayFiring::from(&f)));
                 }
                 Ok(_) => {}
