@@ -695,15 +695,39 @@ async fn catch_up(conn: &Conn, sid: SessionId, shared: &Arc<Shared>) {
             .map(|(id, _)| id)
             .collect()
     };
+    // Their logs start with what they printed before (a pane caught up above has its
+    // lines already): read back, never matched.
+    let depth = format!("-{}", shared.engine.lock().expect("engine").rules().settings.ring_lines);
     for pane in all {
         let (sh, stash) = (shared.clone(), conn.stash.clone());
         let hook: crate::tmux::control::ReplyHook = Box::new(move |replies| {
-            if let Some(seed) = screen_seed(replies) {
-                sh.engine.lock().expect("engine").seed_screen(pane, &seed);
-                stash.screen_seeded(pane);
+            let Some(seed) = screen_seed(replies.get(..2).unwrap_or_default()) else { return };
+            let mut engine = sh.engine.lock().expect("engine");
+            if let Some(history) = replies.get(2).filter(|r| r.ok) {
+                let mut lines: Vec<String> = history
+                    .lines
+                    .iter()
+                    .map(|l| String::from_utf8_lossy(l).trim_end().to_string())
+                    .collect();
+                // The rows below the cursor are the empty screen, not output.
+                let below = usize::from(seed.size.1.saturating_sub(seed.cursor.1 + 1));
+                lines.truncate(lines.len().saturating_sub(below));
+                let mut partial = lines.pop().unwrap_or_default();
+                // tmux trims the blanks a prompt ends with; the cursor says where it is.
+                let shown = partial.chars().count();
+                partial.extend(std::iter::repeat_n(
+                    ' ',
+                    usize::from(seed.cursor.0).saturating_sub(shown),
+                ));
+                engine.prefill_history(pane, &lines, &partial);
             }
+            engine.seed_screen(pane, &seed);
+            stash.screen_seeded(pane);
         });
-        if let Err(e) = conn.client.request_all(&screen_commands(pane), Some(hook)).await {
+        let [geometry, visible] = screen_commands(pane);
+        let id = pane.to_string();
+        let history = line("capture-pane", &["-p", "-J", "-t", &id, "-S", &depth]);
+        if let Err(e) = conn.client.request_all(&[geometry, visible, history], Some(hook)).await {
             tracing::debug!("reading the screen of {pane}: {e}");
         }
     }

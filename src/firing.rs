@@ -737,6 +737,12 @@ impl Engine {
         })
     }
 
+    /// Fills a pane's empty log with what it printed before ctmuxd watched it, without
+    /// matching it (see [`PaneWatch::prefill`](ctmuxd_text::pane::watch::PaneWatch::prefill)).
+    pub fn prefill_history(&mut self, id: PaneId, lines: &[String], partial: &str) {
+        self.pane_mut(id).text.prefill(lines.iter().map(String::as_str), partial);
+    }
+
     /// The rows a pane shows, top to bottom, without trailing blanks.
     pub fn screen_rows(&self, id: PaneId) -> Option<Vec<String>> {
         self.panes.get(&id).map(|p| p.text.screen().rows())

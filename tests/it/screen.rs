@@ -604,6 +604,37 @@ fn screen_matches_tmux_for_a_pane_older_than_the_daemon() {
 }
 
 #[test]
+fn a_pane_older_than_the_daemon_has_its_history_in_the_log_and_fires_nothing() {
+    let mut scene = Scene::without_daemon();
+    let id = scene.shell();
+    scene.type_line(&id, "echo 'TRIGGER: START_BUILD old'; echo older line");
+    scene.wait_tmux(&id, "the lines", |r| shows(r, "older line"));
+    scene.start_daemon(
+        "[[rule]]\nname = \"build\"\npattern = '^TRIGGER: START_BUILD (?P<id>\\w+)'\nactions = [\"log\"]\n",
+    );
+    // At once, from the history read back when the daemon attached.
+    let o = ctl(
+        &scene.server,
+        &["wait-for", &id, "--pattern", "^older line$", "--since", "20", "--timeout", "1s"],
+    );
+    assert!(o.status.success(), "wait-for --since missed the history: {}", stderr(&o));
+    let o = ctl(&scene.server, &["capture", &id, "--lines", "2"]);
+    assert_eq!(stdout(&o).lines().collect::<Vec<_>>(), ["older line", "$ "], "{}", stderr(&o));
+    // New lines continue the prompt line and fire; old ones never did.
+    scene.shell_run(&id, "echo 'TRIGGER: START_BUILD new'");
+    let o = ctl(&scene.server, &["wait-for", &id, "--pattern", "^TRIGGER", "--since", "3"]);
+    assert!(o.status.success());
+    let fired: Vec<String> = scene
+        .daemon()
+        .events()
+        .iter()
+        .filter(|e| e["event"] == "match")
+        .map(|e| e["line"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(fired, ["TRIGGER: START_BUILD new"], "only the new line fires");
+}
+
+#[test]
 fn capture_prints_one_line_per_screen_row() {
     let scene = Scene::new();
     let id = scene.shell();

@@ -134,6 +134,22 @@ impl PaneWatch {
         }
     }
 
+    /// Fills an empty ring with what the pane printed before ctmuxd watched it (its
+    /// history, read back from tmux), the line under the cursor as the line being
+    /// written, without matching any of it: `capture --lines` and `wait-for --since`
+    /// see it at once, and no rule fires on old output. Does nothing if the pane has
+    /// printed since it was first seen.
+    pub fn prefill<'a>(&mut self, lines: impl IntoIterator<Item = &'a str>, partial: &str) {
+        if self.ring.total_lines() > 0 || !self.ring.partial().is_empty() {
+            return;
+        }
+        for line in lines {
+            self.ring.partial_mut().push_str(line);
+            self.ring.complete_line();
+        }
+        self.ring.partial_mut().push_str(partial);
+    }
+
     /// The rows the pane shows.
     pub fn screen(&self) -> &Screen {
         &self.screen
