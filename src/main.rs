@@ -123,6 +123,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             server,
         }) => {
             let dir = events.unwrap_or_else(EventLog::default_dir);
+            if !follow && !dir.join(eventlog::LOG_FILE).exists() {
+                eprintln!(
+                    "ctmuxd: no event log in {} yet: no daemon has written one there (a daemon \
+                     writes it from its start; `--events DIR` reads another)",
+                    dir.display()
+                );
+                return Ok(ExitCode::from(1));
+            }
             if timeline {
                 let (w, h) = ctmuxd::timeline::terminal_size().unwrap_or((100, 30));
                 let chart =

@@ -220,6 +220,12 @@ fn logs_prints_the_last_events() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert!(lines[1].contains("LOGME 3"), "{text}");
+    // Where no daemon wrote a log, it says so instead of an OS error.
+    let none = server.path("no-log-here");
+    let out = Command::new(bin()).args(["logs", "--events"]).arg(&none).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no event log in") && !err.contains("os error"), "{err}");
 }
 
 #[test]
