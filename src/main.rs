@@ -195,6 +195,26 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(e) => Err(anyhow::Error::new(e).context("top")),
             }
         }
+        Some(Command::Mcp { server, read_only, scope, session, allow_self }) => {
+            let server = if server.socket_name.is_some() || server.socket_path.is_some() {
+                server
+            } else {
+                cli.daemon.server.clone()
+            };
+            let target = server.target();
+            let policy = ctmuxd::mcp::scope::Policy {
+                read_only,
+                label_glob: scope,
+                session,
+                self_pane: ctmuxd::mcp::own_pane(&target),
+                allow_self,
+            };
+            let exe = std::env::current_exe().context("finding the ctmuxd binary")?;
+            ctmuxd::mcp::run(ctmuxd::mcp::McpOptions { target, policy, exe })
+                .await
+                .context("mcp")?;
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Man) => {
             use clap::CommandFactory;
             // ctmuxd(1): the daemon's options, then every subcommand with what it does.
