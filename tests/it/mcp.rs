@@ -347,3 +347,38 @@ fn mcp_starts_a_daemon_when_none_runs() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// A client no one here wrote: the official MCP Python SDK drives the server
+/// (tests/mcp/python_client.py). Skipped, saying why, when `python3 -c 'import mcp'`
+/// fails (`.ci/run` installs it with `pip install mcp` when it can).
+#[test]
+fn mcp_python_sdk_client() {
+    let have = Command::new("python3")
+        .args(["-c", "import mcp"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        eprintln!("skipped: the MCP Python SDK is not installed (`pip install mcp`)");
+        return;
+    }
+    let server = TmuxServer::new();
+    let _d = Daemon::start(&server, "", &[]);
+    let pane = server.spawn("exec sh");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp/python_client.py");
+    let o = Command::new("python3")
+        .args([script, bin(), &server.name, &pane])
+        .env_remove("TMUX")
+        .env("XDG_STATE_HOME", server.path("state"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run python3");
+    assert!(
+        o.status.success(),
+        "python client failed:\n{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("python mcp client: ok"));
+}
