@@ -46,8 +46,12 @@ fn main() -> ExitCode {
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
     // The demo prints its own timeline on stdout; the daemon's info lines would interleave.
-    let default_filter =
-        if matches!(cli.command, Some(Command::Demo { .. })) { "warn" } else { "info" };
+    // `mcp`: the SDK's per-message info lines would bury ours in the agent client's log.
+    let default_filter = match cli.command {
+        Some(Command::Demo { .. }) => "warn",
+        Some(Command::Mcp { .. }) => "warn,ctmuxd=info",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
