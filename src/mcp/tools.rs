@@ -29,6 +29,7 @@ use crate::api::protocol::PaneView;
 use crate::api::request::{
     Answer, ApiRequest, CaptureRequest, CaptureView, CloseRequest, LabelRequest, PanesRequest,
     ReadRequest, Request, SendRequest, SpawnRequest, Split, StatusRequest, WaitRequest,
+    DEFAULT_READ_LINES,
 };
 use crate::tmux::TmuxTarget;
 
@@ -501,9 +502,10 @@ impl CtmuxdMcp {
         let pane = self.pane(&a.pane).await?;
         let budget = Budget::from_args(a.max_lines, a.max_bytes);
         let after = a.cursor.unwrap_or(0);
-        let reply = self
-            .call(ReadRequest { label: pane.id.clone(), after, max_lines: budget.max_lines })
-            .await?;
+        // More lines than the budget: runs of repeats collapse before the budget cuts.
+        let fetch = budget.max_lines.saturating_mul(10).clamp(DEFAULT_READ_LINES, 20_000);
+        let reply =
+            self.call(ReadRequest { label: pane.id.clone(), after, max_lines: fetch }).await?;
         let fitted = fit(&reply.lines, budget);
         let cut = reply.cut + fitted.cut_lines as u64;
         let mut notes = Vec::new();

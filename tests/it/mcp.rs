@@ -382,3 +382,43 @@ fn mcp_python_sdk_client() {
     );
     assert!(String::from_utf8_lossy(&o.stdout).contains("python mcp client: ok"));
 }
+
+/// `read` says what it could not give: lines the pane printed after the cursor that the
+/// ring no longer keeps (`gap`), and lines the budget left out (`cut`), keeping the newest;
+/// identical lines collapse.
+#[test]
+fn mcp_read_reports_gaps_cuts_and_repeats() {
+    let server = TmuxServer::new();
+    let _d = Daemon::start(&server, "[settings]\nring_lines = 10\n", &[]);
+    let pane = server.spawn("exec sh");
+    let (mut mcp, _) = Mcp::start(&server, &[], &[]);
+    let c0 = mcp.ok("read", json!({"pane": pane}))["cursor"].as_u64().unwrap();
+    mcp.ok(
+        "send",
+        json!({"pane": pane, "text": "for i in $(seq 1 30); do echo r$i; done", "enter": true,
+               "expect": "^r30$"}),
+    );
+    let r = mcp.ok("read", json!({"pane": pane, "cursor": c0}));
+    let lines = strings(&r["lines"]);
+    assert_eq!(lines.last().map(String::as_str), Some("r30"), "{r}");
+    assert_eq!(lines.len(), 10, "the ring keeps 10: {r}");
+    let gap = r["gap"].as_u64().unwrap();
+    assert_eq!(r["first"].as_u64().unwrap(), c0 + 1 + gap, "the gap ends where lines start: {r}");
+    assert!(gap >= 20 && r["truncated"].as_str().unwrap().contains("no longer kept"), "{r}");
+
+    let c1 = r["cursor"].as_u64().unwrap();
+    mcp.ok(
+        "send",
+        json!({"pane": pane, "text": "for i in 1 2 3 4 5 6; do echo same; done; echo end", "enter": true,
+               "expect": "^end$"}),
+    );
+    let r = mcp.ok("read", json!({"pane": pane, "cursor": c1, "max_lines": 3}));
+    let lines = strings(&r["lines"]);
+    assert_eq!(
+        lines[lines.len() - 3..],
+        ["same", "… (previous line repeated 5 more time(s))", "end"],
+        "{r}"
+    );
+    assert_eq!((r["gap"].as_u64(), r["collapsed"].as_u64()), (Some(0), Some(5)), "{r}");
+    assert!(r["cut"].as_u64().unwrap() >= 1, "the command line is cut: {r}");
+}
