@@ -240,6 +240,16 @@ fn mcp_tools_drive_a_shell_pane() {
 
     let (unknown, is_err) = mcp.call("capture", json!({"pane": "nope"}));
     assert!(is_err && unknown["error"]["code"] == "not_found", "{unknown}");
+
+    let spawned = mcp.ok(
+        "spawn",
+        json!({"label": "job", "command": ["sh", "-c", "echo spawned-ok; exec cat"],
+               "meta": {"by": "agent"}}),
+    );
+    assert_eq!(spawned["pane"]["label"], "job");
+    mcp.ok("wait_for", json!({"pane": "job", "pattern": "^spawned-ok$", "since": 5}));
+    let closed = mcp.ok("close", json!({"labels": ["job"]}));
+    assert_eq!(closed["closed"][0]["label"], "job", "{closed}");
 }
 
 /// A long `wait_for` sends progress notifications for the client's token, answers when
@@ -314,6 +324,13 @@ fn mcp_safety_flags_limit_what_the_agent_touches() {
     assert_eq!(labels, ["agent-1"]);
     let (out, is_err) = ro.call("capture", json!({"pane": "db"}));
     assert!(is_err && out["error"]["message"].as_str().unwrap().contains("outside"), "{out}");
+    drop(ro);
+    let (mut scoped, _) = Mcp::start(&server, &["--scope", "agent-*"], &[]);
+    let (out, is_err) = scoped.call("spawn", json!({"label": "db2"}));
+    assert!(is_err && out["error"]["code"] == "refused", "{out}");
+    let (out, is_err) = scoped.call("close", json!({"labels": ["db"]}));
+    assert!(is_err && out["error"]["code"] == "refused", "{out}");
+    drop(scoped);
 
     // As if the server ran in pane `mine` of this tmux server.
     let socket = server.tmux_ok(&["display", "-p", "#{socket_path}"]).trim().to_string();
