@@ -265,7 +265,10 @@ fn mcp_wait_for_reports_progress_and_can_be_cancelled() {
         json!({"name": "wait_for", "_meta": {"progressToken": "tok-1"},
                "arguments": {"pane": pane, "pattern": "^late$", "timeout_ms": 20000}}),
     );
-    std::thread::sleep(Duration::from_millis(5600));
+    // The line comes only once a progress notification has (every 5 s): timing-proof.
+    let note = mcp.lines.recv_timeout(Duration::from_secs(15)).expect("no progress in 15 s");
+    assert_eq!(note["method"], "notifications/progress", "{note}");
+    mcp.notes.push(note);
     server.tmux_ok(&["send-keys", "-t", &pane, "echo late", "Enter"]);
     let msg = mcp.response(id, Duration::from_secs(10));
     assert_eq!(msg["result"]["structuredContent"]["match"]["line"], "late", "{msg}");
