@@ -35,6 +35,7 @@ use tokio::sync::{mpsc, oneshot, Notify, Semaphore, SemaphorePermit};
 use crate::action::{ActionContext, ExecAction};
 use crate::action_tasks::Dispatcher;
 use crate::api::protocol::{ApiError, Empty, ErrorCode, MatchView, PaneView};
+use crate::api::request::{read_window, ReadReply, ReadRequest};
 use crate::api::request::{
     CaptureReply, CaptureRequest, CaptureView, CloseReply, CloseRequest, EventFeed, EventsRequest,
     LabelReply, LabelRequest, PaneEntryView, PanesReply, PanesRequest, ReloadReply, ReloadRequest,
@@ -501,6 +502,30 @@ impl Backend for DaemonBackend {
                 cursor,
                 not_kept,
                 kept_per_pane: Some(ring.capacity()),
+            })
+        })
+    }
+
+    fn read(&self, req: ReadRequest) -> BackendFuture<'_, ReadReply> {
+        Box::pin(async move {
+            let pane = self.resolve(&req.label).await?;
+            let engine = self.dispatcher.engine.lock().expect("engine");
+            let Some(p) = engine.pane(pane) else {
+                return Err(ApiError::not_found(format!("pane {pane} is gone")));
+            };
+            let ring = p.text.ring();
+            let total = ring.total_lines();
+            let kept = ring.lines().count();
+            let (first, gap, cut) = read_window(req.after, total, kept as u64, req.max_lines);
+            // Line `total` is the ring's last; `first` is at index `kept - (total - first + 1)`.
+            let skip = kept.saturating_sub((total + 1).saturating_sub(first) as usize);
+            Ok(ReadReply {
+                lines: ring.lines().skip(skip).map(str::to_string).collect(),
+                first,
+                cursor: total,
+                gap,
+                cut,
+                partial: ring.partial().to_string(),
             })
         })
     }

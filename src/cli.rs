@@ -138,6 +138,35 @@ pub enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Serve the Model Context Protocol on stdio, for AI agents: tools over the daemon
+    ///
+    /// Tools: panes, spawn, close, label, send, wait_for, capture, read, events. Talks to
+    /// the daemon of the tmux server (`-L`/`-S`), starting one when none runs. stdout is
+    /// the MCP transport; logs go to stderr.
+    #[command(after_help = "Register it with an MCP client as the command `ctmuxd` with the \
+        arguments `mcp -L work` (see README, \"For AI agents\").\n\nExamples:\n  \
+        ctmuxd mcp -L work\n  \
+        ctmuxd mcp -L work --read-only\n  \
+        ctmuxd mcp -L work --scope 'agent-*'")]
+    Mcp {
+        /// Which tmux server.
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Only the tools that change nothing: panes, wait_for, capture, read, events.
+        #[arg(long)]
+        read_only: bool,
+        /// Only panes whose label matches this glob (`agent-*`); spawn and label must
+        /// use labels matching it.
+        #[arg(long, value_name = "GLOB")]
+        scope: Option<String>,
+        /// Only panes of this tmux session.
+        #[arg(long, value_name = "NAME")]
+        session: Option<String>,
+        /// Allow send and close on the pane this server runs in ($TMUX_PANE), refused by
+        /// default: it is most likely the agent's own.
+        #[arg(long)]
+        allow_self: bool,
+    },
     /// Talk to the running daemon (panes, spawn, close, send, capture, wait-for, ...).
     #[command(flatten)]
     Api(crate::api::cli::ApiCommand),

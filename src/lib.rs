@@ -20,6 +20,7 @@ pub mod exit;
 pub mod firing;
 pub mod glob;
 pub mod hash;
+pub mod mcp;
 pub mod pane_lifecycle;
 pub mod panes;
 pub mod poll;

@@ -46,8 +46,12 @@ fn main() -> ExitCode {
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
     // The demo prints its own timeline on stdout; the daemon's info lines would interleave.
-    let default_filter =
-        if matches!(cli.command, Some(Command::Demo { .. })) { "warn" } else { "info" };
+    // `mcp`: the SDK's per-message info lines would bury ours in the agent client's log.
+    let default_filter = match cli.command {
+        Some(Command::Demo { .. }) => "warn",
+        Some(Command::Mcp { .. }) => "warn,ctmuxd=info",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -194,6 +198,26 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 Err(e) => Err(anyhow::Error::new(e).context("top")),
             }
+        }
+        Some(Command::Mcp { server, read_only, scope, session, allow_self }) => {
+            let server = if server.socket_name.is_some() || server.socket_path.is_some() {
+                server
+            } else {
+                cli.daemon.server.clone()
+            };
+            let target = server.target();
+            let policy = ctmuxd::mcp::scope::Policy {
+                read_only,
+                label_glob: scope,
+                session,
+                self_pane: ctmuxd::mcp::own_pane(&target),
+                allow_self,
+            };
+            let exe = std::env::current_exe().context("finding the ctmuxd binary")?;
+            ctmuxd::mcp::run(ctmuxd::mcp::McpOptions { target, policy, exe })
+                .await
+                .context("mcp")?;
+            Ok(ExitCode::SUCCESS)
         }
         Some(Command::Man) => {
             use clap::CommandFactory;

@@ -641,6 +641,16 @@ mod tests {
                 })
             })
         }
+        fn read(&self, req: ReadRequest) -> BackendFuture<'_, ReadReply> {
+            Box::pin(async move {
+                Ok(ReadReply {
+                    lines: vec!["line".into()],
+                    first: req.after + 1,
+                    cursor: req.after + 1,
+                    ..Default::default()
+                })
+            })
+        }
         fn wait_for(&self, req: WaitRequest) -> BackendFuture<'_, WaitReply> {
             Box::pin(async move {
                 match req.pattern.as_str() {

@@ -43,7 +43,7 @@ const LAYERS: &[&[&str]] = &[
     &["answers"],
     &["daemon", "poll", "replay"],
     &["demo"],
-    &["cli", "top"],
+    &["cli", "top", "mcp"],
     &["main"],
 ];
 

@@ -51,5 +51,8 @@ mod top;
 /// programs, `wait-for --screen`, screen rules, REPL prompts.
 mod screen;
 
+/// `ctmuxd mcp` (issue 15) over stdio, as an MCP client drives it.
+mod mcp;
+
 /// The module graph runs one way: the layer list of `ARCHITECTURE.md`, checked on the source.
 mod layers;

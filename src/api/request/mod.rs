@@ -52,6 +52,8 @@ macro_rules! api_requests {
             Send(SendRequest) in send;
             /// The last lines of a pane as a person saw them.
             Capture(CaptureRequest) in capture;
+            /// The lines a pane printed after a cursor.
+            Read(ReadRequest) in read;
             /// Block until a line matches.
             WaitFor(WaitRequest) in wait_for;
             /// Stream every line that matches, until the connection closes.

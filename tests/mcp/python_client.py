@@ -1,0 +1,73 @@
+"""Drives `ctmuxd mcp` with the official MCP Python SDK (`pip install mcp`): a client no
+one here wrote. Run by tests/it/mcp.rs (`mcp_python_sdk_client`) when the SDK is
+installed, or by hand against a daemon's tmux server:
+
+    python3 tests/mcp/python_client.py CTMUXD_BINARY SOCKET_NAME PANE_ID
+
+PANE_ID is a pane running a POSIX shell. Exits non-zero, saying what differed, on failure.
+"""
+
+import asyncio
+import json
+import os
+import sys
+
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+
+def field(obj, snake, camel):
+    """An attribute under its SDK 2.x name (snake_case) or its 1.x name (camelCase)."""
+    return getattr(obj, snake) if hasattr(obj, snake) else getattr(obj, camel)
+
+
+def structured(result):
+    """A tool result's structured content, checked against its text content."""
+    assert not field(result, "is_error", "isError"), f"tool failed: {result}"
+    content = field(result, "structured_content", "structuredContent")
+    text = json.loads(result.content[0].text)
+    assert text == content, (text, content)
+    return content
+
+
+async def main(binary, socket, pane):
+    # The SDK passes only a few variables on; the socket's directory and the tmux binary
+    # must be the test's.
+    env = {k: v for k, v in os.environ.items() if k.startswith(("XDG_", "CTMUXD_"))}
+    env.pop("TMUX", None)
+    params = StdioServerParameters(command=binary, args=["mcp", "-L", socket], env=env)
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write) as session:
+            init = await session.initialize()
+            assert field(init, "server_info", "serverInfo").name == "ctmuxd", init
+            tools = sorted(t.name for t in (await session.list_tools()).tools)
+            assert tools == ["capture", "close", "events", "label", "panes", "read", "send",
+                             "spawn", "wait_for"], tools
+            start = structured(await session.call_tool("read", {"pane": pane}))
+            sent = structured(await session.call_tool(
+                "send", {"pane": pane, "text": "echo py-$((20+3))", "enter": True,
+                         "expect": "^py-23$"}))
+            assert sent["matched"]["line"] == "py-23", sent
+            got = structured(await session.call_tool(
+                "read", {"pane": pane, "cursor": start["cursor"]}))
+            assert "py-23" in got["lines"], got
+            assert got["first"] == start["cursor"] + 1 and got["gap"] == 0, got
+            again = structured(await session.call_tool(
+                "read", {"pane": pane, "cursor": got["cursor"]}))
+            assert "py-23" not in again["lines"], again
+            progress = []
+
+            async def on_progress(done, total, message):
+                progress.append(message)
+
+            waited = structured(await session.call_tool(
+                "wait_for", {"pane": pane, "pattern": "^py-(?P<n>\\d+)$", "since": 20},
+                progress_callback=on_progress))
+            assert waited["match"]["captures"]["n"] == "23", waited
+            screen = structured(await session.call_tool("capture", {"pane": pane}))
+            assert "py-23" in screen["lines"], screen
+    print("python mcp client: ok")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(*sys.argv[1:4]))
