@@ -462,6 +462,35 @@ pub async fn send(
     Ok(())
 }
 
+/// Types `text` into `pane` as one bracketed paste, for a program that turned bracketed
+/// paste on (`ESC [ ? 2004 h`): `ESC [ 200 ~`, the text as [`send`] types it, `ESC [ 201 ~`.
+/// The program takes it all as text (a newline in it does not run anything) until Enter.
+/// The text's own paste marks are left out, so it cannot end the paste early.
+///
+/// Keys go with `send-keys`, as [`send`] sends them (never `set-buffer`: the text stays
+/// out of tmux's buffers and off any command line but `send-keys -l`'s quoted one); the
+/// marks as `send-keys -H`, each byte a key, which tmux 3.3a and 3.5a pass on as they are.
+///
+/// # Errors
+/// tmux errors.
+pub async fn paste(client: &ControlClient, pane: PaneId, text: &str) -> Result<(), OpsError> {
+    const START: [&str; 6] = ["1b", "5b", "32", "30", "30", "7e"];
+    const END: [&str; 6] = ["1b", "5b", "32", "30", "31", "7e"];
+    let target = pane.to_string();
+    let text = text.replace("\x1b[200~", "").replace("\x1b[201~", "");
+    let marks = |bytes: [&str; 6]| {
+        let mut args = vec!["-t", &target, "-H"];
+        args.extend(bytes);
+        line("send-keys", &args)
+    };
+    client.command(marks(START)).await?;
+    for l in send_keys_literal(&target, &text) {
+        client.command(l).await?;
+    }
+    client.command(marks(END)).await?;
+    Ok(())
+}
+
 /// Presses Enter in `pane`.
 ///
 /// # Errors

@@ -51,5 +51,9 @@ mod top;
 /// programs, `wait-for --screen`, screen rules, REPL prompts.
 mod screen;
 
+/// Input that arrives (issue 14): `send` into real programs returns their answer, never
+/// the echo; no wait for an echo that never comes; bracketed paste; `--wait-ready`.
+mod input;
+
 /// The module graph runs one way: the layer list of `ARCHITECTURE.md`, checked on the source.
 mod layers;
