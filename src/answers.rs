@@ -47,10 +47,11 @@ use crate::eventlog::{DaemonEvent, MatchEvent, Origin, Record};
 use crate::firing::{DynamicMatch, DynamicPattern, DynamicSink};
 use crate::pane_lifecycle;
 use crate::panes::StartState;
+use crate::tmux::control::ReplyHook;
 use crate::tmux::labelled::{self, glob_match, OpsError, PaneRecord};
 use crate::tmux::version::TmuxVersion;
 use crate::tmux::TmuxTarget;
-use crate::waiters::{Echo, PatternRegex, Progress, Waiter};
+use crate::waiters::{Echo, EchoAnchor, PatternRegex, Progress, Waiter};
 
 /// The longest `send --enter` waits for the typed text to be echoed before pressing Enter
 /// anyway: reached only by a pane that keeps printing without showing the text.
@@ -451,31 +452,23 @@ impl Backend for DaemonBackend {
                 true => Some(PatternRegex::new(&words.join(r"\s+")).map_err(bad)?),
                 false => None,
             };
-            // The expected line must come after the send: register first, and take the
-            // line being written now, where the text will be typed (its echo is skipped).
+            // The expected line must come after the send: register first. Where the text
+            // is typed (the line being written, whose echo is skipped) is taken when tmux
+            // has taken the first key, in order with the pane's output.
             let (expect, echo, paste) = {
                 let mut engine = self.dispatcher.engine.lock().expect("engine");
-                let (seq, before, paste) = engine
-                    .pane(pane)
-                    .map(|p| {
-                        let ring = p.text.ring();
-                        // Pasted only when typing would differ: a newline would run the
-                        // text line by line, a tab complete; a paste of one plain line
-                        // changes nothing but makes readline draw it twice.
-                        let paste = p.text.screen().bracketed_paste()
-                            && req.text.contains(|c: char| c.is_control());
-                        (ring.total_lines() + 1, ring.partial().to_string(), paste)
-                    })
-                    .unwrap_or((1, String::new(), false));
+                // Pasted only when typing would differ: a newline would run the text
+                // line by line, a tab complete; a paste of one plain line changes nothing
+                // but makes readline draw it twice.
+                let paste = engine.pane(pane).is_some_and(|p| p.text.screen().bracketed_paste())
+                    && req.text.contains(|c: char| c.is_control());
                 let expect = expect.map(|re| {
                     let (tx, rx) = oneshot::channel();
-                    let skip_echo = Some(match paste {
-                        true => Echo::pasted(&req.text, seq, &before),
-                        false => Echo::new(&req.text, seq, &before),
-                    });
-                    let sink = DynamicSink::Once { tx, skip_echo };
+                    let echo = Echo::pending(&req.text, paste);
+                    let anchor = echo.anchor().clone();
+                    let sink = DynamicSink::Once { tx, skip_echo: Some(echo) };
                     let id = engine.add_waiter(Waiter::new(re, pattern(pane, false, sink)));
-                    (rx, self.guard(id))
+                    (rx, self.guard(id), anchor)
                 });
                 let echo = shown.map(|re| {
                     let (tx, rx) = watch::channel(Progress::default());
@@ -485,13 +478,13 @@ impl Backend for DaemonBackend {
                 });
                 (expect, echo, paste)
             };
+            let mut typed = expect.as_ref().map(|(_, _, anchor)| self.anchor_hook(pane, anchor));
             if !req.text.is_empty() {
                 let _turn = self.tmux_turn().await;
-                match paste {
-                    true => labelled::paste(&client, pane, &req.text).await,
-                    false => labelled::send(&client, pane, &req.text, false).await,
-                }
-                .map_err(ops_error)?;
+                let first_key = typed.take();
+                labelled::type_text(&client, pane, &req.text, paste, first_key)
+                    .await
+                    .map_err(ops_error)?;
             }
             if req.enter {
                 if let Some((rx, _guard)) = echo {
@@ -501,10 +494,14 @@ impl Backend for DaemonBackend {
                     until_echoed(rx).await;
                 }
                 let _turn = self.tmux_turn().await;
-                labelled::send_enter(&client, pane).await.map_err(ops_error)?;
+                labelled::press_enter(&client, pane, typed.take()).await.map_err(ops_error)?;
+            }
+            if let Some(hook) = typed {
+                // Nothing was typed (`expect` alone): output from now on is the answer.
+                hook(&[]);
             }
             let matched = match expect {
-                Some((rx, _guard)) => {
+                Some((rx, _guard, _)) => {
                     let m = rx
                         .await
                         .map_err(|_| ApiError::internal("the pane went away while waiting"))?;
@@ -789,6 +786,18 @@ impl Backend for DaemonBackend {
 }
 
 impl DaemonBackend {
+    /// A hook that sets `anchor` to the line `pane` is writing, run on the connection's
+    /// reader when tmux has taken a `send`'s first key.
+    fn anchor_hook(&self, pane: PaneId, anchor: &EchoAnchor) -> ReplyHook {
+        let (engine, anchor) = (self.dispatcher.engine.clone(), anchor.clone());
+        Box::new(move |_| {
+            let engine = engine.lock().expect("engine");
+            let ring = engine.pane(pane).map(|p| p.text.ring());
+            let seq = ring.map_or(0, |r| r.total_lines()) + 1;
+            anchor.set(seq, ring.map_or("", |r| r.partial()));
+        })
+    }
+
     /// Removes the run-time pattern `id` when dropped.
     fn guard(&self, id: u64) -> PatternGuard {
         PatternGuard { dispatcher: self.dispatcher.clone(), id, keep: false }

@@ -18,6 +18,7 @@
 //! for panes no waiter watches: their lines are not even looked at.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, OnceLock};
 
 use regex_automata::{
     meta,
@@ -108,13 +109,14 @@ pub struct Progress {
 /// answers it.
 ///
 /// The echo of a line of typed text is the line the program was writing when the text
-/// was sent (its prompt), extended by the text *at the cursor*: the line with the
-/// sequence number of the line being written at send time, which starts with what that
+/// was typed (its prompt), extended by the text *at the cursor*: the line with the
+/// sequence number of the line being written at that moment, which starts with what that
 /// line showed then, followed by the typed text (blanks between ignored). Any other line,
 /// even one containing the typed text (`42` answering `42`, `got secret` after a `read
-/// -s`), is output. For text of several lines, each further line's echo is the first
-/// line after the previous echo that contains it. A program that does not echo leaves
-/// nothing to skip.
+/// -s`), is output. For text of several lines, each further line's echo is the first line
+/// after the previous echo that contains it. A program that does not echo leaves nothing
+/// to skip. Until the moment of typing is known ([`EchoAnchor::set`]), every line is
+/// output printed before the text was typed, and is skipped too.
 ///
 /// # Example
 ///
@@ -130,12 +132,10 @@ pub struct Progress {
 /// let mut echo = Echo::new("secret", 3, "Password: ");
 /// assert!(!echo.skip("Password: got secret", 3, true));
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Echo {
-    /// Sequence number of the line being written when the text was sent.
-    seq: u64,
-    /// What that line showed then, [`squash`]ed.
-    before: String,
+    /// Where the text was typed: set once, when tmux took the first key.
+    anchor: EchoAnchor,
     /// The typed lines whose echo has not been seen yet, [`squash`]ed.
     typed: VecDeque<String>,
     /// For a bracketed paste: the typed lines again, for the program's redraw of them on
@@ -143,27 +143,52 @@ pub struct Echo {
     redraw: VecDeque<String>,
     /// Sequence number of the last echo seen; 0 before the first.
     last: u64,
+    /// Text typed ahead (nothing was shown when it was typed) that the terminal echoed
+    /// where the cursor was: the program may echo it again right after, behind its prompt.
+    again: Option<String>,
+}
+
+/// Where a `send`'s text was typed: the sequence number of the line the pane was writing
+/// and what it showed then. Shared by the [`Echo`] registered before the keys are sent and
+/// whoever learns when tmux took them: the first key's reply, read in order with the
+/// pane's output (what tmux read from the pane before the keys is in the pane's lines by
+/// then, and their echo is not).
+#[derive(Clone, Debug, Default)]
+pub struct EchoAnchor(Arc<OnceLock<(u64, String)>>);
+
+impl EchoAnchor {
+    /// The pane was writing line `seq`, showing `before`. Only the first call counts.
+    pub fn set(&self, seq: u64, before: &str) {
+        let _ = self.0.set((seq, squash(before)));
+    }
 }
 
 impl Echo {
     /// The echo of `text` typed when the pane was writing line `seq`, which showed `before`.
     pub fn new(text: &str, seq: u64, before: &str) -> Echo {
-        let typed = text
+        let echo = Echo::pending(text, false);
+        echo.anchor.set(seq, before);
+        echo
+    }
+
+    /// The echo of `text`, typed where [`Echo::anchor`] will say (set it when tmux has
+    /// taken the first key, before the program can answer). `pasted`: sent as a bracketed
+    /// paste, so the lines right after the echo that show the text again from their start
+    /// (the program drew it again, as readline does on Enter) are its echo too.
+    pub fn pending(text: &str, pasted: bool) -> Echo {
+        let typed: VecDeque<String> = text
             .split(['\n', '\r'])
             .enumerate()
             .filter(|(i, l)| *i == 0 || !l.trim().is_empty())
             .map(|(_, l)| squash(l))
             .collect();
-        Echo { seq, before: squash(before), typed, redraw: VecDeque::new(), last: 0 }
+        let redraw = if pasted { typed.clone() } else { VecDeque::new() };
+        Echo { anchor: EchoAnchor::default(), typed, redraw, last: 0, again: None }
     }
 
-    /// The echo of `text` sent as a bracketed paste: as [`Echo::new`], and the lines
-    /// right after the echo that show the text again from their start (the program drew
-    /// it again, as readline does on Enter) are its echo too.
-    pub fn pasted(text: &str, seq: u64, before: &str) -> Echo {
-        let mut echo = Echo::new(text, seq, before);
-        echo.redraw = echo.typed.clone();
-        echo
+    /// Where the text was typed, to set when it is.
+    pub fn anchor(&self) -> &EchoAnchor {
+        &self.anchor
     }
 
     /// Whether `line` (number `seq`; `complete` false for the line being written) is
@@ -172,15 +197,35 @@ impl Echo {
     /// echo too: it is not output that came after the send. A complete echo is skipped
     /// once: the next typed line is looked for after it.
     pub fn skip(&mut self, line: &str, seq: u64, complete: bool) -> bool {
-        if self.typed.is_empty() && self.redraw.is_empty() {
+        if self.typed.is_empty() && self.redraw.is_empty() && self.again.is_none() {
             return false;
         }
+        let Some((at, before)) = self.anchor.0.get() else {
+            // Printed before the text was typed: not an answer to it.
+            return true;
+        };
         let line = squash(line);
+        if let Some(want) = &self.again {
+            let echo = seq == self.last + 1 && (line.ends_with(want.as_str()) || !complete);
+            if complete || !echo {
+                self.again = None;
+            }
+            if echo {
+                if complete {
+                    self.last = seq;
+                }
+                return true;
+            }
+            if self.typed.is_empty() && self.redraw.is_empty() {
+                return false;
+            }
+        }
         let echo = if let Some(want) = self.typed.front() {
             if self.last == 0 {
-                // The first line: the one being written at send time, the text at its cursor.
-                let rest = match line.strip_prefix(self.before.as_str()) {
-                    Some(rest) if seq == self.seq => rest.trim_start(),
+                // The first line: the one being written when the text was typed, the text
+                // at its cursor.
+                let rest = match line.strip_prefix(before.as_str()) {
+                    Some(rest) if seq == *at => rest.trim_start(),
                     _ => return false,
                 };
                 let at_cursor = rest.starts_with(want.as_str())
@@ -188,7 +233,7 @@ impl Echo {
                     || (!complete && want.starts_with(rest));
                 // Nothing was shown when the text was sent: the program may draw its
                 // prompt first, and the text after it, at the end of the line.
-                at_cursor || (self.before.is_empty() && rest.ends_with(want.as_str()))
+                at_cursor || (before.is_empty() && rest.ends_with(want.as_str()))
             } else {
                 seq > self.last && line.contains(want.as_str())
             }
@@ -204,6 +249,7 @@ impl Echo {
         };
         if echo && complete {
             match self.typed.pop_front() {
+                Some(first) if self.last == 0 && before.is_empty() => self.again = Some(first),
                 Some(_) => {}
                 None => {
                     self.redraw.pop_front();
@@ -674,6 +720,13 @@ mod tests {
         assert!(!e.skip("DONE", 2, true), "skipped once");
         let mut e = Echo::new("echo DONE", 1, "");
         assert!(e.skip("$ echo DONE", 1, true));
+        // Typed while the shell ran a command: the terminal echoes it, then the shell
+        // again behind its prompt (the line overwritten after a carriage return).
+        let mut e = Echo::new("echo DONE", 4, "");
+        assert!(e.skip("echo DONE", 4, true));
+        assert!(e.skip("$ echo DO", 5, false));
+        assert!(e.skip("$ echo DONE", 5, true));
+        assert!(!e.skip("DONE", 6, true));
     }
 
     #[test]
@@ -689,7 +742,9 @@ mod tests {
     #[test]
     fn a_bracketed_paste_drawn_again_on_enter_is_skipped_then_output_is_not() {
         // bash 5.2 after a paste of two lines and Enter (the tab shown as spaces).
-        let mut e = Echo::pasted("x='a\tb\nc'\n", 3, "$ ");
+        let mut e = Echo::pending("x='a\tb\nc'\n", true);
+        assert!(e.skip("c'", 2, true), "printed before the keys: skipped");
+        e.anchor().set(3, "$ ");
         assert!(e.skip("$ x='a  b", 3, true));
         assert!(e.skip("c'", 4, false));
         assert!(e.skip("c'", 4, true));
@@ -697,7 +752,8 @@ mod tests {
         assert!(e.skip("c'", 6, true));
         assert!(!e.skip("c'", 7, true), "output");
         // No redraw (readline's active region off): the first output line is output.
-        let mut e = Echo::pasted("42", 3, ">>> ");
+        let mut e = Echo::pending("42", true);
+        e.anchor().set(3, ">>> ");
         assert!(e.skip(">>> 42", 3, true));
         assert!(!e.skip("43", 4, true));
         assert!(!e.skip("42", 5, true));

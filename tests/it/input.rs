@@ -81,7 +81,8 @@ fn python_answers_are_returned_even_when_they_contain_the_typed_text() {
 }
 
 /// `input('Name: ')` in python3: the reply is typed at `Name: `, and the program's line
-/// that repeats it is returned.
+/// that repeats it is returned. (Anchored at both ends: python's `print` may write `hello`
+/// and ` ann` apart, and the line being written is looked at whenever output pauses.)
 #[test]
 fn python_input_answers_are_returned() {
     let scene = Scene::new();
@@ -89,7 +90,7 @@ fn python_input_answers_are_returned() {
     scene.send("py", &["--wait-ready", "--enter", "--", "n = input('Name: '); print('hello', n)"]);
     let m = scene.send_json(
         "py",
-        &["--wait-ready", "--prompt", "Name: $", "--enter", "--expect", "hello", "--", "ann"],
+        &["--wait-ready", "--prompt", "Name: $", "--enter", "--expect", "^hello ann$", "--", "ann"],
     );
     assert_eq!(m["line"], "hello ann", "{m}");
 }
@@ -102,7 +103,7 @@ fn bash_read_p_replies_are_returned() {
     scene.send("sh", &["--wait-ready", "--enter", "--", "read -p 'Name: ' n; echo \"got $n\""]);
     let m = scene.send_json(
         "sh",
-        &["--wait-ready", "--prompt", "Name: $", "--enter", "--expect", "got", "--", "bob"],
+        &["--wait-ready", "--prompt", "Name: $", "--enter", "--expect", "^got bob$", "--", "bob"],
     );
     assert_eq!(m["line"], "got bob", "{m}");
 }
@@ -121,7 +122,8 @@ fn read_s_without_echo_returns_quickly_with_the_answer() {
     // Ready first (not timed): the prompt shows.
     scene.send("sh", &["--wait-ready", "--prompt", "Password: $", "--idle", "10s"]);
     let t0 = Instant::now();
-    let m = scene.send_json("sh", &["--enter", "--expect", r"got (?P<pw>\S+)$", "--", "hunter2"]);
+    let m =
+        scene.send_json("sh", &["--enter", "--expect", r"got (?P<pw>hunter2)$", "--", "hunter2"]);
     let took = t0.elapsed();
     assert_eq!(m["captures"]["pw"], "hunter2", "{m}");
     assert_eq!(m["line"], "Password: got hunter2", "{m}");
@@ -181,4 +183,19 @@ fn wait_ready_types_once_the_prompt_shows() {
         ],
     );
     assert_eq!(m["line"], "answer=42", "{m}");
+}
+
+/// Text typed while the program is busy is echoed twice: by the terminal where the cursor
+/// is (`42`), then by the program behind its next prompt (`>>> 42`). Neither is the answer.
+#[test]
+fn text_typed_ahead_is_skipped_where_the_terminal_and_the_program_echo_it() {
+    let scene = Scene::new();
+    scene.spawn("py", &["python3", "-q"]);
+    scene.send("py", &["--wait-ready", "--enter", "--", "import time; time.sleep(1)"]);
+    let t0 = Instant::now();
+    let (out, _) = scene.send("py", &["--enter", "--expect", "42", "--", "42"]);
+    assert_eq!(out, "42\n");
+    assert!(t0.elapsed() > Duration::from_millis(500), "answered before python could");
+    let lines = stdout(&ctl(&scene.server, &["capture", "py", "--lines", "4"]));
+    assert!(lines.contains("\n>>> 42\n42\n"), "both echoes, then the answer:\n{lines}");
 }
