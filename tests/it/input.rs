@@ -199,3 +199,25 @@ fn text_typed_ahead_is_skipped_where_the_terminal_and_the_program_echo_it() {
     let lines = stdout(&ctl(&scene.server, &["capture", "py", "--lines", "4"]));
     assert!(lines.contains("\n>>> 42\n42\n"), "both echoes, then the answer:\n{lines}");
 }
+
+/// A prompt the default pattern does not know (`Value? `): `--wait-ready` types once the
+/// pane has printed nothing for `--idle`; output before the prompt keeps it waiting.
+#[test]
+fn wait_ready_takes_a_quiet_pane_as_ready() {
+    let scene = Scene::new();
+    let script = "for i in 1 2 3 4; do echo loading $i; sleep 0.2; done; printf 'Value? '; \
+                  read v; echo \"v=$v\"; sleep 60";
+    let o = ctl(&scene.server, &["spawn", "--label", "ask", "--shell", "--", script]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t0 = Instant::now();
+    let m = scene.send_json(
+        "ask",
+        &["--wait-ready", "--idle", "300ms", "--enter", "--expect", "^v=", "--", "7"],
+    );
+    let took = t0.elapsed();
+    // Typed at the prompt, not during the loading lines (then `read` would take the
+    // line the terminal echoed, and print `Value? v=7`).
+    assert_eq!(m["line"], "v=7", "{m}");
+    assert!(took >= Duration::from_millis(600), "did not wait for quiet: {took:?}");
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+}
