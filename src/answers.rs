@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tmux_control_parser::PaneId;
-use tokio::sync::{mpsc, oneshot, Notify, Semaphore, SemaphorePermit};
+use tokio::sync::{mpsc, oneshot, watch, Notify, Semaphore, SemaphorePermit};
 
 use crate::action::{ActionContext, ExecAction};
 use crate::action_tasks::Dispatcher;
@@ -42,18 +42,27 @@ use crate::api::request::{
     RuleView, RulesReply, RulesRequest, SendReply, SendRequest, SpawnReply, SpawnRequest,
     StatusReply, StatusRequest, StatusView, StopRequest, SubscribeRequest, WaitReply, WaitRequest,
 };
+use crate::api::request::{DEFAULT_IDLE_MS, DEFAULT_PROMPT};
 use crate::api::{Backend, BackendFuture, Subscription};
 use crate::eventlog::{DaemonEvent, MatchEvent, Origin, Record};
 use crate::firing::{DynamicMatch, DynamicPattern, DynamicSink};
 use crate::pane_lifecycle;
 use crate::panes::StartState;
+use crate::tmux::control::ReplyHook;
 use crate::tmux::labelled::{self, glob_match, OpsError, PaneRecord};
 use crate::tmux::version::TmuxVersion;
 use crate::tmux::TmuxTarget;
-use crate::waiters::Waiter;
+use crate::waiters::{Echo, EchoAnchor, PatternRegex, Progress, Waiter};
 
-/// How long `send --enter` waits for the typed text to be echoed before pressing Enter anyway.
+/// The longest `send --enter` waits for the typed text to be echoed before pressing Enter
+/// anyway: reached only by a pane that keeps printing without showing the text.
 const ECHO_WAIT: Duration = Duration::from_secs(2);
+/// `send --enter` presses Enter once the pane printed nothing for this long after the text
+/// was sent, echoed or not: a program that does not echo (`read -s`, `stty -echo`, a
+/// password prompt) costs this, not [`ECHO_WAIT`]. An echo comes within a few
+/// milliseconds of the keys; a slower one means the program is busy, and the keys wait
+/// in its terminal in order either way.
+const ECHO_QUIET: Duration = Duration::from_millis(100);
 /// Matches a subscriber may fall behind by before further ones are dropped (and counted).
 const SUBSCRIBER_QUEUE: usize = 1024;
 /// API requests that may have a tmux command in flight at once, all clients together.
@@ -258,25 +267,24 @@ impl DaemonBackend {
             })
             .collect()
     }
+}
 
-    /// Registers a run-time pattern on `pane` that resolves once; removed when the guard drops.
-    fn waiter(
-        &self,
-        pattern: &str,
-        prompt: bool,
-        pane: PaneId,
-        skip_echo: Option<String>,
-    ) -> Result<(oneshot::Receiver<DynamicMatch>, PatternGuard), ApiError> {
-        let (tx, rx) = oneshot::channel();
-        let dp = DynamicPattern {
-            pattern: pattern.to_string(),
-            prompt,
-            screen: false,
-            pane: Some(pane),
-            sink: DynamicSink::Once { tx, skip_echo },
-        };
-        let id = self.add_pattern(dp)?;
-        Ok((rx, PatternGuard { dispatcher: self.dispatcher.clone(), id, keep: false }))
+/// A pattern of `send` on `pane` (its regex compiled already: `pattern` is not read).
+fn pattern(pane: PaneId, prompt: bool, sink: DynamicSink) -> DynamicPattern {
+    DynamicPattern { pattern: String::new(), prompt, screen: false, pane: Some(pane), sink }
+}
+
+/// Returns once the typed text shows on the line being written (`rx` says so), or the pane
+/// printed nothing for [`ECHO_QUIET`], or after [`ECHO_WAIT`] at the latest.
+async fn until_echoed(mut rx: watch::Receiver<Progress>) {
+    let cap = tokio::time::sleep(ECHO_WAIT);
+    tokio::pin!(cap);
+    while !rx.borrow_and_update().seen {
+        tokio::select! {
+            _ = &mut cap => return,
+            _ = tokio::time::sleep(ECHO_QUIET) => return,
+            changed = rx.changed() => if changed.is_err() { return },
+        }
     }
 }
 
@@ -424,40 +432,77 @@ impl Backend for DaemonBackend {
         Box::pin(async move {
             let pane = self.resolve(&req.label).await?;
             let client = self.client()?;
-            // The expected line must come after the send: register first.
-            let expect = match &req.expect {
-                Some(p) => {
-                    let echo = req
-                        .text
-                        .lines()
-                        .last()
-                        .filter(|t| !t.trim().is_empty())
-                        .map(str::to_string);
-                    Some(self.waiter(p, false, pane, echo)?)
-                }
-                None => None,
+            let bad = |e: crate::waiters::PatternError| ApiError::bad_request(e.to_string());
+            if req.wait_ready {
+                let prompt = PatternRegex::new(req.prompt.as_deref().unwrap_or(DEFAULT_PROMPT))
+                    .map_err(bad)?;
+                let idle = Duration::from_millis(req.idle_ms.unwrap_or(DEFAULT_IDLE_MS));
+                self.until_ready(pane, prompt, idle).await?;
+            }
+            // Compiled before the engine is locked.
+            let expect = req.expect.as_deref().map(PatternRegex::new).transpose().map_err(bad)?;
+            // The last typed line as shown: its words, blanks between them as they come
+            // (a tab shows as spaces).
+            let words: Vec<String> = req
+                .text
+                .lines()
+                .last()
+                .map(|l| l.split_whitespace().map(regex_syntax::escape).collect())
+                .unwrap_or_default();
+            let shown = match req.enter && !words.is_empty() {
+                true => Some(PatternRegex::new(&words.join(r"\s+")).map_err(bad)?),
+                false => None,
             };
-            let echo = match (req.enter, req.text.lines().last().filter(|t| !t.trim().is_empty())) {
-                (true, Some(last)) => {
-                    Some(self.waiter(&regex_syntax::escape(last), true, pane, None)?)
-                }
-                _ => None,
+            // The expected line must come after the send: register first. Where the text
+            // is typed (the line being written, whose echo is skipped) is taken when tmux
+            // has taken the first key, in order with the pane's output.
+            let (expect, echo, paste) = {
+                let mut engine = self.dispatcher.engine.lock().expect("engine");
+                // Pasted only when typing would differ: a newline would run the text
+                // line by line, a tab complete; a paste of one plain line changes nothing
+                // but makes readline draw it twice.
+                let paste = engine.pane(pane).is_some_and(|p| p.text.screen().bracketed_paste())
+                    && req.text.contains(|c: char| c.is_control());
+                let expect = expect.map(|re| {
+                    let (tx, rx) = oneshot::channel();
+                    let echo = Echo::pending(&req.text, paste);
+                    let anchor = echo.anchor().clone();
+                    let sink = DynamicSink::Once { tx, skip_echo: Some(echo) };
+                    let id = engine.add_waiter(Waiter::new(re, pattern(pane, false, sink)));
+                    (rx, self.guard(id), anchor)
+                });
+                let echo = shown.map(|re| {
+                    let (tx, rx) = watch::channel(Progress::default());
+                    let sink = DynamicSink::Watch { tx };
+                    let id = engine.add_waiter(Waiter::new(re, pattern(pane, true, sink)));
+                    (rx, self.guard(id))
+                });
+                (expect, echo, paste)
             };
-            {
+            let mut typed = expect.as_ref().map(|(_, _, anchor)| self.anchor_hook(pane, anchor));
+            if !req.text.is_empty() {
                 let _turn = self.tmux_turn().await;
-                labelled::send(&client, pane, &req.text, false).await.map_err(ops_error)?;
+                let first_key = typed.take();
+                labelled::type_text(&client, pane, &req.text, paste, first_key)
+                    .await
+                    .map_err(ops_error)?;
             }
             if req.enter {
                 if let Some((rx, _guard)) = echo {
                     // TUIs drop an Enter that arrives with pasted text: wait for the echo
-                    // (without holding a turn for tmux).
-                    let _ = tokio::time::timeout(ECHO_WAIT, rx).await;
+                    // (without holding a turn for tmux), or for the pane to go quiet (a
+                    // program that does not echo), at most ECHO_WAIT.
+                    until_echoed(rx).await;
                 }
                 let _turn = self.tmux_turn().await;
-                labelled::send_enter(&client, pane).await.map_err(ops_error)?;
+                labelled::press_enter(&client, pane, typed.take()).await.map_err(ops_error)?;
+            }
+            if let Some(hook) = typed {
+                // Nothing was typed (`expect` alone): output from now on is the answer.
+                hook(&[]);
             }
             let matched = match expect {
-                Some((rx, _guard)) => {
+                Some((rx, _guard, _)) => {
                     let m = rx
                         .await
                         .map_err(|_| ApiError::internal("the pane went away while waiting"))?;
@@ -766,6 +811,51 @@ impl Backend for DaemonBackend {
 }
 
 impl DaemonBackend {
+    /// A hook that sets `anchor` to the line `pane` is writing, run on the connection's
+    /// reader when tmux has taken a `send`'s first key.
+    fn anchor_hook(&self, pane: PaneId, anchor: &EchoAnchor) -> ReplyHook {
+        let (engine, anchor) = (self.dispatcher.engine.clone(), anchor.clone());
+        Box::new(move |_| {
+            let engine = engine.lock().expect("engine");
+            let ring = engine.pane(pane).map(|p| p.text.ring());
+            let seq = ring.map_or(0, |r| r.total_lines()) + 1;
+            anchor.set(seq, ring.map_or("", |r| r.partial()));
+        })
+    }
+
+    /// Removes the run-time pattern `id` when dropped.
+    fn guard(&self, id: u64) -> PatternGuard {
+        PatternGuard { dispatcher: self.dispatcher.clone(), id, keep: false }
+    }
+
+    /// Returns once `pane` is ready for input (`send --wait-ready`): the line under its
+    /// cursor matches `prompt` now or after some output, or it printed nothing for `idle`.
+    async fn until_ready(
+        &self,
+        pane: PaneId,
+        prompt: PatternRegex,
+        idle: Duration,
+    ) -> Result<(), ApiError> {
+        let (tx, mut rx) = watch::channel(Progress::default());
+        let _guard = {
+            let mut engine = self.dispatcher.engine.lock().expect("engine");
+            if engine.pane(pane).is_some_and(|p| prompt.is_match(p.text.ring().partial())) {
+                return Ok(());
+            }
+            let sink = DynamicSink::Watch { tx };
+            self.guard(engine.add_waiter(Waiter::new(prompt, pattern(pane, true, sink))))
+        };
+        while !rx.borrow_and_update().seen {
+            tokio::select! {
+                _ = tokio::time::sleep(idle) => return Ok(()),
+                changed = rx.changed() => if changed.is_err() {
+                    return Err(ApiError::internal("the pane went away while waiting"));
+                },
+            }
+        }
+        Ok(())
+    }
+
     /// Adds a run-time pattern to the engine; a pattern that does not compile is a bad request.
     ///
     /// Its regex is compiled before the engine is locked; registering it compiles nothing

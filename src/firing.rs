@@ -1293,7 +1293,10 @@ mod tests {
             screen: false,
             prompt: false,
             pane: Some(pane),
-            sink: DynamicSink::Once { tx, skip_echo: Some("SELECT count(*) AS rows".into()) },
+            sink: DynamicSink::Once {
+                tx,
+                skip_echo: Some(crate::waiters::Echo::new("SELECT count(*) AS rows", 1, "db> ")),
+            },
         })
         .unwrap();
         feed(&mut e, pane, "db> SELECT count(*) AS rows\r\n");

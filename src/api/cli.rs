@@ -378,7 +378,7 @@ mod tests {
         assert_eq!(s.expect.as_deref(), Some("^ok$"));
         assert_eq!(
             parse(&["send", "db"]).unwrap().request().unwrap_err(),
-            "nothing to send: give TEXT after `--`, or --enter"
+            "nothing to send: give TEXT after `--`, --enter or --wait-ready"
         );
 
         let w = parse(&["wait-for", "db", "-p", "ready", "--timeout", "500ms", "--since", "3"])

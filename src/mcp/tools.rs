@@ -169,12 +169,21 @@ pub struct SendArgs {
     #[serde(default)]
     pub enter: bool,
     /// A regex: wait for the first line of the pane matching it, watched from before the
-    /// text is sent, so a fast answer is not missed.
+    /// text is sent, so a fast answer is not missed; the echo of the typed text is never
+    /// taken for the answer.
     #[serde(default)]
     pub expect: Option<String>,
     /// Give up after this many milliseconds (default 30000).
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// Before typing, wait until the pane is ready for input: the line under the cursor
+    /// looks like a prompt (`prompt`, default `[$#>%] ?$`) or the pane printed nothing
+    /// for a while. Keystrokes sent before a program is ready can be lost.
+    #[serde(default)]
+    pub wait_ready: bool,
+    /// With `wait_ready`: the prompt's regex.
+    #[serde(default)]
+    pub prompt: Option<String>,
 }
 
 /// The arguments of `wait_for`.
@@ -421,6 +430,9 @@ impl CtmuxdMcp {
             enter: a.enter,
             expect: a.expect,
             timeout_ms: a.timeout_ms.unwrap_or(DEFAULT_WAIT_MS),
+            wait_ready: a.wait_ready,
+            prompt: a.prompt,
+            idle_ms: None,
         };
         let reply = self.call(req).await?;
         Ok(json!({"pane": pane.id, "label": pane.label, "sent": true, "matched": reply.matched}))

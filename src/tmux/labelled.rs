@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use tmux_control_parser::{PaneId, SessionId, WindowId};
 
 use super::command::{line, send_keys_literal};
-use super::control::ControlClient;
+use super::control::{ControlClient, ReplyHook};
 use super::format;
 use super::TmuxError;
 
@@ -452,13 +452,76 @@ pub async fn send(
     text: &str,
     enter: bool,
 ) -> Result<(), OpsError> {
-    let target = pane.to_string();
-    for l in send_keys_literal(&target, text) {
-        client.command(l).await?;
-    }
+    type_text(client, pane, text, false, None).await?;
     if enter {
         send_enter(client, pane).await?;
     }
+    Ok(())
+}
+
+/// Types `text` into `pane` literally (see [`send_keys_literal`]), or with `paste` as one
+/// bracketed paste, for a program that turned bracketed paste on (`ESC [ ? 2004 h`):
+/// `ESC [ 200 ~`, the text typed as without, `ESC [ 201 ~`. The program then takes it all
+/// as text (a newline in it runs nothing, a tab completes nothing) until Enter. Paste marks
+/// in the text are left out, so it cannot end the paste early. `first_key` runs on the
+/// connection's reader as soon as tmux has taken the first key (its reply is read): after
+/// the output tmux read from the pane before, before any that follows.
+///
+/// Everything goes with `send-keys`: the text stays out of tmux's paste buffers and off
+/// any command line but `send-keys -l`'s quoted one; the marks go as `send-keys -H`, one
+/// byte each, which tmux 3.3a passes on as they are.
+///
+/// # Errors
+/// tmux errors.
+pub async fn type_text(
+    client: &ControlClient,
+    pane: PaneId,
+    text: &str,
+    paste: bool,
+    first_key: Option<ReplyHook>,
+) -> Result<(), OpsError> {
+    const START: [&str; 6] = ["1b", "5b", "32", "30", "30", "7e"];
+    const END: [&str; 6] = ["1b", "5b", "32", "30", "31", "7e"];
+    let target = pane.to_string();
+    let marks = |bytes: [&str; 6]| {
+        let mut args = vec!["-t", &target, "-H"];
+        args.extend(bytes);
+        line("send-keys", &args)
+    };
+    let lines = match paste {
+        true => {
+            let text = text.replace("\x1b[200~", "").replace("\x1b[201~", "");
+            let mut lines = vec![marks(START)];
+            lines.extend(send_keys_literal(&target, &text));
+            lines.push(marks(END));
+            lines
+        }
+        false => send_keys_literal(&target, text),
+    };
+    let mut hook = first_key;
+    for l in lines {
+        match hook.take() {
+            Some(h) => client.command_with_hook(l, h).await?,
+            None => client.command(l).await?,
+        };
+    }
+    Ok(())
+}
+
+/// Presses Enter in `pane`; `hook` as [`type_text`]'s `first_key`.
+///
+/// # Errors
+/// tmux errors.
+pub async fn press_enter(
+    client: &ControlClient,
+    pane: PaneId,
+    hook: Option<ReplyHook>,
+) -> Result<(), OpsError> {
+    let l = line("send-keys", &["-t", &pane.to_string(), "Enter"]);
+    match hook {
+        Some(h) => client.command_with_hook(l, h).await?,
+        None => client.command(l).await?,
+    };
     Ok(())
 }
 

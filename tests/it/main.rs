@@ -54,5 +54,9 @@ mod screen;
 /// `ctmuxd mcp` (issue 15) over stdio, as an MCP client drives it.
 mod mcp;
 
+/// Input that arrives (issue 14): `send` into real programs returns their answer, never
+/// the echo; no wait for an echo that never comes; bracketed paste; `--wait-ready`.
+mod input;
+
 /// The module graph runs one way: the layer list of `ARCHITECTURE.md`, checked on the source.
 mod layers;

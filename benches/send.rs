@@ -1,0 +1,164 @@
+//! Typed input's round trip: `ctmuxd send --enter --expect` against a real tmux, daemon and
+//! bash, beside tmux's own `wait-for` channel (what libtmux-mcp's `run_command` does:
+//! `tmux send-keys 'CMD; tmux wait-for -S ch' Enter`, then `tmux wait-for ch`), in the same
+//! run. Not criterion: each sample is a real process round trip. Prints a table.
+//!
+//! Samples, each measured from the start of the first client process to its return:
+//! - `send echo`: `ctmuxd send sh --enter --expect 'x-N' -- 'echo x-N'`; the line returned
+//!   must be exactly `x-N` (else it is counted as an echo match: the typed line);
+//! - `send true`: `ctmuxd send sh --enter --expect '^\$ $' -- true` (the next prompt);
+//! - `send read -s`: a reply to `read -s` (no echo: Enter goes after 100 ms of quiet);
+//! - `tmux channel echo` / `true`: `send-keys 'CMD; tmux wait-for -S chN' Enter` and
+//!   `tmux wait-for chN`.
+//!
+//! `cargo bench --bench send` (`CTMUXD_BENCH_N` samples per method, default 200). Each echo
+//! match is also printed on stderr with the line returned.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+mod common;
+use common::{pct, Server};
+
+fn ctmuxd(server: &Server, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ctmuxd"))
+        .arg(args[0])
+        .args(["-L", &server.name])
+        .args(&args[1..])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ctmuxd")
+}
+
+fn ok(out: std::process::Output, what: &str) -> String {
+    assert!(out.status.success(), "{what}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn main() {
+    let n: usize = std::env::var("CTMUXD_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let server = Server::new("send");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"quiet\"\npattern = '^NEVER-PRINTED-9f3c$'\nactions = [ \"log\" ]\n",
+    )
+    .unwrap();
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_ctmuxd"))
+        .args(["--control-mode", "-L", &server.name, "--rules"])
+        .arg(&rules)
+        .arg("--events")
+        .arg(dir.path().join("events"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn ctmuxd");
+    let end = Instant::now() + Duration::from_secs(10);
+    while !ctmuxd(&server, &["status"]).status.success() {
+        assert!(Instant::now() < end, "the daemon's socket never answered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let home = format!("HOME={}", dir.path().display());
+    let out = ctmuxd(
+        &server,
+        &["spawn", "--label", "sh", "--json", "--", "env", &home, "PS1=$ ", "bash", "--norc"],
+    );
+    let pane: serde_json::Value = serde_json::from_str(&ok(out, "spawn")).expect("spawn --json");
+    let pane = pane["id"].as_str().expect("pane id").to_string();
+    ok(ctmuxd(&server, &["send", "sh", "--wait-ready", "--idle", "10s"]), "first prompt");
+
+    let timed = |f: &mut dyn FnMut()| {
+        let t0 = Instant::now();
+        f();
+        t0.elapsed().as_secs_f64() * 1e3
+    };
+    let (mut send_echo, mut send_true, mut send_secret) = (vec![], vec![], vec![]);
+    let (mut chan_echo, mut chan_true) = (vec![], vec![]);
+    let mut echo_matches = 0;
+    for i in 0..n {
+        let cmd = format!("echo x-{i}");
+        let re = format!("x-{i}");
+        send_echo.push(timed(&mut || {
+            let line = ok(
+                ctmuxd(&server, &["send", "sh", "--enter", "--expect", &re, "--", &cmd]),
+                "send echo",
+            );
+            if line.trim_end() != re {
+                echo_matches += 1;
+                eprintln!("echo match: {line:?} for {cmd:?}");
+            }
+        }));
+        // The next prompt is there before the next send (`--expect` saw it).
+        send_true.push(timed(&mut || {
+            ok(
+                ctmuxd(&server, &["send", "sh", "--enter", "--expect", r"^\$ $", "--", "true"]),
+                "true",
+            );
+        }));
+        ok(
+            ctmuxd(
+                &server,
+                &[
+                    "send",
+                    "sh",
+                    "--enter",
+                    "--expect",
+                    "^P: $",
+                    "--",
+                    "read -s -p 'P: ' pw; echo \"got $pw\"",
+                ],
+            ),
+            "read -s",
+        );
+        send_secret.push(timed(&mut || {
+            ok(
+                ctmuxd(&server, &["send", "sh", "--enter", "--expect", r"^\$ $", "--", "s3cret"]),
+                "s3cret",
+            );
+        }));
+        for (samples, cmd) in
+            [(&mut chan_echo, format!("echo y-{i}")), (&mut chan_true, "true".into())]
+        {
+            let ch = format!("ch-{i}-{}", samples.len());
+            let line = format!("{cmd}; tmux wait-for -S {ch}");
+            samples.push(timed(&mut || {
+                server.tmux(&[
+                    "send-keys",
+                    "-t",
+                    &pane,
+                    "-l",
+                    &line,
+                    ";",
+                    "send-keys",
+                    "-t",
+                    &pane,
+                    "Enter",
+                ]);
+                server.tmux(&["wait-for", &ch]);
+            }));
+        }
+    }
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    println!("typed input round trip in bash, from the first client process to its return (ms)");
+    println!("{:<36} {:>6} {:>9} {:>9} {:>9}", "method", "n", "p50", "p99", "max");
+    for (name, samples) in [
+        ("ctmuxd send --expect: echo", &mut send_echo),
+        ("ctmuxd send --expect: true", &mut send_true),
+        ("ctmuxd send --expect: read -s reply", &mut send_secret),
+        ("tmux wait-for channel: echo", &mut chan_echo),
+        ("tmux wait-for channel: true", &mut chan_true),
+    ] {
+        samples.sort_by(f64::total_cmp);
+        let max = samples.last().copied().unwrap_or(0.0);
+        println!(
+            "{name:<36} {:>6} {:>9.2} {:>9.2} {max:>9.2}",
+            samples.len(),
+            pct(samples, 0.5),
+            pct(samples, 0.99)
+        );
+    }
+    println!("echo matches (a typed line returned instead of the output): {echo_matches} of {n}");
+}
