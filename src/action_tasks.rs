@@ -219,10 +219,10 @@ impl Dispatcher {
                 self.append(&Record::now(TriggerEvent {
                     origin: firing.ctx.origin(),
                     mode: Some(self.mode.to_string()),
-                    on: if matches!(trigger, Trigger::Exit(_)) {
-                        TriggerOn::Exit
-                    } else {
-                        TriggerOn::Event
+                    on: match trigger {
+                        Trigger::Exit(_) => TriggerOn::Exit,
+                        Trigger::Command(..) => TriggerOn::Command,
+                        _ => TriggerOn::Event,
                     },
                 }));
             }

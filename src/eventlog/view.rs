@@ -83,6 +83,7 @@ pub fn about(event: &Event) -> (Option<&str>, Option<&str>, Option<&str>) {
         Event::CatchUp(e) => (Some(e.pane.as_str()), None, None),
         Event::Resync(e) => (Some(e.pane.as_str()), None, None),
         Event::Emit(e) => (None, None, Some(e.rule.as_str())),
+        Event::Command(e) => (Some(e.pane.as_str()), e.label.as_deref(), None),
         Event::Daemon(_) | Event::EventsLost(_) | Event::Other(_) => (None, None, None),
     }
 }
@@ -146,6 +147,11 @@ pub fn human_text(rec: &Record) -> String {
         }
         Event::Trigger(e) => format!("{rule}{}", e.origin.line.as_deref().unwrap_or("")),
         Event::Emit(e) => format!("{rule}emit {}", e.name),
+        Event::Command(e) => {
+            let status = e.status.map_or("?".to_string(), |s| s.to_string());
+            let cmd = e.cmdline.as_deref().unwrap_or("(command line not known)");
+            format!("{cmd}  → status {status} in {} ms, {} line(s)", e.duration_ms, e.lines)
+        }
         other => other.message().unwrap_or("").to_string(),
     };
     let place = match (pane, label) {
