@@ -154,6 +154,20 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Print the lines to add to a shell's rc file so that it marks prompts and commands
+    /// (OSC 133/633) for ctmuxd: `panes` shows each shell's state, `logs` a `command` event
+    /// per command, and `ctmuxd run` works in its panes. fish ≥ 4 marks them itself.
+    #[command(
+        name = "shell-init",
+        after_help = "Examples:\n  ctmuxd shell-init bash >> ~/.bashrc\n  \
+            ctmuxd shell-init zsh >> ~/.zshrc\n  \
+            ctmuxd shell-init fish >> ~/.config/fish/config.fish"
+    )]
+    ShellInit {
+        /// The shell.
+        #[arg(value_parser = ["bash", "zsh", "fish"])]
+        shell: String,
+    },
     /// Check a rules file without starting anything: exit 0 with a summary and what each
     /// rule does when it is valid, exit 2 with the file, line, column and rule when it is not.
     #[command(after_help = "Examples:\n  ctmuxd check examples/rules.toml\n  \

@@ -272,7 +272,7 @@ impl Shell {
     fn finish_run(&mut self, done: &FinishedCommand, partial: &str) {
         if self.run.as_ref().is_some_and(|r| r.after_line.is_some()) {
             let run = self.run.take().expect("checked");
-            run.finish(done, partial);
+            run.finish(done, partial, self.cwd.clone());
         }
     }
 }
@@ -288,6 +288,8 @@ pub struct RunOutcome {
     pub dropped_lines: u64,
     /// Their bytes (each line's text plus its newline).
     pub dropped_bytes: u64,
+    /// The shell's working directory when it finished, when the shell reports it.
+    pub cwd: Option<String>,
 }
 
 /// The output of the next command on a pane, collected for `ctmuxd run` as it arrives.
@@ -362,7 +364,7 @@ impl RunCapture {
         }
     }
 
-    fn finish(mut self, done: &FinishedCommand, partial: &str) {
+    fn finish(mut self, done: &FinishedCommand, partial: &str, cwd: Option<String>) {
         if !partial.is_empty() {
             self.push(partial.to_string());
         }
@@ -371,6 +373,7 @@ impl RunCapture {
             output: self.lines.into(),
             dropped_lines: self.dropped_lines,
             dropped_bytes: self.dropped_bytes,
+            cwd,
         };
         let _ = self.tx.send(outcome);
     }

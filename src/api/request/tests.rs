@@ -50,7 +50,16 @@ fn per_request_properties() {
         .filter(|r| r.timeout_ms() != REQUEST_TIMEOUT.as_millis() as u64)
         .map(|r| (r.cmd(), r.timeout_ms()))
         .collect();
-    assert_eq!(bounds, [("send", 10_000), ("wait_for", 500), ("wait_for", 30_000)]);
+    assert_eq!(
+        bounds,
+        [
+            ("send", 10_000),
+            ("wait_for", 500),
+            ("wait_for", 30_000),
+            ("run", 600_000),
+            ("run", 30_000)
+        ]
+    );
 }
 
 #[test]
