@@ -86,8 +86,8 @@ pub enum Command {
         /// Only events of this rule (a glob); repeatable.
         #[arg(long, value_name = "RULE")]
         rule: Vec<String>,
-        /// Only events of this kind (match, action, pane, daemon, trigger, emit, catch-up,
-        /// resync, skipped, overflow, events_lost); repeatable.
+        /// Only events of this kind (match, action, pane, daemon, trigger, emit, command,
+        /// catch-up, resync, skipped, overflow, events_lost); repeatable.
         #[arg(long = "event", value_name = "KIND")]
         events_of: Vec<String>,
         /// Only events younger than this (`90s`, `10m`, `2h`).

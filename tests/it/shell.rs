@@ -54,7 +54,8 @@ impl Fixture {
         let fired = server.path("fired.txt");
         let rules = format!(
             "[[rule]]\nname = \"failed\"\non = \"command\"\nstatus = \"nonzero\"\n\
-             actions = [ {{ exec = [\"sh\", \"-c\", \"echo \\\"$CTMUX_CAP_status\\\" >> '{}'\"] }} ]\n",
+             actions = [ {{ exec = [\"sh\", \"-c\", \"echo \\\"$CTMUX_CAP_status\\\" >> '{}'\"] }} ]\n\
+             [[rule]]\nname = \"seq\"\non = \"command\"\ncmdline = '^seq '\nactions = [\"log\"]\n",
             fired.display()
         );
         let daemon = Daemon::start(&server, &rules, &[]);
@@ -202,6 +203,15 @@ fn exercise(shell: Shell) {
     let out = Fixture::output(&reply);
     assert_eq!((code, out.len(), reply["dropped_lines"].as_u64()), (0, 5000, Some(0)), "{name}");
     assert_eq!((out[0].as_str(), out[4999].as_str()), ("1", "5000"), "{name}");
+    // A `log`-only command rule's firing is its trigger record, with the command line.
+    let seq = |f: &Fixture| {
+        f.daemon
+            .events()
+            .into_iter()
+            .filter(|e| e["event"] == "trigger" && e["rule"] == "seq")
+            .count()
+    };
+    f.wait("the seq rule's trigger record", |f| seq(f) == 1);
 
     // A heredoc and a multi-line command, typed as they are.
     let heredoc = match name {
