@@ -843,6 +843,7 @@ impl Backend for DaemonBackend {
                 dropped_lines: outcome.dropped_lines,
                 dropped_bytes: outcome.dropped_bytes,
                 cwd: outcome.cwd,
+                not_run: !outcome.ran,
             })
         })
     }

@@ -600,6 +600,8 @@ impl Engine {
         if p.shell.run.is_some() {
             return Err(RunRefusal::Busy(None));
         }
+        let mut capture = capture;
+        capture.arm(p.text.ring().total_lines());
         p.shell.run = Some(capture);
         Ok(())
     }
@@ -1740,5 +1742,33 @@ mod tests {
         e.start_run(p, RunCapture::new(5, "z".into(), 10).0).unwrap();
         e.cancel_run(p, 5);
         assert!(e.pane(p).unwrap().shell.run.is_none());
+    }
+
+    #[test]
+    fn a_command_the_shell_does_not_run_ends_the_run_at_the_next_prompt() {
+        let mut e = engine_with("");
+        let p = PaneId(1);
+        let t = Instant::now();
+        feed_at(&mut e, p, "\x1b]133;C\x07x\r\n\x1b]133;D;0\x07", t);
+        // Registered between the `D` and its prompt's `A`: that `A` (no new line since)
+        // is not taken for a refusal.
+        let (cap, mut rx) = RunCapture::new(1, "fi".into(), 1000);
+        e.start_run(p, cap).unwrap();
+        feed_at(&mut e, p, "\x1b]133;A\x07$ \x1b]133;B\x07", t);
+        assert!(rx.try_recv().is_err());
+        feed_at(&mut e, p, "fi\r\nbash: syntax error near unexpected token `fi'\r\n", t);
+        assert!(rx.try_recv().is_err());
+        feed_at(&mut e, p, "\x1b]133;A\x07$ ", t);
+        let out = rx.try_recv().unwrap();
+        assert!(!out.ran);
+        assert_eq!(out.output, ["$ fi", "bash: syntax error near unexpected token `fi'"]);
+        assert_eq!((out.command.status, e.take_commands().len()), (None, 1), "only the first ran");
+        // The typed lines are not part of a command's output when it runs.
+        let (cap, mut rx) = RunCapture::new(2, "echo a".into(), 1000);
+        e.start_run(p, cap).unwrap();
+        feed_at(&mut e, p, "echo a\r\n\x1b]133;C\x07a\r\n\x1b]133;D;0\x07\x1b]133;A\x07$ ", t);
+        let out = rx.try_recv().unwrap();
+        assert!(out.ran);
+        assert_eq!(out.output, ["a"]);
     }
 }

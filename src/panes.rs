@@ -217,7 +217,7 @@ impl Shell {
         now_ns: u64,
     ) -> Option<FinishedCommand> {
         self.integrated = true;
-        match mark {
+        match mark.clone() {
             ShellMark::CommandLine(c) => self.pending_cmdline = Some(c),
             ShellMark::Cwd(c) => self.cwd = Some(c),
             ShellMark::OutputStart => {
@@ -257,6 +257,16 @@ impl Shell {
                     return self.on_mark(ShellMark::Finished(None), lines, partial, now, now_ns);
                 }
                 self.state = ShellState::Prompt;
+                // Back at a prompt after lines were printed since `run` typed its command,
+                // and no `C`: the shell did not run it (a syntax error). Only `A` tells:
+                // a prompt's own lines (a two-line `PS1`) come after it, before `B`.
+                let refused = self.run.as_ref().is_some_and(|r| {
+                    mark == ShellMark::PromptStart && r.after_line.is_none() && lines > r.armed
+                });
+                if refused {
+                    let run = self.run.take().expect("checked");
+                    run.not_run(lines, now_ns, self.cwd.clone());
+                }
             }
         }
         None
@@ -290,6 +300,10 @@ pub struct RunOutcome {
     pub dropped_bytes: u64,
     /// The shell's working directory when it finished, when the shell reports it.
     pub cwd: Option<String>,
+    /// False when the shell went back to its prompt without running it (no `C`: a
+    /// syntax error); `output` is then what it printed since the command was typed,
+    /// the typed lines included.
+    pub ran: bool,
 }
 
 /// The output of the next command on a pane, collected for `ctmuxd run` as it arrives.
@@ -307,6 +321,8 @@ pub struct RunCapture {
     limit: usize,
     /// Lines completed when the command's `C` came; None until then.
     after_line: Option<u64>,
+    /// Lines completed when the capture was registered (see [`RunCapture::arm`]).
+    armed: u64,
     /// Collected lines, oldest first; their bytes in `bytes`.
     lines: VecDeque<String>,
     bytes: usize,
@@ -329,6 +345,7 @@ impl RunCapture {
             cmdline,
             limit,
             after_line: None,
+            armed: 0,
             lines: VecDeque::new(),
             bytes: 0,
             dropped_lines: 0,
@@ -338,17 +355,29 @@ impl RunCapture {
         (capture, rx)
     }
 
-    /// The command's `C`: collecting starts. Returns the typed command line.
+    /// Notes how many lines the pane had completed when the capture was registered:
+    /// lines after that and before a `C` are what the shell printed for the typed
+    /// command (its echo, a syntax error).
+    pub fn arm(&mut self, lines: u64) {
+        self.armed = lines;
+    }
+
+    /// The command's `C`: what was kept of the typed lines goes, and collecting the
+    /// output starts. Returns the typed command line.
     fn start(&mut self, lines: u64) -> Option<String> {
         if self.after_line.is_some() {
             return None;
         }
         self.after_line = Some(lines);
+        self.lines.clear();
+        (self.bytes, self.dropped_lines, self.dropped_bytes) = (0, 0, 0);
         Some(self.cmdline.clone())
     }
 
+    /// Lines before the `C` are kept too (bounded the same way), in case the shell
+    /// refuses the command; they are dropped at the `C`.
     fn line(&mut self, line: &str, seq: u64) {
-        if self.after_line.is_some_and(|a| seq > a) {
+        if seq > self.after_line.unwrap_or(self.armed) {
             self.push(line.to_string());
         }
     }
@@ -374,6 +403,28 @@ impl RunCapture {
             dropped_lines: self.dropped_lines,
             dropped_bytes: self.dropped_bytes,
             cwd,
+            ran: true,
+        };
+        let _ = self.tx.send(outcome);
+    }
+
+    /// The shell went back to its prompt without running the command: the outcome has
+    /// no status and the lines printed since it was typed.
+    fn not_run(self, lines: u64, now_ns: u64, cwd: Option<String>) {
+        let done = FinishedCommand {
+            cmdline: Some(self.cmdline.clone()),
+            status: None,
+            duration_ms: 0,
+            ended_ns: now_ns,
+            lines: (self.armed + 1, lines),
+        };
+        let outcome = RunOutcome {
+            command: done,
+            output: self.lines.into(),
+            dropped_lines: self.dropped_lines,
+            dropped_bytes: self.dropped_bytes,
+            cwd,
+            ran: false,
         };
         let _ = self.tx.send(outcome);
     }

@@ -653,6 +653,7 @@ mod tests {
                     dropped_lines: 0,
                     dropped_bytes: 0,
                     cwd: None,
+                    not_run: false,
                 })
             })
         }

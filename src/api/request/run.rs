@@ -74,6 +74,11 @@ pub struct RunReply {
     /// The shell's working directory after it, when the shell reports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
+    /// True when the shell went back to its prompt without running the command (a
+    /// syntax error): `status` is `null` and `output` is what the shell printed since
+    /// the command was typed, its echo included. Left out otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_run: bool,
 }
 
 impl Reply for RunReply {}
@@ -162,6 +167,12 @@ impl CliRequest for RunRequest {
             }
             for line in &reply.output {
                 writeln!(out, "{line}")?;
+            }
+            if reply.not_run {
+                writeln!(
+                    out,
+                    "[ctmuxd: the shell went back to its prompt without running the command]"
+                )?;
             }
         }
         // The command's status is ctmuxd's: 0..=255 as a shell reports it; none known: 1.
