@@ -248,5 +248,24 @@ mod tests {
         p.exit_code = Some(1);
         let p = human_line(&Record { ts_ns: 0, event: p.into() });
         assert!(p.ends_with("pane     %4 tests         exited (status 1)  [2 alive]"), "{p}");
+        let c = crate::eventlog::CommandEvent {
+            pane: "%5".into(),
+            label: Some("dev".into()),
+            cmdline: Some("make".into()),
+            status: Some(2),
+            duration_ms: 1500,
+            lines: 40,
+        };
+        let line = human_line(&Record { ts_ns: 0, event: c.clone().into() });
+        assert!(
+            line.ends_with("command  %5 dev           make  → status 2 in 1500 ms, 40 line(s)"),
+            "{line}"
+        );
+        let c = crate::eventlog::CommandEvent { cmdline: None, status: None, ..c };
+        let line = human_line(&Record { ts_ns: 0, event: c.into() });
+        assert!(
+            line.ends_with("(command line not known)  → status ? in 1500 ms, 40 line(s)"),
+            "{line}"
+        );
     }
 }

@@ -229,6 +229,19 @@ fn exercise(shell: Shell) {
     let out = Fixture::output(&reply);
     assert_eq!((code, out.len(), reply["dropped_lines"].as_u64()), (0, 5000, Some(0)), "{name}");
     assert_eq!((out[0].as_str(), out[4999].as_str()), ("1", "5000"), "{name}");
+    // Past --max-bytes the tail is kept and the rest counted.
+    let out =
+        ctl_command(&f.server, &["run", &f.pane, "--json", "--max-bytes", "100", "--", "seq 1000"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+    let reply = json(&stdout(&out));
+    let kept = Fixture::output(&reply);
+    assert_eq!(kept.last().map(String::as_str), Some("1000"), "{name}: {reply}");
+    assert_eq!(reply["dropped_lines"].as_u64(), Some(1000 - kept.len() as u64), "{name}: {reply}");
+    assert!(kept.iter().map(|l| l.len() + 1).sum::<usize>() <= 100, "{name}: {reply}");
+    assert_eq!(reply["lines"], 1000);
+
     // A `log`-only command rule's firing is its trigger record, with the command line.
     let seq = |f: &Fixture| {
         f.daemon
@@ -237,7 +250,7 @@ fn exercise(shell: Shell) {
             .filter(|e| e["event"] == "trigger" && e["rule"] == "seq")
             .count()
     };
-    f.wait("the seq rule's trigger record", |f| seq(f) == 1);
+    f.wait("the seq rule's trigger records", |f| seq(f) == 2);
 
     // A heredoc and a multi-line command, typed as they are.
     let heredoc = match name {
@@ -294,8 +307,8 @@ fn exercise(shell: Shell) {
     if shell.cmdline {
         assert_eq!(event["cmdline"], "echo by-hand; false", "{name}");
     }
-    // One event per command: the 10 run above and this one.
-    assert_eq!(f.commands().len(), 11, "{name}: {:#?}", f.commands());
+    // One event per command: the 11 run above and this one.
+    assert_eq!(f.commands().len(), 12, "{name}: {:#?}", f.commands());
     f.wait("the rule's firings", |f| f.fired().len() >= 4);
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(f.fired(), ["1", "1", "130", "2"], "{name}: once per failing command");

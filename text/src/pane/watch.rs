@@ -262,3 +262,43 @@ impl<F: FnMut(TextEvent<'_>)> LineSink for Sink<'_, F> {
         (self.on_event)(TextEvent::Mark { mark, lines, partial });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matcher::PatternSpec;
+
+    #[test]
+    fn lines_and_marks_come_in_stream_order_with_line_counts_at_every_chunking() {
+        let data: &[u8] =
+            b"$ \x1b]133;B\x07ls\r\n\x1b]133;C\x07a\r\nb\x1b]133;D;0\x07\x1b]133;A\x07$ ";
+        for size in 1..=data.len() {
+            let m = Arc::new(Matcher::new(&[PatternSpec::line("^a$")]).unwrap());
+            let mut w = PaneWatch::new(m, 10);
+            let (mut out, mut seen) = (Vec::new(), Vec::new());
+            for c in data.chunks(size) {
+                w.feed_events(c, 0, &mut out, |e| {
+                    seen.push(match e {
+                        TextEvent::Line(l, seq) => format!("line {seq} {l}"),
+                        TextEvent::Mark { mark, lines, partial } => {
+                            format!("mark {mark:?} after {lines} at {partial:?}")
+                        }
+                    })
+                });
+            }
+            assert_eq!(
+                seen,
+                [
+                    "mark InputStart after 0 at \"$ \"",
+                    "line 1 $ ls",
+                    "mark OutputStart after 1 at \"\"",
+                    "line 2 a",
+                    "mark Finished(Some(0)) after 2 at \"b\"",
+                    "mark PromptStart after 2 at \"b\"",
+                ],
+                "chunks of {size}"
+            );
+            assert_eq!((out.len(), out[0].seq), (1, 2), "the rule saw `a`");
+        }
+    }
+}
