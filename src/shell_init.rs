@@ -123,7 +123,7 @@ if [[ $- == *i* && -z ${__ctmuxd_si-} && -z ${VSCODE_SHELL_INTEGRATION-} \
     printf '\e]133;A\a'
     return "$s"
   }
-  if [[ ${PROMPT_COMMAND@a} == *a* ]]; then
+  if [[ -n ${PROMPT_COMMAND+set} && ${PROMPT_COMMAND@a} == *a* ]]; then
     PROMPT_COMMAND=(__ctmuxd_prompt "${PROMPT_COMMAND[@]}")
   else
     PROMPT_COMMAND="__ctmuxd_prompt${PROMPT_COMMAND:+;$PROMPT_COMMAND}"
