@@ -1631,6 +1631,11 @@ mod tests {
         // A `D` with no command (an empty line) and a repeated `D` record nothing.
         feed_at(&mut e, p, "\x1b]133;A\x07$ \x1b]133;D;0\x07\x1b]133;D;0\x07", t0);
         assert!(e.take_commands().is_empty());
+        // A second `C` before the `D` does not restart the command.
+        feed_at(&mut e, p, "\x1b]133;C\x07one\r\n\x1b]133;C\x07two\r\n\x1b]133;D;0\x07", t0);
+        let c = e.take_commands();
+        let crate::eventlog::Event::Command(c) = &c[0].event else { panic!() };
+        assert_eq!((c.lines, c.status), (2, Some(0)));
         // A prompt without a `D` ends the command with no status.
         feed_at(&mut e, p, "\x1b]133;C\x07x\r\n\x1b]133;A\x07$ ", t0);
         let c = e.take_commands();

@@ -221,6 +221,11 @@ impl Shell {
             ShellMark::CommandLine(c) => self.pending_cmdline = Some(c),
             ShellMark::Cwd(c) => self.cwd = Some(c),
             ShellMark::OutputStart => {
+                if let ShellState::Running { .. } = self.state {
+                    // A second `C` before the `D` (integrations that mark each part of
+                    // a command line): the command started at the first.
+                    return None;
+                }
                 let typed = self.run.as_mut().and_then(|r| r.start(lines));
                 let cmdline = self.pending_cmdline.take().or(typed);
                 self.state = ShellState::Running {
