@@ -97,7 +97,7 @@ pub struct Pane {
     /// The text it showed (ring of last lines, the line being written) and the rules'
     /// matcher state over it.
     pub text: PaneWatch,
-    /// How many times rules fired on it (line and exit rules), counted by the engine.
+    /// How many times rules fired on it (line, exit and command rules), counted by the engine.
     pub matches: u64,
     /// Its shell's state, from shell-integration marks.
     pub shell: Shell,

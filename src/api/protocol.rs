@@ -62,7 +62,7 @@ pub struct PaneView {
     /// left out by daemons from before the field was added.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
-    /// How many times rules fired on this pane (line and exit rules) since the daemon
+    /// How many times rules fired on this pane (line, exit and command rules) since the daemon
     /// learnt of it; left out for a pane the daemon does not watch, and by daemons from
     /// before the field was added.
     #[serde(default, skip_serializing_if = "Option::is_none")]
