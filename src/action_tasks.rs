@@ -155,6 +155,11 @@ impl Dispatcher {
             self.append(&Record { ts_ns: firing.ts_ns, event: event.into() });
         }
         if !firing.rule().actions.iter().any(Action::runs) {
+            // Nothing to run (`log` only): the trigger record is all an exit, command or
+            // event rule does, as the match record is for an output rule.
+            if firing.rule().trigger != Trigger::Output {
+                self.append(&Record::now(self.trigger_event(&firing)));
+            }
             return;
         }
         self.queue(firing);
@@ -207,6 +212,19 @@ impl Dispatcher {
         self.tracker.spawn(task);
     }
 
+    /// The `trigger` record of a firing of an exit, command or event rule.
+    fn trigger_event(&self, firing: &Firing) -> TriggerEvent {
+        TriggerEvent {
+            origin: firing.ctx.origin(),
+            mode: Some(self.mode.to_string()),
+            on: match firing.rule().trigger {
+                Trigger::Exit(_) => TriggerOn::Exit,
+                Trigger::Command(..) => TriggerOn::Command,
+                Trigger::Event(_) | Trigger::Output => TriggerOn::Event,
+            },
+        }
+    }
+
     fn run_actions(
         &self,
         firing: Firing,
@@ -215,16 +233,8 @@ impl Dispatcher {
         Box::pin(async move {
             let trigger = &firing.rule().trigger;
             if *trigger != Trigger::Output {
-                // Exit and event rules have no match record: say why they fired.
-                self.append(&Record::now(TriggerEvent {
-                    origin: firing.ctx.origin(),
-                    mode: Some(self.mode.to_string()),
-                    on: if matches!(trigger, Trigger::Exit(_)) {
-                        TriggerOn::Exit
-                    } else {
-                        TriggerOn::Event
-                    },
-                }));
+                // Exit, command and event rules have no match record: say why they fired.
+                self.append(&Record::now(self.trigger_event(&firing)));
             }
             let actions = firing.rule().actions.clone();
             let host = FiringHost { dispatcher: self, depth };

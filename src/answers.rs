@@ -34,6 +34,7 @@ use tokio::sync::{mpsc, oneshot, watch, Notify, Semaphore, SemaphorePermit};
 
 use crate::action::{ActionContext, ExecAction};
 use crate::action_tasks::Dispatcher;
+use crate::api::protocol::ShellView;
 use crate::api::protocol::{ApiError, Empty, ErrorCode, MatchView, PaneView};
 use crate::api::request::{read_window, ReadReply, ReadRequest};
 use crate::api::request::{
@@ -42,11 +43,14 @@ use crate::api::request::{
     RuleView, RulesReply, RulesRequest, SendReply, SendRequest, SpawnReply, SpawnRequest,
     StatusReply, StatusRequest, StatusView, StopRequest, SubscribeRequest, WaitReply, WaitRequest,
 };
+use crate::api::request::{RunReply, RunRequest};
 use crate::api::request::{DEFAULT_IDLE_MS, DEFAULT_PROMPT};
 use crate::api::{Backend, BackendFuture, Subscription};
 use crate::eventlog::{DaemonEvent, MatchEvent, Origin, Record};
+use crate::firing::RunRefusal;
 use crate::firing::{DynamicMatch, DynamicPattern, DynamicSink};
 use crate::pane_lifecycle;
+use crate::panes::RunCapture;
 use crate::panes::StartState;
 use crate::tmux::control::ReplyHook;
 use crate::tmux::labelled::{self, glob_match, OpsError, PaneRecord};
@@ -263,6 +267,7 @@ impl DaemonBackend {
                         .map(|s| s.name().to_string()),
                     target: Some(format!("{}:{}.{}", r.session_name, r.index.0, r.index.1)),
                     matches: engine.pane(r.id).map(|p| p.matches),
+                    shell: engine.pane(r.id).and_then(|p| ShellView::of(&p.shell)),
                 }
             })
             .collect()
@@ -303,6 +308,63 @@ impl Drop for PatternGuard {
             }
         }
     }
+}
+
+/// Stops a `run`'s collection when its request ends (answered, timed out, or failed).
+struct RunGuard {
+    dispatcher: Dispatcher,
+    pane: PaneId,
+    id: u64,
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        if let Ok(mut engine) = self.dispatcher.engine.lock() {
+            engine.cancel_run(self.pane, self.id);
+        }
+    }
+}
+
+/// Why a pane cannot take a `run`, as an API error.
+fn run_refused(label: &str, why: RunRefusal) -> ApiError {
+    match why {
+        RunRefusal::NoIntegration => ApiError::new(
+            ErrorCode::BadRequest,
+            format!(
+                "pane `{label}` shows no shell integration (no OSC 133 mark seen), so ctmuxd \
+                 cannot tell where a command's output ends or its status; add it to the \
+                 shell's rc file (`ctmuxd shell-init bash >> ~/.bashrc`, or zsh, fish) and \
+                 start a new shell in the pane, or load it there now: \
+                 `eval \"$(ctmuxd shell-init bash)\"`"
+            ),
+        ),
+        RunRefusal::Busy(Some(cmd)) => ApiError::new(
+            ErrorCode::Conflict,
+            format!("pane `{label}` is running `{cmd}`; wait for it to finish"),
+        ),
+        RunRefusal::Busy(None) => ApiError::new(
+            ErrorCode::Conflict,
+            format!("pane `{label}` is running a command (or another run waits on it); wait for it to finish"),
+        ),
+    }
+}
+
+/// The panes whose shells send integration marks, by pane id, with their state.
+fn shells(engine: &crate::firing::Engine) -> Vec<crate::api::request::PaneShellView> {
+    let mut out: Vec<_> = engine
+        .panes()
+        .into_iter()
+        .filter_map(|(id, info)| {
+            let shell = ShellView::of(&engine.pane(id)?.shell)?;
+            Some(crate::api::request::PaneShellView {
+                pane: id.to_string(),
+                label: info.label,
+                shell,
+            })
+        })
+        .collect();
+    out.sort_by_key(|s| s.pane.trim_start_matches('%').parse::<u64>().unwrap_or(u64::MAX));
+    out
 }
 
 /// The `[[pane]]` entries of the rules in force, in file order, with their start state;
@@ -793,6 +855,7 @@ impl Backend for DaemonBackend {
                 mode: self.dispatcher.mode().into(),
                 events_lost: self.dispatcher.log().lost(),
                 pane_entries: pane_entries(&engine),
+                shells: shells(&engine),
             };
             Ok(StatusReply { status })
         })
@@ -807,6 +870,52 @@ impl Backend for DaemonBackend {
 
     fn events(&self, _req: EventsRequest) -> BackendFuture<'_, EventFeed> {
         Box::pin(async move { Ok(EventFeed(self.dispatcher.subscribe_events())) })
+    }
+
+    fn run(&self, req: RunRequest) -> BackendFuture<'_, RunReply> {
+        Box::pin(async move {
+            let pane = self.resolve(&req.label).await?;
+            let client = self.client()?;
+            static NEXT_RUN: AtomicU64 = AtomicU64::new(1);
+            let id = NEXT_RUN.fetch_add(1, Ordering::Relaxed);
+            let limit = usize::try_from(req.max_bytes).unwrap_or(usize::MAX);
+            let (capture, rx) = RunCapture::new(id, req.command.clone(), limit);
+            // Registered before the first key is typed: the command's `C` cannot be missed.
+            let (bracketed, label) = {
+                let mut engine = self.dispatcher.engine.lock().expect("engine");
+                engine.start_run(pane, capture).map_err(|r| run_refused(&req.label, r))?;
+                let p = engine.pane(pane).expect("start_run found it");
+                (p.text.screen().bracketed_paste(), p.info.label.clone())
+            };
+            let _guard = RunGuard { dispatcher: self.dispatcher.clone(), pane, id };
+            // A multi-line command goes as one bracketed paste when the shell asked for
+            // them (bash ≥ 5.1, zsh, fish): the shell reads it as one command line, so
+            // one `C`/`D` pair delimits it all. Otherwise each line is typed as it is.
+            let text = if bracketed && req.command.contains('\n') {
+                format!("\x1b[200~{}\x1b[201~", req.command)
+            } else {
+                req.command.clone()
+            };
+            {
+                let _turn = self.tmux_turn().await;
+                labelled::send(&client, pane, &text, false).await.map_err(ops_error)?;
+                labelled::send_enter(&client, pane).await.map_err(ops_error)?;
+            }
+            let outcome =
+                rx.await.map_err(|_| ApiError::internal("the pane went away while waiting"))?;
+            Ok(RunReply {
+                pane: pane.to_string(),
+                label,
+                status: outcome.command.status,
+                duration_ms: outcome.command.duration_ms,
+                lines: outcome.command.line_count(),
+                output: outcome.output,
+                dropped_lines: outcome.dropped_lines,
+                dropped_bytes: outcome.dropped_bytes,
+                cwd: outcome.cwd,
+                not_run: !outcome.ran,
+            })
+        })
     }
 }
 

@@ -86,8 +86,8 @@ pub enum Command {
         /// Only events of this rule (a glob); repeatable.
         #[arg(long, value_name = "RULE")]
         rule: Vec<String>,
-        /// Only events of this kind (match, action, pane, daemon, trigger, emit, catch-up,
-        /// resync, skipped, overflow, events_lost); repeatable.
+        /// Only events of this kind (match, action, pane, daemon, trigger, emit, command,
+        /// catch-up, resync, skipped, overflow, events_lost); repeatable.
         #[arg(long = "event", value_name = "KIND")]
         events_of: Vec<String>,
         /// Only events younger than this (`90s`, `10m`, `2h`).
@@ -182,6 +182,20 @@ pub enum Command {
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+    /// Print the lines to add to a shell's rc file so that it marks prompts and commands
+    /// (OSC 133/633) for ctmuxd: `panes` shows each shell's state, `logs` a `command` event
+    /// per command, and `ctmuxd run` works in its panes. fish ≥ 4 marks them itself.
+    #[command(
+        name = "shell-init",
+        after_help = "Examples:\n  ctmuxd shell-init bash >> ~/.bashrc\n  \
+            ctmuxd shell-init zsh >> ~/.zshrc\n  \
+            ctmuxd shell-init fish >> ~/.config/fish/config.fish"
+    )]
+    ShellInit {
+        /// The shell.
+        #[arg(value_parser = ["bash", "zsh", "fish"])]
+        shell: String,
     },
     /// Check a rules file without starting anything: exit 0 with a summary and what each
     /// rule does when it is valid, exit 2 with the file, line, column and rule when it is not.

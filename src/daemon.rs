@@ -744,7 +744,9 @@ async fn catch_up(conn: &Conn, sid: SessionId, shared: &Arc<Shared>) {
         if !firings.is_empty() {
             sh.save_checkpoint(&engine);
         }
+        let commands = engine.take_commands();
         drop(engine);
+        record_commands(&sh, commands);
         sh.output_seen();
         for f in firings {
             sh.dispatcher.fire(f);
@@ -831,6 +833,14 @@ async fn list_sessions(target: &TmuxTarget) -> Result<Vec<(String, String)>, Tmu
         .collect())
 }
 
+/// Writes the `command` records of the commands that just finished (after the engine's
+/// lock is released, before the firings they caused are acted on).
+fn record_commands(shared: &Shared, records: Vec<Record>) {
+    for r in records {
+        shared.dispatcher.append(&r);
+    }
+}
+
 /// A connection's [`RouteSink`]: its pane output matched under the engine's one lock,
 /// everything else to the control loop.
 struct EngineFeed {
@@ -898,7 +908,9 @@ impl RouteSink for EngineFeed {
             // Before any firing is acted on: a restart never fires it again.
             shared.save_checkpoint(&engine);
         }
+        let commands = engine.take_commands();
         drop(engine);
+        record_commands(shared, commands);
         for f in self.firings.drain(..) {
             shared.dispatcher.fire(f);
         }

@@ -16,13 +16,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::action::ActionContext;
-use crate::panes::{Life, Pane, PaneInfo, StartState};
+use crate::eventlog::{CommandEvent, Record};
+use crate::panes::{FinishedCommand, Life, Pane, PaneInfo, RunCapture, StartState};
 use crate::rules::{Rule, RuleSet, Trigger};
 use crate::screens::{ScreenMatcher, ScreenWatch};
 pub use crate::waiters::{DynamicMatch, DynamicPattern, DynamicSink};
 use crate::waiters::{PatternError, PatternRegex, Waiter, Waiters};
 use ctmuxd_text::matcher::{Matcher, MatcherError, PatternSpec};
-use ctmuxd_text::pane::watch::LineMatch;
+use ctmuxd_text::pane::watch::{LineMatch, TextEvent};
 use tmux_control_parser::{PaneId, SessionId, WindowId};
 
 /// What [`Engine::catch_up`] did.
@@ -181,6 +182,9 @@ pub struct Engine {
     deferred: Vec<(PaneId, Instant)>,
     /// See [`SCREEN_LOOK_INTERVAL`].
     screen_interval: Duration,
+    /// Shell commands that finished since the last [`Engine::take_commands`], in order;
+    /// the daemon records each (a `command` event) right after the feed that ended it.
+    commands: Vec<(PaneId, FinishedCommand)>,
 }
 
 /// How often at most the screen of a pane whose output keeps coming is looked at by
@@ -204,6 +208,7 @@ impl Engine {
             looked: HashMap::new(),
             deferred: Vec::new(),
             screen_interval: SCREEN_LOOK_INTERVAL,
+            commands: Vec::new(),
             counts: vec![0; rules.rules.len()],
             rules: Arc::new(rules),
             matcher,
@@ -507,6 +512,124 @@ impl Engine {
             state.matches += out.len() as u64;
         }
         Some(out)
+    }
+
+    /// The `on = "command"` rules a finished shell command fires, appended to `out`.
+    fn command_finished(
+        &mut self,
+        pane: PaneId,
+        done: &FinishedCommand,
+        ts_ns: u64,
+        out: &mut Vec<Firing>,
+    ) {
+        let info = self.panes.get(&pane).map(|p| p.info.clone()).unwrap_or_default();
+        let cmdline = done.cmdline.as_deref().unwrap_or("");
+        let line = match done.status {
+            Some(s) => format!("`{cmdline}` finished with status {s}"),
+            None => format!("`{cmdline}` finished"),
+        };
+        let before = out.len();
+        for (idx, rule) in self.rules.rules.iter().enumerate() {
+            let Trigger::Command(filter, pattern) = &rule.trigger else { continue };
+            // A command without a status (the shell gave none) passes only `any`.
+            let status_ok = match done.status {
+                Some(s) => filter.accepts(Some(s)),
+                None => *filter == crate::rules::StatusFilter::Any,
+            };
+            if !status_ok || !rule.pane.matches(pane, info.label.as_deref()) {
+                continue;
+            }
+            if pattern.as_ref().is_some_and(|p| !p.is_match(cmdline)) {
+                continue;
+            }
+            if rule.once && !self.fired_once.insert(idx) {
+                continue;
+            }
+            self.counts[idx] += 1;
+            let mut captures = vec![
+                ("cmdline".to_string(), cmdline.to_string()),
+                ("duration_ms".to_string(), done.duration_ms.to_string()),
+                ("lines".to_string(), done.line_count().to_string()),
+            ];
+            if let Some(s) = done.status {
+                captures.push(("status".to_string(), s.to_string()));
+            }
+            out.push(Firing {
+                rules: self.rules.clone(),
+                rule: idx,
+                ctx: ActionContext {
+                    rule: rule.name.clone(),
+                    line: line.clone(),
+                    pane_id: pane,
+                    pane_label: info.label.clone(),
+                    session: info.session_name.clone(),
+                    captures,
+                },
+                ts_ns,
+                seq: done.lines.1,
+                complete: true,
+                catch_up: false,
+            });
+        }
+        if let Some(state) = self.panes.get_mut(&pane) {
+            state.matches += (out.len() - before) as u64;
+        }
+    }
+
+    /// The `command` records of the shell commands that finished since the last call,
+    /// oldest first.
+    pub fn take_commands(&mut self) -> Vec<Record> {
+        if self.commands.is_empty() {
+            return Vec::new();
+        }
+        let commands = std::mem::take(&mut self.commands);
+        commands
+            .into_iter()
+            .map(|(pane, done)| Record {
+                ts_ns: done.ended_ns,
+                event: CommandEvent {
+                    pane: pane.to_string(),
+                    label: self.panes.get(&pane).and_then(|p| p.info.label.clone()),
+                    lines: done.line_count(),
+                    cmdline: done.cmdline,
+                    status: done.status,
+                    duration_ms: done.duration_ms,
+                }
+                .into(),
+            })
+            .collect()
+    }
+
+    /// Starts collecting the output of the next command on `pane` for `ctmuxd run`.
+    ///
+    /// # Errors
+    /// The pane is unknown, its shell never sent an integration mark, a command is
+    /// running in it, or another `run` waits on it (the message says which).
+    pub fn start_run(&mut self, pane: PaneId, capture: RunCapture) -> Result<(), RunRefusal> {
+        let Some(p) = self.panes.get_mut(&pane) else { return Err(RunRefusal::NoIntegration) };
+        if !p.shell.integrated {
+            return Err(RunRefusal::NoIntegration);
+        }
+        if let crate::panes::ShellState::Running { cmdline, .. } = &p.shell.state {
+            return Err(RunRefusal::Busy(cmdline.clone()));
+        }
+        if p.shell.run.is_some() {
+            return Err(RunRefusal::Busy(None));
+        }
+        let mut capture = capture;
+        capture.arm(p.text.ring().total_lines());
+        p.shell.run = Some(capture);
+        Ok(())
+    }
+
+    /// Stops the `run` collection `id` on `pane` if it is still there (it timed out or
+    /// its typing failed).
+    pub fn cancel_run(&mut self, pane: PaneId, id: u64) {
+        if let Some(p) = self.panes.get_mut(&pane) {
+            if p.shell.run.as_ref().is_some_and(|r| r.id == id) {
+                p.shell.run = None;
+            }
+        }
     }
 
     /// The `on = "event"` rules that a named event fires, with the emitting match's context.
@@ -901,20 +1024,40 @@ impl Engine {
         if self.touched.last() != Some(&pane) {
             self.touched.push(pane);
         }
-        let Engine { panes, waiters, .. } = self;
+        let Engine { panes, waiters, commands, .. } = self;
         let state = panes.get_mut(&pane).expect("pane_mut inserted it");
-        if waiters.watches(pane) {
-            // PERF: only panes some waiter watches pay for this: one `is_match` per waiter
-            // per completed line, and one per prompt-style waiter on the line being written.
-            let label = state.info.label.as_deref();
-            state.text.feed_split(data, screen_from, &mut matches, |line, seq| {
-                waiters.on_line(pane, label, line, seq)
-            });
-            let ring = state.text.ring();
+        let Pane { text, shell, info, .. } = state;
+        let label = info.label.as_deref();
+        // PERF: only panes some waiter watches pay for the waiters: one `is_match` per
+        // waiter per completed line, and one per prompt-style waiter on the line being
+        // written. A pane's shell state costs one branch per line (a `run` collecting).
+        let watched = waiters.watches(pane);
+        let before_commands = commands.len();
+        text.feed_events(data, screen_from, &mut matches, |e| match e {
+            TextEvent::Line(line, seq) => {
+                if watched {
+                    waiters.on_line(pane, label, line, seq);
+                }
+                shell.on_line(line, seq);
+            }
+            TextEvent::Mark { mark, lines, partial } => {
+                if let Some(done) = shell.on_mark(mark, lines, partial, now, ts_ns) {
+                    commands.push((pane, done));
+                }
+            }
+        });
+        if watched {
+            let ring = text.ring();
             waiters.on_partial(pane, label, ring.partial(), ring.total_lines() + 1);
-        } else {
-            state.text.feed_split(data, screen_from, &mut matches, |_, _| {});
         }
+        if self.commands.len() > before_commands {
+            let finished: Vec<FinishedCommand> =
+                self.commands[before_commands..].iter().map(|(_, c)| c.clone()).collect();
+            for done in &finished {
+                self.command_finished(pane, done, ts_ns, out);
+            }
+        }
+        let state = self.panes.get_mut(&pane).expect("pane_mut inserted it");
         if matches.is_empty() {
             self.scratch = matches;
             return;
@@ -1014,6 +1157,15 @@ struct Hit<'a> {
     screen: bool,
 }
 
+/// Why [`Engine::start_run`] refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunRefusal {
+    /// No integration mark was ever seen from the pane.
+    NoIntegration,
+    /// A command runs there (its command line when known), or another `run` waits.
+    Busy(Option<String>),
+}
+
 /// Wall-clock now in ns since the Unix epoch.
 pub fn now_ns() -> u64 {
     std::time::SystemTime::now()
@@ -1031,6 +1183,7 @@ mod tests {
     use tokio::sync::{mpsc, oneshot};
 
     use super::*;
+    use crate::panes::ShellState;
 
     fn engine() -> Engine {
         let rules = crate::rules::parse(
@@ -1532,5 +1685,190 @@ mod tests {
         assert_eq!(e.pane_exited(new, Some(0), 0).unwrap().len(), 1);
         let p = e.pane(new).unwrap();
         assert_eq!((p.life, p.close_on_exit, e.panes_alive()), (Life::Dead, true, 0));
+    }
+
+    /// One command as ctmuxd's bash integration prints it: D of the last, A, prompt, B,
+    /// the typed line, C, its output, D.
+    fn shell_command(cmd: &str, output: &str, status: i32) -> String {
+        format!(
+            "\x1b]133;A\x07$ \x1b]133;B\x07{cmd}\r\n\x1b]633;E;{cmd}\x07\x1b]133;C\x07{output}\x1b]133;D;{status}\x07"
+        )
+    }
+
+    #[test]
+    fn shell_marks_move_the_pane_state_and_each_finished_command_is_recorded_once() {
+        let mut e = engine_with("");
+        let p = PaneId(1);
+        let t0 = Instant::now();
+        feed_at(&mut e, p, "plain output\r\n", t0);
+        let shell = &e.pane(p).unwrap().shell;
+        assert_eq!((shell.integrated, &shell.state), (false, &ShellState::Unknown));
+        feed_at(&mut e, p, "\x1b]133;A\x07$ \x1b]133;B\x07make\r\n\x1b]633;E;make\x07", t0);
+        assert_eq!(e.pane(p).unwrap().shell.state, ShellState::Prompt);
+        feed_at(&mut e, p, "\x1b]133;C\x07a\r\nb\r\n", t0);
+        assert!(matches!(
+            &e.pane(p).unwrap().shell.state,
+            ShellState::Running { cmdline: Some(c), after_line: 2, .. } if c == "make"
+        ));
+        assert!(e.take_commands().is_empty());
+        feed_at(&mut e, p, "c\x1b]133;D;2\x07", t0 + Duration::from_millis(1500));
+        let shell = &e.pane(p).unwrap().shell;
+        assert_eq!(shell.state, ShellState::Prompt);
+        let last = shell.last.clone().unwrap();
+        assert_eq!(
+            (last.status, last.duration_ms, last.lines, last.line_count()),
+            (Some(2), 1500, (3, 5), 3)
+        );
+        let records = e.take_commands();
+        assert_eq!(records.len(), 1);
+        let crate::eventlog::Event::Command(c) = &records[0].event else { panic!() };
+        assert_eq!((c.cmdline.as_deref(), c.status, c.lines), (Some("make"), Some(2), 3));
+        // A `D` with no command (an empty line) and a repeated `D` record nothing.
+        feed_at(&mut e, p, "\x1b]133;A\x07$ \x1b]133;D;0\x07\x1b]133;D;0\x07", t0);
+        assert!(e.take_commands().is_empty());
+        // A second `C` before the `D` does not restart the command.
+        feed_at(&mut e, p, "\x1b]133;C\x07one\r\n\x1b]133;C\x07two\r\n\x1b]133;D;0\x07", t0);
+        let c = e.take_commands();
+        let crate::eventlog::Event::Command(c) = &c[0].event else { panic!() };
+        assert_eq!((c.lines, c.status), (2, Some(0)));
+        // A prompt without a `D` ends the command with no status.
+        feed_at(&mut e, p, "\x1b]133;C\x07x\r\n\x1b]133;A\x07$ ", t0);
+        let c = e.take_commands();
+        let crate::eventlog::Event::Command(c) = &c[0].event else { panic!() };
+        assert_eq!((c.status, c.cmdline.as_deref(), c.lines), (None, None, 1));
+    }
+
+    #[test]
+    fn command_rules_filter_by_status_cmdline_and_pane() {
+        let mut e = engine_with(
+            "[[rule]]\nname = \"failed\"\non = \"command\"\nstatus = \"nonzero\"\nactions = [\"log\"]\n\
+             [[rule]]\nname = \"make\"\non = \"command\"\ncmdline = '^make\\b'\npane = \"b*\"\nactions = [\"log\"]\n\
+             [[rule]]\nname = \"three\"\non = \"command\"\nstatus = 3\nactions = [\"log\"]\n",
+        );
+        let (a, b) = (PaneId(1), PaneId(2));
+        e.upsert_pane(b, info("build"));
+        let t = Instant::now();
+        assert_eq!(feed_at(&mut e, a, &shell_command("ls", "x\r\n", 0), t), Vec::<String>::new());
+        assert_eq!(
+            feed_at(&mut e, a, &shell_command("false", "", 1), t),
+            ["failed:`false` finished with status 1"]
+        );
+        assert_eq!(
+            feed_at(&mut e, a, &shell_command("make", "", 0), t),
+            Vec::<String>::new(),
+            "pane a is not b*"
+        );
+        assert_eq!(
+            feed_at(&mut e, b, &shell_command("make all", "", 3), t),
+            [
+                "failed:`make all` finished with status 3",
+                "make:`make all` finished with status 3",
+                "three:`make all` finished with status 3",
+            ]
+        );
+        // Fed one byte at a time, the same.
+        let mut out = Vec::new();
+        for byte in shell_command("false", "", 1).as_bytes() {
+            e.on_output(a, std::slice::from_ref(byte), t, 0, &mut out);
+        }
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].ctx.captures.iter().find(|(k, _)| k == "status").unwrap().1, "1");
+        assert_eq!(e.take_commands().len(), 5);
+    }
+
+    #[test]
+    fn command_rule_fields_are_checked() {
+        let bad =
+            |toml: &str| crate::rules::parse(toml, Path::new("r.toml")).unwrap_err().to_string();
+        assert!(bad(
+            "[[rule]]\nname = \"x\"\ncmdline = \"a\"\npattern = \"a\"\nactions = [\"log\"]\n"
+        )
+        .contains("only applies to `on = \"command\"`"));
+        assert!(bad(
+            "[[rule]]\nname = \"x\"\non = \"command\"\ncmdline = \"(\"\nactions = [\"log\"]\n"
+        )
+        .contains("invalid `cmdline` pattern"));
+        assert!(bad(
+            "[[rule]]\nname = \"x\"\non = \"command\"\nstatus = \"often\"\nactions = [\"log\"]\n"
+        )
+        .contains("`status` is an exit code"));
+    }
+
+    #[test]
+    fn a_run_collects_its_commands_output_from_c_to_d_keeping_the_tail() {
+        let mut e = engine_with("");
+        let p = PaneId(1);
+        let t = Instant::now();
+        assert_eq!(
+            e.start_run(p, RunCapture::new(1, "x".into(), 100).0),
+            Err(RunRefusal::NoIntegration)
+        );
+        feed_at(&mut e, p, "\x1b]133;A\x07$ ", t);
+        let (cap, mut rx) = RunCapture::new(1, "seq 3; printf end".into(), 100);
+        e.start_run(p, cap).unwrap();
+        assert!(matches!(
+            e.start_run(p, RunCapture::new(2, "y".into(), 100).0),
+            Err(RunRefusal::Busy(None))
+        ));
+        feed_at(&mut e, p, "seq 3; printf end\r\n\x1b]133;C\x071\r\n2\r", t);
+        assert!(rx.try_recv().is_err());
+        feed_at(&mut e, p, "\n3\r\nend\x1b]133;D;0\x07\x1b]133;A\x07$ ", t);
+        let out = rx.try_recv().unwrap();
+        assert_eq!(out.output, ["1", "2", "3", "end"]);
+        assert_eq!((out.dropped_lines, out.command.status), (0, Some(0)));
+        assert_eq!(out.command.cmdline.as_deref(), Some("seq 3; printf end"), "the typed line");
+        // Past the limit, the tail is kept and the rest counted.
+        let (cap, mut rx) = RunCapture::new(3, "big".into(), 10);
+        e.start_run(p, cap).unwrap();
+        let mut text = String::from("big\r\n\x1b]133;C\x07");
+        for i in 0..100 {
+            text.push_str(&format!("{i:03}\r\n"));
+        }
+        text.push_str("\x1b]133;D;0\x07");
+        feed_at(&mut e, p, &text, t);
+        let out = rx.try_recv().unwrap();
+        assert_eq!(out.output, ["098", "099"]);
+        assert_eq!(
+            (out.dropped_lines, out.dropped_bytes, out.command.line_count()),
+            (98, 392, 100)
+        );
+        // A running command refuses a run; a cancelled run is gone.
+        feed_at(&mut e, p, "\x1b]133;C\x07", t);
+        assert!(matches!(
+            e.start_run(p, RunCapture::new(4, "z".into(), 10).0),
+            Err(RunRefusal::Busy(_))
+        ));
+        feed_at(&mut e, p, "\x1b]133;D;0\x07", t);
+        e.start_run(p, RunCapture::new(5, "z".into(), 10).0).unwrap();
+        e.cancel_run(p, 5);
+        assert!(e.pane(p).unwrap().shell.run.is_none());
+    }
+
+    #[test]
+    fn a_command_the_shell_does_not_run_ends_the_run_at_the_next_prompt() {
+        let mut e = engine_with("");
+        let p = PaneId(1);
+        let t = Instant::now();
+        feed_at(&mut e, p, "\x1b]133;C\x07x\r\n\x1b]133;D;0\x07", t);
+        // Registered between the `D` and its prompt's `A`: that `A` (no new line since)
+        // is not taken for a refusal.
+        let (cap, mut rx) = RunCapture::new(1, "fi".into(), 1000);
+        e.start_run(p, cap).unwrap();
+        feed_at(&mut e, p, "\x1b]133;A\x07$ \x1b]133;B\x07", t);
+        assert!(rx.try_recv().is_err());
+        feed_at(&mut e, p, "fi\r\nbash: syntax error near unexpected token `fi'\r\n", t);
+        assert!(rx.try_recv().is_err());
+        feed_at(&mut e, p, "\x1b]133;A\x07$ ", t);
+        let out = rx.try_recv().unwrap();
+        assert!(!out.ran);
+        assert_eq!(out.output, ["$ fi", "bash: syntax error near unexpected token `fi'"]);
+        assert_eq!((out.command.status, e.take_commands().len()), (None, 1), "only the first ran");
+        // The typed lines are not part of a command's output when it runs.
+        let (cap, mut rx) = RunCapture::new(2, "echo a".into(), 1000);
+        e.start_run(p, cap).unwrap();
+        feed_at(&mut e, p, "echo a\r\n\x1b]133;C\x07a\r\n\x1b]133;D;0\x07\x1b]133;A\x07$ ", t);
+        let out = rx.try_recv().unwrap();
+        assert!(out.ran);
+        assert_eq!(out.output, ["a"]);
     }
 }

@@ -27,6 +27,7 @@ pub mod poll;
 pub mod replay;
 pub mod rules;
 pub mod screens;
+pub mod shell_init;
 pub mod timeline;
 pub mod tmux;
 pub mod top;

@@ -37,6 +37,7 @@ fn main() -> ExitCode {
                 | Command::Api(_)
                 | Command::Completions { .. }
                 | Command::Man
+                | Command::ShellInit { .. }
                 | Command::Replay { .. }
                 | Command::Check { .. }
         )
@@ -228,6 +229,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Completions { shell }) => {
             use clap::CommandFactory;
             ctmuxd::api::cli::completions(shell, &mut Cli::command());
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::ShellInit { shell }) => {
+            use ctmuxd::shell_init::{fish_version, snippet, InitShell};
+            let shell = InitShell::parse(&shell).map_err(BadInput)?;
+            let version = if shell == InitShell::Fish { fish_version() } else { None };
+            print!("{}", snippet(shell, version));
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Check { file, rules }) => {

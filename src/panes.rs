@@ -10,15 +10,22 @@
 //! `pane_exited`, `claim_output`), always under the engine's one lock, so no second copy
 //! of pane state lives elsewhere.
 //!
-//! Where the open work slots in: a terminal screen grid and a shell state (at a prompt,
-//! running a command, finished with a status) are fields of `Pane` beside `text`, fed by
-//! the same bytes in [`crate::firing::Engine::on_output`].
+//! A pane's shell state ([`Shell`]: at a prompt, running a command, the last command
+//! finished with its status, duration and output lines) is kept beside `text` and
+//! moved by the shell-integration marks (OSC 133/633) the text crate reads out of the
+//! same bytes in [`crate::firing::Engine::on_output`]; a `ctmuxd run` waiting on the
+//! pane collects its command's output there ([`RunCapture`]), line by line as it
+//! arrives, since the ring keeps only the last `ring_lines`.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Instant;
 
 use ctmuxd_text::matcher::Matcher;
+use ctmuxd_text::pane::shell::ShellMark;
 use ctmuxd_text::pane::watch::PaneWatch;
 use tmux_control_parser::{SessionId, WindowId};
+use tokio::sync::oneshot;
 
 /// Where a pane is and what it is called: what tmux's pane list and the label
 /// subscription say, apart from its lifecycle.
@@ -90,8 +97,10 @@ pub struct Pane {
     /// The text it showed (ring of last lines, the line being written) and the rules'
     /// matcher state over it.
     pub text: PaneWatch,
-    /// How many times rules fired on it (line and exit rules), counted by the engine.
+    /// How many times rules fired on it (line, exit and command rules), counted by the engine.
     pub matches: u64,
+    /// Its shell's state, from shell-integration marks.
+    pub shell: Shell,
     /// The control connection (by its attached session) whose `%output` for this pane is
     /// matched: a pane in a window linked into two watched sessions is reported on both
     /// connections, and only the first one feeds it.
@@ -107,6 +116,7 @@ impl Pane {
             close_on_exit: false,
             text: PaneWatch::new(matcher, ring_lines),
             matches: 0,
+            shell: Shell::default(),
             feeder: None,
         }
     }
@@ -129,6 +139,299 @@ impl Pane {
         if self.feeder == Some(session) {
             self.feeder = None;
         }
+    }
+}
+
+/// What a pane's shell is doing, as its shell-integration marks say.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ShellState {
+    /// No mark seen yet: no integration, or none so far.
+    #[default]
+    Unknown,
+    /// At a prompt (after `A`, `B`, or a `D`).
+    Prompt,
+    /// A command runs (after `C`).
+    Running {
+        /// Its command line, when the shell said it (633 `E`) or `run` typed it.
+        cmdline: Option<String>,
+        /// When its output started.
+        started: Instant,
+        /// Wall-clock start, ns since the epoch.
+        started_ns: u64,
+        /// Lines the pane had completed at its start: its output is numbered from the
+        /// next one.
+        after_line: u64,
+    },
+}
+
+/// A command that finished (a `D` mark after a `C`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FinishedCommand {
+    /// Its command line, when known.
+    pub cmdline: Option<String>,
+    /// Its exit status (None when the shell gave none).
+    pub status: Option<i32>,
+    /// From its `C` mark to its `D` mark.
+    pub duration_ms: u64,
+    /// Wall-clock end, ns since the epoch.
+    pub ended_ns: u64,
+    /// Its output lines' sequence numbers in the pane, first and last (`first > last`
+    /// when it printed nothing); a last line without a newline counts.
+    pub lines: (u64, u64),
+}
+
+impl FinishedCommand {
+    /// How many lines it printed.
+    pub fn line_count(&self) -> u64 {
+        (self.lines.1 + 1).saturating_sub(self.lines.0)
+    }
+}
+
+/// A pane's shell as its integration marks tell it.
+#[derive(Debug, Default)]
+pub struct Shell {
+    /// What it is doing.
+    pub state: ShellState,
+    /// Any mark was ever seen: the shell has integration (`run` needs it).
+    pub integrated: bool,
+    /// Its working directory (633 `P;Cwd=`).
+    pub cwd: Option<String>,
+    /// The last command that finished.
+    pub last: Option<FinishedCommand>,
+    /// A 633 `E` command line waiting for its `C`.
+    pending_cmdline: Option<String>,
+    /// A `ctmuxd run` waiting for the next command on this pane.
+    pub run: Option<RunCapture>,
+}
+
+impl Shell {
+    /// Follows one mark. `lines` is how many lines the pane had completed before it and
+    /// `partial` the line being written then (see `TextEvent::Mark`). Returns the
+    /// command that finished at a `D`.
+    pub fn on_mark(
+        &mut self,
+        mark: ShellMark,
+        lines: u64,
+        partial: &str,
+        now: Instant,
+        now_ns: u64,
+    ) -> Option<FinishedCommand> {
+        self.integrated = true;
+        match mark.clone() {
+            ShellMark::CommandLine(c) => self.pending_cmdline = Some(c),
+            ShellMark::Cwd(c) => self.cwd = Some(c),
+            ShellMark::OutputStart => {
+                if let ShellState::Running { .. } = self.state {
+                    // A second `C` before the `D` (integrations that mark each part of
+                    // a command line): the command started at the first.
+                    return None;
+                }
+                let typed = self.run.as_mut().and_then(|r| r.start(lines));
+                let cmdline = self.pending_cmdline.take().or(typed);
+                self.state = ShellState::Running {
+                    cmdline,
+                    started: now,
+                    started_ns: now_ns,
+                    after_line: lines,
+                };
+            }
+            ShellMark::Finished(status) => {
+                let ShellState::Running { cmdline, started, after_line, .. } =
+                    std::mem::replace(&mut self.state, ShellState::Prompt)
+                else {
+                    // A `D` without a `C`: an empty command line or the first prompt.
+                    return None;
+                };
+                let last = lines + u64::from(!partial.is_empty());
+                let done = FinishedCommand {
+                    cmdline,
+                    status,
+                    duration_ms: now.saturating_duration_since(started).as_millis() as u64,
+                    ended_ns: now_ns,
+                    lines: (after_line + 1, last),
+                };
+                self.last = Some(done.clone());
+                self.finish_run(&done, partial);
+                return Some(done);
+            }
+            ShellMark::PromptStart | ShellMark::InputStart => {
+                self.pending_cmdline = None;
+                if let ShellState::Running { .. } = self.state {
+                    // A new prompt without a `D` (a shell that does not send one):
+                    // the command is over, its status unknown.
+                    return self.on_mark(ShellMark::Finished(None), lines, partial, now, now_ns);
+                }
+                self.state = ShellState::Prompt;
+                // Back at a prompt after lines were printed since `run` typed its command,
+                // and no `C`: the shell did not run it (a syntax error). Only `A` tells:
+                // a prompt's own lines (a two-line `PS1`) come after it, before `B`.
+                let refused = self.run.as_ref().is_some_and(|r| {
+                    mark == ShellMark::PromptStart && r.after_line.is_none() && lines > r.armed
+                });
+                if refused {
+                    let run = self.run.take().expect("checked");
+                    run.not_run(lines, now_ns, self.cwd.clone());
+                }
+            }
+        }
+        None
+    }
+
+    /// A completed line (`seq`): a running `ctmuxd run` collects it.
+    pub fn on_line(&mut self, line: &str, seq: u64) {
+        if let Some(run) = &mut self.run {
+            run.line(line, seq);
+        }
+    }
+
+    fn finish_run(&mut self, done: &FinishedCommand, partial: &str) {
+        if self.run.as_ref().is_some_and(|r| r.after_line.is_some()) {
+            let run = self.run.take().expect("checked");
+            run.finish(done, partial, self.cwd.clone());
+        }
+    }
+}
+
+/// What `ctmuxd run` learns of its command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunOutcome {
+    /// The finished command.
+    pub command: FinishedCommand,
+    /// Its output lines, the last ones when it printed more than the byte limit.
+    pub output: Vec<String>,
+    /// Lines left out at the start to keep within the limit.
+    pub dropped_lines: u64,
+    /// Their bytes (each line's text plus its newline).
+    pub dropped_bytes: u64,
+    /// The shell's working directory when it finished, when the shell reports it.
+    pub cwd: Option<String>,
+    /// False when the shell went back to its prompt without running it (no `C`: a
+    /// syntax error); `output` is then what it printed since the command was typed,
+    /// the typed lines included.
+    pub ran: bool,
+}
+
+/// The output of the next command on a pane, collected for `ctmuxd run` as it arrives.
+///
+/// Lines are kept from the `C` mark on, up to `limit` bytes (text plus one for each
+/// newline): past it the oldest go, so the tail is kept, and the count of what went is
+/// reported.
+#[derive(Debug)]
+pub struct RunCapture {
+    /// Which request this is (so a timed-out one removes only itself).
+    pub id: u64,
+    /// The command line typed (the command's `cmdline` when the shell gives none).
+    cmdline: String,
+    /// The byte bound on `lines`.
+    limit: usize,
+    /// Lines completed when the command's `C` came; None until then.
+    after_line: Option<u64>,
+    /// Lines completed when the capture was registered (see [`RunCapture::arm`]).
+    armed: u64,
+    /// Collected lines, oldest first; their bytes in `bytes`.
+    lines: VecDeque<String>,
+    bytes: usize,
+    dropped_lines: u64,
+    dropped_bytes: u64,
+    /// The waiting request (dropped: it gave up).
+    tx: oneshot::Sender<RunOutcome>,
+}
+
+impl RunCapture {
+    /// A capture for the next command on the pane, keeping at most `limit` bytes.
+    pub fn new(
+        id: u64,
+        cmdline: String,
+        limit: usize,
+    ) -> (RunCapture, oneshot::Receiver<RunOutcome>) {
+        let (tx, rx) = oneshot::channel();
+        let capture = RunCapture {
+            id,
+            cmdline,
+            limit,
+            after_line: None,
+            armed: 0,
+            lines: VecDeque::new(),
+            bytes: 0,
+            dropped_lines: 0,
+            dropped_bytes: 0,
+            tx,
+        };
+        (capture, rx)
+    }
+
+    /// Notes how many lines the pane had completed when the capture was registered:
+    /// lines after that and before a `C` are what the shell printed for the typed
+    /// command (its echo, a syntax error).
+    pub fn arm(&mut self, lines: u64) {
+        self.armed = lines;
+    }
+
+    /// The command's `C`: what was kept of the typed lines goes, and collecting the
+    /// output starts. Returns the typed command line.
+    fn start(&mut self, lines: u64) -> Option<String> {
+        if self.after_line.is_some() {
+            return None;
+        }
+        self.after_line = Some(lines);
+        self.lines.clear();
+        (self.bytes, self.dropped_lines, self.dropped_bytes) = (0, 0, 0);
+        Some(self.cmdline.clone())
+    }
+
+    /// Lines before the `C` are kept too (bounded the same way), in case the shell
+    /// refuses the command; they are dropped at the `C`.
+    fn line(&mut self, line: &str, seq: u64) {
+        if seq > self.after_line.unwrap_or(self.armed) {
+            self.push(line.to_string());
+        }
+    }
+
+    fn push(&mut self, line: String) {
+        self.bytes += line.len() + 1;
+        self.lines.push_back(line);
+        while self.bytes > self.limit {
+            let Some(old) = self.lines.pop_front() else { break };
+            self.bytes -= old.len() + 1;
+            self.dropped_lines += 1;
+            self.dropped_bytes += old.len() as u64 + 1;
+        }
+    }
+
+    fn finish(mut self, done: &FinishedCommand, partial: &str, cwd: Option<String>) {
+        if !partial.is_empty() {
+            self.push(partial.to_string());
+        }
+        let outcome = RunOutcome {
+            command: done.clone(),
+            output: self.lines.into(),
+            dropped_lines: self.dropped_lines,
+            dropped_bytes: self.dropped_bytes,
+            cwd,
+            ran: true,
+        };
+        let _ = self.tx.send(outcome);
+    }
+
+    /// The shell went back to its prompt without running the command: the outcome has
+    /// no status and the lines printed since it was typed.
+    fn not_run(self, lines: u64, now_ns: u64, cwd: Option<String>) {
+        let done = FinishedCommand {
+            cmdline: Some(self.cmdline.clone()),
+            status: None,
+            duration_ms: 0,
+            ended_ns: now_ns,
+            lines: (self.armed + 1, lines),
+        };
+        let outcome = RunOutcome {
+            command: done,
+            output: self.lines.into(),
+            dropped_lines: self.dropped_lines,
+            dropped_bytes: self.dropped_bytes,
+            cwd,
+            ran: false,
+        };
+        let _ = self.tx.send(outcome);
     }
 }
 

@@ -759,7 +759,12 @@ impl Poller {
             if !self.feed.is_empty() {
                 engine.on_output(pane, &self.feed, Instant::now(), now_ns(), &mut self.firings);
             }
+            // Captured text carries no shell-integration marks; drained all the same.
+            let commands = engine.take_commands();
             drop(engine);
+            for r in commands {
+                self.dispatcher.append(&r);
+            }
             if let Some(count) = lost {
                 self.dispatcher.append(&Record::now(SkippedEvent {
                     origin: Origin { pane: Some(pane.to_string()), label, ..Origin::default() },

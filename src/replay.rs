@@ -100,6 +100,8 @@ pub fn replay(
                     // after which screen rules look at the rows.
                     let _ = engine.on_pause(start + Duration::ZERO, 0, &mut firings);
                     out.extend(firings.drain(..).map(|f| ReplayFiring::from(&f)));
+                    // Replay prints firings only; finished commands are not kept.
+                    engine.take_commands();
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!("transcript: {e}"),

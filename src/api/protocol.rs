@@ -62,11 +62,87 @@ pub struct PaneView {
     /// left out by daemons from before the field was added.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
-    /// How many times rules fired on this pane (line and exit rules) since the daemon
+    /// How many times rules fired on this pane (line, exit and command rules) since the daemon
     /// learnt of it; left out for a pane the daemon does not watch, and by daemons from
     /// before the field was added.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matches: Option<u64>,
+    /// Its shell's state from shell-integration marks (`ctmuxd shell-init`); left out
+    /// for a pane whose output never carried one, and by older daemons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell: Option<ShellView>,
+}
+
+/// A pane's shell as its integration marks tell it (`panes`, `status`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShellView {
+    /// `prompt` (waiting for a command) or `running`.
+    pub state: String,
+    /// The running command's line, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmdline: Option<String>,
+    /// How long the running command has run, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_ms: Option<u64>,
+    /// The shell's working directory, when it reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    /// The last command that finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<LastCommandView>,
+}
+
+/// The last command a pane's shell finished.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastCommandView {
+    /// Its command line, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmdline: Option<String>,
+    /// Its exit status, when the shell gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<i32>,
+    /// From its output start to its end.
+    pub duration_ms: u64,
+    /// Lines it printed.
+    pub lines: u64,
+}
+
+impl ShellView {
+    /// The view of a pane's shell, or `None` when it never sent a mark.
+    pub fn of(shell: &crate::panes::Shell) -> Option<ShellView> {
+        use crate::panes::ShellState;
+        if !shell.integrated {
+            return None;
+        }
+        let (state, cmdline, running_ms) = match &shell.state {
+            ShellState::Running { cmdline, started, .. } => {
+                ("running", cmdline.clone(), Some(started.elapsed().as_millis() as u64))
+            }
+            _ => ("prompt", None, None),
+        };
+        Some(ShellView {
+            state: state.into(),
+            cmdline,
+            running_ms,
+            cwd: shell.cwd.clone(),
+            last: shell.last.as_ref().map(|l| LastCommandView {
+                cmdline: l.cmdline.clone(),
+                status: l.status,
+                duration_ms: l.duration_ms,
+                lines: l.line_count(),
+            }),
+        })
+    }
+
+    /// A few words for a table: `prompt, last 1`, `running make`.
+    pub fn brief(&self) -> String {
+        match (self.state.as_str(), &self.cmdline, &self.last) {
+            ("running", Some(c), _) => format!("running {c}"),
+            ("running", None, _) => "running".into(),
+            (s, _, Some(LastCommandView { status: Some(st), .. })) => format!("{s}, last {st}"),
+            (s, _, _) => s.into(),
+        }
+    }
 }
 
 fn empty_object() -> Value {

@@ -651,6 +651,22 @@ mod tests {
                 })
             })
         }
+        fn run(&self, req: RunRequest) -> BackendFuture<'_, RunReply> {
+            Box::pin(async move {
+                Ok(RunReply {
+                    pane: "%1".into(),
+                    label: Some(req.label),
+                    status: Some(0),
+                    duration_ms: 1,
+                    output: vec![req.command],
+                    lines: 1,
+                    dropped_lines: 0,
+                    dropped_bytes: 0,
+                    cwd: None,
+                    not_run: false,
+                })
+            })
+        }
         fn wait_for(&self, req: WaitRequest) -> BackendFuture<'_, WaitReply> {
             Box::pin(async move {
                 match req.pattern.as_str() {

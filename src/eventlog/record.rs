@@ -59,6 +59,8 @@ pub enum Event {
     Trigger(TriggerEvent),
     /// An `emit` action raised a named event (`"emit"`).
     Emit(EmitEvent),
+    /// A shell command finished in a pane with shell integration (`"command"`).
+    Command(CommandEvent),
     /// Records that could not be written, reported once writing worked again (`"events_lost"`).
     EventsLost(EventsLostEvent),
     /// A line this build does not understand (a newer kind, or fields of the wrong type),
@@ -82,6 +84,7 @@ impl Event {
             Event::Overflow(_) => "overflow",
             Event::Trigger(_) => "trigger",
             Event::Emit(_) => "emit",
+            Event::Command(_) => "command",
             Event::EventsLost(_) => "events_lost",
             Event::Other(other) => &other.kind,
         }
@@ -98,7 +101,11 @@ impl Event {
             Event::Overflow(e) => Some(&e.message),
             Event::EventsLost(e) => Some(&e.message),
             Event::Other(e) => e.fields.get("message").and_then(Value::as_str),
-            Event::Match(_) | Event::Action(_) | Event::Trigger(_) | Event::Emit(_) => None,
+            Event::Match(_)
+            | Event::Action(_)
+            | Event::Trigger(_)
+            | Event::Emit(_)
+            | Event::Command(_) => None,
         }
     }
 }
@@ -117,7 +124,7 @@ macro_rules! event_from {
 event_from! {
     Match(MatchEvent), Action(ActionEvent), Daemon(DaemonEvent), Pane(PaneEvent),
     CatchUp(CatchUpEvent), Resync(ResyncEvent), Skipped(SkippedEvent),
-    Overflow(OverflowEvent), Trigger(TriggerEvent), Emit(EmitEvent),
+    Overflow(OverflowEvent), Trigger(TriggerEvent), Emit(EmitEvent), Command(CommandEvent),
     EventsLost(EventsLostEvent), Other(OtherEvent),
 }
 
@@ -461,6 +468,8 @@ pub enum TriggerOn {
     Exit,
     /// A named event was emitted (`on = "event"`).
     Event,
+    /// A shell command finished (`on = "command"`).
+    Command,
 }
 
 /// `"trigger"`: an exit or event rule fired.
@@ -485,6 +494,28 @@ pub struct EmitEvent {
     pub rule: String,
     /// The event's name.
     pub name: String,
+}
+
+/// `"command"`: a shell command finished in a pane whose shell emits integration marks
+/// (OSC 133/633): one record per command, whether rules fired or not.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(default)]
+pub struct CommandEvent {
+    /// tmux pane id.
+    pub pane: String,
+    /// Its label, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// The command line, when the shell said it (633 `E`) or `ctmuxd run` typed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cmdline: Option<String>,
+    /// Its exit status, when the shell gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<i32>,
+    /// From its output start (`C`) to its end (`D`).
+    pub duration_ms: u64,
+    /// Lines it printed (a last line without a newline counts).
+    pub lines: u64,
 }
 
 /// `"events_lost"`: records that could not be written (disk full), counted and reported
@@ -715,6 +746,25 @@ mod tests {
             (
                 at(EmitEvent { rule: "ru".into(), name: "done".into() }),
                 r#"{"ts_ns":1,"event":"emit","rule":"ru","name":"done"}"#,
+            ),
+            (
+                at(TriggerEvent {
+                    origin: origin(),
+                    mode: Some("control".into()),
+                    on: TriggerOn::Command,
+                }),
+                r#"{"ts_ns":1,"event":"trigger","pane":"%3","label":"l","session":"s","rule":"ru","line":"li","mode":"control","on":"command"}"#,
+            ),
+            (
+                at(CommandEvent {
+                    pane: "%3".into(),
+                    label: Some("l".into()),
+                    cmdline: Some("make test".into()),
+                    status: Some(2),
+                    duration_ms: 1500,
+                    lines: 40,
+                }),
+                r#"{"ts_ns":1,"event":"command","pane":"%3","label":"l","cmdline":"make test","status":2,"duration_ms":1500,"lines":40}"#,
             ),
             (
                 at(EventsLostEvent { message: "m".into(), count: 3 }),

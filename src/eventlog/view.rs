@@ -83,6 +83,7 @@ pub fn about(event: &Event) -> (Option<&str>, Option<&str>, Option<&str>) {
         Event::CatchUp(e) => (Some(e.pane.as_str()), None, None),
         Event::Resync(e) => (Some(e.pane.as_str()), None, None),
         Event::Emit(e) => (None, None, Some(e.rule.as_str())),
+        Event::Command(e) => (Some(e.pane.as_str()), e.label.as_deref(), None),
         Event::Daemon(_) | Event::EventsLost(_) | Event::Other(_) => (None, None, None),
     }
 }
@@ -146,6 +147,11 @@ pub fn human_text(rec: &Record) -> String {
         }
         Event::Trigger(e) => format!("{rule}{}", e.origin.line.as_deref().unwrap_or("")),
         Event::Emit(e) => format!("{rule}emit {}", e.name),
+        Event::Command(e) => {
+            let status = e.status.map_or("?".to_string(), |s| s.to_string());
+            let cmd = e.cmdline.as_deref().unwrap_or("(command line not known)");
+            format!("{cmd}  → status {status} in {} ms, {} line(s)", e.duration_ms, e.lines)
+        }
         other => other.message().unwrap_or("").to_string(),
     };
     let place = match (pane, label) {
@@ -242,5 +248,24 @@ mod tests {
         p.exit_code = Some(1);
         let p = human_line(&Record { ts_ns: 0, event: p.into() });
         assert!(p.ends_with("pane     %4 tests         exited (status 1)  [2 alive]"), "{p}");
+        let c = crate::eventlog::CommandEvent {
+            pane: "%5".into(),
+            label: Some("dev".into()),
+            cmdline: Some("make".into()),
+            status: Some(2),
+            duration_ms: 1500,
+            lines: 40,
+        };
+        let line = human_line(&Record { ts_ns: 0, event: c.clone().into() });
+        assert!(
+            line.ends_with("command  %5 dev           make  → status 2 in 1500 ms, 40 line(s)"),
+            "{line}"
+        );
+        let c = crate::eventlog::CommandEvent { cmdline: None, status: None, ..c };
+        let line = human_line(&Record { ts_ns: 0, event: c.into() });
+        assert!(
+            line.ends_with("(command line not known)  → status ? in 1500 ms, 40 line(s)"),
+            "{line}"
+        );
     }
 }

@@ -30,6 +30,18 @@ pub fn explain(set: &RuleSet) -> Vec<String> {
                 format!("{panes} {status}")
             }
             Trigger::Event(name) => format!("event `{name}`"),
+            Trigger::Command(filter, cmdline) => {
+                let status = match filter {
+                    StatusFilter::Any => "finishing".to_string(),
+                    StatusFilter::Code(c) => format!("finishing with status {c}"),
+                    StatusFilter::NonZero => "finishing with a non-zero status".into(),
+                };
+                let line = match cmdline {
+                    Some(c) => format!(" whose command line matches `{}`", c.pattern),
+                    None => String::new(),
+                };
+                format!("a shell command{line} in {panes} {status}")
+            }
         };
         let mut limits = Vec::new();
         if rule.once {

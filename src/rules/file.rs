@@ -70,6 +70,8 @@ pub(super) struct RawRule {
     #[serde(default)]
     pub event: Option<Spanned<String>>,
     #[serde(default)]
+    pub cmdline: Option<Spanned<String>>,
+    #[serde(default)]
     pub pane: Option<Spanned<String>>,
     #[serde(default)]
     pub once: bool,

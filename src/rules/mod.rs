@@ -40,7 +40,7 @@ pub use crate::action::{
 pub use crate::glob::glob_match;
 pub use error::{RulesError, RulesErrorKind};
 pub use explain::explain;
-pub use orchestration::{PaneSpec, Restart, RestartWhen, StatusFilter, Trigger};
+pub use orchestration::{CmdlinePattern, PaneSpec, Restart, RestartWhen, StatusFilter, Trigger};
 pub use rule::{
     PaneSelector, Rule, Settings, MAX_CONCURRENT_ACTIONS, MAX_RING_LINES, NEVER_PATTERN,
 };

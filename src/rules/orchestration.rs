@@ -8,6 +8,7 @@
 //! every mistake is reported at the table's position with the rule or pane it is in.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use toml::{Spanned, Value};
@@ -27,7 +28,33 @@ pub enum Trigger {
     Exit(StatusFilter),
     /// A named event raised by an `emit` action.
     Event(String),
+    /// A shell command finishing in a pane with shell integration (`on = "command"`),
+    /// with a status the filter accepts and, with `cmdline`, a command line matching it.
+    Command(StatusFilter, Option<CmdlinePattern>),
 }
+
+/// The `cmdline` regex of an `on = "command"` rule, compiled once.
+#[derive(Debug, Clone)]
+pub struct CmdlinePattern {
+    /// The regex as written.
+    pub pattern: String,
+    regex: Arc<regex_automata::meta::Regex>,
+}
+
+impl CmdlinePattern {
+    /// Whether a command line matches (anywhere in it, as rule patterns do).
+    pub fn is_match(&self, cmdline: &str) -> bool {
+        self.regex.is_match(cmdline)
+    }
+}
+
+impl PartialEq for CmdlinePattern {
+    fn eq(&self, other: &CmdlinePattern) -> bool {
+        self.pattern == other.pattern
+    }
+}
+
+impl Eq for CmdlinePattern {}
 
 /// Which exit statuses an `on = "exit"` rule reacts to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -122,19 +149,28 @@ impl Checker<'_> {
         self.source.invalid(span, self.rule, message)
     }
 
-    /// `on`, `status` and `event` of a rule.
+    /// `on`, `status`, `event` and `cmdline` of a rule.
     pub fn trigger(
         &self,
         on: Option<&Spanned<String>>,
         status: Option<&Spanned<Value>>,
         event: Option<&Spanned<String>>,
+        cmdline: Option<&Spanned<String>>,
         table: std::ops::Range<usize>,
     ) -> Result<Trigger, RulesError> {
         let kind = on.map(|o| o.get_ref().as_str()).unwrap_or("output");
-        if kind != "exit" {
+        if kind != "exit" && kind != "command" {
             if let Some(s) = status {
+                return Err(self.err(
+                    s.span(),
+                    "`status` only applies to `on = \"exit\"` and `on = \"command\"` rules".into(),
+                ));
+            }
+        }
+        if kind != "command" {
+            if let Some(c) = cmdline {
                 return Err(
-                    self.err(s.span(), "`status` only applies to `on = \"exit\"` rules".into())
+                    self.err(c.span(), "`cmdline` only applies to `on = \"command\"` rules".into())
                 );
             }
         }
@@ -145,24 +181,36 @@ impl Checker<'_> {
                 );
             }
         }
+        let filter = || -> Result<StatusFilter, RulesError> {
+            Ok(match status {
+                None => StatusFilter::Any,
+                Some(v) => match v.get_ref() {
+                    Value::Integer(i) => StatusFilter::Code(*i as i32),
+                    Value::String(s) if s == "any" => StatusFilter::Any,
+                    Value::String(s) if s == "nonzero" => StatusFilter::NonZero,
+                    _ => {
+                        return Err(self.err(
+                            v.span(),
+                            "`status` is an exit code (0, 3, ...), \"nonzero\" or \"any\"".into(),
+                        ))
+                    }
+                },
+            })
+        };
         match kind {
             "output" => Ok(Trigger::Output),
-            "exit" => {
-                let filter = match status {
-                    None => StatusFilter::Any,
-                    Some(v) => match v.get_ref() {
-                        Value::Integer(i) => StatusFilter::Code(*i as i32),
-                        Value::String(s) if s == "any" => StatusFilter::Any,
-                        Value::String(s) if s == "nonzero" => StatusFilter::NonZero,
-                        _ => {
-                            return Err(self.err(
-                                v.span(),
-                                "`status` is an exit code (0, 3, ...), \"nonzero\" or \"any\"".into(),
-                            ))
-                        }
-                    },
+            "exit" => Ok(Trigger::Exit(filter()?)),
+            "command" => {
+                let cmdline = match cmdline {
+                    None => None,
+                    Some(c) => {
+                        let regex = regex_automata::meta::Regex::new(c.get_ref()).map_err(|e| {
+                            self.err(c.span(), format!("invalid `cmdline` pattern: {e}"))
+                        })?;
+                        Some(CmdlinePattern { pattern: c.get_ref().clone(), regex: Arc::new(regex) })
+                    }
                 };
-                Ok(Trigger::Exit(filter))
+                Ok(Trigger::Command(filter()?, cmdline))
             }
             "event" => match event {
                 Some(e) if !e.get_ref().is_empty() => Ok(Trigger::Event(e.get_ref().clone())),
@@ -170,7 +218,7 @@ impl Checker<'_> {
             },
             other => Err(self.err(
                 on.map(|o| o.span()).unwrap_or(table),
-                format!("unknown trigger `on = \"{other}\"`; use \"output\" (default), \"exit\" or \"event\""),
+                format!("unknown trigger `on = \"{other}\"`; use \"output\" (default), \"exit\", \"command\" or \"event\""),
             )),
         }
     }

@@ -250,6 +250,7 @@ impl RuleChecker<'_> {
             raw.on.as_ref(),
             raw.status.as_ref(),
             raw.event.as_ref(),
+            raw.cmdline.as_ref(),
             raw.name.span(),
         )?;
         let pattern = match (&trigger, &raw.pattern) {
@@ -260,7 +261,7 @@ impl RuleChecker<'_> {
             (Trigger::Output, None) => {
                 return Err(self.err(
                     raw.name.span(),
-                    "rule has no `pattern`; add the regex to watch for, or `on = \"exit\"` / `on = \"event\"`".to_owned(),
+                    "rule has no `pattern`; add the regex to watch for, or `on = \"exit\"` / `on = \"command\"` / `on = \"event\"`".to_owned(),
                 ))
             }
             (_, Some(p)) => {

@@ -19,6 +19,10 @@ mod demo;
 /// The control socket and the client subcommands.
 mod api;
 
+/// Shell integration: `shell-init` snippets in real bash, zsh and fish, `ctmuxd run`,
+/// `command` events and rules.
+mod shell;
+
 /// Finding the rules file, the API-only daemon, `check` without a file.
 mod config;
 

@@ -56,6 +56,8 @@ macro_rules! api_requests {
             Read(ReadRequest) in read;
             /// Block until a line matches.
             WaitFor(WaitRequest) in wait_for;
+            /// Run a command in a shell pane with integration; its status and output.
+            Run(RunRequest) in run;
             /// Stream every line that matches, until the connection closes.
             Subscribe(SubscribeRequest) in subscribe;
             /// The rules in force.

@@ -84,6 +84,11 @@ fn panes_table(panes: &[PaneView]) -> String {
             Some(start) => format!("{state}, {start}"),
             None => state,
         };
+        // A shell with integration: at a prompt (and the last status) or what runs.
+        let state = match &p.shell {
+            Some(shell) if p.alive => format!("{state}, {}", shell.brief()),
+            _ => state,
+        };
         let meta = match &p.meta {
             Value::Object(m) if !m.is_empty() => m
                 .iter()
@@ -120,6 +125,7 @@ fn panes_table(panes: &[PaneView]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::protocol::{LastCommandView, ShellView};
 
     #[test]
     fn panes_table_shows_state_meta_and_a_shortened_line() {
@@ -140,10 +146,11 @@ mod tests {
             start: Some("failed".into()),
             target: Some("main:1.0".into()),
             matches: Some(2),
+            shell: None,
         };
         let t = panes_table(&[
             p.clone(),
-            PaneView { alive: true, label: None, meta: Value::Null, start: None, ..p },
+            PaneView { alive: true, label: None, meta: Value::Null, start: None, ..p.clone() },
         ]);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 3);
@@ -158,6 +165,16 @@ mod tests {
                 && lines[1].chars().filter(|&c| c == 'x').count() >= LAST_LINE_CHARS - 1
         );
         assert!(lines[2].contains("alive") && lines[2].contains("%3  -  "), "{t}");
+        let shell = |state: &str, cmdline: Option<&str>, last: Option<i32>| ShellView {
+            state: state.into(),
+            cmdline: cmdline.map(String::from),
+            last: last.map(|s| LastCommandView { status: Some(s), ..Default::default() }),
+            ..Default::default()
+        };
+        let alive = PaneView { alive: true, start: None, ..p };
+        let with = |s: ShellView| panes_table(&[PaneView { shell: Some(s), ..alive.clone() }]);
+        assert!(with(shell("prompt", None, Some(1))).contains("alive, prompt, last 1"));
+        assert!(with(shell("running", Some("make"), Some(1))).contains("alive, running make"));
         // Columns line up.
         let col = |l: &str| l.find("main").unwrap();
         assert_eq!(col(lines[1]), col(lines[2]));

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use serde::{Deserialize, Serialize};
 
+use crate::api::protocol::ShellView;
+
 use super::{json_line, table, ApiRequest, CliRequest, Daemon, Failure, JsonArgs, Reply};
 
 /// Arguments of `status`: none.
@@ -45,6 +47,23 @@ pub struct StatusView {
     /// order (left out when there are none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pane_entries: Vec<PaneEntryView>,
+    /// The panes whose shell sends integration marks (`ctmuxd shell-init`), by pane id,
+    /// with their shell state; left out when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shells: Vec<PaneShellView>,
+}
+
+/// One pane's shell in `status`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaneShellView {
+    /// tmux pane id.
+    pub pane: String,
+    /// Its label, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Its shell's state, as `panes` shows it.
+    #[serde(flatten)]
+    pub shell: ShellView,
 }
 
 /// One `[[pane]]` entry in `status`.
@@ -142,6 +161,10 @@ fn status_text(s: &StatusView) -> String {
             None => e.state.clone(),
         };
         rows.push(vec![format!("pane {}", e.label), state]);
+    }
+    for sh in &s.shells {
+        let name = sh.label.as_deref().unwrap_or(&sh.pane);
+        rows.push(vec![format!("shell {name}"), sh.shell.brief()]);
     }
     table(&rows)
 }

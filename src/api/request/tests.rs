@@ -52,7 +52,14 @@ fn per_request_properties() {
         .collect();
     assert_eq!(
         bounds,
-        [("send", 10_000), ("send", 10_000), ("wait_for", 500), ("wait_for", 30_000)]
+        [
+            ("send", 10_000),
+            ("send", 10_000),
+            ("wait_for", 500),
+            ("wait_for", 30_000),
+            ("run", 600_000),
+            ("run", 30_000)
+        ]
     );
 }
 

@@ -6,11 +6,14 @@
 //! at [`MAX_LINE_BYTES`].
 //!
 //! The decoder does not own the line: it writes into a [`LineSink`] (the pane's ring
-//! buffer, wrapped by [`super::watch::PaneWatch`] so the matcher sees each line).
+//! buffer, wrapped by [`super::watch::PaneWatch`] so the matcher sees each line), and
+//! hands it the shell-integration marks among the OSC strings ([`super::shell`]).
 //! vte is built with `default-features = false` and `Parser::<1024>`, so an
 //! unterminated OSC string is truncated at 1 KiB instead of growing without bound.
 
 use vte::{Params, Parser, Perform};
+
+use super::shell::{parse_osc, ShellMark};
 
 /// Longest line kept, in bytes of UTF-8 text. The rest of a longer line, up to its
 /// end, is dropped from both the ring buffer and the matcher (a line of a few MB is
@@ -30,6 +33,9 @@ pub trait LineSink {
     /// The line is complete (LF, CRLF, or a lone CR); the sink starts a new, empty
     /// line before the decoder writes again.
     fn end_line(&mut self);
+    /// A shell-integration mark (OSC 133/633, see [`super::shell`]) at this point of
+    /// the stream: after every line ended before it, before any text that follows.
+    fn mark(&mut self, _mark: ShellMark) {}
 }
 
 /// A pane's line decoder: one `vte::Parser` plus the CR and line-cut state, all
@@ -449,6 +455,13 @@ impl<S: LineSink> Perform for Performer<'_, S> {
         self.grounded = true;
     }
 
+    // OSC strings show nothing; shell-integration marks among them go to the sink.
+    fn osc_dispatch(&mut self, params: &[&[u8]], _: bool) {
+        if let Some(mark) = parse_osc(params) {
+            self.sink.mark(mark);
+        }
+    }
+
     fn terminated(&self) -> bool {
         self.grounded
     }
@@ -464,6 +477,8 @@ mod tests {
         done: Vec<String>,
         cur: String,
         edits: usize,
+        /// Each mark with the number of lines ended before it and the partial line.
+        marks: Vec<(usize, String, ShellMark)>,
     }
 
     impl LineSink for Lines {
@@ -475,6 +490,9 @@ mod tests {
         }
         fn end_line(&mut self) {
             self.done.push(std::mem::take(&mut self.cur));
+        }
+        fn mark(&mut self, mark: ShellMark) {
+            self.marks.push((self.done.len(), self.cur.clone(), mark));
         }
     }
 
@@ -626,6 +644,72 @@ mod tests {
             lines(b"\x1b[1m\x1b[32m   Compiling\x1b[0m foo v0.1.0\r\n\x1b[38;5;196mred\x1b[m");
         assert_eq!(l, strs(&["   Compiling foo v0.1.0"]));
         assert_eq!(p, "red");
+    }
+
+    /// A bash session with ctmuxd's integration: BEL and ST terminators, a title OSC,
+    /// colours, a 633 command line with escapes, output without a final newline.
+    const SHELL: &[u8] = b"\x1b]133;A\x07\x1b]633;P;Cwd=/tmp\x07\x1b[32m$ \x1b[0m\x1b]133;B\x1b\\ls x\r\n\
+        \x1b]633;E;ls x\x3b y\x5c\x5c\x07\x1b]133;C\x07\x1b]0;title\x07one\r\ntwo\r\nno-nl\x1b]133;D;2\x07\
+        \x1b]133;A\x07$ ";
+
+    fn shell_marks() -> Vec<(usize, String, ShellMark)> {
+        vec![
+            (0, "".into(), ShellMark::PromptStart),
+            (0, "".into(), ShellMark::Cwd("/tmp".into())),
+            (0, "$ ".into(), ShellMark::InputStart),
+            (1, "".into(), ShellMark::CommandLine("ls x; y\\".into())),
+            (1, "".into(), ShellMark::OutputStart),
+            (3, "no-nl".into(), ShellMark::Finished(Some(2))),
+            (3, "no-nl".into(), ShellMark::PromptStart),
+        ]
+    }
+
+    #[test]
+    fn shell_marks_come_in_order_with_the_lines_at_every_chunking() {
+        for size in 0..=SHELL.len() {
+            let mut s = LineDecoder::new();
+            let mut l = Lines::default();
+            if size == 0 {
+                s.feed(SHELL, &mut l);
+            } else {
+                for c in SHELL.chunks(size) {
+                    s.feed(c, &mut l);
+                }
+            }
+            assert_eq!(l.marks, shell_marks(), "chunks of {size}");
+            assert_eq!(l.done, strs(&["$ ls x", "one", "two"]), "chunks of {size}");
+        }
+        // Every split in two, and every split in three around each mark's terminator.
+        for a in 0..SHELL.len() {
+            for b in a..SHELL.len() {
+                let mut s = LineDecoder::new();
+                let mut l = Lines::default();
+                s.feed(&SHELL[..a], &mut l);
+                s.feed(&SHELL[a..b], &mut l);
+                s.feed(&SHELL[b..], &mut l);
+                assert_eq!(l.marks, shell_marks(), "split at {a}, {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_mark_cut_by_the_osc_bound_or_unterminated_gives_nothing_wrong() {
+        let mut s = LineDecoder::new();
+        let mut l = Lines::default();
+        // Unterminated: nothing until its terminator.
+        s.feed(b"\x1b]133;D;0", &mut l);
+        assert!(l.marks.is_empty());
+        s.feed(b"\x07", &mut l);
+        assert_eq!(l.marks, vec![(0, "".into(), ShellMark::Finished(Some(0)))]);
+        // A command line over vte's 1 KiB OSC bound arrives cut, not lost.
+        let mut long = b"\x1b]633;E;".to_vec();
+        long.extend(std::iter::repeat_n(b'x', 3000));
+        long.push(7);
+        s.feed(&long, &mut l);
+        match &l.marks[1].2 {
+            ShellMark::CommandLine(c) => assert!(c.len() < 1024 && c.len() > 900, "{}", c.len()),
+            m => panic!("{m:?}"),
+        }
     }
 
     #[test]

@@ -17,7 +17,28 @@ use super::{
     lines::{LineDecoder, LineSink},
     ring::Ring,
     screen::Screen,
+    shell::ShellMark,
 };
+
+/// What one feed shows a caller of [`PaneWatch::feed_events`], in stream order.
+#[derive(Debug)]
+pub enum TextEvent<'a> {
+    /// A completed line and its sequence number.
+    Line(&'a str, u64),
+    /// A shell-integration mark. `lines` is how many lines the pane had completed
+    /// before it ([`Ring::total_lines`] then): a command's output is the lines
+    /// numbered after its `C` mark's `lines` up to its `D` mark's, plus `partial`
+    /// at `D` when the output did not end with a newline. `partial` is the line
+    /// being written when the mark came.
+    Mark {
+        /// The mark.
+        mark: ShellMark,
+        /// Lines completed before it.
+        lines: u64,
+        /// The line being written at that point.
+        partial: &'a str,
+    },
+}
 
 /// One line on which rule patterns fired.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,7 +129,23 @@ impl PaneWatch {
         data: &[u8],
         screen_from: usize,
         out: &mut Vec<LineMatch>,
-        on_line: impl FnMut(&str, u64),
+        mut on_line: impl FnMut(&str, u64),
+    ) {
+        self.feed_events(data, screen_from, out, |e| {
+            if let TextEvent::Line(line, seq) = e {
+                on_line(line, seq)
+            }
+        });
+    }
+
+    /// As [`PaneWatch::feed_split`], and passes shell-integration marks too, in order
+    /// with the lines ([`TextEvent`]).
+    pub fn feed_events(
+        &mut self,
+        data: &[u8],
+        screen_from: usize,
+        out: &mut Vec<LineMatch>,
+        on_event: impl FnMut(TextEvent<'_>),
     ) {
         if let Some(drawn) = data.get(screen_from..) {
             self.screen.feed(drawn);
@@ -118,7 +155,7 @@ impl PaneWatch {
             matcher: &mut self.matcher,
             scratch: &mut self.scratch,
             out,
-            on_line,
+            on_event,
         };
         self.lines.feed(data, &mut sink);
         let partial = self.ring.partial();
@@ -206,11 +243,12 @@ struct Sink<'a, F> {
     matcher: &'a mut PaneMatcher,
     scratch: &'a mut Vec<PatternId>,
     out: &'a mut Vec<LineMatch>,
-    /// Sees every completed line (a no-op closure, inlined away, for [`PaneWatch::feed`]).
-    on_line: F,
+    /// Sees every completed line and mark (a no-op closure, inlined away, for
+    /// [`PaneWatch::feed`]).
+    on_event: F,
 }
 
-impl<F: FnMut(&str, u64)> LineSink for Sink<'_, F> {
+impl<F: FnMut(TextEvent<'_>)> LineSink for Sink<'_, F> {
     #[inline]
     fn line(&mut self) -> &mut String {
         self.ring.partial_mut()
@@ -231,7 +269,52 @@ impl<F: FnMut(&str, u64)> LineSink for Sink<'_, F> {
                 seq: self.ring.total_lines() + 1,
             });
         }
-        (self.on_line)(line, self.ring.total_lines() + 1);
+        (self.on_event)(TextEvent::Line(line, self.ring.total_lines() + 1));
         self.ring.complete_line();
+    }
+
+    fn mark(&mut self, mark: ShellMark) {
+        let (lines, partial) = (self.ring.total_lines(), self.ring.partial());
+        (self.on_event)(TextEvent::Mark { mark, lines, partial });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matcher::PatternSpec;
+
+    #[test]
+    fn lines_and_marks_come_in_stream_order_with_line_counts_at_every_chunking() {
+        let data: &[u8] =
+            b"$ \x1b]133;B\x07ls\r\n\x1b]133;C\x07a\r\nb\x1b]133;D;0\x07\x1b]133;A\x07$ ";
+        for size in 1..=data.len() {
+            let m = Arc::new(Matcher::new(&[PatternSpec::line("^a$")]).unwrap());
+            let mut w = PaneWatch::new(m, 10);
+            let (mut out, mut seen) = (Vec::new(), Vec::new());
+            for c in data.chunks(size) {
+                w.feed_events(c, 0, &mut out, |e| {
+                    seen.push(match e {
+                        TextEvent::Line(l, seq) => format!("line {seq} {l}"),
+                        TextEvent::Mark { mark, lines, partial } => {
+                            format!("mark {mark:?} after {lines} at {partial:?}")
+                        }
+                    })
+                });
+            }
+            assert_eq!(
+                seen,
+                [
+                    "mark InputStart after 0 at \"$ \"",
+                    "line 1 $ ls",
+                    "mark OutputStart after 1 at \"\"",
+                    "line 2 a",
+                    "mark Finished(Some(0)) after 2 at \"b\"",
+                    "mark PromptStart after 2 at \"b\"",
+                ],
+                "chunks of {size}"
+            );
+            assert_eq!((out.len(), out[0].seq), (1, 2), "the rule saw `a`");
+        }
     }
 }
