@@ -10,7 +10,7 @@ use crate::api::protocol::PaneView;
 use crate::glob::glob_match;
 
 /// Tools that change panes: hidden and refused under `--read-only`.
-pub const WRITE_TOOLS: &[&str] = &["send", "spawn", "close", "label"];
+pub const WRITE_TOOLS: &[&str] = &["send", "run", "spawn", "close", "label"];
 
 /// The limits of one MCP server.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -28,7 +28,7 @@ use crate::api::client::{Client, ClientError};
 use crate::api::protocol::PaneView;
 use crate::api::request::{
     Answer, ApiRequest, CaptureRequest, CaptureView, CloseRequest, LabelRequest, PanesRequest,
-    ReadRequest, Request, SendRequest, SpawnRequest, Split, StatusRequest, WaitRequest,
+    ReadRequest, Request, RunRequest, SendRequest, SpawnRequest, Split, StatusRequest, WaitRequest,
     DEFAULT_READ_LINES,
 };
 use crate::tmux::TmuxTarget;
@@ -39,6 +39,9 @@ pub const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// The time bound of `send` and `wait_for` when the agent does not give one (ms).
 const DEFAULT_WAIT_MS: u64 = 30_000;
+
+/// How long `run` waits for a command by default: builds and test suites take minutes.
+const DEFAULT_RUN_MS: u64 = 120_000;
 
 /// The MCP server: the daemon it talks to, its policy, the events kept for `events`.
 #[derive(Clone)]
@@ -219,6 +222,26 @@ pub struct CaptureArgs {
     #[serde(default)]
     pub max_lines: Option<usize>,
     /// Most bytes of text answered (default 16384; the newest are kept).
+    #[serde(default)]
+    pub max_bytes: Option<usize>,
+}
+
+/// The arguments of `run`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct RunArgs {
+    /// The pane: a label, `%id` or `session:window.pane`. Its shell must emit the
+    /// shell-integration marks (`ctmuxd shell-init`).
+    pub pane: String,
+    /// The command line, typed as it is (multi-line commands and heredocs work).
+    pub command: String,
+    /// Give up waiting after this many milliseconds (default 120000); the command keeps
+    /// running in the pane.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// Most lines of output answered (default 200; the newest are kept).
+    #[serde(default)]
+    pub max_lines: Option<usize>,
+    /// Most bytes of output answered (default 16384; the newest are kept).
     #[serde(default)]
     pub max_bytes: Option<usize>,
 }
@@ -438,6 +461,35 @@ impl CtmuxdMcp {
         Ok(json!({"pane": pane.id, "label": pane.label, "sent": true, "matched": reply.matched}))
     }
 
+    async fn do_run(&self, a: RunArgs) -> ToolResult {
+        self.policy.check_write("run").map_err(refused)?;
+        let pane = self.pane(&a.pane).await?;
+        self.policy.check_not_self(&pane, "run").map_err(refused)?;
+        let budget = Budget::from_args(a.max_lines, a.max_bytes);
+        let req = RunRequest {
+            label: pane.id.clone(),
+            command: a.command,
+            timeout_ms: a.timeout_ms.unwrap_or(DEFAULT_RUN_MS),
+            max_bytes: crate::api::request::DEFAULT_RUN_BYTES,
+        };
+        let reply = self.call(req).await?;
+        let fitted = fit(&reply.output, budget);
+        Ok(json!({
+            "pane": reply.pane,
+            "label": reply.label,
+            "status": reply.status,
+            "not_run": reply.not_run,
+            "duration_ms": reply.duration_ms,
+            "output": fitted.lines,
+            "lines": reply.lines,
+            "dropped_lines": reply.dropped_lines,
+            "collapsed": fitted.collapsed,
+            "cut_lines": fitted.cut_lines,
+            "truncated": fitted.note(budget),
+            "cwd": reply.cwd,
+        }))
+    }
+
     async fn do_wait_for(&self, a: WaitForArgs, ctx: RequestContext<RoleServer>) -> ToolResult {
         let pane = self.pane(&a.pane).await?;
         let timeout_ms = a.timeout_ms.unwrap_or(DEFAULT_WAIT_MS);
@@ -637,6 +689,20 @@ impl CtmuxdMcp {
         finish(self.do_send(a).await)
     }
 
+    /// Run a shell command in an existing shell pane (the same shell: `cd`, `export` and
+    /// virtualenvs persist) and wait until it finishes: returns its exit `status`, its
+    /// `output` (all lines it printed between its start and end, escapes stripped, fitted
+    /// to the budget with the newest kept) and `duration_ms`. The pane's shell must emit
+    /// the shell-integration marks (`ctmuxd shell-init bash|zsh|fish`); a pane without
+    /// them is refused with that hint. Prefer this to `send` + `expect` for shell commands.
+    #[tool(annotations(destructive_hint = true))]
+    async fn run(
+        &self,
+        Parameters(a): Parameters<RunArgs>,
+    ) -> Result<CallToolResult, rmcp::ErrorData> {
+        finish(self.do_run(a).await)
+    }
+
     /// Block until a line of the pane matches `pattern` (a regex; or with `screen` a row of
     /// its screen), up to `timeout_ms`. Answers at the moment the line is printed (streamed,
     /// not polled), with the line and its captures; `since` also looks at lines already
@@ -710,7 +776,10 @@ mod tests {
         };
         assert_eq!(
             names(&CtmuxdMcp::router(false)),
-            ["capture", "close", "events", "label", "panes", "read", "send", "spawn", "wait_for"]
+            [
+                "capture", "close", "events", "label", "panes", "read", "run", "send", "spawn",
+                "wait_for"
+            ]
         );
         assert_eq!(
             names(&CtmuxdMcp::router(true)),

@@ -152,7 +152,10 @@ fn mcp_tools_drive_a_shell_pane() {
     names.sort();
     assert_eq!(
         names,
-        ["capture", "close", "events", "label", "panes", "read", "send", "spawn", "wait_for"]
+        [
+            "capture", "close", "events", "label", "panes", "read", "run", "send", "spawn",
+            "wait_for"
+        ]
     );
     for t in tools["tools"].as_array().unwrap() {
         assert_eq!(t["inputSchema"]["type"], "object", "{t}");
@@ -441,4 +444,71 @@ fn mcp_read_reports_gaps_cuts_and_repeats() {
     );
     assert_eq!((r["gap"].as_u64(), r["collapsed"].as_u64()), (Some(0), Some(5)), "{r}");
     assert!(r["cut"].as_u64().unwrap() >= 1, "the command line is cut: {r}");
+}
+
+/// `run` through MCP: a command typed into a bash pane with shell integration answers its
+/// exit status and all its output, and `--read-only` hides it.
+#[test]
+fn mcp_run_answers_a_commands_status_and_output() {
+    let server = TmuxServer::new();
+    let _d = Daemon::start(
+        &server,
+        "[[rule]]\nname = \"x\"\npattern = 'x^'\nactions = [\"log\"]\n",
+        &[],
+    );
+    let init = Command::new(bin()).args(["shell-init", "bash"]).output().expect("shell-init");
+    assert!(init.status.success());
+    let init_file = server.path("init.bash");
+    std::fs::write(&init_file, &init.stdout).unwrap();
+    let dir = server.dir.path().to_str().unwrap().to_string();
+    let home = format!("HOME={dir}");
+    let pane = server
+        .tmux_ok(&[
+            "new-window",
+            "-d",
+            "-t",
+            "main",
+            "-P",
+            "-F",
+            "#{pane_id}",
+            "-c",
+            &dir,
+            "-e",
+            &home,
+            "-e",
+            "PS1=$ ",
+            "-e",
+            "HISTFILE=/dev/null",
+            "bash",
+            "--norc",
+            "--noprofile",
+        ])
+        .trim()
+        .to_string();
+    std::thread::sleep(Duration::from_millis(300));
+    let source = format!("source {}", init_file.display());
+    server.tmux_ok(&["send-keys", "-t", &pane, "-l", &source]);
+    server.tmux_ok(&["send-keys", "-t", &pane, "Enter"]);
+    let (mut mcp, _) = Mcp::start(&server, &[], &[]);
+    // The shell counts as integrated from its first mark, just after the snippet loads.
+    let end = Instant::now() + Duration::from_secs(10);
+    let reply = loop {
+        let (r, error) = mcp.call("run", json!({"pane": pane, "command": "seq 3; false"}));
+        if !error {
+            break r;
+        }
+        assert!(r.to_string().contains("shell-init"), "{r}");
+        assert!(Instant::now() < end, "the shell never showed integration: {r}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(reply["status"], 1, "{reply}");
+    assert_eq!(strings(&reply["output"]), ["1", "2", "3"], "{reply}");
+    assert!(reply["duration_ms"].is_u64(), "{reply}");
+
+    let (mut ro, _) = Mcp::start(&server, &["--read-only"], &[]);
+    let tools = ro.request("tools/list", json!({}));
+    assert!(
+        tools["tools"].as_array().unwrap().iter().all(|t| t["name"] != "run"),
+        "read-only hides run: {tools}"
+    );
 }

@@ -41,7 +41,7 @@ async def main(binary, socket, pane):
             init = await session.initialize()
             assert field(init, "server_info", "serverInfo").name == "ctmuxd", init
             tools = sorted(t.name for t in (await session.list_tools()).tools)
-            assert tools == ["capture", "close", "events", "label", "panes", "read", "send",
+            assert tools == ["capture", "close", "events", "label", "panes", "read", "run", "send",
                              "spawn", "wait_for"], tools
             start = structured(await session.call_tool("read", {"pane": pane}))
             sent = structured(await session.call_tool(
