@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use crate::action::ActionContext;
 use crate::eventlog::{CommandEvent, Record};
-use crate::panes::{FinishedCommand, Life, Pane, PaneInfo, RunCapture, StartState};
-use crate::rules::{Rule, RuleSet, Trigger};
+use crate::panes::{FinishedCommand, Life, Pane, PaneInfo, RunCapture, ShellState, StartState};
+use crate::rules::{LineSource, Rule, RuleSet, Trigger};
 use crate::screens::{ScreenMatcher, ScreenWatch};
 pub use crate::waiters::{DynamicMatch, DynamicPattern, DynamicSink};
 use crate::waiters::{PatternError, PatternRegex, Waiter, Waiters};
@@ -176,6 +176,8 @@ pub struct Engine {
     /// Panes that printed since the last [`Engine::on_pause`] (the last one may repeat
     /// an earlier one; deduplicated there).
     touched: Vec<PaneId>,
+    /// Sequence numbers of the lines of one feed typed at a prompt (reused).
+    typed_lines: Vec<u64>,
     /// When each pane's screen was last looked at.
     looked: HashMap<PaneId, Instant>,
     /// Screen looks put off, and when each is due.
@@ -206,6 +208,7 @@ impl Engine {
             screens: ScreenWatch::new(screen),
             touched: Vec::new(),
             looked: HashMap::new(),
+            typed_lines: Vec::new(),
             deferred: Vec::new(),
             screen_interval: SCREEN_LOOK_INTERVAL,
             commands: Vec::new(),
@@ -1033,9 +1036,20 @@ impl Engine {
         // written. A pane's shell state costs one branch per line (a `run` collecting).
         let watched = waiters.watches(pane);
         let before_commands = commands.len();
+        let typed_lines = &mut self.typed_lines;
+        typed_lines.clear();
+        let mut output_lines = 0u64;
         text.feed_events(data, screen_from, &mut matches, |e| match e {
             TextEvent::Line(line, seq) => {
-                if watched {
+                // A line that ends at a prompt of a shell with integration is the command
+                // line typed there: waiters never take it for output.
+                let region = region_of(&shell.state);
+                match region {
+                    Region::Typed => typed_lines.push(seq),
+                    Region::Output => output_lines = seq,
+                    Region::Unknown => {}
+                }
+                if watched && region != Region::Typed {
                     waiters.on_line(pane, label, line, seq);
                 }
                 shell.on_line(line, seq);
@@ -1063,11 +1077,22 @@ impl Engine {
             return;
         }
         let info = state.info.clone();
+        let at_end = region_of(&state.shell.state);
         let before = out.len();
         for m in matches.drain(..) {
+            let region = if !m.complete {
+                at_end
+            } else if self.typed_lines.contains(&m.seq) {
+                Region::Typed
+            } else if m.seq <= output_lines || at_end == Region::Output {
+                Region::Output
+            } else {
+                // Completed before a mark in this feed moved the shell on, or no marks.
+                Region::Unknown
+            };
             for &pid in &m.patterns {
                 let hit = Hit { line: &m.line, seq: m.seq, complete: m.complete, screen: false };
-                self.fire(pane, &info, pid, hit, now, ts_ns, out);
+                self.fire_from(pane, &info, pid, hit, region, now, ts_ns, out);
             }
         }
         self.scratch = matches;
@@ -1076,6 +1101,31 @@ impl Engine {
             if let Some(state) = self.panes.get_mut(&pane) {
                 state.matches += fired;
             }
+        }
+    }
+
+    /// [`Engine::fire`] for a line rule, unless the rule's `source` leaves out lines of
+    /// `region`.
+    #[allow(clippy::too_many_arguments)]
+    fn fire_from(
+        &mut self,
+        pane: PaneId,
+        info: &PaneInfo,
+        rule_idx: usize,
+        m: Hit<'_>,
+        region: Region,
+        now: Instant,
+        ts_ns: u64,
+        out: &mut Vec<Firing>,
+    ) {
+        let Some(rule) = self.rules.rules.get(rule_idx) else { return };
+        let seen = match rule.source {
+            LineSource::All => true,
+            LineSource::NotTyped => region != Region::Typed,
+            LineSource::Output => region != Region::Typed,
+        };
+        if seen {
+            self.fire(pane, info, rule_idx, m, now, ts_ns, out);
         }
     }
 
@@ -1144,6 +1194,27 @@ pub struct ScreenSeed {
     pub alternate: bool,
     /// (columns, rows).
     pub size: (u16, u16),
+}
+
+/// Where a line of a pane stands in its shell's command lifecycle (shells with
+/// integration; [`Region::Unknown`] otherwise).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Region {
+    /// No marks say: every rule sees it.
+    Unknown,
+    /// At a prompt: the command line typed there (a line ended, or being written,
+    /// between a prompt mark and the command's start).
+    Typed,
+    /// What a command printed.
+    Output,
+}
+
+fn region_of(state: &ShellState) -> Region {
+    match state {
+        ShellState::Unknown => Region::Unknown,
+        ShellState::Prompt => Region::Typed,
+        ShellState::Running { .. } => Region::Output,
+    }
 }
 
 /// What a rule matched: a line of the log view, or a row of the screen view.
@@ -1348,6 +1419,41 @@ mod tests {
         assert!(draw(&mut e, other, "STATUS: READY").is_empty(), "another label");
         assert_eq!(e.counts(), [2]);
         assert!(feed(&mut e, tui, "STATUS: READY\r\n").is_empty(), "never on lines");
+    }
+
+    #[test]
+    fn typed_command_lines_of_an_integrated_shell_fire_only_rules_that_ask_for_them() {
+        let mut e = engine_with(
+            "[[rule]]\nname = \"default\"\npattern = 'TRIGGER'\nactions = [\"log\"]\n\
+             [[rule]]\nname = \"all\"\npattern = 'TRIGGER'\nsource = \"all\"\nactions = [\"log\"]\n\
+             [[rule]]\nname = \"output\"\npattern = 'TRIGGER'\nsource = \"output\"\nactions = [\"log\"]\n",
+        );
+        let (shell, plain) = (PaneId(1), PaneId(2));
+        let (w, mut rx) = once("TRIGGER", shell);
+        e.add_dynamic(w).unwrap();
+        let session = "\x1b]133;A\x07$ \x1b]133;B\x07echo TRIGGER\r\n\x1b]133;C\x07TRIGGER\r\n\
+                       \x1b]133;D;0\x07\x1b]133;A\x07$ \x1b]133;B\x07";
+        let fired = |out: &[Firing]| {
+            let mut v: Vec<(String, String)> =
+                out.iter().map(|f| (f.ctx.rule.clone(), f.ctx.line.clone())).collect();
+            v.sort();
+            v
+        };
+        let out = feed(&mut e, shell, session);
+        let s = |a: &str, b: &str| (a.to_string(), b.to_string());
+        assert_eq!(
+            fired(&out),
+            [
+                s("all", "$ echo TRIGGER"),
+                s("all", "TRIGGER"),
+                s("default", "TRIGGER"),
+                s("output", "TRIGGER")
+            ]
+        );
+        assert_eq!(rx.try_recv().unwrap().line, "TRIGGER", "the waiter skipped the typed line");
+        // Without marks nothing is known: every rule sees every line.
+        let out = feed(&mut e, plain, "$ echo TRIGGER\r\nTRIGGER\r\n");
+        assert_eq!(out.len(), 6, "{:?}", fired(&out));
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //! cooldown = "2s"            # optional
 //! prompt = false             # optional
 //! screen = false             # optional: match the rows on screen instead of lines
+//! source = "output"          # optional: "output" (commands' output only) or "all"
 //! actions = [ { exec = ["./scripts/on-build.sh", "--fast"], timeout = "10s" }, "log" ]
 //! ```
 
@@ -81,6 +82,8 @@ pub(super) struct RawRule {
     pub prompt: bool,
     #[serde(default)]
     pub screen: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub source: Option<Spanned<String>>,
     pub actions: Spanned<Vec<Spanned<RawAction>>>,
 }
 

@@ -42,7 +42,7 @@ pub use error::{RulesError, RulesErrorKind};
 pub use explain::explain;
 pub use orchestration::{CmdlinePattern, PaneSpec, Restart, RestartWhen, StatusFilter, Trigger};
 pub use rule::{
-    PaneSelector, Rule, Settings, MAX_CONCURRENT_ACTIONS, MAX_RING_LINES, NEVER_PATTERN,
+    LineSource, PaneSelector, Rule, Settings, MAX_CONCURRENT_ACTIONS, MAX_RING_LINES, NEVER_PATTERN,
 };
 
 /// A validated rules file.

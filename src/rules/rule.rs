@@ -65,6 +65,8 @@ pub struct Rule {
     /// Match the rows on the pane's screen (after each burst of output) instead of the
     /// lines it prints: fires when a match appears on screen, not again while it stays.
     pub screen: bool,
+    /// Which lines of a shell with integration the rule sees (see [`LineSource`]).
+    pub source: LineSource,
     /// Which panes the rule watches.
     pub pane: PaneSelector,
     /// Fire at most once for the daemon's life.
@@ -80,6 +82,20 @@ pub struct Rule {
 /// The pattern given to the matcher for rules that do not watch output: a NUL byte,
 /// which the screen model never lets into a line, so it never matches.
 pub const NEVER_PATTERN: &str = r"\x00";
+
+/// Which lines of a pane whose shell has integration (`ctmuxd shell-init`) a line rule
+/// sees. In panes without integration every line is seen, whatever the source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LineSource {
+    /// Every line but the command lines typed at a prompt (no `source` key): a trigger
+    /// typed into the shell does not fire, its output does.
+    #[default]
+    NotTyped,
+    /// Only what commands printed, between their start and end marks (`"output"`).
+    Output,
+    /// Every line, typed command lines included (`"all"`).
+    All,
+}
 
 /// Which panes a rule watches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -285,6 +301,25 @@ impl RuleChecker<'_> {
             Some(flag) => *flag.get_ref(),
             None => false,
         };
+        let source = match &raw.source {
+            None => LineSource::default(),
+            Some(s) if screen || trigger != Trigger::Output => {
+                return Err(self.err(
+                    s.span(),
+                    "`source` applies to rules on printed lines; remove it".to_owned(),
+                ))
+            }
+            Some(s) => match s.get_ref().as_str() {
+                "output" => LineSource::Output,
+                "all" => LineSource::All,
+                other => {
+                    return Err(self.err(
+                        s.span(),
+                        format!("`source` is \"output\" or \"all\", not {other:?}"),
+                    ))
+                }
+            },
+        };
         let pane = match &raw.pane {
             Some(pane) => PaneSelector::parse(pane.get_ref())
                 .map_err(|message| self.err(pane.span(), message))?,
@@ -314,6 +349,7 @@ impl RuleChecker<'_> {
             pattern,
             prompt: raw.prompt,
             screen,
+            source,
             pane,
             once: raw.once,
             cooldown,

@@ -62,6 +62,7 @@ fn the_documented_minimal_rule_parses_with_defaults() {
             pattern: r"TRIGGER: START_BUILD (?P<id>\S+)".into(),
             prompt: false,
             screen: false,
+            source: crate::rules::LineSource::NotTyped,
             pane: PaneSelector::All,
             once: false,
             cooldown: None,
@@ -179,7 +180,7 @@ fn unknown_field_is_pointed_at_and_the_known_ones_listed() {
         (3, 1),
         Some("build"),
         "rules.toml:3:1: rule `build`: unknown field `patern`, expected one of `name`, `pattern`, \
-         `on`, `status`, `event`, `cmdline`, `pane`, `once`, `cooldown`, `prompt`, `screen`, `actions`",
+         `on`, `status`, `event`, `cmdline`, `pane`, `once`, `cooldown`, `prompt`, `screen`, `source`, `actions`",
     );
 }
 
