@@ -888,6 +888,20 @@ impl Backend for DaemonBackend {
                 (p.text.screen().bracketed_paste(), p.info.label.clone())
             };
             let _guard = RunGuard { dispatcher: self.dispatcher.clone(), pane, id };
+            // Typed only once the shell reads input: text typed while it is still between
+            // the last command's end and its prompt is echoed by the terminal and then
+            // again by the shell. PERF: polled every 5 ms, at most 2 s (then typed anyway).
+            let end = tokio::time::Instant::now() + Duration::from_secs(2);
+            while tokio::time::Instant::now() < end {
+                let reading = {
+                    let engine = self.dispatcher.engine.lock().expect("engine");
+                    engine.pane(pane).is_none_or(|p| p.shell.reading_input())
+                };
+                if reading {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
             // A multi-line command goes as one bracketed paste when the shell asked for
             // them (bash ≥ 5.1, zsh, fish): the shell reads it as one command line, so
             // one `C`/`D` pair delimits it all. Otherwise each line is typed as it is.

@@ -202,6 +202,11 @@ pub struct Shell {
     pending_cmdline: Option<String>,
     /// A `ctmuxd run` waiting for the next command on this pane.
     pub run: Option<RunCapture>,
+    /// The shell marks where input starts (`B`): then only a `B` says it reads input.
+    marks_input: bool,
+    /// The shell is reading a command line: a `B` (or, for a shell that never sends
+    /// one, an `A`) came after the last command's start or end.
+    reading: bool,
 }
 
 impl Shell {
@@ -217,6 +222,15 @@ impl Shell {
         now_ns: u64,
     ) -> Option<FinishedCommand> {
         self.integrated = true;
+        match mark {
+            ShellMark::InputStart => {
+                self.marks_input = true;
+                self.reading = true;
+            }
+            ShellMark::PromptStart => self.reading = !self.marks_input,
+            ShellMark::OutputStart | ShellMark::Finished(_) => self.reading = false,
+            _ => {}
+        }
         match mark.clone() {
             ShellMark::CommandLine(c) => self.pending_cmdline = Some(c),
             ShellMark::Cwd(c) => self.cwd = Some(c),
@@ -275,6 +289,13 @@ impl Shell {
             }
         }
         None
+    }
+
+    /// Whether the shell is reading a command line now: text typed now goes to its line
+    /// editor, not to the terminal's own echo ahead of the prompt (which a shell such as
+    /// zsh echoes again behind the prompt).
+    pub fn reading_input(&self) -> bool {
+        self.reading
     }
 
     /// A completed line (`seq`): a running `ctmuxd run` collects it.
@@ -437,6 +458,30 @@ impl RunCapture {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_shell_reads_input_from_its_input_mark_until_a_command_starts() {
+        let mut sh = Shell::default();
+        let now = Instant::now();
+        let mut mark = |sh: &mut Shell, m: ShellMark| {
+            sh.on_mark(m, 0, "", now, 0);
+            sh.reading_input()
+        };
+        assert!(!sh.reading_input());
+        assert!(mark(&mut sh, ShellMark::PromptStart), "no B seen yet: A is all there is");
+        assert!(mark(&mut sh, ShellMark::InputStart));
+        assert!(!mark(&mut sh, ShellMark::OutputStart));
+        assert!(!mark(&mut sh, ShellMark::Finished(Some(0))), "between D and the next prompt");
+        assert!(!mark(&mut sh, ShellMark::PromptStart), "this shell marks input: wait for B");
+        assert!(mark(&mut sh, ShellMark::InputStart));
+        // A shell that never sends B reads input from its prompt mark.
+        let mut bare = Shell::default();
+        assert!(mark(&mut bare, ShellMark::PromptStart));
+        assert!(!mark(&mut bare, ShellMark::OutputStart));
+        assert!(!mark(&mut bare, ShellMark::Finished(None)));
+        assert!(mark(&mut bare, ShellMark::PromptStart));
+    }
+
     use super::*;
     use ctmuxd_text::matcher::PatternSpec;
 
