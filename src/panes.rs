@@ -463,7 +463,7 @@ mod tests {
     fn a_shell_reads_input_from_its_input_mark_until_a_command_starts() {
         let mut sh = Shell::default();
         let now = Instant::now();
-        let mut mark = |sh: &mut Shell, m: ShellMark| {
+        let mark = |sh: &mut Shell, m: ShellMark| {
             sh.on_mark(m, 0, "", now, 0);
             sh.reading_input()
         };
