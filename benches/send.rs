@@ -11,6 +11,10 @@
 //! - `tmux channel echo` / `true`: `send-keys 'CMD; tmux wait-for -S chN' Enter` and
 //!   `tmux wait-for chN`.
 //!
+//! - `run true` / `run seq 1000`: `ctmuxd run sh2 -- CMD` in a bash with `ctmuxd shell-init`
+//!   loaded (every one of the 1,000 lines returned), beside the channel approach followed by
+//!   `capture-pane` for the output, as libtmux-mcp reads it back.
+//!
 //! `cargo bench --bench send` (`CTMUXD_BENCH_N` samples per method, default 200). Each echo
 //! match is also printed on stderr with the line returned.
 
@@ -68,6 +72,24 @@ fn main() {
     let pane: serde_json::Value = serde_json::from_str(&ok(out, "spawn")).expect("spawn --json");
     let pane = pane["id"].as_str().expect("pane id").to_string();
     ok(ctmuxd(&server, &["send", "sh", "--wait-ready", "--idle", "10s"]), "first prompt");
+    // A second bash with shell integration, for `ctmuxd run`.
+    let init = Command::new(env!("CARGO_BIN_EXE_ctmuxd")).args(["shell-init", "bash"]).output();
+    let init_file = dir.path().join("init.bash");
+    std::fs::write(&init_file, init.expect("shell-init").stdout).unwrap();
+    let out = ctmuxd(
+        &server,
+        &["spawn", "--label", "sh2", "--json", "--", "env", &home, "PS1=$ ", "bash", "--norc"],
+    );
+    let pane2: serde_json::Value = serde_json::from_str(&ok(out, "spawn")).expect("spawn --json");
+    let pane2 = pane2["id"].as_str().expect("pane id").to_string();
+    ok(ctmuxd(&server, &["send", "sh2", "--wait-ready", "--idle", "10s"]), "first prompt");
+    let source = format!("source {}", init_file.display());
+    ok(ctmuxd(&server, &["send", "sh2", "--enter", "--", &source]), "shell-init");
+    let end = Instant::now() + Duration::from_secs(10);
+    while !ctmuxd(&server, &["run", "sh2", "--", "true"]).status.success() {
+        assert!(Instant::now() < end, "the shell never showed integration");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     let timed = |f: &mut dyn FnMut()| {
         let t0 = Instant::now();
@@ -76,6 +98,7 @@ fn main() {
     };
     let (mut send_echo, mut send_true, mut send_secret) = (vec![], vec![], vec![]);
     let (mut chan_echo, mut chan_true) = (vec![], vec![]);
+    let (mut run_true, mut run_seq, mut chan_seq) = (vec![], vec![], vec![]);
     let mut echo_matches = 0;
     for i in 0..n {
         let cmd = format!("echo x-{i}");
@@ -118,6 +141,32 @@ fn main() {
                 "s3cret",
             );
         }));
+        run_true.push(timed(&mut || {
+            ok(ctmuxd(&server, &["run", "sh2", "--", "true"]), "run true");
+        }));
+        run_seq.push(timed(&mut || {
+            let out = ok(ctmuxd(&server, &["run", "sh2", "--", "seq 1000"]), "run seq");
+            assert_eq!(out.lines().count(), 1000, "run returned every line");
+        }));
+        // The channel approach, then the output read back as libtmux-mcp does.
+        let ch = format!("seq-{i}");
+        let line = format!("seq 1000; tmux wait-for -S {ch}");
+        chan_seq.push(timed(&mut || {
+            server.tmux(&[
+                "send-keys",
+                "-t",
+                &pane2,
+                "-l",
+                &line,
+                ";",
+                "send-keys",
+                "-t",
+                &pane2,
+                "Enter",
+            ]);
+            server.tmux(&["wait-for", &ch]);
+            server.tmux(&["capture-pane", "-p", "-t", &pane2, "-S", "-1002"]);
+        }));
         for (samples, cmd) in
             [(&mut chan_echo, format!("echo y-{i}")), (&mut chan_true, "true".into())]
         {
@@ -150,6 +199,9 @@ fn main() {
         ("ctmuxd send --expect: read -s reply", &mut send_secret),
         ("tmux wait-for channel: echo", &mut chan_echo),
         ("tmux wait-for channel: true", &mut chan_true),
+        ("ctmuxd run: true", &mut run_true),
+        ("ctmuxd run: seq 1000 (all lines)", &mut run_seq),
+        ("tmux channel + capture: seq 1000", &mut chan_seq),
     ] {
         samples.sort_by(f64::total_cmp);
         let max = samples.last().copied().unwrap_or(0.0);
