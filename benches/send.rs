@@ -67,7 +67,19 @@ fn main() {
     let home = format!("HOME={}", dir.path().display());
     let out = ctmuxd(
         &server,
-        &["spawn", "--label", "sh", "--json", "--", "env", &home, "PS1=$ ", "bash", "--norc"],
+        &[
+            "spawn",
+            "--label",
+            "sh",
+            "--json",
+            "--",
+            "env",
+            &home,
+            "PS1=$ ",
+            "HISTFILE=/dev/null",
+            "bash",
+            "--norc",
+        ],
     );
     let pane: serde_json::Value = serde_json::from_str(&ok(out, "spawn")).expect("spawn --json");
     let pane = pane["id"].as_str().expect("pane id").to_string();
@@ -78,7 +90,19 @@ fn main() {
     std::fs::write(&init_file, init.expect("shell-init").stdout).unwrap();
     let out = ctmuxd(
         &server,
-        &["spawn", "--label", "sh2", "--json", "--", "env", &home, "PS1=$ ", "bash", "--norc"],
+        &[
+            "spawn",
+            "--label",
+            "sh2",
+            "--json",
+            "--",
+            "env",
+            &home,
+            "PS1=$ ",
+            "HISTFILE=/dev/null",
+            "bash",
+            "--norc",
+        ],
     );
     let pane2: serde_json::Value = serde_json::from_str(&ok(out, "spawn")).expect("spawn --json");
     let pane2 = pane2["id"].as_str().expect("pane id").to_string();

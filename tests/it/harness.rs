@@ -129,9 +129,22 @@ pub fn shared_turn() -> Turn {
 
 impl Drop for TmuxServer {
     fn drop(&mut self) {
+        // The panes' programs get SIGHUP and may write a history file into the test's
+        // HOME (its temp dir) on their way out: the dir is removed only once they are
+        // gone, so nothing is recreated in it while it is being removed.
+        let pids: Vec<i32> =
+            String::from_utf8_lossy(&self.tmux(&["list-panes", "-a", "-F", "#{pane_pid}"]).stdout)
+                .lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .collect();
         // tmux leaves its socket file behind when killed; a daemon killed with SIGKILL
         // leaves its API socket. Both are this test's own: remove them.
         let _ = self.tmux(&["kill-server"]);
+        let end = Instant::now() + Duration::from_secs(3);
+        // SAFETY: kill(2) with signal 0 only checks that the process exists.
+        while pids.iter().any(|&p| unsafe { libc::kill(p, 0) } == 0) && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         remove_sockets(&self.name);
     }
 }

@@ -27,8 +27,17 @@ impl Scene {
     /// `ctmuxd spawn --label LABEL -- env HOME=<scratch> PS1='$ ' ... argv`.
     fn spawn(&self, label: &str, argv: &[&str]) {
         let home = format!("HOME={}", self.server.dir.path().display());
-        let mut args =
-            vec!["spawn", "--label", label, "--", "env", &home, "PS1=$ ", "PYTHONSTARTUP="];
+        let mut args = vec![
+            "spawn",
+            "--label",
+            label,
+            "--",
+            "env",
+            &home,
+            "PS1=$ ",
+            "PYTHONSTARTUP=",
+            "HISTFILE=/dev/null",
+        ];
         args.extend_from_slice(argv);
         let o = ctl(&self.server, &args);
         assert!(o.status.success(), "spawn {label}: {}", stderr(&o));
