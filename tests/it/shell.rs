@@ -74,11 +74,20 @@ impl Fixture {
         std::fs::write(&init_file, &init.stdout).unwrap();
         let dir = server.dir.path().to_str().expect("utf-8 temp dir").to_string();
         let env = |k: &str, v: &str| format!("{k}={v}");
-        let (home, cfg, data) = (
+        // fish keeps its runtime files in $XDG_RUNTIME_DIR, else in /tmp/fish.$USER,
+        // which would outlive the test: the test's own (0700) dir instead.
+        let (home, cfg, data, runtime) = (
             env("HOME", &dir),
             env("XDG_CONFIG_HOME", &format!("{dir}/config")),
             env("XDG_DATA_HOME", &format!("{dir}/data")),
+            env("XDG_RUNTIME_DIR", &format!("{dir}/run")),
         );
+        std::fs::create_dir(format!("{dir}/run")).expect("runtime dir");
+        std::fs::set_permissions(
+            format!("{dir}/run"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .expect("runtime dir mode");
         let mut args = vec![
             "new-window",
             "-d",
@@ -95,6 +104,8 @@ impl Fixture {
             &cfg,
             "-e",
             &data,
+            "-e",
+            &runtime,
             "-e",
             "PS1=$ ",
             "-e",
