@@ -15,6 +15,9 @@
 //!   loaded (every one of the 1,000 lines returned), beside the channel approach followed by
 //!   `capture-pane` for the output, as libtmux-mcp reads it back.
 //!
+//! - `run over the socket API`: the same `run` request on one open connection to the
+//!   daemon, as an agent's MCP server sends it: no client process per command.
+//!
 //! `cargo bench --bench send` (`CTMUXD_BENCH_N` samples per method, default 200). Each echo
 //! match is also printed on stderr with the line returned.
 
@@ -123,6 +126,22 @@ fn main() {
     let (mut send_echo, mut send_true, mut send_secret) = (vec![], vec![], vec![]);
     let (mut chan_echo, mut chan_true) = (vec![], vec![]);
     let (mut run_true, mut run_seq, mut chan_seq) = (vec![], vec![], vec![]);
+    let (mut api_true, mut api_seq) = (vec![], vec![]);
+    // An agent's connection (what `ctmuxd mcp` holds): the socket API without a process
+    // started per command.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let target = ctmuxd::tmux::TmuxTarget::Name(server.name.clone());
+    let mut client =
+        rt.block_on(ctmuxd::api::client::Client::connect(&target)).expect("connect to the daemon");
+    let mut api_run = |command: &str| -> ctmuxd::api::request::RunReply {
+        let req = ctmuxd::api::request::Request::Run(ctmuxd::api::request::RunRequest {
+            label: "sh2".into(),
+            command: command.into(),
+            timeout_ms: 10_000,
+            max_bytes: ctmuxd::api::request::DEFAULT_RUN_BYTES,
+        });
+        rt.block_on(client.call(&req, Duration::from_secs(10))).expect("run over the socket")
+    };
     let mut echo_matches = 0;
     for i in 0..n {
         let cmd = format!("echo x-{i}");
@@ -164,6 +183,12 @@ fn main() {
                 ctmuxd(&server, &["send", "sh", "--enter", "--expect", r"^\$ $", "--", "s3cret"]),
                 "s3cret",
             );
+        }));
+        api_true.push(timed(&mut || {
+            assert_eq!(api_run("true").status, Some(0));
+        }));
+        api_seq.push(timed(&mut || {
+            assert_eq!(api_run("seq 1000").output.len(), 1000, "every line");
         }));
         run_true.push(timed(&mut || {
             ok(ctmuxd(&server, &["run", "sh2", "--", "true"]), "run true");
@@ -224,6 +249,8 @@ fn main() {
         ("tmux wait-for channel: echo", &mut chan_echo),
         ("tmux wait-for channel: true", &mut chan_true),
         ("ctmuxd run: true", &mut run_true),
+        ("run over the socket API: true", &mut api_true),
+        ("run over the socket API: seq 1000", &mut api_seq),
         ("ctmuxd run: seq 1000 (all lines)", &mut run_seq),
         ("tmux channel + capture: seq 1000", &mut chan_seq),
     ] {
