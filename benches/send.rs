@@ -238,7 +238,9 @@ fn main() {
             }));
         }
     }
-    let _ = daemon.kill();
+    // Stopped, not killed: the daemon removes its socket and runtime dir on the way out.
+    drop(client);
+    let _ = ctmuxd(&server, &["stop"]);
     let _ = daemon.wait();
     println!("typed input round trip in bash, from the first client process to its return (ms)");
     println!("{:<36} {:>6} {:>9} {:>9} {:>9}", "method", "n", "p50", "p99", "max");
