@@ -21,21 +21,11 @@
 //! `cargo bench --bench send` (`CTMUXD_BENCH_N` samples per method, default 200). Each echo
 //! match is also printed on stderr with the line returned.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod common;
 use common::{pct, Server};
-
-fn ctmuxd(server: &Server, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_ctmuxd"))
-        .arg(args[0])
-        .args(["-L", &server.name])
-        .args(&args[1..])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run ctmuxd")
-}
 
 fn ok(out: std::process::Output, what: &str) -> String {
     assert!(out.status.success(), "{what}: {}", String::from_utf8_lossy(&out.stderr));
@@ -46,74 +36,27 @@ fn main() {
     let n: usize = std::env::var("CTMUXD_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
     let server = Server::new("send");
     let dir = tempfile::tempdir().expect("tempdir");
-    let rules = dir.path().join("rules.toml");
-    std::fs::write(
-        &rules,
-        "[[rule]]\nname = \"quiet\"\npattern = '^NEVER-PRINTED-9f3c$'\nactions = [ \"log\" ]\n",
-    )
-    .unwrap();
-    let mut daemon = Command::new(env!("CARGO_BIN_EXE_ctmuxd"))
-        .args(["--control-mode", "-L", &server.name, "--rules"])
-        .arg(&rules)
-        .arg("--events")
-        .arg(dir.path().join("events"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn ctmuxd");
-    let end = Instant::now() + Duration::from_secs(10);
-    while !ctmuxd(&server, &["status"]).status.success() {
-        assert!(Instant::now() < end, "the daemon's socket never answered");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut daemon = server.quiet_daemon(dir.path());
     let home = format!("HOME={}", dir.path().display());
-    let out = ctmuxd(
-        &server,
-        &[
-            "spawn",
-            "--label",
-            "sh",
-            "--json",
-            "--",
-            "env",
-            &home,
-            "PS1=$ ",
-            "HISTFILE=/dev/null",
-            "bash",
-            "--norc",
-        ],
-    );
-    let pane: serde_json::Value = serde_json::from_str(&ok(out, "spawn")).expect("spawn --json");
-    let pane = pane["id"].as_str().expect("pane id").to_string();
-    ok(ctmuxd(&server, &["send", "sh", "--wait-ready", "--idle", "10s"]), "first prompt");
+    // A bash labelled `label` at its first prompt; its pane id.
+    let bash = |label: &str| -> String {
+        let argv = ["spawn", "--label", label, "--json", "--", "env", &home, "PS1=$ "];
+        let argv = [&argv[..], &["HISTFILE=/dev/null", "bash", "--norc"]].concat();
+        let spawned: serde_json::Value =
+            serde_json::from_str(&ok(server.ctmuxd(&argv), "spawn")).expect("spawn --json");
+        ok(server.ctmuxd(&["send", label, "--wait-ready", "--idle", "10s"]), "first prompt");
+        spawned["id"].as_str().expect("pane id").to_string()
+    };
+    let pane = bash("sh");
     // A second bash with shell integration, for `ctmuxd run`.
     let init = Command::new(env!("CARGO_BIN_EXE_ctmuxd")).args(["shell-init", "bash"]).output();
     let init_file = dir.path().join("init.bash");
     std::fs::write(&init_file, init.expect("shell-init").stdout).unwrap();
-    let out = ctmuxd(
-        &server,
-        &[
-            "spawn",
-            "--label",
-            "sh2",
-            "--json",
-            "--",
-            "env",
-            &home,
-            "PS1=$ ",
-            "HISTFILE=/dev/null",
-            "bash",
-            "--norc",
-        ],
-    );
-    let pane2: serde_json::Value = serde_json::from_str(&ok(out, "spawn")).expect("spawn --json");
-    let pane2 = pane2["id"].as_str().expect("pane id").to_string();
-    ok(ctmuxd(&server, &["send", "sh2", "--wait-ready", "--idle", "10s"]), "first prompt");
+    let pane2 = bash("sh2");
     let source = format!("source {}", init_file.display());
-    ok(ctmuxd(&server, &["send", "sh2", "--enter", "--", &source]), "shell-init");
+    ok(server.ctmuxd(&["send", "sh2", "--enter", "--", &source]), "shell-init");
     let end = Instant::now() + Duration::from_secs(10);
-    while !ctmuxd(&server, &["run", "sh2", "--", "true"]).status.success() {
+    while !server.ctmuxd(&["run", "sh2", "--", "true"]).status.success() {
         assert!(Instant::now() < end, "the shell never showed integration");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -148,7 +91,7 @@ fn main() {
         let re = format!("x-{i}");
         send_echo.push(timed(&mut || {
             let line = ok(
-                ctmuxd(&server, &["send", "sh", "--enter", "--expect", &re, "--", &cmd]),
+                server.ctmuxd(&["send", "sh", "--enter", "--expect", &re, "--", &cmd]),
                 "send echo",
             );
             if line.trim_end() != re {
@@ -159,28 +102,25 @@ fn main() {
         // The next prompt is there before the next send (`--expect` saw it).
         send_true.push(timed(&mut || {
             ok(
-                ctmuxd(&server, &["send", "sh", "--enter", "--expect", r"^\$ $", "--", "true"]),
+                server.ctmuxd(&["send", "sh", "--enter", "--expect", r"^\$ $", "--", "true"]),
                 "true",
             );
         }));
         ok(
-            ctmuxd(
-                &server,
-                &[
-                    "send",
-                    "sh",
-                    "--enter",
-                    "--expect",
-                    "^P: $",
-                    "--",
-                    "read -s -p 'P: ' pw; echo \"got $pw\"",
-                ],
-            ),
+            server.ctmuxd(&[
+                "send",
+                "sh",
+                "--enter",
+                "--expect",
+                "^P: $",
+                "--",
+                "read -s -p 'P: ' pw; echo \"got $pw\"",
+            ]),
             "read -s",
         );
         send_secret.push(timed(&mut || {
             ok(
-                ctmuxd(&server, &["send", "sh", "--enter", "--expect", r"^\$ $", "--", "s3cret"]),
+                server.ctmuxd(&["send", "sh", "--enter", "--expect", r"^\$ $", "--", "s3cret"]),
                 "s3cret",
             );
         }));
@@ -191,10 +131,10 @@ fn main() {
             assert_eq!(api_run("seq 1000").output.len(), 1000, "every line");
         }));
         run_true.push(timed(&mut || {
-            ok(ctmuxd(&server, &["run", "sh2", "--", "true"]), "run true");
+            ok(server.ctmuxd(&["run", "sh2", "--", "true"]), "run true");
         }));
         run_seq.push(timed(&mut || {
-            let out = ok(ctmuxd(&server, &["run", "sh2", "--", "seq 1000"]), "run seq");
+            let out = ok(server.ctmuxd(&["run", "sh2", "--", "seq 1000"]), "run seq");
             assert_eq!(out.lines().count(), 1000, "run returned every line");
         }));
         // The channel approach, then the output read back as libtmux-mcp does.
@@ -240,7 +180,7 @@ fn main() {
     }
     // Stopped, not killed: the daemon removes its socket and runtime dir on the way out.
     drop(client);
-    let _ = ctmuxd(&server, &["stop"]);
+    let _ = server.ctmuxd(&["stop"]);
     let _ = daemon.wait();
     println!("typed input round trip in bash, from the first client process to its return (ms)");
     println!("{:<36} {:>6} {:>9} {:>9} {:>9}", "method", "n", "p50", "p99", "max");

@@ -17,16 +17,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 mod common;
 use common::Server;
 
-fn ctmuxd(server: &Server, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_ctmuxd"))
-        .arg(args[0])
-        .args(["-L", &server.name])
-        .args(&args[1..])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run ctmuxd")
-}
-
 fn now_ns() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
@@ -51,29 +41,9 @@ fn summary(ms: &mut [f64]) -> (f64, f64, f64) {
 fn main() {
     let server = Server::new("waitfor");
     let dir = tempfile::tempdir().expect("tempdir");
-    let rules = dir.path().join("rules.toml");
-    std::fs::write(
-        &rules,
-        "[[rule]]\nname = \"quiet\"\npattern = '^NEVER-PRINTED-9f3c$'\nactions = [ \"log\" ]\n",
-    )
-    .unwrap();
-    let mut daemon = Command::new(env!("CARGO_BIN_EXE_ctmuxd"))
-        .args(["--control-mode", "-L", &server.name, "--rules"])
-        .arg(&rules)
-        .arg("--events")
-        .arg(dir.path().join("events"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn ctmuxd");
-    let end = Instant::now() + Duration::from_secs(10);
-    while !ctmuxd(&server, &["status"]).status.success() {
-        assert!(Instant::now() < end, "the daemon's socket never answered");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut daemon = server.quiet_daemon(dir.path());
     let script = "while read x; do sleep 0.05; echo \"pong-$x $(date +%s%N)\"; done";
-    let out = ctmuxd(&server, &["spawn", "--label", "poked", "--shell", "--json", "--", script]);
+    let out = server.ctmuxd(&["spawn", "--label", "poked", "--shell", "--json", "--", script]);
     assert!(out.status.success(), "spawn: {}", String::from_utf8_lossy(&out.stderr));
     let pane: serde_json::Value = serde_json::from_slice(&out.stdout).expect("spawn --json");
     let pane = pane["id"].as_str().expect("pane id").to_string();

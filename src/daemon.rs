@@ -635,7 +635,7 @@ async fn catch_up(conn: &Conn, sid: SessionId, shared: &Arc<Shared>) {
             .map(|(id, _)| id)
             .collect()
     };
-    for pane in panes {
+    for &pane in &panes {
         let Some(mark) = shared.saved.lock().expect("saved").get(&pane).cloned() else { continue };
         let geo: Arc<Mutex<Option<[u64; 4]>>> = Arc::default();
         let g = geo.clone();
@@ -686,19 +686,10 @@ async fn catch_up(conn: &Conn, sid: SessionId, shared: &Arc<Shared>) {
     }
     // Every pane's screen starts as tmux shows it; output held before this point is on
     // it already (see `Hold::screen_seeded`), output after it is applied on top.
-    let all: Vec<PaneId> = {
-        let engine = shared.engine.lock().expect("engine");
-        engine
-            .panes()
-            .into_iter()
-            .filter(|(_, i)| i.session == Some(sid))
-            .map(|(id, _)| id)
-            .collect()
-    };
     // Their logs start with what they printed before (a pane caught up above has its
     // lines already): read back, never matched.
     let depth = format!("-{}", shared.engine.lock().expect("engine").rules().settings.ring_lines);
-    for pane in all {
+    for pane in panes {
         let (sh, stash) = (shared.clone(), conn.stash.clone());
         let hook: crate::tmux::control::ReplyHook = Box::new(move |replies| {
             let Some(seed) = screen_seed(replies.get(..2).unwrap_or_default()) else { return };

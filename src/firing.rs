@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use crate::action::ActionContext;
 use crate::eventlog::{CommandEvent, Record};
-use crate::panes::{FinishedCommand, Life, Pane, PaneInfo, RunCapture, ShellState, StartState};
+use crate::panes::{
+    FinishedCommand, Life, Pane, PaneInfo, RunCapture, Shell, ShellState, StartState,
+};
 use crate::rules::{LineSource, Rule, RuleSet, Trigger};
 use crate::screens::{ScreenMatcher, ScreenWatch};
 pub use crate::waiters::{DynamicMatch, DynamicPattern, DynamicSink};
@@ -176,8 +178,8 @@ pub struct Engine {
     /// Panes that printed since the last [`Engine::on_pause`] (the last one may repeat
     /// an earlier one; deduplicated there).
     touched: Vec<PaneId>,
-    /// Sequence numbers of the lines of one feed typed at a prompt (reused).
-    typed_lines: Vec<u64>,
+    /// Where each line of one feed of a shell with integration stands (reused).
+    line_regions: Vec<(u64, Region)>,
     /// When each pane's screen was last looked at.
     looked: HashMap<PaneId, Instant>,
     /// Screen looks put off, and when each is due.
@@ -208,7 +210,7 @@ impl Engine {
             screens: ScreenWatch::new(screen),
             touched: Vec::new(),
             looked: HashMap::new(),
-            typed_lines: Vec::new(),
+            line_regions: Vec::new(),
             deferred: Vec::new(),
             screen_interval: SCREEN_LOOK_INTERVAL,
             commands: Vec::new(),
@@ -494,22 +496,7 @@ impl Engine {
             if let Some(s) = status {
                 captures.push(("status".to_string(), s.to_string()));
             }
-            out.push(Firing {
-                rules: self.rules.clone(),
-                rule: idx,
-                ctx: ActionContext {
-                    rule: rule.name.clone(),
-                    line: line.clone(),
-                    pane_id: pane,
-                    pane_label: info.label.clone(),
-                    session: info.session_name.clone(),
-                    captures,
-                },
-                ts_ns,
-                seq: 0,
-                complete: true,
-                catch_up: false,
-            });
+            out.push(Firing { ts_ns, ..self.firing(idx, pane, &info, line.clone(), captures) });
         }
         if let Some(state) = self.panes.get_mut(&pane) {
             state.matches += out.len() as u64;
@@ -557,22 +544,8 @@ impl Engine {
             if let Some(s) = done.status {
                 captures.push(("status".to_string(), s.to_string()));
             }
-            out.push(Firing {
-                rules: self.rules.clone(),
-                rule: idx,
-                ctx: ActionContext {
-                    rule: rule.name.clone(),
-                    line: line.clone(),
-                    pane_id: pane,
-                    pane_label: info.label.clone(),
-                    session: info.session_name.clone(),
-                    captures,
-                },
-                ts_ns,
-                seq: done.lines.1,
-                complete: true,
-                catch_up: false,
-            });
+            let firing = self.firing(idx, pane, &info, line.clone(), captures);
+            out.push(Firing { ts_ns, seq: done.lines.1, ..firing });
         }
         if let Some(state) = self.panes.get_mut(&pane) {
             state.matches += (out.len() - before) as u64;
@@ -962,7 +935,7 @@ impl Engine {
         let info = state.info.clone();
         let before = out.len();
         for (rule, row) in hits {
-            let hit = Hit { line: &row, seq: next_seq, complete: true, screen: true };
+            let hit = Hit { line: &row, seq: next_seq, complete: true, region: Region::Screen };
             self.fire(pane, &info, rule, hit, now, ts_ns, out);
         }
         let fired = (out.len() - before) as u64;
@@ -1010,7 +983,7 @@ impl Engine {
     }
 
     /// As [`Engine::on_output`], with the pane's screen given only `data[screen_from..]`
-    /// (see [`PaneWatch::feed_split`](ctmuxd_text::pane::watch::PaneWatch::feed_split)):
+    /// (see [`PaneWatch::feed_events`](ctmuxd_text::pane::watch::PaneWatch::feed_events)):
     /// output held while the screen was seeded from tmux, and lines read back from
     /// tmux's history (`usize::MAX`: lines only).
     pub fn on_output_split(
@@ -1036,18 +1009,15 @@ impl Engine {
         // written. A pane's shell state costs one branch per line (a `run` collecting).
         let watched = waiters.watches(pane);
         let before_commands = commands.len();
-        let typed_lines = &mut self.typed_lines;
-        typed_lines.clear();
-        let mut output_lines = 0u64;
+        let line_regions = &mut self.line_regions;
+        line_regions.clear();
         text.feed_events(data, screen_from, &mut matches, |e| match e {
             TextEvent::Line(line, seq) => {
-                // A line that ends at a prompt of a shell with integration is the command
-                // line typed there: waiters never take it for output.
-                let region = region_of(&shell.state);
-                match region {
-                    Region::Typed => typed_lines.push(seq),
-                    Region::Output => output_lines = seq,
-                    Region::Unknown => {}
+                // A line that ends where a shell with integration reads its command line is
+                // the command typed there: waiters never take it for output.
+                let region = region_of(shell);
+                if region != Region::Unknown {
+                    line_regions.push((seq, region));
                 }
                 if watched && region != Region::Typed {
                     waiters.on_line(pane, label, line, seq);
@@ -1077,22 +1047,21 @@ impl Engine {
             return;
         }
         let info = state.info.clone();
-        let at_end = region_of(&state.shell.state);
+        let at_end = region_of(&state.shell);
         let before = out.len();
         for m in matches.drain(..) {
-            let region = if !m.complete {
-                at_end
-            } else if self.typed_lines.contains(&m.seq) {
-                Region::Typed
-            } else if m.seq <= output_lines || at_end == Region::Output {
-                Region::Output
-            } else {
-                // Completed before a mark in this feed moved the shell on, or no marks.
-                Region::Unknown
+            // Every line of this feed was classified as it ended; the line being written
+            // (a prompt match) is where the shell is now.
+            let region = match m.complete {
+                false => at_end,
+                true => {
+                    let found = self.line_regions.iter().find(|(seq, _)| *seq == m.seq);
+                    found.map_or(Region::Unknown, |&(_, r)| r)
+                }
             };
             for &pid in &m.patterns {
-                let hit = Hit { line: &m.line, seq: m.seq, complete: m.complete, screen: false };
-                self.fire_from(pane, &info, pid, hit, region, now, ts_ns, out);
+                let hit = Hit { line: &m.line, seq: m.seq, complete: m.complete, region };
+                self.fire(pane, &info, pid, hit, now, ts_ns, out);
             }
         }
         self.scratch = matches;
@@ -1101,31 +1070,6 @@ impl Engine {
             if let Some(state) = self.panes.get_mut(&pane) {
                 state.matches += fired;
             }
-        }
-    }
-
-    /// [`Engine::fire`] for a line rule, unless the rule's `source` leaves out lines of
-    /// `region`.
-    #[allow(clippy::too_many_arguments)]
-    fn fire_from(
-        &mut self,
-        pane: PaneId,
-        info: &PaneInfo,
-        rule_idx: usize,
-        m: Hit<'_>,
-        region: Region,
-        now: Instant,
-        ts_ns: u64,
-        out: &mut Vec<Firing>,
-    ) {
-        let Some(rule) = self.rules.rules.get(rule_idx) else { return };
-        let seen = match rule.source {
-            LineSource::All => true,
-            LineSource::NotTyped => region != Region::Typed,
-            LineSource::Output => region != Region::Typed,
-        };
-        if seen {
-            self.fire(pane, info, rule_idx, m, now, ts_ns, out);
         }
     }
 
@@ -1144,6 +1088,14 @@ impl Engine {
         if !rule.pane.matches(pane, info.label.as_deref()) {
             return;
         }
+        let seen = match rule.source {
+            LineSource::All => true,
+            LineSource::NotTyped => m.region != Region::Typed,
+            LineSource::Output => !matches!(m.region, Region::Typed | Region::Prompt),
+        };
+        if !seen {
+            return;
+        }
         if rule.once && self.fired_once.contains(&rule_idx) {
             return;
         }
@@ -1159,26 +1111,44 @@ impl Engine {
         }
         self.counts[rule_idx] += 1;
         self.last_fire.insert((rule_idx, pane), now);
-        let captures = match m.screen {
-            true => self.screens.compiled().captures(rule_idx, m.line),
-            false => self.matcher.captures(rule_idx, m.line),
+        let captures = match m.region {
+            Region::Screen => self.screens.compiled().captures(rule_idx, m.line),
+            _ => self.matcher.captures(rule_idx, m.line),
         };
         out.push(Firing {
+            ts_ns,
+            seq: m.seq,
+            complete: m.complete,
+            ..self.firing(rule_idx, pane, info, m.line.to_string(), captures)
+        });
+    }
+
+    /// Rule `idx` fired on `pane` with `line` and `captures`: the firing, stamped 0, on
+    /// no line (`seq` 0), complete, live; callers set what differs.
+    fn firing(
+        &self,
+        idx: usize,
+        pane: PaneId,
+        info: &PaneInfo,
+        line: String,
+        captures: Vec<(String, String)>,
+    ) -> Firing {
+        Firing {
             rules: self.rules.clone(),
-            rule: rule_idx,
+            rule: idx,
             ctx: ActionContext {
-                rule: rule.name.clone(),
-                line: m.line.to_string(),
+                rule: self.rules.rules[idx].name.clone(),
+                line,
                 pane_id: pane,
                 pane_label: info.label.clone(),
                 session: info.session_name.clone(),
                 captures,
             },
-            ts_ns,
-            seq: m.seq,
-            complete: m.complete,
+            ts_ns: 0,
+            seq: 0,
+            complete: true,
             catch_up: false,
-        });
+        }
     }
 }
 
@@ -1202,17 +1172,22 @@ pub struct ScreenSeed {
 enum Region {
     /// No marks say: every rule sees it.
     Unknown,
-    /// At a prompt: the command line typed there (a line ended, or being written,
-    /// between a prompt mark and the command's start).
+    /// The command line typed at a prompt (a line ended, or being written, while the
+    /// shell reads its command line: after its input mark, before the command starts).
     Typed,
+    /// The prompt's own lines (after a command ended, before the shell reads input).
+    Prompt,
     /// What a command printed.
     Output,
+    /// Not a line: a row of the screen, matched by a screen rule.
+    Screen,
 }
 
-fn region_of(state: &ShellState) -> Region {
-    match state {
+fn region_of(shell: &Shell) -> Region {
+    match shell.state {
         ShellState::Unknown => Region::Unknown,
-        ShellState::Prompt => Region::Typed,
+        ShellState::Prompt if shell.reading_input() => Region::Typed,
+        ShellState::Prompt => Region::Prompt,
         ShellState::Running { .. } => Region::Output,
     }
 }
@@ -1224,8 +1199,9 @@ struct Hit<'a> {
     /// The line's sequence number (for a screen row: the pane's next line number).
     seq: u64,
     complete: bool,
-    /// Matched by a screen rule on a row (captures come from the screen matcher).
-    screen: bool,
+    /// Where the line stands in its shell's command lifecycle, or [`Region::Screen`]
+    /// for a row matched by a screen rule (captures come from the screen matcher).
+    region: Region,
 }
 
 /// Why [`Engine::start_run`] refused.
@@ -1451,6 +1427,12 @@ mod tests {
             ]
         );
         assert_eq!(rx.try_recv().unwrap().line, "TRIGGER", "the waiter skipped the typed line");
+        // A two-line prompt's first line is not typed, nor a command's output.
+        let out = feed(&mut e, shell, "true\r\n\x1b]133;C\x07\x1b]133;D;0\x07\x1b]133;A\x07TRIGGER in the prompt\r\n$ \x1b]133;B\x07");
+        assert_eq!(
+            fired(&out),
+            [s("all", "TRIGGER in the prompt"), s("default", "TRIGGER in the prompt")]
+        );
         // Without marks nothing is known: every rule sees every line.
         let out = feed(&mut e, plain, "$ echo TRIGGER\r\nTRIGGER\r\n");
         assert_eq!(out.len(), 6, "{:?}", fired(&out));

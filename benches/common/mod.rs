@@ -1,5 +1,5 @@
-//! Shared by the end-to-end benches (`daemon`, `poll`, `waitfor`): a private tmux server
-//! killed on drop, and reading the event log.
+//! Shared by the end-to-end benches: a private tmux server killed on drop, the build
+//! under test as its client or quiet daemon, and reading the event log.
 
 #![allow(dead_code)]
 
@@ -35,6 +35,45 @@ impl Server {
             self.tmux(&["kill-window", "-t", w]);
         }
         std::thread::sleep(std::time::Duration::from_millis(settle_ms));
+    }
+
+    /// Runs `ctmuxd SUBCOMMAND -L <name> ARGS...` (the build under test) and returns its
+    /// output.
+    pub fn ctmuxd(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_ctmuxd"))
+            .arg(args[0])
+            .args(["-L", &self.name])
+            .args(&args[1..])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run ctmuxd")
+    }
+
+    /// Starts the build under test as this server's daemon, with a rule that never fires
+    /// and its event log in `dir`; returns once its socket answers.
+    pub fn quiet_daemon(&self, dir: &Path) -> std::process::Child {
+        let rules = dir.join("rules.toml");
+        std::fs::write(
+            &rules,
+            "[[rule]]\nname = \"quiet\"\npattern = '^NEVER-PRINTED-9f3c$'\nactions = [ \"log\" ]\n",
+        )
+        .unwrap();
+        let daemon = Command::new(env!("CARGO_BIN_EXE_ctmuxd"))
+            .args(["--control-mode", "-L", &self.name, "--rules"])
+            .arg(&rules)
+            .arg("--events")
+            .arg(dir.join("events"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn ctmuxd");
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !self.ctmuxd(&["status"]).status.success() {
+            assert!(std::time::Instant::now() < end, "the daemon's socket never answered");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        daemon
     }
 
     /// Runs `tmux -L <name> args...`; panics with tmux's message if it fails.

@@ -91,6 +91,20 @@ impl TmuxServer {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Opens a new window in session `main` running `argv` in the test's dir, with that
+    /// dir as `HOME` (programs write their history and config there, not in yours) and
+    /// the `KEY=VALUE` entries of `env`; returns its pane id.
+    pub fn window_at_home(&self, env: &[&str], argv: &[&str]) -> String {
+        let dir = self.dir.path().to_str().expect("utf-8 temp dir").to_string();
+        let home = format!("HOME={dir}");
+        let mut args = vec!["new-window", "-d", "-t", "main", "-P", "-F", "#{pane_id}", "-c", &dir];
+        for e in std::iter::once(&home.as_str()).chain(env) {
+            args.extend(["-e", e]);
+        }
+        args.extend_from_slice(argv);
+        self.tmux_ok(&args).trim().to_string()
+    }
+
     /// Opens a new window in session `main` running `sh -c script`; returns its pane id.
     pub fn spawn(&self, script: &str) -> String {
         self.tmux_ok(&[

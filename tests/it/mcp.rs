@@ -460,31 +460,8 @@ fn mcp_run_answers_a_commands_status_and_output() {
     assert!(init.status.success());
     let init_file = server.path("init.bash");
     std::fs::write(&init_file, &init.stdout).unwrap();
-    let dir = server.dir.path().to_str().unwrap().to_string();
-    let home = format!("HOME={dir}");
     let pane = server
-        .tmux_ok(&[
-            "new-window",
-            "-d",
-            "-t",
-            "main",
-            "-P",
-            "-F",
-            "#{pane_id}",
-            "-c",
-            &dir,
-            "-e",
-            &home,
-            "-e",
-            "PS1=$ ",
-            "-e",
-            "HISTFILE=/dev/null",
-            "bash",
-            "--norc",
-            "--noprofile",
-        ])
-        .trim()
-        .to_string();
+        .window_at_home(&["PS1=$ ", "HISTFILE=/dev/null"], &["bash", "--norc", "--noprofile"]);
     std::thread::sleep(Duration::from_millis(300));
     let source = format!("source {}", init_file.display());
     server.tmux_ok(&["send-keys", "-t", &pane, "-l", &source]);

@@ -77,31 +77,9 @@ impl Scene {
     /// program writes history or settings elsewhere, `PS1='$ '`); returns its pane id,
     /// once the pane has the harness's size.
     fn pane(&self, argv: &[&str]) -> String {
-        let dir = self.dir().to_str().expect("utf-8 temp dir").to_string();
-        let home = format!("HOME={dir}");
-        let mut args = vec![
-            "new-window",
-            "-d",
-            "-t",
-            "main",
-            "-P",
-            "-F",
-            "#{pane_id}",
-            "-c",
-            &dir,
-            "-e",
-            &home,
-            "-e",
-            "PS1=$ ",
-            "-e",
-            "ENV=",
-            "-e",
-            "LESSHISTFILE=-",
-            "-e",
-            "PYTHONSTARTUP=",
-        ];
-        args.extend_from_slice(argv);
-        let id = self.server.tmux_ok(&args).trim().to_string();
+        let id = self
+            .server
+            .window_at_home(&["PS1=$ ", "ENV=", "LESSHISTFILE=-", "PYTHONSTARTUP="], argv);
         assert_eq!(self.size(&id), SIZE, "pane {id} does not have the session's size");
         id
     }

@@ -73,46 +73,21 @@ impl Fixture {
         let init_file = server.path(&format!("init.{}", shell.name));
         std::fs::write(&init_file, &init.stdout).unwrap();
         let dir = server.dir.path().to_str().expect("utf-8 temp dir").to_string();
-        let env = |k: &str, v: &str| format!("{k}={v}");
         // fish keeps its runtime files in $XDG_RUNTIME_DIR, else in /tmp/fish.$USER,
-        // which would outlive the test: the test's own (0700) dir instead.
-        let (home, cfg, data, runtime) = (
-            env("HOME", &dir),
-            env("XDG_CONFIG_HOME", &format!("{dir}/config")),
-            env("XDG_DATA_HOME", &format!("{dir}/data")),
-            env("XDG_RUNTIME_DIR", &format!("{dir}/run")),
-        );
+        // which would outlive the test: a dir (0700) inside the test's own instead.
         std::fs::create_dir(format!("{dir}/run")).expect("runtime dir");
         std::fs::set_permissions(
             format!("{dir}/run"),
             std::os::unix::fs::PermissionsExt::from_mode(0o700),
         )
         .expect("runtime dir mode");
-        let mut args = vec![
-            "new-window",
-            "-d",
-            "-t",
-            "main",
-            "-P",
-            "-F",
-            "#{pane_id}",
-            "-c",
-            &dir,
-            "-e",
-            &home,
-            "-e",
-            &cfg,
-            "-e",
-            &data,
-            "-e",
-            &runtime,
-            "-e",
-            "PS1=$ ",
-            "-e",
-            "HISTFILE=/dev/null",
-        ];
-        args.extend_from_slice(shell.argv);
-        let pane = server.tmux_ok(&args).trim().to_string();
+        let (cfg, data, runtime) = (
+            format!("XDG_CONFIG_HOME={dir}/config"),
+            format!("XDG_DATA_HOME={dir}/data"),
+            format!("XDG_RUNTIME_DIR={dir}/run"),
+        );
+        let env = [cfg.as_str(), &data, &runtime, "PS1=$ ", "HISTFILE=/dev/null"];
+        let pane = server.window_at_home(&env, shell.argv);
         let f = Fixture { server, daemon, pane, shell };
         // The daemon's socket answers, then the snippet is loaded as a user would.
         f.wait("the control socket", |f| ctl(&f.server, &["status"]).status.success());

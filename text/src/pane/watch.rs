@@ -105,41 +105,16 @@ impl PaneWatch {
     /// one [`LineMatch`] per completed line that matched, then at most one for
     /// prompt patterns on the unterminated line.
     pub fn feed(&mut self, data: &[u8], out: &mut Vec<LineMatch>) {
-        self.feed_with(data, out, |_, _| {});
+        self.feed_events(data, 0, out, |_| {});
     }
 
-    /// As [`PaneWatch::feed`], and passes every line completed by this feed to `on_line`
-    /// with its sequence number, in order (the run-time patterns' view of the pane, see
-    /// ctmuxd's `waiters`). The line being written is [`Ring::partial`] afterwards.
-    pub fn feed_with(
-        &mut self,
-        data: &[u8],
-        out: &mut Vec<LineMatch>,
-        on_line: impl FnMut(&str, u64),
-    ) {
-        self.feed_split(data, 0, out, on_line);
-    }
-
-    /// As [`PaneWatch::feed_with`], except that the screen is given only
-    /// `data[screen_from..]` (nothing when `screen_from >= data.len()`): for bytes the
-    /// screen already shows (it was seeded from tmux after they were printed) and for
-    /// lines read back from tmux's history, which are lines, not what the screen drew.
-    pub fn feed_split(
-        &mut self,
-        data: &[u8],
-        screen_from: usize,
-        out: &mut Vec<LineMatch>,
-        mut on_line: impl FnMut(&str, u64),
-    ) {
-        self.feed_events(data, screen_from, out, |e| {
-            if let TextEvent::Line(line, seq) = e {
-                on_line(line, seq)
-            }
-        });
-    }
-
-    /// As [`PaneWatch::feed_split`], and passes shell-integration marks too, in order
-    /// with the lines ([`TextEvent`]).
+    /// As [`PaneWatch::feed`], and passes every line completed by this feed (with its
+    /// sequence number) and every shell-integration mark to `on_event`, in stream order
+    /// ([`TextEvent`]); the line being written is [`Ring::partial`] afterwards. The
+    /// screen is given only `data[screen_from..]` (nothing when `screen_from >=
+    /// data.len()`): for bytes the screen already shows (it was seeded from tmux after
+    /// they were printed) and for lines read back from tmux's history, which are lines,
+    /// not what the screen drew.
     pub fn feed_events(
         &mut self,
         data: &[u8],
