@@ -890,9 +890,14 @@ impl Backend for DaemonBackend {
             let _guard = RunGuard { dispatcher: self.dispatcher.clone(), pane, id };
             // Typed only once the shell reads input: text typed while it is still between
             // the last command's end and its prompt is echoed by the terminal and then
-            // again by the shell. PERF: polled every 5 ms, at most 2 s (then typed anyway).
+            // again by the shell. Woken by each feed that carries a mark; at most 2 s
+            // (then typed anyway).
+            let moved = self.dispatcher.engine.lock().expect("engine").shell_moved();
             let end = tokio::time::Instant::now() + Duration::from_secs(2);
-            while tokio::time::Instant::now() < end {
+            loop {
+                let notified = moved.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
                 let reading = {
                     let engine = self.dispatcher.engine.lock().expect("engine");
                     engine.pane(pane).is_none_or(|p| p.shell.reading_input())
@@ -900,23 +905,22 @@ impl Backend for DaemonBackend {
                 if reading {
                     break;
                 }
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                tokio::select! {
+                    _ = notified => {}
+                    _ = tokio::time::sleep_until(end) => break,
+                }
             }
             // A multi-line command goes as one bracketed paste when the shell asked for
             // them (bash ≥ 5.1, zsh, fish): the shell reads it as one command line, so
             // one `C`/`D` pair delimits it all. Otherwise each line is typed as it is.
-            let text = if bracketed && req.command.contains('\n') {
-                format!("\x1b[200~{}\x1b[201~", req.command)
-            } else {
-                req.command.clone()
-            };
+            // The text and its Enter go on as few control-mode lines as they fit: the
+            // shell reads its command line, nothing needs to see the text first.
+            let paste = bracketed && req.command.contains('\n');
             {
                 let _turn = self.tmux_turn().await;
-                labelled::send(&client, pane, &text, false).await.map_err(ops_error)?;
-                labelled::send_enter(&client, pane).await.map_err(ops_error)?;
+                labelled::type_line(&client, pane, &req.command, paste).await.map_err(ops_error)?;
             }
-            let outcome =
-                rx.await.map_err(|_| ApiError::internal("the pane went away while waiting"))?;
+            let outcome = self.until_run_ends(pane, id, rx).await?;
             Ok(RunReply {
                 pane: pane.to_string(),
                 label,
@@ -933,6 +937,12 @@ impl Backend for DaemonBackend {
     }
 }
 
+/// How long a shell that was typed a command may show nothing new without starting it
+/// (no `C`) before `run` takes the line to be held in its editor (see
+/// `DaemonBackend::until_run_ends`). A shell marks `C` right after reading the line, so
+/// this is only reached when it did not take it.
+const RUN_START_QUIET: Duration = Duration::from_secs(1);
+
 impl DaemonBackend {
     /// A hook that sets `anchor` to the line `pane` is writing, run on the connection's
     /// reader when tmux has taken a `send`'s first key.
@@ -944,6 +954,46 @@ impl DaemonBackend {
             let seq = ring.map_or(0, |r| r.total_lines()) + 1;
             anchor.set(seq, ring.map_or("", |r| r.partial()));
         })
+    }
+
+    /// Awaits the end of `run` `id` on `pane`. A shell that has not started the command
+    /// (no `C`) while its pane stayed unchanged for [`RUN_START_QUIET`] holds the line
+    /// in its editor: fish keeps a line it rejects (`end` outside a block), every shell
+    /// waits for the rest of an unclosed quote or block. Ctrl-C drops that line, so the
+    /// next command is not typed behind it, and the new prompt ends the run as not run.
+    async fn until_run_ends(
+        &self,
+        pane: PaneId,
+        id: u64,
+        mut rx: tokio::sync::oneshot::Receiver<crate::panes::RunOutcome>,
+    ) -> Result<crate::panes::RunOutcome, ApiError> {
+        let gone = || ApiError::internal("the pane went away while waiting");
+        // What the pane shows changes as `(lines completed, bytes of the line written)`.
+        let look = || {
+            let engine = self.dispatcher.engine.lock().expect("engine");
+            let p = engine.pane(pane)?;
+            let run = p.shell.run.as_ref().filter(|r| r.id == id)?;
+            let ring = p.text.ring();
+            Some((run.started(), ring.total_lines(), ring.partial().len()))
+        };
+        let mut last = None;
+        loop {
+            tokio::select! {
+                outcome = &mut rx => return outcome.map_err(|_| gone()),
+                _ = tokio::time::sleep(RUN_START_QUIET) => {}
+            }
+            match look() {
+                None | Some((true, ..)) => return rx.await.map_err(|_| gone()),
+                Some((false, lines, partial)) if last == Some((lines, partial)) => break,
+                Some((false, lines, partial)) => last = Some((lines, partial)),
+            }
+        }
+        let client = self.client()?;
+        {
+            let _turn = self.tmux_turn().await;
+            labelled::interrupt(&client, pane).await.map_err(ops_error)?;
+        }
+        rx.await.map_err(|_| gone())
     }
 
     /// Removes the run-time pattern `id` when dropped.

@@ -189,6 +189,9 @@ pub struct Engine {
     /// Shell commands that finished since the last [`Engine::take_commands`], in order;
     /// the daemon records each (a `command` event) right after the feed that ended it.
     commands: Vec<(PaneId, FinishedCommand)>,
+    /// Woken (every waiter) after a feed that carried a shell-integration mark, so a
+    /// `run` waiting for its shell to read input needs no polling.
+    shell_moved: Arc<tokio::sync::Notify>,
 }
 
 /// How often at most the screen of a pane whose output keeps coming is looked at by
@@ -214,6 +217,7 @@ impl Engine {
             deferred: Vec::new(),
             screen_interval: SCREEN_LOOK_INTERVAL,
             commands: Vec::new(),
+            shell_moved: Arc::new(tokio::sync::Notify::new()),
             counts: vec![0; rules.rules.len()],
             rules: Arc::new(rules),
             matcher,
@@ -574,6 +578,13 @@ impl Engine {
                 .into(),
             })
             .collect()
+    }
+
+    /// Woken after every feed that moved a pane's shell state (an integration mark):
+    /// `run` waits on it for its shell to read input. Enable the `Notified` before
+    /// looking at the state, then await it (see [`tokio::sync::Notify::notify_waiters`]).
+    pub fn shell_moved(&self) -> Arc<tokio::sync::Notify> {
+        self.shell_moved.clone()
     }
 
     /// Starts collecting the output of the next command on `pane` for `ctmuxd run`.
@@ -1011,6 +1022,7 @@ impl Engine {
         let before_commands = commands.len();
         let line_regions = &mut self.line_regions;
         line_regions.clear();
+        let mut marked = false;
         text.feed_events(data, screen_from, &mut matches, |e| match e {
             TextEvent::Line(line, seq) => {
                 // A line that ends where a shell with integration reads its command line is
@@ -1025,6 +1037,7 @@ impl Engine {
                 shell.on_line(line, seq);
             }
             TextEvent::Mark { mark, lines, partial } => {
+                marked = true;
                 if let Some(done) = shell.on_mark(mark, lines, partial, now, ts_ns) {
                     commands.push((pane, done));
                 }
@@ -1033,6 +1046,9 @@ impl Engine {
         if watched {
             let ring = text.ring();
             waiters.on_partial(pane, label, ring.partial(), ring.total_lines() + 1);
+        }
+        if marked {
+            self.shell_moved.notify_waiters();
         }
         if self.commands.len() > before_commands {
             let finished: Vec<FinishedCommand> =

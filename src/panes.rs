@@ -207,6 +207,63 @@ pub struct Shell {
     /// The shell is reading a command line: a `B` (or, for a shell that never sends
     /// one, an `A`) came after the last command's start or end.
     reading: bool,
+    /// The command line as the pane showed it, from the `B` on (see [`TypedLine`]).
+    typed: TypedLine,
+}
+
+/// The command line a shell's line editor showed between its `B` and `C` marks: the
+/// command line of a `command` event when the shell sends no 633 `E` (bash before 5.3
+/// has no fork-free way to) and `run` did not type it. Lines as the line decoder gives
+/// them (backspaces applied, escapes dropped); the first without the prompt before `B`.
+#[derive(Debug, Default)]
+struct TypedLine {
+    /// Where input starts: the line number and byte offset of the `B`; None outside.
+    from: Option<(u64, usize)>,
+    /// The typed text so far, lines joined by `\n`, at most [`TypedLine::MAX`] bytes.
+    text: String,
+}
+
+impl TypedLine {
+    /// PERF/bound: a command line shown longer than this is not kept (a line editor
+    /// left open for hours keeps no more).
+    const MAX: usize = 4096;
+
+    fn start(&mut self, lines: u64, partial: &str) {
+        self.from = Some((lines + 1, partial.len()));
+        self.text.clear();
+    }
+
+    fn line(&mut self, line: &str, seq: u64) {
+        let Some((first, offset)) = self.from else { return };
+        if seq < first {
+            return;
+        }
+        let shown = match seq == first {
+            true => line.get(offset..).unwrap_or(line),
+            false => line,
+        };
+        if self.text.len() + shown.len() + 1 > Self::MAX {
+            self.from = None;
+            self.text.clear();
+            return;
+        }
+        if seq > first {
+            self.text.push('\n');
+        }
+        self.text.push_str(shown);
+    }
+
+    /// The `C`: the text typed, when any (the last line may still be being written).
+    fn take(&mut self, lines: u64, partial: &str) -> Option<String> {
+        let (first, _) = self.from?;
+        if lines + 1 == first {
+            self.line(partial, first);
+        }
+        self.from = None;
+        let text = std::mem::take(&mut self.text);
+        let text = text.trim_end();
+        (!text.trim().is_empty()).then(|| text.to_string())
+    }
 }
 
 impl Shell {
@@ -226,6 +283,7 @@ impl Shell {
             ShellMark::InputStart => {
                 self.marks_input = true;
                 self.reading = true;
+                self.typed.start(lines, partial);
             }
             ShellMark::PromptStart => self.reading = !self.marks_input,
             ShellMark::OutputStart | ShellMark::Finished(_) => self.reading = false,
@@ -241,7 +299,8 @@ impl Shell {
                     return None;
                 }
                 let typed = self.run.as_mut().and_then(|r| r.start(lines));
-                let cmdline = self.pending_cmdline.take().or(typed);
+                let shown = self.typed.take(lines, partial);
+                let cmdline = self.pending_cmdline.take().or(typed).or(shown);
                 self.state = ShellState::Running {
                     cmdline,
                     started: now,
@@ -300,6 +359,9 @@ impl Shell {
 
     /// A completed line (`seq`): a running `ctmuxd run` collects it.
     pub fn on_line(&mut self, line: &str, seq: u64) {
+        if self.reading {
+            self.typed.line(line, seq);
+        }
         if let Some(run) = &mut self.run {
             run.line(line, seq);
         }
@@ -379,6 +441,11 @@ impl RunCapture {
             tx,
         };
         (capture, rx)
+    }
+
+    /// Whether the shell started the command (its `C` came).
+    pub fn started(&self) -> bool {
+        self.after_line.is_some()
     }
 
     /// Notes how many lines the pane had completed when the capture was registered:
@@ -480,6 +547,51 @@ mod tests {
         assert!(!mark(&mut bare, ShellMark::OutputStart));
         assert!(!mark(&mut bare, ShellMark::Finished(None)));
         assert!(mark(&mut bare, ShellMark::PromptStart));
+    }
+
+    #[test]
+    fn without_an_e_mark_the_command_line_is_what_the_editor_showed_after_b() {
+        let now = Instant::now();
+        let mut sh = Shell::default();
+        let cmdline = |sh: &Shell| match &sh.state {
+            ShellState::Running { cmdline, .. } => cmdline.clone(),
+            other => panic!("not running: {other:?}"),
+        };
+        // Lines 1..=3 done; the prompt `$ ` is written, then B.
+        sh.on_mark(ShellMark::PromptStart, 3, "", now, 0);
+        sh.on_mark(ShellMark::InputStart, 3, "$ ", now, 0);
+        sh.on_line("$ make && make test", 4);
+        sh.on_mark(ShellMark::OutputStart, 4, "", now, 0);
+        assert_eq!(cmdline(&sh).as_deref(), Some("make && make test"));
+        sh.on_line("built", 5);
+        sh.on_mark(ShellMark::Finished(Some(0)), 5, "", now, 0);
+        // A multi-line command: the continuation lines as shown.
+        sh.on_mark(ShellMark::InputStart, 5, "~/src $ ", now, 0);
+        sh.on_line("~/src $ for i in 1 2", 6);
+        sh.on_line("> do echo $i; done", 7);
+        sh.on_mark(ShellMark::OutputStart, 7, "", now, 0);
+        assert_eq!(cmdline(&sh).as_deref(), Some("for i in 1 2\n> do echo $i; done"));
+        sh.on_mark(ShellMark::Finished(Some(0)), 9, "", now, 0);
+        // A 633 E wins; an empty line gives none; C in the middle of the line takes it.
+        sh.on_mark(ShellMark::InputStart, 9, "$ ", now, 0);
+        sh.on_mark(ShellMark::CommandLine("ls -l".into()), 9, "$ ls", now, 0);
+        sh.on_line("$ ls", 10);
+        sh.on_mark(ShellMark::OutputStart, 10, "", now, 0);
+        assert_eq!(cmdline(&sh).as_deref(), Some("ls -l"));
+        sh.on_mark(ShellMark::Finished(Some(0)), 10, "", now, 0);
+        sh.on_mark(ShellMark::InputStart, 10, "$ ", now, 0);
+        sh.on_mark(ShellMark::OutputStart, 10, "$   ", now, 0);
+        assert_eq!(cmdline(&sh), None, "only blanks typed");
+        sh.on_mark(ShellMark::Finished(Some(0)), 10, "", now, 0);
+        sh.on_mark(ShellMark::InputStart, 10, "$ ", now, 0);
+        sh.on_mark(ShellMark::OutputStart, 10, "$ true", now, 0);
+        assert_eq!(cmdline(&sh).as_deref(), Some("true"));
+        sh.on_mark(ShellMark::Finished(Some(0)), 10, "", now, 0);
+        // Bounded: a line past the limit is not kept.
+        sh.on_mark(ShellMark::InputStart, 10, "$ ", now, 0);
+        sh.on_line(&format!("$ {}", "x".repeat(TypedLine::MAX)), 11);
+        sh.on_mark(ShellMark::OutputStart, 11, "", now, 0);
+        assert_eq!(cmdline(&sh), None);
     }
 
     use super::*;

@@ -20,8 +20,8 @@
 //!
 //! bash has no fork-free way to read the command line being run (`history 1` needs a
 //! command substitution, i.e. a subshell, before bash 5.3), so its snippet sends no
-//! 633 `E`: a bash pane's `command` events carry a command line only for what
-//! `ctmuxd run` typed. zsh (`preexec`'s `$1`) and fish (`fish_preexec`'s `$argv`) send it.
+//! 633 `E`: ctmuxd takes a bash command line from what its line editor showed between
+//! `B` and `C` (`panes::Shell`). zsh (`preexec`'s `$1`) and fish (`fish_preexec`'s `$argv`) send it.
 //! fish ≥ 4 emits OSC 133 itself; [`snippet`] says so instead of adding a second set.
 
 use std::fmt;
@@ -190,7 +190,8 @@ fi
 /// fish before 4: `fish_prompt` sends the working directory and `A`, `fish_preexec` the
 /// command line (`E`) and `C`, `fish_postexec` the working directory and `D;status`.
 const FISH: &str = r#"# >>> ctmuxd shell integration (fish < 4) >>>
-# OSC 133 marks (A prompt, C output, D;status), OSC 633 E;cmdline and P;Cwd for ctmuxd.
+# OSC 133 marks (A prompt, also after Ctrl-C drops the line, C output, D;status),
+# OSC 633 E;cmdline and P;Cwd for ctmuxd.
 # Builtins only; skipped if already loaded or another integration is active.
 if status is-interactive; and not set -q __ctmuxd_si; and not set -q VSCODE_SHELL_INTEGRATION
     set -g __ctmuxd_si 1
@@ -199,6 +200,9 @@ if status is-interactive; and not set -q __ctmuxd_si; and not set -q VSCODE_SHEL
     end
     function __ctmuxd_prompt --on-event fish_prompt
         printf '\e]633;P;Cwd=%s\a\e]133;A\a' (__ctmuxd_esc $PWD)
+    end
+    function __ctmuxd_cancel --on-event fish_cancel
+        printf '\e]133;A\a'
     end
     function __ctmuxd_preexec --on-event fish_preexec
         printf '\e]633;E;%s\a\e]133;C\a' (__ctmuxd_esc $argv[1])
