@@ -16,7 +16,8 @@
 //!   `capture-pane` for the output, as libtmux-mcp reads it back.
 //!
 //! - `run over the socket API`: the same `run` request on one open connection to the
-//!   daemon, as an agent's MCP server sends it: no client process per command.
+//!   daemon, as an agent's MCP server sends it: no client process per command; and
+//!   `seq 1000 >/dev/null` the same way, what the command costs without its output.
 //!
 //! `cargo bench --bench send` (`CTMUXD_BENCH_N` samples per method, default 200). Each echo
 //! match is also printed on stderr with the line returned.
@@ -69,7 +70,7 @@ fn main() {
     let (mut send_echo, mut send_true, mut send_secret) = (vec![], vec![], vec![]);
     let (mut chan_echo, mut chan_true) = (vec![], vec![]);
     let (mut run_true, mut run_seq, mut chan_seq) = (vec![], vec![], vec![]);
-    let (mut api_true, mut api_seq) = (vec![], vec![]);
+    let (mut api_true, mut api_seq, mut api_quiet) = (vec![], vec![], vec![]);
     // An agent's connection (what `ctmuxd mcp` holds): the socket API without a process
     // started per command.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
@@ -129,6 +130,11 @@ fn main() {
         }));
         api_seq.push(timed(&mut || {
             assert_eq!(api_run("seq 1000").output.len(), 1000, "every line");
+        }));
+        // The same command with its output thrown away: what bash takes to fork and run
+        // `seq`, the part of `seq 1000` no way of driving the shell can save.
+        api_quiet.push(timed(&mut || {
+            assert_eq!(api_run("seq 1000 >/dev/null").status, Some(0));
         }));
         run_true.push(timed(&mut || {
             ok(server.ctmuxd(&["run", "sh2", "--", "true"]), "run true");
@@ -193,6 +199,7 @@ fn main() {
         ("ctmuxd run: true", &mut run_true),
         ("run over the socket API: true", &mut api_true),
         ("run over the socket API: seq 1000", &mut api_seq),
+        ("  the same, seq 1000 >/dev/null", &mut api_quiet),
         ("ctmuxd run: seq 1000 (all lines)", &mut run_seq),
         ("tmux channel + capture: seq 1000", &mut chan_seq),
     ] {
@@ -206,4 +213,14 @@ fn main() {
         );
     }
     println!("echo matches (a typed line returned instead of the output): {echo_matches} of {n}");
+    // Sorted above: the ratios the issue's target is set on (p50, ≤ 0.2×).
+    let p50 = |s: &[f64]| pct(s, 0.5);
+    println!(
+        "p50 ratio to the channel: run over the socket: true {:.2}×, seq 1000 {:.2}×; \
+         CLI: true {:.2}×, seq 1000 {:.2}×",
+        p50(&api_true) / p50(&chan_true),
+        p50(&api_seq) / p50(&chan_seq),
+        p50(&run_true) / p50(&chan_true),
+        p50(&run_seq) / p50(&chan_seq),
+    );
 }
