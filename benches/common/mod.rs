@@ -105,8 +105,14 @@ impl Drop for Server {
             std::path::PathBuf::from(tmpdir).join(format!("tmux-{uid}")).join(&self.name),
         );
         let target = ctmuxd::tmux::TmuxTarget::Name(self.name.clone());
-        let _ = std::fs::remove_file(ctmuxd::api::socket_path(&target));
+        let socket = ctmuxd::api::socket_path(&target);
+        let _ = std::fs::remove_file(&socket);
         let _ = std::fs::remove_file(ctmuxd::api::lock::lock_path(&target));
+        // The daemon's runtime dir (`/tmp/ctmuxd-<uid>/` without XDG_RUNTIME_DIR) goes too
+        // when nothing else is in it: a daemon the bench killed did not remove it.
+        if let Some(dir) = socket.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
     }
 }
 
