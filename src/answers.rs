@@ -850,6 +850,7 @@ impl Backend for DaemonBackend {
                 sessions,
                 panes: engine.panes().len(),
                 rules: engine.rules().rules.len(),
+                waiters: engine.waiters_len(),
                 uptime_s: self.started.elapsed().as_secs(),
                 events_path: self.dispatcher.log().path().to_path_buf(),
                 mode: self.dispatcher.mode().into(),

@@ -387,11 +387,18 @@ async fn connection(stream: UnixStream, backend: Arc<dyn Backend>, token: Cancel
             Err(e) => Err(e),
             // `biased`: a request that completes together with shutdown (`stop` itself) is
             // still answered.
-            Ok(req) => tokio::select! {
-                biased;
-                r = execute(backend.as_ref(), req) => r,
-                _ = token.cancelled() => Err(ApiError::internal("the daemon is stopping")),
-            },
+            Ok(req) => {
+                // A `wait_for` only waits: when its client goes away (an MCP client
+                // cancelled it) its waiter is dropped now, not at its timeout. Other
+                // requests act, and run to the end even if nobody reads the reply.
+                let watch_close = matches!(req, Request::WaitFor(_));
+                tokio::select! {
+                    biased;
+                    r = execute(backend.as_ref(), req) => r,
+                    _ = token.cancelled() => Err(ApiError::internal("the daemon is stopping")),
+                    _ = reader.closed(), if watch_close => return,
+                }
+            }
         };
         match outcome {
             Ok(Outcome::Reply(bytes)) => {

@@ -128,6 +128,19 @@ impl Drop for Mcp {
     }
 }
 
+/// The daemon's count of run-time waiters (`ctmuxd status --json`).
+fn daemon_waiters(server: &TmuxServer) -> u64 {
+    let o = Command::new(bin())
+        .args(["status", "-L", &server.name, "--json"])
+        .env_remove("TMUX")
+        .env("XDG_STATE_HOME", server.path("state"))
+        .output()
+        .expect("ctmuxd status");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("status JSON");
+    v["waiters"].as_u64().unwrap_or_else(|| panic!("no waiters in {v}"))
+}
+
 fn strings(v: &Value) -> Vec<String> {
     v.as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_string()).collect()
 }
@@ -284,12 +297,21 @@ fn mcp_wait_for_reports_progress_and_can_be_cancelled() {
         "tools/call",
         json!({"name": "wait_for", "arguments": {"pane": pane, "pattern": "^never$", "timeout_ms": 20000}}),
     );
-    std::thread::sleep(Duration::from_millis(200));
+    let registered = Instant::now() + Duration::from_secs(5);
+    while daemon_waiters(&server) != 1 {
+        assert!(Instant::now() < registered, "the wait never reached the daemon");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     mcp.notify("notifications/cancelled", json!({"requestId": id, "reason": "test"}));
     let t = Instant::now();
     let panes = mcp.ok("panes", json!({}));
     assert!(!panes["panes"].as_array().unwrap().is_empty());
     assert!(t.elapsed() < Duration::from_secs(5));
+    // The daemon drops the cancelled wait's waiter at once, not at its 20 s timeout.
+    while daemon_waiters(&server) != 0 {
+        assert!(t.elapsed() < Duration::from_secs(3), "the cancelled wait's waiter stayed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     std::thread::sleep(Duration::from_millis(500));
     while let Ok(m) = mcp.lines.try_recv() {
         assert_ne!(m["id"], id, "a cancelled request was answered: {m}");
