@@ -718,8 +718,9 @@ impl CtmuxdMcp {
 
     /// What a pane shows now, row by row, as a person sees it (trailing blank rows
     /// dropped), with the screen size and cursor; or with `lines: N` the last N lines it
-    /// printed (its log, lines unwrapped). Runs of identical lines are collapsed and the
-    /// answer fits a budget (newest kept, cut reported in `truncated`).
+    /// printed (its log, lines unwrapped). Runs of identical lines and progress-bar
+    /// redraws are collapsed (a bar shows its last state) and the answer fits a budget
+    /// (newest kept, cut reported in `truncated`).
     #[tool(annotations(read_only_hint = true))]
     async fn capture(
         &self,
@@ -730,7 +731,8 @@ impl CtmuxdMcp {
 
     /// New output of a pane since `cursor` (the `cursor` the previous `read` returned;
     /// omit it the first time): complete lines, escapes stripped, oldest first, never one
-    /// twice and none skipped; `gap` counts lines lost before they were read, `cut` lines
+    /// twice and none skipped; progress-bar redraws collapse into the bar's last state and
+    /// repeats into a count (`collapsed`); `gap` counts lines lost before they were read, `cut` lines
     /// left out by the budget (newest kept), `partial` is the line being written (a
     /// prompt), returned again once complete. Pass the returned `cursor` next time.
     #[tool(annotations(read_only_hint = true))]

@@ -511,3 +511,28 @@ fn mcp_run_answers_a_commands_status_and_output() {
         "read-only hides run: {tools}"
     );
 }
+
+/// Outputs sized for a model: a progress bar redrawn with carriage returns and one
+/// redrawn by moving the cursor up (one line per step in the log) both come out of `read`
+/// as their last state, not as 50 lines of 2%..100%.
+#[test]
+fn mcp_read_collapses_progress_bar_redraws() {
+    let server = TmuxServer::new();
+    let _d = Daemon::start(&server, "", &[]);
+    let pane = server.spawn("exec sh");
+    let (mut mcp, _) = Mcp::start(&server, &[], &[]);
+    let c0 = mcp.ok("read", json!({"pane": pane}))["cursor"].as_u64().unwrap();
+    let script = "i=0; while [ $i -lt 50 ]; do i=$((i+1)); printf '\\rcr-bar %d%%' $((i*2)); done; \
+                  echo; echo up-bar 0% [====]; i=0; while [ $i -lt 50 ]; do i=$((i+1)); \
+                  printf '\\033[1A\\033[2Kup-bar %d%% [%s]\\n' $((i*2)) ====; done; echo the-end";
+    mcp.ok("send", json!({"pane": pane, "text": script, "enter": true, "expect": "^the-end$"}));
+    let r = mcp.ok("read", json!({"pane": pane, "cursor": c0}));
+    let lines = strings(&r["lines"]);
+    let bars: Vec<&String> =
+        lines.iter().filter(|l| l.starts_with("cr-bar") || l.starts_with("up-bar")).collect();
+    assert_eq!(bars, ["cr-bar 100%", "up-bar 100% [====]"], "{r}");
+    let at = lines.iter().position(|l| l == "up-bar 100% [====]").unwrap();
+    assert!(lines[at + 1].contains("redrawn 50 more time(s)"), "{r}");
+    assert!(r["collapsed"].as_u64().unwrap() >= 50, "{r}");
+    assert_eq!(lines.last().map(String::as_str), Some("the-end"), "{r}");
+}
