@@ -56,6 +56,10 @@ pub struct CtmuxdMcp {
     pub(super) instructions: String,
     /// The tools, less the write tools under `--read-only`.
     pub(super) tool_router: ToolRouter<CtmuxdMcp>,
+    /// The least severe log message pushed (`logging/setLevel`), shared with the push.
+    pub(super) level: Arc<Mutex<super::push::Level>>,
+    /// Declares Claude Code's `claude/channel` capability (`--claude-channel`).
+    pub(super) claude_channel: bool,
 }
 
 /// A tool's failure, as the agent sees it.

@@ -409,7 +409,8 @@ fn mcp_python_sdk_client() {
         return;
     }
     let server = TmuxServer::new();
-    let _d = Daemon::start(&server, "", &[]);
+    let rules = "[[rule]]\nname = \"py\"\npattern = '^py-\\d+$'\nactions = [\"log\"]\n";
+    let _d = Daemon::start(&server, rules, &[]);
     let pane = server.spawn("exec sh");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp/python_client.py");
     let o = Command::new("python3")
@@ -478,28 +479,9 @@ fn mcp_run_answers_a_commands_status_and_output() {
         "[[rule]]\nname = \"x\"\npattern = 'x^'\nactions = [\"log\"]\n",
         &[],
     );
-    let init = Command::new(bin()).args(["shell-init", "bash"]).output().expect("shell-init");
-    assert!(init.status.success());
-    let init_file = server.path("init.bash");
-    std::fs::write(&init_file, &init.stdout).unwrap();
-    let pane = server
-        .window_at_home(&["PS1=$ ", "HISTFILE=/dev/null"], &["bash", "--norc", "--noprofile"]);
-    std::thread::sleep(Duration::from_millis(300));
-    let source = format!("source {}", init_file.display());
-    server.tmux_ok(&["send-keys", "-t", &pane, "-l", &source]);
-    server.tmux_ok(&["send-keys", "-t", &pane, "Enter"]);
+    let pane = integrated_bash(&server);
     let (mut mcp, _) = Mcp::start(&server, &[], &[]);
-    // The shell counts as integrated from its first mark, just after the snippet loads.
-    let end = Instant::now() + Duration::from_secs(10);
-    let reply = loop {
-        let (r, error) = mcp.call("run", json!({"pane": pane, "command": "seq 3; false"}));
-        if !error {
-            break r;
-        }
-        assert!(r.to_string().contains("shell-init"), "{r}");
-        assert!(Instant::now() < end, "the shell never showed integration: {r}");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let reply = run_when_integrated(&mut mcp, &pane, "seq 3; false");
     assert_eq!(reply["status"], 1, "{reply}");
     assert_eq!(strings(&reply["output"]), ["1", "2", "3"], "{reply}");
     assert!(reply["duration_ms"].is_u64(), "{reply}");
@@ -535,4 +517,111 @@ fn mcp_read_collapses_progress_bar_redraws() {
     assert!(lines[at + 1].contains("redrawn 50 more time(s)"), "{r}");
     assert!(r["collapsed"].as_u64().unwrap() >= 50, "{r}");
     assert_eq!(lines.last().map(String::as_str), Some("the-end"), "{r}");
+}
+
+/// A bash pane (prompt `$ `) that has loaded `ctmuxd shell-init bash`.
+fn integrated_bash(server: &TmuxServer) -> String {
+    let init = Command::new(bin()).args(["shell-init", "bash"]).output().expect("shell-init");
+    assert!(init.status.success());
+    let init_file = server.path("init.bash");
+    std::fs::write(&init_file, &init.stdout).unwrap();
+    let pane = server
+        .window_at_home(&["PS1=$ ", "HISTFILE=/dev/null"], &["bash", "--norc", "--noprofile"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let source = format!("source {}", init_file.display());
+    server.tmux_ok(&["send-keys", "-t", &pane, "-l", &source]);
+    server.tmux_ok(&["send-keys", "-t", &pane, "Enter"]);
+    pane
+}
+
+/// `run` of `command`, retried until the shell has shown its first mark (just after the
+/// snippet loads).
+fn run_when_integrated(mcp: &mut Mcp, pane: &str, command: &str) -> Value {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (r, error) = mcp.call("run", json!({"pane": pane, "command": command}));
+        if !error {
+            return r;
+        }
+        assert!(r.to_string().contains("shell-init"), "{r}");
+        assert!(Instant::now() < end, "the shell never showed integration: {r}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+impl Mcp {
+    /// The next notification with `method` (kept or new) matching `pred`, within `within`.
+    fn notification(
+        &mut self,
+        method: &str,
+        within: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        let end = Instant::now() + within;
+        loop {
+            if let Some(i) = self.notes.iter().position(|n| n["method"] == method && pred(n)) {
+                return Some(self.notes.remove(i));
+            }
+            let left = end.checked_duration_since(Instant::now())?;
+            match self.lines.recv_timeout(left) {
+                Ok(m) => self.notes.push(m),
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+/// Push: a rule firing and a finished command reach the client as MCP log messages
+/// (`notice`; `warning` for a failed command) and, with `--claude-channel`, as Claude
+/// Code channel notifications; `logging/setLevel` silences the levels below it.
+#[test]
+fn mcp_pushes_rule_firings_and_finished_commands() {
+    let server = TmuxServer::new();
+    let rules = "[[rule]]\nname = \"deployed\"\npattern = '^deployed (?P<v>v\\d+)$'\nactions = [\"log\"]\n";
+    let _d = Daemon::start(&server, rules, &[]);
+    let pane = integrated_bash(&server);
+    let (mut mcp, init) = Mcp::start(&server, &["--claude-channel"], &[]);
+    assert!(init["capabilities"]["logging"].is_object(), "{init}");
+    assert!(init["capabilities"]["experimental"]["claude/channel"].is_object(), "{init}");
+
+    let ran = run_when_integrated(&mut mcp, &pane, "echo deployed v7; false");
+    assert_eq!(ran["status"], 1, "{ran}");
+    let within = Duration::from_secs(10);
+    let fired = mcp
+        .notification("notifications/message", within, |n| n["params"]["data"]["rule"] == "deployed")
+        .unwrap_or_else(|| panic!("no log message for the firing: {:?}", mcp.notes));
+    assert_eq!(fired["params"]["level"], "notice", "{fired}");
+    assert_eq!(fired["params"]["logger"], "ctmuxd", "{fired}");
+    assert_eq!(fired["params"]["data"]["line"], "deployed v7", "{fired}");
+    assert!(fired["params"]["data"]["cursor"].is_u64(), "{fired}");
+    let message = fired["params"]["data"]["message"].as_str().unwrap();
+    assert!(message.starts_with("rule `deployed` fired in pane"), "{message}");
+    let done = mcp
+        .notification("notifications/message", within, |n| n["params"]["data"]["event"] == "command")
+        .unwrap_or_else(|| panic!("no log message for the command: {:?}", mcp.notes));
+    assert_eq!(done["params"]["level"], "warning", "{done}");
+    assert_eq!(done["params"]["data"]["status"], 1, "{done}");
+    let channel = mcp
+        .notification("notifications/claude/channel", within, |n| {
+            n["params"]["meta"]["event"] == "command"
+        })
+        .unwrap_or_else(|| panic!("no channel notification: {:?}", mcp.notes));
+    assert_eq!(channel["params"]["meta"]["status"], "1", "{channel}");
+    assert!(channel["params"]["content"].as_str().unwrap().contains("exited 1"), "{channel}");
+
+    // At `warning`, a firing (notice) and a command that exits 0 (info) are not pushed,
+    // a failed command is.
+    mcp.request("logging/setLevel", json!({"level": "warning"}));
+    run_when_integrated(&mut mcp, &pane, "echo deployed v8");
+    run_when_integrated(&mut mcp, &pane, "exit_code() { return 3; }; exit_code");
+    let failed = mcp.notification("notifications/message", within, |n| {
+        n["params"]["data"]["event"] == "command"
+    });
+    assert_eq!(failed.as_ref().map(|n| n["params"]["data"]["status"].clone()), Some(json!(3)));
+    assert!(
+        !mcp.notes.iter().any(|n| n["method"] == "notifications/message"
+            && (n["params"]["data"]["line"] == "deployed v8" || n["params"]["data"]["status"] == 0)),
+        "pushed below the level set: {:?}",
+        mcp.notes
+    );
 }

@@ -4,7 +4,8 @@ installed, or by hand against a daemon's tmux server:
 
     python3 tests/mcp/python_client.py CTMUXD_BINARY SOCKET_NAME PANE_ID
 
-PANE_ID is a pane running a POSIX shell. Exits non-zero, saying what differed, on failure.
+PANE_ID is a pane running a POSIX shell; the daemon's rules must have a rule named `py`
+matching `^py-\d+$` (its firing is checked to arrive as a pushed log message). Exits non-zero, saying what differed, on failure.
 """
 
 import asyncio
@@ -36,8 +37,17 @@ async def main(binary, socket, pane):
     env = {k: v for k, v in os.environ.items() if k.startswith(("XDG_", "CTMUXD_"))}
     env.pop("TMUX", None)
     params = StdioServerParameters(command=binary, args=["mcp", "-L", socket], env=env)
+    logs = []
+    pushed = asyncio.Event()
+
+    async def on_log(params):
+        # Rule firings arrive as MCP log messages (`notifications/message`).
+        logs.append(params)
+        if isinstance(params.data, dict) and params.data.get("rule") == "py":
+            pushed.set()
+
     async with stdio_client(params) as (read, write):
-        async with ClientSession(read, write) as session:
+        async with ClientSession(read, write, logging_callback=on_log) as session:
             init = await session.initialize()
             assert field(init, "server_info", "serverInfo").name == "ctmuxd", init
             tools = sorted(t.name for t in (await session.list_tools()).tools)
@@ -48,6 +58,11 @@ async def main(binary, socket, pane):
                 "send", {"pane": pane, "text": "echo py-$((20+3))", "enter": True,
                          "expect": "^py-23$"}))
             assert sent["matched"]["line"] == "py-23", sent
+            # The daemon's rule `py` fired on that line: pushed without being asked for.
+            await asyncio.wait_for(pushed.wait(), 10)
+            fired = next(p for p in logs if isinstance(p.data, dict) and p.data.get("rule") == "py")
+            assert fired.level == "notice" and fired.logger == "ctmuxd", fired
+            assert fired.data["line"] == "py-23" and "fired" in fired.data["message"], fired
             got = structured(await session.call_tool(
                 "read", {"pane": pane, "cursor": start["cursor"]}))
             assert "py-23" in got["lines"], got
