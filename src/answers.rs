@@ -43,14 +43,14 @@ use crate::api::request::{
     RuleView, RulesReply, RulesRequest, SendReply, SendRequest, SpawnReply, SpawnRequest,
     StatusReply, StatusRequest, StatusView, StopRequest, SubscribeRequest, WaitReply, WaitRequest,
 };
-use crate::api::request::{RunReply, RunRequest};
+use crate::api::request::{RunReply, RunRequest, WaitState};
 use crate::api::request::{DEFAULT_IDLE_MS, DEFAULT_PROMPT};
 use crate::api::{Backend, BackendFuture, Subscription};
 use crate::eventlog::{DaemonEvent, MatchEvent, Origin, Record};
 use crate::firing::RunRefusal;
 use crate::firing::{DynamicMatch, DynamicPattern, DynamicSink};
 use crate::pane_lifecycle;
-use crate::panes::RunCapture;
+use crate::panes::{RunCapture, ShellWait};
 use crate::panes::StartState;
 use crate::tmux::control::ReplyHook;
 use crate::tmux::labelled::{self, glob_match, OpsError, PaneRecord};
@@ -290,6 +290,40 @@ async fn until_echoed(mut rx: watch::Receiver<Progress>) {
             _ = tokio::time::sleep(ECHO_QUIET) => return,
             changed = rx.changed() => if changed.is_err() { return },
         }
+    }
+}
+
+/// A `wait_for` on a pane's shell state: looked at now and at each mark its shell sends,
+/// until it answers (the server's time bound drops it otherwise).
+async fn wait_shell(
+    dispatcher: &Dispatcher,
+    pane: PaneId,
+    state: WaitState,
+    after: Option<u64>,
+) -> Result<WaitReply, ApiError> {
+    let gone = || ApiError::not_found(format!("pane {pane} is gone"));
+    let (wait, mut changes) = {
+        let engine = dispatcher.engine.lock().expect("engine");
+        let shell = &engine.pane(pane).ok_or_else(gone)?.shell;
+        let wait = match state {
+            WaitState::Prompt => ShellWait::Prompt,
+            WaitState::Finished => ShellWait::Finished {
+                after_line: after,
+                known: shell.last.as_ref().map(|l| l.ended_ns),
+            },
+        };
+        (wait, shell.changes.subscribe())
+    };
+    loop {
+        {
+            let engine = dispatcher.engine.lock().expect("engine");
+            let shell = &engine.pane(pane).ok_or_else(gone)?.shell;
+            if shell.answers(wait) {
+                return Ok(WaitReply { matched: None, shell: ShellView::of(shell) });
+            }
+        }
+        // Marked as seen under the lock above; a mark since then wakes this at once.
+        changes.changed().await.map_err(|_| gone())?;
     }
 }
 
@@ -640,6 +674,9 @@ impl Backend for DaemonBackend {
     fn wait_for(&self, req: WaitRequest) -> BackendFuture<'_, WaitReply> {
         Box::pin(async move {
             let pane = self.resolve(&req.label).await?;
+            if let Some(state) = req.state {
+                return wait_shell(&self.dispatcher, pane, state, req.after).await;
+            }
             let (tx, rx) = oneshot::channel();
             // Compiled before the engine is locked: the output path never waits for it.
             let waiter = Waiter::compile(DynamicPattern {
@@ -662,10 +699,10 @@ impl Backend for DaemonBackend {
                 (PatternGuard { dispatcher: self.dispatcher.clone(), id, keep: false }, found)
             };
             if let Some(m) = found {
-                return Ok(WaitReply { matched: match_view(m) });
+                return Ok(WaitReply { matched: Some(match_view(m)), shell: None });
             }
             rx.await
-                .map(|m| WaitReply { matched: match_view(m) })
+                .map(|m| WaitReply { matched: Some(match_view(m)), shell: None })
                 .map_err(|_| ApiError::internal("the pane went away while waiting"))
         })
     }

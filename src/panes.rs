@@ -25,7 +25,7 @@ use ctmuxd_text::matcher::Matcher;
 use ctmuxd_text::pane::shell::ShellMark;
 use ctmuxd_text::pane::watch::PaneWatch;
 use tmux_control_parser::{SessionId, WindowId};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 /// Where a pane is and what it is called: what tmux's pane list and the label
 /// subscription say, apart from its lifecycle.
@@ -207,6 +207,27 @@ pub struct Shell {
     /// The shell is reading a command line: a `B` (or, for a shell that never sends
     /// one, an `A`) came after the last command's start or end.
     reading: bool,
+    /// Counts the marks followed: a `wait_for` on the shell's state (API `state`)
+    /// subscribes and looks again at each change. Never blocks (a `watch` keeps the last
+    /// value); receivers see the change once the engine's lock is released.
+    pub changes: watch::Sender<u64>,
+}
+
+/// What a `wait_for` on a shell's state waits for ([`Shell::answers`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShellWait {
+    /// The shell at its prompt (now, or when the running command ends).
+    Prompt,
+    /// A command finished: one whose last output line is after line `after_line` when
+    /// given (so a command that ended before the wait came still answers), else one
+    /// other than the command that had finished last when the wait began (`known`: its
+    /// end, ns since the epoch).
+    Finished {
+        /// Only commands ending after this line count (a `read` cursor).
+        after_line: Option<u64>,
+        /// The end of the last finished command when the wait began.
+        known: Option<u64>,
+    },
 }
 
 impl Shell {
@@ -222,6 +243,7 @@ impl Shell {
         now_ns: u64,
     ) -> Option<FinishedCommand> {
         self.integrated = true;
+        self.changes.send_modify(|n| *n += 1);
         match mark {
             ShellMark::InputStart => {
                 self.marks_input = true;
@@ -289,6 +311,20 @@ impl Shell {
             }
         }
         None
+    }
+
+    /// Whether `wait` is answered now: at a prompt, or a command that counts finished
+    /// (it is then [`Shell::last`]).
+    pub fn answers(&self, wait: ShellWait) -> bool {
+        match wait {
+            ShellWait::Prompt => self.state == ShellState::Prompt,
+            ShellWait::Finished { after_line: Some(after), .. } => {
+                self.last.as_ref().is_some_and(|l| l.lines.1 > after)
+            }
+            ShellWait::Finished { after_line: None, known } => {
+                self.last.as_ref().is_some_and(|l| Some(l.ended_ns) != known)
+            }
+        }
     }
 
     /// Whether the shell is reading a command line now: text typed now goes to its line
@@ -458,6 +494,34 @@ impl RunCapture {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn shell_waits_answer_at_a_prompt_and_when_a_command_counts_finished() {
+        let mut sh = Shell::default();
+        let now = Instant::now();
+        let mut changes = sh.changes.subscribe();
+        assert!(!sh.answers(ShellWait::Prompt), "no mark yet");
+        sh.on_mark(ShellMark::PromptStart, 4, "$ ", now, 10);
+        assert!(changes.has_changed().unwrap(), "a mark wakes the waits");
+        assert!(sh.answers(ShellWait::Prompt));
+        let next = ShellWait::Finished { after_line: None, known: None };
+        assert!(!sh.answers(next), "nothing finished yet");
+        sh.on_mark(ShellMark::OutputStart, 5, "", now, 20);
+        assert!(!sh.answers(ShellWait::Prompt), "running");
+        sh.on_mark(ShellMark::Finished(Some(2)), 8, "", now, 30);
+        assert!(sh.answers(ShellWait::Prompt) && sh.answers(next));
+        assert_eq!(sh.last.as_ref().unwrap().status, Some(2));
+        // Begun after that command ended: only the next one answers.
+        let later = ShellWait::Finished { after_line: None, known: Some(30) };
+        assert!(!sh.answers(later));
+        // By line: the command's output (lines 6..=8) ended after line 4, not after 8.
+        assert!(sh.answers(ShellWait::Finished { after_line: Some(4), known: Some(30) }));
+        assert!(!sh.answers(ShellWait::Finished { after_line: Some(8), known: None }));
+        sh.on_mark(ShellMark::OutputStart, 9, "", now, 40);
+        sh.on_mark(ShellMark::Finished(Some(0)), 9, "", now, 50);
+        assert!(sh.answers(later), "another command finished");
+        assert!(sh.answers(ShellWait::Finished { after_line: Some(8), known: None }));
+    }
 
     #[test]
     fn a_shell_reads_input_from_its_input_mark_until_a_command_starts() {

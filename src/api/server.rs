@@ -682,12 +682,13 @@ mod tests {
                     _ => {}
                 }
                 Ok(WaitReply {
-                    matched: MatchView {
+                    matched: Some(MatchView {
                         pane: "%1".into(),
                         label: Some(req.label),
                         line: req.pattern,
                         ..Default::default()
-                    },
+                    }),
+                    shell: None,
                 })
             })
         }

@@ -625,3 +625,50 @@ fn mcp_pushes_rule_firings_and_finished_commands() {
         mcp.notes
     );
 }
+
+/// `wait_for` on a shell state: `prompt` answers at once at a prompt; `finished` answers
+/// when the running command ends, with its status; with `after` (the `cursor` `send`
+/// returned) a command that already ended still answers; the CLI's `--state` too.
+#[test]
+fn mcp_wait_for_a_shell_state() {
+    let server = TmuxServer::new();
+    let _d = Daemon::start(&server, "", &[]);
+    let pane = integrated_bash(&server);
+    let (mut mcp, _) = Mcp::start(&server, &[], &[]);
+    run_when_integrated(&mut mcp, &pane, "true");
+    let at = mcp.ok("wait_for", json!({"pane": pane, "state": "prompt", "timeout_ms": 5000}));
+    assert_eq!(at["shell"]["state"], "prompt", "{at}");
+    assert!(at.get("match").is_none(), "{at}");
+
+    let sent = mcp.ok("send", json!({"pane": pane, "text": "sleep 1; (exit 3)", "enter": true}));
+    let t = Instant::now();
+    let done = mcp.ok("wait_for", json!({"pane": pane, "state": "finished", "timeout_ms": 10000}));
+    assert!(t.elapsed() >= Duration::from_millis(500), "answered before the command ended");
+    assert_eq!(done["shell"]["last"]["status"], 3, "{done}");
+    assert_eq!(done["shell"]["state"], "prompt", "{done}");
+
+    let sent2 = mcp.ok("send", json!({"pane": pane, "text": "(exit 5)", "enter": true}));
+    assert!(sent2["cursor"].as_u64() > sent["cursor"].as_u64(), "{sent2}");
+    std::thread::sleep(Duration::from_millis(500)); // it has ended by now
+    let (late, is_err) =
+        mcp.call("wait_for", json!({"pane": pane, "state": "finished", "timeout_ms": 300}));
+    assert!(is_err && late["error"]["code"] == "timeout", "no new command: {late}");
+    assert!(late["error"]["message"].as_str().unwrap().contains("finished no command"), "{late}");
+    let found = mcp.ok(
+        "wait_for",
+        json!({"pane": pane, "state": "finished", "after": sent2["cursor"], "timeout_ms": 300}),
+    );
+    assert_eq!(found["shell"]["last"]["status"], 5, "{found}");
+
+    let (neither, is_err) = mcp.call("wait_for", json!({"pane": pane}));
+    assert!(is_err && neither["error"]["code"] == "bad_request", "{neither}");
+
+    let o = Command::new(bin())
+        .args(["wait-for", &pane, "--state", "prompt", "-L", &server.name])
+        .env_remove("TMUX")
+        .env("XDG_STATE_HOME", server.path("state"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "prompt\n");
+}
