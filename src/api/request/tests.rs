@@ -57,6 +57,9 @@ fn per_request_properties() {
             ("send", 10_000),
             ("wait_for", 500),
             ("wait_for", 30_000),
+            ("wait_for", 600_000),
+            ("wait_for", 1000),
+            ("wait_for", 30_000),
             ("run", 600_000),
             ("run", 30_000)
         ]
