@@ -36,7 +36,7 @@ use crate::action::{ActionContext, ExecAction};
 use crate::action_tasks::Dispatcher;
 use crate::api::protocol::ShellView;
 use crate::api::protocol::{ApiError, Empty, ErrorCode, MatchView, PaneView};
-use crate::api::request::{read_window, ReadReply, ReadRequest};
+use crate::api::request::{read_window, PausedView, ReadReply, ReadRequest};
 use crate::api::request::{
     CaptureReply, CaptureRequest, CaptureView, CloseReply, CloseRequest, EventFeed, EventsRequest,
     LabelReply, LabelRequest, PaneEntryView, PanesReply, PanesRequest, ReloadReply, ReloadRequest,
@@ -660,6 +660,17 @@ impl Backend for DaemonBackend {
             let (first, gap, cut) = read_window(req.after, total, kept as u64, req.max_lines);
             // Line `total` is the ring's last; `first` is at index `kept - (total - first + 1)`.
             let skip = kept.saturating_sub((total + 1).saturating_sub(first) as usize);
+            let after = req.after.min(total);
+            let paused = p
+                .pauses
+                .iter()
+                .filter(|m| m.line + m.read_back > after || (!m.complete && m.line >= after))
+                .map(|m| PausedView {
+                    after_line: m.line,
+                    read_back: m.read_back,
+                    lost: !m.complete,
+                })
+                .collect();
             Ok(ReadReply {
                 lines: ring.lines().skip(skip).map(str::to_string).collect(),
                 first,
@@ -667,6 +678,7 @@ impl Backend for DaemonBackend {
                 gap,
                 cut,
                 partial: ring.partial().to_string(),
+                paused,
             })
         })
     }

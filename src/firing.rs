@@ -669,7 +669,12 @@ impl Engine {
         ts_ns: u64,
         out: &mut Vec<Firing>,
     ) -> CatchUp {
-        self.feed_missing(pane, captured, true, now, ts_ns, out)
+        let before = self.panes.get(&pane).map(|p| p.text.ring().total_lines());
+        let done = self.feed_missing(pane, captured, true, now, ts_ns, out);
+        if let (Some(line), Some(p)) = (before, self.panes.get_mut(&pane)) {
+            p.paused(line, done.fed as u64, done.aligned);
+        }
+        done
     }
 
     fn feed_missing(

@@ -85,6 +85,24 @@ impl StartState {
     }
 }
 
+/// Pauses remembered per pane ([`Pane::pauses`]).
+pub const KEPT_PAUSES: usize = 32;
+
+/// A time tmux paused a pane's output for ctmuxd (`%pause`: ctmuxd fell behind) and
+/// ctmuxd read what tmux dropped back from the pane's history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PauseMark {
+    /// Lines the pane had completed when it was paused: the read-back starts after it.
+    pub line: u64,
+    /// Lines read back from the history (numbered from `line + 1`): the text a person
+    /// saw, without the escapes and redraws the pane printed.
+    pub read_back: u64,
+    /// The history still held the last line ctmuxd had, so the read-back starts just
+    /// after it; false: the pane printed more than its history keeps, lines between
+    /// `line` and the read-back are lost (and some read back may repeat earlier ones).
+    pub complete: bool,
+}
+
 /// Everything ctmuxd knows of one pane.
 #[derive(Debug)]
 pub struct Pane {
@@ -101,6 +119,10 @@ pub struct Pane {
     pub matches: u64,
     /// Its shell's state, from shell-integration marks.
     pub shell: Shell,
+    /// The last [`KEPT_PAUSES`] times tmux paused its output for ctmuxd and the lines
+    /// dropped meanwhile were read back from tmux's history, oldest first: `read`
+    /// reports those after its cursor.
+    pub pauses: VecDeque<PauseMark>,
     /// The control connection (by its attached session) whose `%output` for this pane is
     /// matched: a pane in a window linked into two watched sessions is reported on both
     /// connections, and only the first one feeds it.
@@ -117,8 +139,19 @@ impl Pane {
             text: PaneWatch::new(matcher, ring_lines),
             matches: 0,
             shell: Shell::default(),
+            pauses: VecDeque::new(),
             feeder: None,
         }
+    }
+
+    /// Notes that tmux paused the pane's output when it had completed `line` lines, and
+    /// that `read_back` lines were then read back from its history (`complete`: from
+    /// just after the last line ctmuxd had, so nothing was lost).
+    pub fn paused(&mut self, line: u64, read_back: u64, complete: bool) {
+        if self.pauses.len() == KEPT_PAUSES {
+            self.pauses.pop_front();
+        }
+        self.pauses.push_back(PauseMark { line, read_back, complete });
     }
 
     /// Whether its process still runs as far as ctmuxd knows (an exit being handled

@@ -635,6 +635,24 @@ impl CtmuxdMcp {
                 budget.max_lines, budget.max_bytes
             ));
         }
+        for p in &reply.paused {
+            notes.push(if p.lost {
+                format!(
+                    "tmux paused this pane's output after line {} (ctmuxd fell behind) and \
+                     it printed more than tmux's history holds meanwhile: lines after {} are \
+                     lost; the {} line(s) that follow were read back from the history and \
+                     may repeat some seen before",
+                    p.after_line, p.after_line, p.read_back
+                )
+            } else {
+                format!(
+                    "tmux paused this pane's output after line {} (ctmuxd fell behind); the \
+                     {} line(s) after it were read back from tmux's history, none lost \
+                     (their text as shown, without escapes or redraws)",
+                    p.after_line, p.read_back
+                )
+            });
+        }
         if fitted.cut_line_start {
             notes.push("the first line shown was cut short: only its end is kept".into());
         }
@@ -648,6 +666,7 @@ impl CtmuxdMcp {
             "cut": cut,
             "collapsed": fitted.collapsed,
             "partial": reply.partial,
+            "paused": reply.paused,
             "truncated": (!notes.is_empty()).then(|| notes.join("; ")),
         }))
     }
@@ -784,7 +803,8 @@ impl CtmuxdMcp {
     /// New output of a pane since `cursor` (the `cursor` the previous `read` returned;
     /// omit it the first time): complete lines, escapes stripped, oldest first, never one
     /// twice and none skipped; progress-bar redraws collapse into the bar's last state and
-    /// repeats into a count (`collapsed`); `gap` counts lines lost before they were read, `cut` lines
+    /// repeats into a count (`collapsed`); `paused` lists times tmux paused the pane for
+    /// ctmuxd (`lost`: lines missing there); `gap` counts lines lost before they were read, `cut` lines
     /// left out by the budget (newest kept), `partial` is the line being written (a
     /// prompt), returned again once complete. Pass the returned `cursor` next time.
     #[tool(annotations(read_only_hint = true))]

@@ -672,3 +672,77 @@ fn mcp_wait_for_a_shell_state() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(String::from_utf8_lossy(&o.stdout), "prompt\n");
 }
+
+/// `read` reports a gap when tmux paused the pane: the daemon is stopped, tmux is told to
+/// pause both panes for it (as `pause-after` does when it falls behind) and they print
+/// while paused. Once it runs again, the pane whose history kept everything reads on with
+/// no line lost or repeated, `paused` saying the lines were read back; the pane with a
+/// 5-line history says lines were lost.
+#[test]
+fn mcp_read_reports_a_pause() {
+    let server = TmuxServer::new();
+    server.tmux_ok(&["set-option", "-g", "history-limit", "50000"]);
+    let mut d = Daemon::start(&server, "", &[]);
+    let kept = server.spawn("exec sh");
+    server.tmux_ok(&["set-option", "-g", "history-limit", "5"]);
+    let short = server.spawn("exec sh");
+    let (mut mcp, _) = Mcp::start(&server, &[], &[]);
+    let mut cursors = Vec::new();
+    for (i, p) in [&kept, &short].into_iter().enumerate() {
+        let text = format!("echo before-{i}");
+        let expect = format!("^before-{i}$");
+        mcp.ok("send", json!({"pane": p, "text": text, "enter": true, "expect": expect}));
+        cursors.push(mcp.ok("read", json!({"pane": p}))["cursor"].as_u64().unwrap());
+    }
+    let clients = server.tmux_ok(&["list-clients", "-F", "#{client_name} #{client_control_mode}"]);
+    let daemon_client = clients
+        .lines()
+        .find_map(|l| l.strip_suffix(" 1"))
+        .unwrap_or_else(|| panic!("no control client: {clients}"))
+        .to_string();
+    crate::harness::signal(d.child.id(), libc::SIGSTOP);
+    for p in [&kept, &short] {
+        server.tmux_ok(&["refresh-client", "-t", &daemon_client, "-A", &format!("{p}:pause")]);
+        server.tmux_ok(&["send-keys", "-t", p, "-l", "seq 1 200 | sed s/^/paused-/"]);
+        server.tmux_ok(&["send-keys", "-t", p, "Enter"]);
+    }
+    let end = Instant::now() + Duration::from_secs(10);
+    for p in [&kept, &short] {
+        while !server.tmux_ok(&["capture-pane", "-p", "-t", p]).contains("paused-200") {
+            assert!(Instant::now() < end, "the panes did not print");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    crate::harness::signal(d.child.id(), libc::SIGCONT);
+    assert!(
+        d.wait_until(Duration::from_secs(10), |e| {
+            e.iter().filter(|e| e["event"] == "catch-up").count() >= 2
+        }),
+        "no catch-up: {:?}",
+        d.events()
+    );
+    mcp.ok("send", json!({"pane": kept, "text": "echo after-0", "enter": true, "expect": "^after-0$"}));
+
+    let r = mcp.ok("read", json!({"pane": kept, "cursor": cursors[0], "max_lines": 1000}));
+    let lines = strings(&r["lines"]);
+    let paused: Vec<&String> = lines.iter().filter(|l| l.starts_with("paused-")).collect();
+    assert_eq!(paused.len(), 200, "every line printed while paused, once: {r}");
+    assert_eq!(paused[0], "paused-1");
+    assert_eq!(lines.iter().filter(|l| *l == "before-0").count(), 0, "nothing repeated: {r}");
+    assert!(lines.iter().any(|l| l == "after-0"), "{r}");
+    assert_eq!(r["paused"].as_array().map(Vec::len), Some(1), "{r}");
+    assert_eq!(r["paused"][0]["lost"], false, "{r}");
+    assert_eq!(r["paused"][0]["after_line"].as_u64(), Some(cursors[0]), "{r}");
+    assert!(r["paused"][0]["read_back"].as_u64().unwrap() >= 200, "{r}");
+    assert!(r["truncated"].as_str().unwrap().contains("none lost"), "{r}");
+    // Read on past it: no more talk of the pause.
+    let on = mcp.ok("read", json!({"pane": kept, "cursor": r["cursor"]}));
+    assert!(on["paused"].as_array().unwrap().is_empty(), "{on}");
+
+    let r = mcp.ok("read", json!({"pane": short, "cursor": cursors[1], "max_lines": 1000}));
+    assert_eq!(r["paused"][0]["lost"], true, "{r}");
+    assert!(r["truncated"].as_str().unwrap().contains("are lost"), "{r}");
+    let lines = strings(&r["lines"]);
+    assert!(lines.iter().any(|l| l == "paused-200"), "{r}");
+    assert!(!lines.iter().any(|l| l == "paused-1"), "a 5-line history cannot hold it: {r}");
+}
