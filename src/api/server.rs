@@ -11,6 +11,8 @@
 //! time, in order, so a client flooding requests only fills its own socket buffer (the
 //! kernel's bound) and cannot starve the daemon. `subscribe` and `events` turn the
 //! connection into a stream until the client closes it (EOF on its side is the signal).
+//! A `wait_for` is dropped, its waiter with it, as soon as its client closes the
+//! connection (an MCP client cancelled it); other requests run to their end.
 //!
 //! Limits: at most [`MAX_CONNECTIONS`] connections are served at once. While they are all
 //! taken, [`RESERVED_CONNECTIONS`] more are accepted for the CLI's own `status` and `stop`:
