@@ -32,9 +32,8 @@ fn ok(out: std::process::Output, what: &str) -> String {
 
 /// `p50 / p99` of samples in ms.
 fn quantiles(samples: &Value) -> (f64, f64) {
-    let mut v: Vec<f64> = samples.as_array().map_or(vec![], |a| {
-        a.iter().filter_map(Value::as_f64).collect()
-    });
+    let mut v: Vec<f64> =
+        samples.as_array().map_or(vec![], |a| a.iter().filter_map(Value::as_f64).collect());
     v.sort_by(f64::total_cmp);
     (pct(&v, 0.5), pct(&v, 0.99))
 }
@@ -95,7 +94,17 @@ fn main() {
     let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
     assert!(made.success(), "mkfifo failed");
     let print_pane = server
-        .tmux(&["new-window", "-d", "-t", "bench", "-P", "-F", "#{pane_id}", "cat", &fifo.to_string_lossy()])
+        .tmux(&[
+            "new-window",
+            "-d",
+            "-t",
+            "bench",
+            "-P",
+            "-F",
+            "#{pane_id}",
+            "cat",
+            &fifo.to_string_lossy(),
+        ])
         .trim()
         .to_string();
 
@@ -132,9 +141,7 @@ fn main() {
         format!("{p50:.2} / {p99:.2}")
     });
     row("wait_for: marker not seen within 3 s", &|v| format!("{}", v["wait_missed"]));
-    row("marker + 5,000 lines: seen", &|v| {
-        format!("{} of {}", v["flood_hits"], v["flood_tries"])
-    });
+    row("marker + 5,000 lines: seen", &|v| format!("{} of {}", v["flood_hits"], v["flood_tries"]));
     row(&format!("run `true` round trip p50 / p99 (ms, n={n})"), &|v| {
         let (p50, p99) = quantiles(&v["run_ms"]);
         format!("{p50:.2} / {p99:.2}")

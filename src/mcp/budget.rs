@@ -96,9 +96,10 @@ fn is_bar_char(c: char) -> bool {
 /// when it does not look like progress (no `%`, no `N/M`, no run of 3 bar glyphs), so
 /// log lines that differ only in a number (`request 1 served`) never collapse.
 fn progress_shape(line: &str) -> Option<String> {
-    let has_fraction = line.as_bytes().windows(3).any(|w| {
-        w[0].is_ascii_digit() && w[1] == b'/' && w[2].is_ascii_digit()
-    });
+    let has_fraction = line
+        .as_bytes()
+        .windows(3)
+        .any(|w| w[0].is_ascii_digit() && w[1] == b'/' && w[2].is_ascii_digit());
     let mut glyph_run = 0;
     let mut has_bar = false;
     for c in line.chars() {

@@ -23,8 +23,7 @@ use std::sync::{Arc, Mutex};
 #[allow(deprecated)]
 use rmcp::model::SetLevelRequestParams;
 use rmcp::model::{
-    ExperimentalCapabilities, Implementation, JsonObject, ServerCapabilities,
-    ServerConfig,
+    ExperimentalCapabilities, Implementation, JsonObject, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{tool_handler, RoleServer, ServerHandler, ServiceExt};

@@ -141,8 +141,10 @@ pub async fn run(p: Push) {
                 if p.channel {
                     let params = serde_json::json!({"content": message, "meta": channel_meta(rec)});
                     let note = CustomNotification::new(CHANNEL_METHOD, Some(params));
-                    let sent =
-                        p.peer.send_notification(ServerNotification::CustomNotification(note)).await;
+                    let sent = p
+                        .peer
+                        .send_notification(ServerNotification::CustomNotification(note))
+                        .await;
                     if sent.is_err() {
                         return;
                     }

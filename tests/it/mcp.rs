@@ -504,7 +504,8 @@ fn mcp_read_collapses_progress_bar_redraws() {
     let pane = server.spawn("exec sh");
     let (mut mcp, _) = Mcp::start(&server, &[], &[]);
     let c0 = mcp.ok("read", json!({"pane": pane}))["cursor"].as_u64().unwrap();
-    let script = "i=0; while [ $i -lt 50 ]; do i=$((i+1)); printf '\\rcr-bar %d%%' $((i*2)); done; \
+    let script =
+        "i=0; while [ $i -lt 50 ]; do i=$((i+1)); printf '\\rcr-bar %d%%' $((i*2)); done; \
                   echo; echo up-bar 0% [====]; i=0; while [ $i -lt 50 ]; do i=$((i+1)); \
                   printf '\\033[1A\\033[2Kup-bar %d%% [%s]\\n' $((i*2)) ====; done; echo the-end";
     mcp.ok("send", json!({"pane": pane, "text": script, "enter": true, "expect": "^the-end$"}));
@@ -577,7 +578,8 @@ impl Mcp {
 #[test]
 fn mcp_pushes_rule_firings_and_finished_commands() {
     let server = TmuxServer::new();
-    let rules = "[[rule]]\nname = \"deployed\"\npattern = '^deployed (?P<v>v\\d+)$'\nactions = [\"log\"]\n";
+    let rules =
+        "[[rule]]\nname = \"deployed\"\npattern = '^deployed (?P<v>v\\d+)$'\nactions = [\"log\"]\n";
     let _d = Daemon::start(&server, rules, &[]);
     let pane = integrated_bash(&server);
     let (mut mcp, init) = Mcp::start(&server, &["--claude-channel"], &[]);
@@ -588,7 +590,9 @@ fn mcp_pushes_rule_firings_and_finished_commands() {
     assert_eq!(ran["status"], 1, "{ran}");
     let within = Duration::from_secs(10);
     let fired = mcp
-        .notification("notifications/message", within, |n| n["params"]["data"]["rule"] == "deployed")
+        .notification("notifications/message", within, |n| {
+            n["params"]["data"]["rule"] == "deployed"
+        })
         .unwrap_or_else(|| panic!("no log message for the firing: {:?}", mcp.notes));
     assert_eq!(fired["params"]["level"], "notice", "{fired}");
     assert_eq!(fired["params"]["logger"], "ctmuxd", "{fired}");
@@ -597,7 +601,9 @@ fn mcp_pushes_rule_firings_and_finished_commands() {
     let message = fired["params"]["data"]["message"].as_str().unwrap();
     assert!(message.starts_with("rule `deployed` fired in pane"), "{message}");
     let done = mcp
-        .notification("notifications/message", within, |n| n["params"]["data"]["event"] == "command")
+        .notification("notifications/message", within, |n| {
+            n["params"]["data"]["event"] == "command"
+        })
         .unwrap_or_else(|| panic!("no log message for the command: {:?}", mcp.notes));
     assert_eq!(done["params"]["level"], "warning", "{done}");
     assert_eq!(done["params"]["data"]["status"], 1, "{done}");
@@ -620,7 +626,8 @@ fn mcp_pushes_rule_firings_and_finished_commands() {
     assert_eq!(failed.as_ref().map(|n| n["params"]["data"]["status"].clone()), Some(json!(3)));
     assert!(
         !mcp.notes.iter().any(|n| n["method"] == "notifications/message"
-            && (n["params"]["data"]["line"] == "deployed v8" || n["params"]["data"]["status"] == 0)),
+            && (n["params"]["data"]["line"] == "deployed v8"
+                || n["params"]["data"]["status"] == 0)),
         "pushed below the level set: {:?}",
         mcp.notes
     );
@@ -721,7 +728,10 @@ fn mcp_read_reports_a_pause() {
         "no catch-up: {:?}",
         d.events()
     );
-    mcp.ok("send", json!({"pane": kept, "text": "echo after-0", "enter": true, "expect": "^after-0$"}));
+    mcp.ok(
+        "send",
+        json!({"pane": kept, "text": "echo after-0", "enter": true, "expect": "^after-0$"}),
+    );
 
     let r = mcp.ok("read", json!({"pane": kept, "cursor": cursors[0], "max_lines": 1000}));
     let lines = strings(&r["lines"]);
