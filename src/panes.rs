@@ -532,7 +532,7 @@ mod tests {
     fn shell_waits_answer_at_a_prompt_and_when_a_command_counts_finished() {
         let mut sh = Shell::default();
         let now = Instant::now();
-        let mut changes = sh.changes.subscribe();
+        let changes = sh.changes.subscribe();
         assert!(!sh.answers(ShellWait::Prompt), "no mark yet");
         sh.on_mark(ShellMark::PromptStart, 4, "$ ", now, 10);
         assert!(changes.has_changed().unwrap(), "a mark wakes the waits");
