@@ -118,8 +118,10 @@ fn instructions(server: &str, policy: &Policy, started: Option<&str>) -> String 
         "ctmuxd watches the panes of tmux server `{server}` as they print (no polling). Find \
          panes with `panes`; run a command in a shell pane with `send` (text, enter: true, \
          expect: a regex for the end of its output); follow output with `read` (pass back \
-         its cursor) or `wait_for`; see the screen with `capture`; `events` lists rule \
-         firings and pane exits. Scope: {}.",
+         its cursor) or `wait_for` (a pattern, or a shell `state`: prompt, finished); in \
+         shells with `ctmuxd shell-init`, `run` answers a command's status and output; see \
+         the screen with `capture`; `events` lists rule firings and pane exits, and rule \
+         firings and finished commands are also pushed as log messages. Scope: {}.",
         policy.describe()
     );
     if policy.read_only {

@@ -749,6 +749,15 @@ fn mcp_read_reports_a_pause() {
     let on = mcp.ok("read", json!({"pane": kept, "cursor": r["cursor"]}));
     assert!(on["paused"].as_array().unwrap().is_empty(), "{on}");
 
+    // `ctmuxd read` says so on stderr.
+    let o = Command::new(bin())
+        .args(["read", &kept, "--after", &cursors[0].to_string(), "-L", &server.name])
+        .env_remove("TMUX")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && err.contains("tmux paused this pane after line"), "{err}");
+
     let r = mcp.ok("read", json!({"pane": short, "cursor": cursors[1], "max_lines": 1000}));
     assert_eq!(r["paused"][0]["lost"], true, "{r}");
     assert!(r["truncated"].as_str().unwrap().contains("are lost"), "{r}");
