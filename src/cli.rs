@@ -147,7 +147,8 @@ pub enum Command {
         arguments `mcp -L work` (see README, \"For AI agents\").\n\nExamples:\n  \
         ctmuxd mcp -L work\n  \
         ctmuxd mcp -L work --read-only\n  \
-        ctmuxd mcp -L work --scope 'agent-*'")]
+        ctmuxd mcp -L work --scope 'agent-*'\n  \
+        ctmuxd mcp -L work --claude-channel")]
     Mcp {
         /// Which tmux server.
         #[command(flatten)]
