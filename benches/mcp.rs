@@ -130,7 +130,11 @@ fn main() {
         .into_iter()
         .filter(|(_, v)| v.get("wait_ms").is_some())
         .collect();
-    println!("\nctmuxd mcp beside libtmux-mcp, MCP Python SDK over stdio, same tmux server");
+    if sides.len() == 2 {
+        println!("\nctmuxd mcp beside libtmux-mcp, MCP Python SDK over stdio, same tmux server");
+    } else {
+        println!("\nctmuxd mcp alone (libtmux-mcp not installed), MCP Python SDK over stdio");
+    }
     println!("{:<44} {:>22} {:>22}", "measure", sides[0].0, sides.get(1).map_or("", |s| s.0));
     let row = |name: &str, f: &dyn Fn(&Value) -> String| {
         let cells: Vec<String> = sides.iter().map(|(_, v)| f(v)).collect();
