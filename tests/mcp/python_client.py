@@ -9,6 +9,7 @@ matching `^py-\d+$` (its firing is checked to arrive as a pushed log message). E
 """
 
 import asyncio
+import importlib.metadata
 import json
 import os
 import sys
@@ -29,6 +30,23 @@ def structured(result):
     text = json.loads(result.content[0].text)
     assert text == content, (text, content)
     return content
+
+
+def sdk_major():
+    """The installed MCP SDK's major version."""
+    return int(importlib.metadata.version("mcp").split(".")[0])
+
+
+async def until_no_waiters(binary, socket):
+    """Waits up to 3 s for the daemon to report no run-time waiter (`ctmuxd status`)."""
+    for _ in range(60):
+        proc = await asyncio.create_subprocess_exec(
+            binary, "status", "-L", socket, "--json", stdout=asyncio.subprocess.PIPE)
+        out, _ = await proc.communicate()
+        if json.loads(out)["waiters"] == 0:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the abandoned wait_for's waiter is still in the daemon")
 
 
 async def main(binary, socket, pane):
@@ -81,6 +99,20 @@ async def main(binary, socket, pane):
             assert waited["match"]["captures"]["n"] == "23", waited
             screen = structured(await session.call_tool("capture", {"pane": pane}))
             assert "py-23" in screen["lines"], screen
+            # SDK 2.x cancels a call it abandons (its read timeout) with
+            # `notifications/cancelled`: the daemon's waiter goes at once, not in 20 s.
+            # (1.x only stops waiting, sending nothing.)
+            if sdk_major() >= 2:
+                try:
+                    await session.call_tool(
+                        "wait_for", {"pane": pane, "pattern": "^never$", "timeout_ms": 20000},
+                        read_timeout_seconds=0.5)
+                    raise AssertionError("a wait for a line never printed returned")
+                except AssertionError:
+                    raise
+                except Exception:
+                    pass
+                await until_no_waiters(binary, socket)
     print("python mcp client: ok")
 
 
