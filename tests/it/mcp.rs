@@ -394,8 +394,10 @@ fn mcp_starts_a_daemon_when_none_runs() {
 }
 
 /// A client no one here wrote: the official MCP Python SDK drives the server
-/// (tests/mcp/python_client.py). Skipped, saying why, when `python3 -c 'import mcp'`
-/// fails (`.ci/run` installs it with `pip install mcp` when it can).
+/// (tests/mcp/python_client.py: tools, progress, a rule firing pushed to its
+/// `logging_callback`, a call it abandons cancelled in the daemon too). Skipped, saying
+/// why, when `python3 -c 'import mcp'` fails (`.ci/run` installs it with `pip install mcp`
+/// when it can).
 #[test]
 fn mcp_python_sdk_client() {
     let have = Command::new("python3")
