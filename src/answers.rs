@@ -36,22 +36,22 @@ use crate::action::{ActionContext, ExecAction};
 use crate::action_tasks::Dispatcher;
 use crate::api::protocol::ShellView;
 use crate::api::protocol::{ApiError, Empty, ErrorCode, MatchView, PaneView};
-use crate::api::request::{read_window, ReadReply, ReadRequest};
+use crate::api::request::{read_window, PausedView, ReadReply, ReadRequest};
 use crate::api::request::{
     CaptureReply, CaptureRequest, CaptureView, CloseReply, CloseRequest, EventFeed, EventsRequest,
     LabelReply, LabelRequest, PaneEntryView, PanesReply, PanesRequest, ReloadReply, ReloadRequest,
     RuleView, RulesReply, RulesRequest, SendReply, SendRequest, SpawnReply, SpawnRequest,
     StatusReply, StatusRequest, StatusView, StopRequest, SubscribeRequest, WaitReply, WaitRequest,
 };
-use crate::api::request::{RunReply, RunRequest};
+use crate::api::request::{RunReply, RunRequest, WaitState};
 use crate::api::request::{DEFAULT_IDLE_MS, DEFAULT_PROMPT};
 use crate::api::{Backend, BackendFuture, Subscription};
 use crate::eventlog::{DaemonEvent, MatchEvent, Origin, Record};
 use crate::firing::RunRefusal;
 use crate::firing::{DynamicMatch, DynamicPattern, DynamicSink};
 use crate::pane_lifecycle;
-use crate::panes::RunCapture;
 use crate::panes::StartState;
+use crate::panes::{RunCapture, ShellWait};
 use crate::tmux::control::ReplyHook;
 use crate::tmux::labelled::{self, glob_match, OpsError, PaneRecord};
 use crate::tmux::version::TmuxVersion;
@@ -290,6 +290,40 @@ async fn until_echoed(mut rx: watch::Receiver<Progress>) {
             _ = tokio::time::sleep(ECHO_QUIET) => return,
             changed = rx.changed() => if changed.is_err() { return },
         }
+    }
+}
+
+/// A `wait_for` on a pane's shell state: looked at now and at each mark its shell sends,
+/// until it answers (the server's time bound drops it otherwise).
+async fn wait_shell(
+    dispatcher: &Dispatcher,
+    pane: PaneId,
+    state: WaitState,
+    after: Option<u64>,
+) -> Result<WaitReply, ApiError> {
+    let gone = || ApiError::not_found(format!("pane {pane} is gone"));
+    let (wait, mut changes) = {
+        let engine = dispatcher.engine.lock().expect("engine");
+        let shell = &engine.pane(pane).ok_or_else(gone)?.shell;
+        let wait = match state {
+            WaitState::Prompt => ShellWait::Prompt,
+            WaitState::Finished => ShellWait::Finished {
+                after_line: after,
+                known: shell.last.as_ref().map(|l| l.ended_ns),
+            },
+        };
+        (wait, shell.changes.subscribe())
+    };
+    loop {
+        {
+            let engine = dispatcher.engine.lock().expect("engine");
+            let shell = &engine.pane(pane).ok_or_else(gone)?.shell;
+            if shell.answers(wait) {
+                return Ok(WaitReply { matched: None, shell: ShellView::of(shell) });
+            }
+        }
+        // Marked as seen under the lock above; a mark since then wakes this at once.
+        changes.changed().await.map_err(|_| gone())?;
     }
 }
 
@@ -626,6 +660,17 @@ impl Backend for DaemonBackend {
             let (first, gap, cut) = read_window(req.after, total, kept as u64, req.max_lines);
             // Line `total` is the ring's last; `first` is at index `kept - (total - first + 1)`.
             let skip = kept.saturating_sub((total + 1).saturating_sub(first) as usize);
+            let after = req.after.min(total);
+            let paused = p
+                .pauses
+                .iter()
+                .filter(|m| m.line + m.read_back > after || (!m.complete && m.line >= after))
+                .map(|m| PausedView {
+                    after_line: m.line,
+                    read_back: m.read_back,
+                    lost: !m.complete,
+                })
+                .collect();
             Ok(ReadReply {
                 lines: ring.lines().skip(skip).map(str::to_string).collect(),
                 first,
@@ -633,6 +678,7 @@ impl Backend for DaemonBackend {
                 gap,
                 cut,
                 partial: ring.partial().to_string(),
+                paused,
             })
         })
     }
@@ -640,6 +686,9 @@ impl Backend for DaemonBackend {
     fn wait_for(&self, req: WaitRequest) -> BackendFuture<'_, WaitReply> {
         Box::pin(async move {
             let pane = self.resolve(&req.label).await?;
+            if let Some(state) = req.state {
+                return wait_shell(&self.dispatcher, pane, state, req.after).await;
+            }
             let (tx, rx) = oneshot::channel();
             // Compiled before the engine is locked: the output path never waits for it.
             let waiter = Waiter::compile(DynamicPattern {
@@ -662,10 +711,10 @@ impl Backend for DaemonBackend {
                 (PatternGuard { dispatcher: self.dispatcher.clone(), id, keep: false }, found)
             };
             if let Some(m) = found {
-                return Ok(WaitReply { matched: match_view(m) });
+                return Ok(WaitReply { matched: Some(match_view(m)), shell: None });
             }
             rx.await
-                .map(|m| WaitReply { matched: match_view(m) })
+                .map(|m| WaitReply { matched: Some(match_view(m)), shell: None })
                 .map_err(|_| ApiError::internal("the pane went away while waiting"))
         })
     }
@@ -850,6 +899,7 @@ impl Backend for DaemonBackend {
                 sessions,
                 panes: engine.panes().len(),
                 rules: engine.rules().rules.len(),
+                waiters: engine.waiters_len(),
                 uptime_s: self.started.elapsed().as_secs(),
                 events_path: self.dispatcher.log().path().to_path_buf(),
                 mode: self.dispatcher.mode().into(),
@@ -890,14 +940,14 @@ impl Backend for DaemonBackend {
             let _guard = RunGuard { dispatcher: self.dispatcher.clone(), pane, id };
             // Typed only once the shell reads input: text typed while it is still between
             // the last command's end and its prompt is echoed by the terminal and then
-            // again by the shell. Woken by each feed that carries a mark; at most 2 s
+            // again by the shell. Woken by each of its marks (`Shell::changes`); at most 2 s
             // (then typed anyway).
-            let moved = self.dispatcher.engine.lock().expect("engine").shell_moved();
+            let mut changes = {
+                let engine = self.dispatcher.engine.lock().expect("engine");
+                engine.pane(pane).map(|p| p.shell.changes.subscribe())
+            };
             let end = tokio::time::Instant::now() + Duration::from_secs(2);
-            loop {
-                let notified = moved.notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
+            while let Some(rx) = &mut changes {
                 let reading = {
                     let engine = self.dispatcher.engine.lock().expect("engine");
                     engine.pane(pane).is_none_or(|p| p.shell.reading_input())
@@ -906,7 +956,7 @@ impl Backend for DaemonBackend {
                     break;
                 }
                 tokio::select! {
-                    _ = notified => {}
+                    changed = rx.changed() => if changed.is_err() { break },
                     _ = tokio::time::sleep_until(end) => break,
                 }
             }

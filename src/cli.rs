@@ -140,14 +140,15 @@ pub enum Command {
     },
     /// Serve the Model Context Protocol on stdio, for AI agents: tools over the daemon
     ///
-    /// Tools: panes, spawn, close, label, send, wait_for, capture, read, events. Talks to
+    /// Tools: panes, spawn, close, label, send, run, wait_for, capture, read, events. Talks to
     /// the daemon of the tmux server (`-L`/`-S`), starting one when none runs. stdout is
     /// the MCP transport; logs go to stderr.
     #[command(after_help = "Register it with an MCP client as the command `ctmuxd` with the \
         arguments `mcp -L work` (see README, \"For AI agents\").\n\nExamples:\n  \
         ctmuxd mcp -L work\n  \
         ctmuxd mcp -L work --read-only\n  \
-        ctmuxd mcp -L work --scope 'agent-*'")]
+        ctmuxd mcp -L work --scope 'agent-*'\n  \
+        ctmuxd mcp -L work --claude-channel")]
     Mcp {
         /// Which tmux server.
         #[command(flatten)]
@@ -166,6 +167,11 @@ pub enum Command {
         /// default: it is most likely the agent's own.
         #[arg(long)]
         allow_self: bool,
+        /// Also push rule firings and finished commands as Claude Code channel
+        /// notifications (`notifications/claude/channel`), which Claude Code puts in the
+        /// model's context (a research preview there; see README).
+        #[arg(long)]
+        claude_channel: bool,
     },
     /// Talk to the running daemon (panes, spawn, close, send, capture, wait-for, ...).
     #[command(flatten)]

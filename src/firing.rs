@@ -189,9 +189,6 @@ pub struct Engine {
     /// Shell commands that finished since the last [`Engine::take_commands`], in order;
     /// the daemon records each (a `command` event) right after the feed that ended it.
     commands: Vec<(PaneId, FinishedCommand)>,
-    /// Woken (every waiter) after a feed that carried a shell-integration mark, so a
-    /// `run` waiting for its shell to read input needs no polling.
-    shell_moved: Arc<tokio::sync::Notify>,
 }
 
 /// How often at most the screen of a pane whose output keeps coming is looked at by
@@ -217,7 +214,6 @@ impl Engine {
             deferred: Vec::new(),
             screen_interval: SCREEN_LOOK_INTERVAL,
             commands: Vec::new(),
-            shell_moved: Arc::new(tokio::sync::Notify::new()),
             counts: vec![0; rules.rules.len()],
             rules: Arc::new(rules),
             matcher,
@@ -580,13 +576,6 @@ impl Engine {
             .collect()
     }
 
-    /// Woken after every feed that moved a pane's shell state (an integration mark):
-    /// `run` waits on it for its shell to read input. Enable the `Notified` before
-    /// looking at the state, then await it (see [`tokio::sync::Notify::notify_waiters`]).
-    pub fn shell_moved(&self) -> Arc<tokio::sync::Notify> {
-        self.shell_moved.clone()
-    }
-
     /// Starts collecting the output of the next command on `pane` for `ctmuxd run`.
     ///
     /// # Errors
@@ -680,7 +669,12 @@ impl Engine {
         ts_ns: u64,
         out: &mut Vec<Firing>,
     ) -> CatchUp {
-        self.feed_missing(pane, captured, true, now, ts_ns, out)
+        let before = self.panes.get(&pane).map(|p| p.text.ring().total_lines());
+        let done = self.feed_missing(pane, captured, true, now, ts_ns, out);
+        if let (Some(line), Some(p)) = (before, self.panes.get_mut(&pane)) {
+            p.paused(line, done.fed as u64, done.aligned);
+        }
+        done
     }
 
     fn feed_missing(
@@ -1022,7 +1016,6 @@ impl Engine {
         let before_commands = commands.len();
         let line_regions = &mut self.line_regions;
         line_regions.clear();
-        let mut marked = false;
         text.feed_events(data, screen_from, &mut matches, |e| match e {
             TextEvent::Line(line, seq) => {
                 // A line that ends where a shell with integration reads its command line is
@@ -1037,7 +1030,6 @@ impl Engine {
                 shell.on_line(line, seq);
             }
             TextEvent::Mark { mark, lines, partial } => {
-                marked = true;
                 if let Some(done) = shell.on_mark(mark, lines, partial, now, ts_ns) {
                     commands.push((pane, done));
                 }
@@ -1046,9 +1038,6 @@ impl Engine {
         if watched {
             let ring = text.ring();
             waiters.on_partial(pane, label, ring.partial(), ring.total_lines() + 1);
-        }
-        if marked {
-            self.shell_moved.notify_waiters();
         }
         if self.commands.len() > before_commands {
             let finished: Vec<FinishedCommand> =

@@ -200,7 +200,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(e) => Err(anyhow::Error::new(e).context("top")),
             }
         }
-        Some(Command::Mcp { server, read_only, scope, session, allow_self }) => {
+        Some(Command::Mcp { server, read_only, scope, session, allow_self, claude_channel }) => {
             let server = if server.socket_name.is_some() || server.socket_path.is_some() {
                 server
             } else {
@@ -215,7 +215,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 allow_self,
             };
             let exe = std::env::current_exe().context("finding the ctmuxd binary")?;
-            ctmuxd::mcp::run(ctmuxd::mcp::McpOptions { target, policy, exe })
+            ctmuxd::mcp::run(ctmuxd::mcp::McpOptions { target, policy, exe, claude_channel })
                 .await
                 .context("mcp")?;
             Ok(ExitCode::SUCCESS)

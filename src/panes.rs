@@ -25,7 +25,7 @@ use ctmuxd_text::matcher::Matcher;
 use ctmuxd_text::pane::shell::ShellMark;
 use ctmuxd_text::pane::watch::PaneWatch;
 use tmux_control_parser::{SessionId, WindowId};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 /// Where a pane is and what it is called: what tmux's pane list and the label
 /// subscription say, apart from its lifecycle.
@@ -85,6 +85,24 @@ impl StartState {
     }
 }
 
+/// Pauses remembered per pane ([`Pane::pauses`]).
+pub const KEPT_PAUSES: usize = 32;
+
+/// A time tmux paused a pane's output for ctmuxd (`%pause`: ctmuxd fell behind) and
+/// ctmuxd read what tmux dropped back from the pane's history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PauseMark {
+    /// Lines the pane had completed when it was paused: the read-back starts after it.
+    pub line: u64,
+    /// Lines read back from the history (numbered from `line + 1`): the text a person
+    /// saw, without the escapes and redraws the pane printed.
+    pub read_back: u64,
+    /// The history still held the last line ctmuxd had, so the read-back starts just
+    /// after it; false: the pane printed more than its history keeps, lines between
+    /// `line` and the read-back are lost (and some read back may repeat earlier ones).
+    pub complete: bool,
+}
+
 /// Everything ctmuxd knows of one pane.
 #[derive(Debug)]
 pub struct Pane {
@@ -101,6 +119,10 @@ pub struct Pane {
     pub matches: u64,
     /// Its shell's state, from shell-integration marks.
     pub shell: Shell,
+    /// The last [`KEPT_PAUSES`] times tmux paused its output for ctmuxd and the lines
+    /// dropped meanwhile were read back from tmux's history, oldest first: `read`
+    /// reports those after its cursor.
+    pub pauses: VecDeque<PauseMark>,
     /// The control connection (by its attached session) whose `%output` for this pane is
     /// matched: a pane in a window linked into two watched sessions is reported on both
     /// connections, and only the first one feeds it.
@@ -117,8 +139,19 @@ impl Pane {
             text: PaneWatch::new(matcher, ring_lines),
             matches: 0,
             shell: Shell::default(),
+            pauses: VecDeque::new(),
             feeder: None,
         }
+    }
+
+    /// Notes that tmux paused the pane's output when it had completed `line` lines, and
+    /// that `read_back` lines were then read back from its history (`complete`: from
+    /// just after the last line ctmuxd had, so nothing was lost).
+    pub fn paused(&mut self, line: u64, read_back: u64, complete: bool) {
+        if self.pauses.len() == KEPT_PAUSES {
+            self.pauses.pop_front();
+        }
+        self.pauses.push_back(PauseMark { line, read_back, complete });
     }
 
     /// Whether its process still runs as far as ctmuxd knows (an exit being handled
@@ -209,6 +242,10 @@ pub struct Shell {
     reading: bool,
     /// The command line as the pane showed it, from the `B` on (see [`TypedLine`]).
     typed: TypedLine,
+    /// Counts the marks followed: a `wait_for` on the shell's state (API `state`)
+    /// subscribes and looks again at each change. Never blocks (a `watch` keeps the last
+    /// value); receivers see the change once the engine's lock is released.
+    pub changes: watch::Sender<u64>,
 }
 
 /// The command line a shell's line editor showed between its `B` and `C` marks: the
@@ -266,6 +303,23 @@ impl TypedLine {
     }
 }
 
+/// What a `wait_for` on a shell's state waits for ([`Shell::answers`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShellWait {
+    /// The shell at its prompt (now, or when the running command ends).
+    Prompt,
+    /// A command finished: one whose last output line is after line `after_line` when
+    /// given (so a command that ended before the wait came still answers), else one
+    /// other than the command that had finished last when the wait began (`known`: its
+    /// end, ns since the epoch).
+    Finished {
+        /// Only commands ending after this line count (a `read` cursor).
+        after_line: Option<u64>,
+        /// The end of the last finished command when the wait began.
+        known: Option<u64>,
+    },
+}
+
 impl Shell {
     /// Follows one mark. `lines` is how many lines the pane had completed before it and
     /// `partial` the line being written then (see `TextEvent::Mark`). Returns the
@@ -279,6 +333,7 @@ impl Shell {
         now_ns: u64,
     ) -> Option<FinishedCommand> {
         self.integrated = true;
+        self.changes.send_modify(|n| *n += 1);
         match mark {
             ShellMark::InputStart => {
                 self.marks_input = true;
@@ -348,6 +403,20 @@ impl Shell {
             }
         }
         None
+    }
+
+    /// Whether `wait` is answered now: at a prompt, or a command that counts finished
+    /// (it is then [`Shell::last`]).
+    pub fn answers(&self, wait: ShellWait) -> bool {
+        match wait {
+            ShellWait::Prompt => self.state == ShellState::Prompt,
+            ShellWait::Finished { after_line: Some(after), .. } => {
+                self.last.as_ref().is_some_and(|l| l.lines.1 > after)
+            }
+            ShellWait::Finished { after_line: None, known } => {
+                self.last.as_ref().is_some_and(|l| Some(l.ended_ns) != known)
+            }
+        }
     }
 
     /// Whether the shell is reading a command line now: text typed now goes to its line
@@ -525,6 +594,34 @@ impl RunCapture {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn shell_waits_answer_at_a_prompt_and_when_a_command_counts_finished() {
+        let mut sh = Shell::default();
+        let now = Instant::now();
+        let changes = sh.changes.subscribe();
+        assert!(!sh.answers(ShellWait::Prompt), "no mark yet");
+        sh.on_mark(ShellMark::PromptStart, 4, "$ ", now, 10);
+        assert!(changes.has_changed().unwrap(), "a mark wakes the waits");
+        assert!(sh.answers(ShellWait::Prompt));
+        let next = ShellWait::Finished { after_line: None, known: None };
+        assert!(!sh.answers(next), "nothing finished yet");
+        sh.on_mark(ShellMark::OutputStart, 5, "", now, 20);
+        assert!(!sh.answers(ShellWait::Prompt), "running");
+        sh.on_mark(ShellMark::Finished(Some(2)), 8, "", now, 30);
+        assert!(sh.answers(ShellWait::Prompt) && sh.answers(next));
+        assert_eq!(sh.last.as_ref().unwrap().status, Some(2));
+        // Begun after that command ended: only the next one answers.
+        let later = ShellWait::Finished { after_line: None, known: Some(30) };
+        assert!(!sh.answers(later));
+        // By line: the command's output (lines 6..=8) ended after line 4, not after 8.
+        assert!(sh.answers(ShellWait::Finished { after_line: Some(4), known: Some(30) }));
+        assert!(!sh.answers(ShellWait::Finished { after_line: Some(8), known: None }));
+        sh.on_mark(ShellMark::OutputStart, 9, "", now, 40);
+        sh.on_mark(ShellMark::Finished(Some(0)), 9, "", now, 50);
+        assert!(sh.answers(later), "another command finished");
+        assert!(sh.answers(ShellWait::Finished { after_line: Some(8), known: None }));
+    }
 
     #[test]
     fn a_shell_reads_input_from_its_input_mark_until_a_command_starts() {

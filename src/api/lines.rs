@@ -78,6 +78,24 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         }
     }
 
+    /// Resolves once the peer has closed its side, keeping whatever it sent meanwhile for
+    /// [`LineReader::next`] (pipelined requests stay queued). Once more than `max` bytes
+    /// wait unread it stops reading and never resolves: the kernel's buffer holds the
+    /// rest. Cancel-safe like `next`. Lets the server drop a pending `wait_for` whose
+    /// client went away at once, not at its timeout.
+    pub(crate) async fn closed(&mut self) {
+        while !self.eof && self.buf.len() <= self.max {
+            self.buf.reserve(8 * 1024);
+            match self.rd.read_buf(&mut self.buf).await {
+                Ok(0) | Err(_) => self.eof = true,
+                Ok(_) => {}
+            }
+        }
+        if !self.eof {
+            std::future::pending::<()>().await;
+        }
+    }
+
     /// Reads and drops whatever arrives (a streaming connection ignores further input);
     /// false once the peer closed its side or the read failed.
     pub(crate) async fn discard(&mut self) -> bool {
@@ -118,6 +136,22 @@ mod tests {
         );
         assert_eq!(got[2], Incoming::Bad("line is not UTF-8".into()));
         assert_eq!(got[3], Incoming::Line("last".into()));
+    }
+
+    #[tokio::test]
+    async fn closed_keeps_pipelined_lines_and_resolves_at_eof() {
+        let (client, mut server) = tokio::io::duplex(64);
+        let mut r = LineReader::new(client, 64);
+        use tokio::io::AsyncWriteExt;
+        server.write_all(b"one\ntw").await.unwrap();
+        let pending = tokio::time::timeout(std::time::Duration::from_millis(50), r.closed());
+        assert!(pending.await.is_err(), "open: closed() pends");
+        server.write_all(b"o\n").await.unwrap();
+        drop(server);
+        r.closed().await;
+        assert_eq!(r.next().await.unwrap(), Incoming::Line("one".into()));
+        assert_eq!(r.next().await.unwrap(), Incoming::Line("two".into()));
+        assert_eq!(r.next().await.unwrap(), Incoming::Eof);
     }
 
     #[tokio::test]

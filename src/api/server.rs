@@ -11,6 +11,8 @@
 //! time, in order, so a client flooding requests only fills its own socket buffer (the
 //! kernel's bound) and cannot starve the daemon. `subscribe` and `events` turn the
 //! connection into a stream until the client closes it (EOF on its side is the signal).
+//! A `wait_for` is dropped, its waiter with it, as soon as its client closes the
+//! connection (an MCP client cancelled it); other requests run to their end.
 //!
 //! Limits: at most [`MAX_CONNECTIONS`] connections are served at once. While they are all
 //! taken, [`RESERVED_CONNECTIONS`] more are accepted for the CLI's own `status` and `stop`:
@@ -387,11 +389,18 @@ async fn connection(stream: UnixStream, backend: Arc<dyn Backend>, token: Cancel
             Err(e) => Err(e),
             // `biased`: a request that completes together with shutdown (`stop` itself) is
             // still answered.
-            Ok(req) => tokio::select! {
-                biased;
-                r = execute(backend.as_ref(), req) => r,
-                _ = token.cancelled() => Err(ApiError::internal("the daemon is stopping")),
-            },
+            Ok(req) => {
+                // A `wait_for` only waits: when its client goes away (an MCP client
+                // cancelled it) its waiter is dropped now, not at its timeout. Other
+                // requests act, and run to the end even if nobody reads the reply.
+                let watch_close = matches!(req, Request::WaitFor(_));
+                tokio::select! {
+                    biased;
+                    r = execute(backend.as_ref(), req) => r,
+                    _ = token.cancelled() => Err(ApiError::internal("the daemon is stopping")),
+                    _ = reader.closed(), if watch_close => return,
+                }
+            }
         };
         match outcome {
             Ok(Outcome::Reply(bytes)) => {
@@ -675,12 +684,13 @@ mod tests {
                     _ => {}
                 }
                 Ok(WaitReply {
-                    matched: MatchView {
+                    matched: Some(MatchView {
                         pane: "%1".into(),
                         label: Some(req.label),
                         line: req.pattern,
                         ..Default::default()
-                    },
+                    }),
+                    shell: None,
                 })
             })
         }

@@ -3,9 +3,11 @@
 //! what an agent acts on) and says how much it left out.
 //!
 //! The text arrives from the daemon already as a person saw it (escapes stripped, a
-//! carriage-return redraw replaced by its last state), so a progress bar that printed one
-//! line per step is a run of near-identical lines; exact repeats (a spinner, a blank
-//! screen's rows, a repeated warning) collapse here.
+//! carriage-return redraw replaced by its last state). A progress bar that redraws by
+//! moving the cursor up (docker, pip, cargo's multi-line bars) or prints one line per step
+//! still comes as a run of lines that differ only in their numbers and bar: such a run
+//! collapses into its last line, the state a person sees when it ends. Exact repeats (a
+//! blank screen's rows, a repeated warning) collapse into the line and a count.
 
 use serde::Serialize;
 
@@ -78,13 +80,74 @@ fn repeat_marker(n: usize) -> String {
     format!("… (previous line repeated {n} more time(s))")
 }
 
-/// Collapses runs of identical lines (3 or more: a pair costs less as itself than as a
-/// marker) into the line and a marker line; returns the lines and how many were folded.
+/// How a collapsed progress run is marked: its last line, then this one.
+fn progress_marker(n: usize) -> String {
+    format!("… (progress line redrawn {n} more time(s) before it; its last state is shown)")
+}
+
+/// Characters progress bars and spinners draw with; they do not count in a line's shape.
+fn is_bar_char(c: char) -> bool {
+    matches!(c, '=' | '#' | '>' | '-' | '*' | '.' | '|' | '/' | '\\' | ' ' | '\u{2500}'..='\u{259f}')
+        || ('\u{2800}'..='\u{28ff}').contains(&c) // braille spinners
+        || matches!(c, '■' | '□' | '▪' | '▫' | '●' | '○' | '•' | '·')
+}
+
+/// A progress line's shape: the line with its numbers and bar drawing left out, `None`
+/// when it does not look like progress (no `%`, no `N/M`, no run of 3 bar glyphs), so
+/// log lines that differ only in a number (`request 1 served`) never collapse.
+fn progress_shape(line: &str) -> Option<String> {
+    let has_fraction = line
+        .as_bytes()
+        .windows(3)
+        .any(|w| w[0].is_ascii_digit() && w[1] == b'/' && w[2].is_ascii_digit());
+    let mut glyph_run = 0;
+    let mut has_bar = false;
+    for c in line.chars() {
+        if is_bar_char(c) && c != ' ' && c != '.' {
+            glyph_run += 1;
+            has_bar |= glyph_run >= 3;
+        } else {
+            glyph_run = 0;
+        }
+    }
+    if !(line.contains('%') || has_fraction || has_bar) {
+        return None;
+    }
+    Some(line.chars().filter(|c| !c.is_ascii_digit() && !is_bar_char(*c)).collect())
+}
+
+/// Length of the run of progress redraws starting at `lines[0]`: lines of the same
+/// progress shape that are not all the same line (those are repeats).
+fn progress_run(lines: &[String]) -> usize {
+    let Some(shape) = progress_shape(&lines[0]) else { return 1 };
+    let run = 1 + lines[1..]
+        .iter()
+        .take_while(|l| progress_shape(l).as_deref() == Some(shape.as_str()))
+        .count();
+    if lines[..run].iter().all(|l| *l == lines[0]) {
+        1
+    } else {
+        run
+    }
+}
+
+/// Collapses runs of progress redraws (2 or more lines of one progress shape) into their
+/// last line and a marker, and runs of identical lines (3 or more: a pair costs less as
+/// itself than as a marker) into the line and a marker; returns the lines and how many
+/// were folded away.
 pub fn collapse(lines: &[String]) -> (Vec<String>, usize) {
     let mut out = Vec::with_capacity(lines.len());
     let mut folded = 0;
     let mut i = 0;
     while i < lines.len() {
+        let progress = progress_run(&lines[i..]);
+        if progress >= 2 {
+            out.push(lines[i + progress - 1].clone());
+            out.push(progress_marker(progress - 1));
+            folded += progress - 1;
+            i += progress;
+            continue;
+        }
         let run = lines[i..].iter().take_while(|l| **l == lines[i]).count();
         out.push(lines[i].clone());
         if run >= 3 {
@@ -135,10 +198,15 @@ fn count_original(collapsed: &[String]) -> usize {
     collapsed
         .iter()
         .map(|l| {
-            l.strip_prefix("… (previous line repeated ")
-                .and_then(|r| r.strip_suffix(" more time(s))"))
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(1)
+            let repeats = l
+                .strip_prefix("… (previous line repeated ")
+                .and_then(|r| r.strip_suffix(" more time(s))"));
+            let redraws = || {
+                l.strip_prefix("… (progress line redrawn ").and_then(|r| {
+                    r.strip_suffix(" more time(s) before it; its last state is shown)")
+                })
+            };
+            repeats.or_else(redraws).and_then(|n| n.parse().ok()).unwrap_or(1)
         })
         .sum()
 }
@@ -160,6 +228,38 @@ mod tests {
         );
         assert_eq!(folded, 3);
         assert_eq!(collapse(&[]), (vec![], 0));
+    }
+
+    #[test]
+    fn progress_redraws_collapse_into_their_last_state() {
+        let mut given = lines(&["$ docker pull x"]);
+        given.extend((0..=100).map(|p| format!("layer 3f2a: [{:<20}] {p}%", "=".repeat(p / 5))));
+        given.extend(lines(&["done", "⠋ fetching 1/9", "⠙ fetching 2/9", "⠹ fetching 9/9"]));
+        let (out, folded) = collapse(&given);
+        assert_eq!(
+            out,
+            [
+                "$ docker pull x".to_string(),
+                format!("layer 3f2a: [{}] 100%", "=".repeat(20)),
+                progress_marker(100),
+                "done".into(),
+                "⠹ fetching 9/9".into(),
+                progress_marker(2),
+            ]
+        );
+        assert_eq!(folded, 102);
+        // Cut before the bar: the marker stands for the redraws it folded.
+        let f = fit(&given, Budget { max_lines: 3, max_bytes: 1000 });
+        assert_eq!(f.cut_lines, 1 + 101);
+    }
+
+    #[test]
+    fn log_lines_differing_in_a_number_are_not_progress() {
+        let given: Vec<String> = (1..=5).map(|i| format!("request {i} served")).collect();
+        assert_eq!(collapse(&given), (given.clone(), 0));
+        // Two different bars (other words) stay apart.
+        let bars = lines(&["a.tar 10% ###", "b.tar 10% ###"]);
+        assert_eq!(collapse(&bars), (bars.clone(), 0));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
+use tokio::sync::Notify;
 
 use super::scope::Policy;
 use crate::api::client::Client;
@@ -61,6 +62,11 @@ impl EventBuffer {
         self.items.push_back((self.last, rec));
     }
 
+    /// The cursor of the newest record kept (0: none yet).
+    pub fn last(&self) -> u64 {
+        self.last
+    }
+
     /// The records after `cursor` that `policy` lets the agent see, at most `limit` of
     /// them, the oldest first (so paging on from the answer's cursor misses nothing).
     pub fn page(&self, cursor: u64, limit: usize, policy: &Policy) -> EventsPage {
@@ -101,8 +107,9 @@ impl EventBuffer {
 }
 
 /// Follows the daemon's `events` stream into `buf` until it ends (the daemon stopped) or
-/// the stream cannot be opened; the reason is kept in the buffer.
-pub async fn follow(target: TmuxTarget, buf: Arc<Mutex<EventBuffer>>) {
+/// the stream cannot be opened; the reason is kept in the buffer. `changed` is woken at
+/// each record kept (the push of [`super::push`] waits on it).
+pub async fn follow(target: TmuxTarget, buf: Arc<Mutex<EventBuffer>>, changed: Arc<Notify>) {
     let why = match Client::connect(&target).await {
         Err(e) => e.to_string(),
         Ok(client) => {
@@ -111,7 +118,10 @@ pub async fn follow(target: TmuxTarget, buf: Arc<Mutex<EventBuffer>>) {
                 Err(e) => e.to_string(),
                 Ok(mut stream) => loop {
                     match stream.next().await {
-                        Ok(Some(StreamLine::Event(v))) => buf.lock().expect("events").push(v),
+                        Ok(Some(StreamLine::Event(v))) => {
+                            buf.lock().expect("events").push(v);
+                            changed.notify_one();
+                        }
                         Ok(Some(StreamLine::Lagged(n))) => buf.lock().expect("events").lagged += n,
                         Ok(None) => break "the daemon ended the event stream (it stopped)".into(),
                         Err(e) => break e.to_string(),

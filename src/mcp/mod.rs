@@ -13,14 +13,20 @@
 pub mod budget;
 pub mod events;
 pub mod ondemand;
+pub mod push;
 pub mod scope;
 pub mod tools;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
-use rmcp::{tool_handler, ServerHandler, ServiceExt};
+#[allow(deprecated)]
+use rmcp::model::SetLevelRequestParams;
+use rmcp::model::{
+    ExperimentalCapabilities, Implementation, JsonObject, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{tool_handler, RoleServer, ServerHandler, ServiceExt};
 
 use self::ondemand::{ensure_daemon, DaemonOrigin, StartError};
 use self::scope::Policy;
@@ -36,6 +42,8 @@ pub struct McpOptions {
     pub policy: Policy,
     /// The `ctmuxd` binary to start a daemon with when none runs.
     pub exe: PathBuf,
+    /// Also push Claude Code's experimental channel notifications (`--claude-channel`).
+    pub claude_channel: bool,
 }
 
 /// Why the server could not run.
@@ -76,17 +84,30 @@ pub async fn run(opts: McpOptions) -> Result<(), McpError> {
         }
     };
     let events = Arc::new(Mutex::new(events::EventBuffer::default()));
-    tokio::spawn(events::follow(opts.target.clone(), events.clone()));
+    let changed = Arc::new(tokio::sync::Notify::new());
+    tokio::spawn(events::follow(opts.target.clone(), events.clone(), changed.clone()));
     let instructions = instructions(&server, &opts.policy, started.as_deref());
+    let policy = Arc::new(opts.policy);
+    let level = Arc::new(Mutex::new(push::default_level()));
     let mcp = CtmuxdMcp {
         target: opts.target,
-        tool_router: CtmuxdMcp::router(opts.policy.read_only),
-        policy: Arc::new(opts.policy),
-        events,
+        tool_router: CtmuxdMcp::router(policy.read_only),
+        policy: policy.clone(),
+        events: events.clone(),
         instructions,
+        level: level.clone(),
+        claude_channel: opts.claude_channel,
     };
     let service =
         mcp.serve(rmcp::transport::stdio()).await.map_err(|e| McpError::Session(e.to_string()))?;
+    tokio::spawn(push::run(push::Push {
+        peer: service.peer().clone(),
+        events,
+        changed,
+        policy,
+        level,
+        channel: opts.claude_channel,
+    }));
     service.waiting().await.map_err(|e| McpError::Session(e.to_string()))?;
     Ok(())
 }
@@ -97,8 +118,10 @@ fn instructions(server: &str, policy: &Policy, started: Option<&str>) -> String 
         "ctmuxd watches the panes of tmux server `{server}` as they print (no polling). Find \
          panes with `panes`; run a command in a shell pane with `send` (text, enter: true, \
          expect: a regex for the end of its output); follow output with `read` (pass back \
-         its cursor) or `wait_for`; see the screen with `capture`; `events` lists rule \
-         firings and pane exits. Scope: {}.",
+         its cursor) or `wait_for` (a pattern, or a shell `state`: prompt, finished); in \
+         shells with `ctmuxd shell-init`, `run` answers a command's status and output; see \
+         the screen with `capture`; `events` lists rule firings and pane exits, and rule \
+         firings and finished commands are also pushed as log messages. Scope: {}.",
         policy.describe()
     );
     if policy.read_only {
@@ -118,9 +141,28 @@ fn instructions(server: &str, policy: &Policy, started: Option<&str>) -> String 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for CtmuxdMcp {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        // Logging: rule firings and finished commands are pushed as log messages (`push`).
+        #[allow(deprecated)]
+        let mut caps = ServerCapabilities::builder().enable_logging().enable_tools().build();
+        if self.claude_channel {
+            let mut experimental = ExperimentalCapabilities::new();
+            experimental.insert("claude/channel".into(), JsonObject::new());
+            caps.experimental = Some(experimental);
+        }
+        ServerConfig::new(caps)
             .with_server_info(Implementation::new("ctmuxd", env!("CARGO_PKG_VERSION")))
             .with_instructions(self.instructions.clone())
+    }
+
+    /// `logging/setLevel`: the least severe pushed message the client wants.
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<(), rmcp::ErrorData> {
+        *self.level.lock().expect("level") = request.level;
+        Ok(())
     }
 }
 

@@ -29,7 +29,7 @@ use crate::api::protocol::PaneView;
 use crate::api::request::{
     Answer, ApiRequest, CaptureRequest, CaptureView, CloseRequest, LabelRequest, PanesRequest,
     ReadRequest, Request, RunRequest, SendRequest, SpawnRequest, Split, StatusRequest, WaitRequest,
-    DEFAULT_READ_LINES,
+    WaitState, DEFAULT_READ_LINES,
 };
 use crate::tmux::TmuxTarget;
 
@@ -56,6 +56,10 @@ pub struct CtmuxdMcp {
     pub(super) instructions: String,
     /// The tools, less the write tools under `--read-only`.
     pub(super) tool_router: ToolRouter<CtmuxdMcp>,
+    /// The least severe log message pushed (`logging/setLevel`), shared with the push.
+    pub(super) level: Arc<Mutex<super::push::Level>>,
+    /// Declares Claude Code's `claude/channel` capability (`--claude-channel`).
+    pub(super) claude_channel: bool,
 }
 
 /// A tool's failure, as the agent sees it.
@@ -189,14 +193,36 @@ pub struct SendArgs {
     pub prompt: Option<String>,
 }
 
+/// A shell state `wait_for` can wait for.
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ShellStateArg {
+    /// The shell is at its prompt (answers at once if it is now).
+    Prompt,
+    /// A command finished: the one running now, or the next one; with `after`, any
+    /// command whose output ended after that line, even one that already ended.
+    Finished,
+}
+
 /// The arguments of `wait_for`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct WaitForArgs {
     /// The pane: a label, `%id` or `session:window.pane`.
     pub pane: String,
     /// A regex (Rust syntax) matched against each line as a person saw it; named groups
-    /// come back in `captures`.
-    pub pattern: String,
+    /// come back in `captures`. Give this or `state`.
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// Instead of a pattern, wait for the pane's shell (one with integration marks,
+    /// `ctmuxd shell-init`): `prompt` or `finished` (answers with the command's exit
+    /// status, command line, duration and line count in `shell.last`).
+    #[serde(default)]
+    pub state: Option<ShellStateArg>,
+    /// With `state: finished`: a line number (the `cursor` of `send` or `read`, taken
+    /// before the command was typed); a command whose output ended after it answers,
+    /// even if it ended before this call.
+    #[serde(default)]
+    pub after: Option<u64>,
     /// Match the rows on the pane's screen (full-screen programs, prompts, progress bars)
     /// instead of its lines; a row showing a match now answers at once.
     #[serde(default)]
@@ -457,8 +483,15 @@ impl CtmuxdMcp {
             prompt: a.prompt,
             idle_ms: None,
         };
+        // The pane's last line before typing: `wait_for` `state: finished` `after` it
+        // finds the command even when it ends before that call.
+        let before = self
+            .call(ReadRequest { label: pane.id.clone(), after: u64::MAX, max_lines: 0 })
+            .await?
+            .cursor;
         let reply = self.call(req).await?;
-        Ok(json!({"pane": pane.id, "label": pane.label, "sent": true, "matched": reply.matched}))
+        Ok(json!({"pane": pane.id, "label": pane.label, "sent": true, "matched": reply.matched,
+                  "cursor": before}))
     }
 
     async fn do_run(&self, a: RunArgs) -> ToolResult {
@@ -495,10 +528,21 @@ impl CtmuxdMcp {
         let timeout_ms = a.timeout_ms.unwrap_or(DEFAULT_WAIT_MS);
         let req = WaitRequest {
             label: pane.id.clone(),
-            pattern: a.pattern,
+            pattern: a.pattern.unwrap_or_default(),
+            state: a.state.map(|s| match s {
+                ShellStateArg::Prompt => WaitState::Prompt,
+                ShellStateArg::Finished => WaitState::Finished,
+            }),
+            after: a.after,
             timeout_ms,
             since: a.since,
             screen: a.screen,
+        };
+        req.validate().map_err(bad)?;
+        let what = match req.state {
+            None => format!("`{}`", req.pattern),
+            Some(WaitState::Prompt) => "its shell's prompt".to_string(),
+            Some(WaitState::Finished) => "a command to finish".to_string(),
         };
         let wait = self.call(req);
         tokio::pin!(wait);
@@ -509,10 +553,14 @@ impl CtmuxdMcp {
             tokio::select! {
                 r = &mut wait => {
                     let reply = r?;
-                    return Ok(json!({
-                        "match": reply.matched,
-                        "waited_ms": started.elapsed().as_millis() as u64,
-                    }));
+                    let mut answer = json!({"waited_ms": started.elapsed().as_millis() as u64});
+                    if let Some(m) = reply.matched {
+                        answer["match"] = json!(m);
+                    }
+                    if let Some(shell) = reply.shell {
+                        answer["shell"] = json!(shell);
+                    }
+                    return Ok(answer);
                 }
                 _ = ctx.ct.cancelled() => {
                     return Err(Failed { code: "cancelled", message: "the client cancelled the wait".into() });
@@ -525,7 +573,7 @@ impl CtmuxdMcp {
                             .notify_progress(
                                 ProgressNotificationParam::new(t.clone(), secs)
                                     .with_total(timeout_ms as f64 / 1000.0)
-                                    .with_message(format!("waiting for `{}` in pane {} ({secs:.0}s)", pane_name(&pane), pane.id)),
+                                    .with_message(format!("waiting for {what} in pane `{}` ({}, {secs:.0}s)", pane_name(&pane), pane.id)),
                             )
                             .await;
                     }
@@ -587,6 +635,24 @@ impl CtmuxdMcp {
                 budget.max_lines, budget.max_bytes
             ));
         }
+        for p in &reply.paused {
+            notes.push(if p.lost {
+                format!(
+                    "tmux paused this pane's output after line {} (ctmuxd fell behind) and \
+                     it printed more than tmux's history holds meanwhile: lines after {} are \
+                     lost; the {} line(s) that follow were read back from the history and \
+                     may repeat some seen before",
+                    p.after_line, p.after_line, p.read_back
+                )
+            } else {
+                format!(
+                    "tmux paused this pane's output after line {} (ctmuxd fell behind); the \
+                     {} line(s) after it were read back from tmux's history, none lost \
+                     (their text as shown, without escapes or redraws)",
+                    p.after_line, p.read_back
+                )
+            });
+        }
         if fitted.cut_line_start {
             notes.push("the first line shown was cut short: only its end is kept".into());
         }
@@ -600,6 +666,7 @@ impl CtmuxdMcp {
             "cut": cut,
             "collapsed": fitted.collapsed,
             "partial": reply.partial,
+            "paused": reply.paused,
             "truncated": (!notes.is_empty()).then(|| notes.join("; ")),
         }))
     }
@@ -679,7 +746,8 @@ impl CtmuxdMcp {
     /// Type into a pane: `text` literally, then `keys` by name, then Enter if `enter`
     /// (pressed on its own once the text has arrived). With `expect` (a regex), waits for
     /// the first line matching it (watched from before sending, so a fast answer is not
-    /// missed) and returns it in `matched` with its capture groups. To run a shell command:
+    /// missed) and returns it in `matched` with its capture groups; `cursor` is the pane's
+    /// last line before typing (for `read` or `wait_for` `after`). To run a shell command:
     /// text = the command, enter = true, expect = a pattern its output ends with.
     #[tool(annotations(destructive_hint = true))]
     async fn send(
@@ -704,9 +772,12 @@ impl CtmuxdMcp {
     }
 
     /// Block until a line of the pane matches `pattern` (a regex; or with `screen` a row of
-    /// its screen), up to `timeout_ms`. Answers at the moment the line is printed (streamed,
-    /// not polled), with the line and its captures; `since` also looks at lines already
-    /// printed. Sends progress notifications every 5 s while it waits.
+    /// its screen), or until its shell reaches `state` (`prompt`; `finished`: a command
+    /// ended, with its exit status in `shell.last`), up to `timeout_ms`. Answers at the
+    /// moment it happens (streamed, not polled), with the line and its captures or the
+    /// shell's state; `since` also looks at lines already printed. After `send`ing a
+    /// command, `state: finished` with `after` = the send's `cursor` cannot miss it.
+    /// Sends progress notifications every 5 s while it waits; a cancelled call stops it.
     #[tool(annotations(read_only_hint = true))]
     async fn wait_for(
         &self,
@@ -718,8 +789,9 @@ impl CtmuxdMcp {
 
     /// What a pane shows now, row by row, as a person sees it (trailing blank rows
     /// dropped), with the screen size and cursor; or with `lines: N` the last N lines it
-    /// printed (its log, lines unwrapped). Runs of identical lines are collapsed and the
-    /// answer fits a budget (newest kept, cut reported in `truncated`).
+    /// printed (its log, lines unwrapped). Runs of identical lines and progress-bar
+    /// redraws are collapsed (a bar shows its last state) and the answer fits a budget
+    /// (newest kept, cut reported in `truncated`).
     #[tool(annotations(read_only_hint = true))]
     async fn capture(
         &self,
@@ -730,7 +802,9 @@ impl CtmuxdMcp {
 
     /// New output of a pane since `cursor` (the `cursor` the previous `read` returned;
     /// omit it the first time): complete lines, escapes stripped, oldest first, never one
-    /// twice and none skipped; `gap` counts lines lost before they were read, `cut` lines
+    /// twice and none skipped; progress-bar redraws collapse into the bar's last state and
+    /// repeats into a count (`collapsed`); `paused` lists times tmux paused the pane for
+    /// ctmuxd (`lost`: lines missing there); `gap` counts lines lost before they were read, `cut` lines
     /// left out by the budget (newest kept), `partial` is the line being written (a
     /// prompt), returned again once complete. Pass the returned `cursor` next time.
     #[tool(annotations(read_only_hint = true))]

@@ -281,7 +281,8 @@ fn json_output_follows_the_documented_schema() {
             "sessions",
             "tmux",
             "tmux_version",
-            "uptime_s"
+            "uptime_s",
+            "waiters"
         ],
         "{status}"
     );

@@ -128,6 +128,19 @@ impl Drop for Mcp {
     }
 }
 
+/// The daemon's count of run-time waiters (`ctmuxd status --json`).
+fn daemon_waiters(server: &TmuxServer) -> u64 {
+    let o = Command::new(bin())
+        .args(["status", "-L", &server.name, "--json"])
+        .env_remove("TMUX")
+        .env("XDG_STATE_HOME", server.path("state"))
+        .output()
+        .expect("ctmuxd status");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("status JSON");
+    v["waiters"].as_u64().unwrap_or_else(|| panic!("no waiters in {v}"))
+}
+
 fn strings(v: &Value) -> Vec<String> {
     v.as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_string()).collect()
 }
@@ -284,12 +297,21 @@ fn mcp_wait_for_reports_progress_and_can_be_cancelled() {
         "tools/call",
         json!({"name": "wait_for", "arguments": {"pane": pane, "pattern": "^never$", "timeout_ms": 20000}}),
     );
-    std::thread::sleep(Duration::from_millis(200));
+    let registered = Instant::now() + Duration::from_secs(5);
+    while daemon_waiters(&server) != 1 {
+        assert!(Instant::now() < registered, "the wait never reached the daemon");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     mcp.notify("notifications/cancelled", json!({"requestId": id, "reason": "test"}));
     let t = Instant::now();
     let panes = mcp.ok("panes", json!({}));
     assert!(!panes["panes"].as_array().unwrap().is_empty());
     assert!(t.elapsed() < Duration::from_secs(5));
+    // The daemon drops the cancelled wait's waiter at once, not at its 20 s timeout.
+    while daemon_waiters(&server) != 0 {
+        assert!(t.elapsed() < Duration::from_secs(3), "the cancelled wait's waiter stayed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     std::thread::sleep(Duration::from_millis(500));
     while let Ok(m) = mcp.lines.try_recv() {
         assert_ne!(m["id"], id, "a cancelled request was answered: {m}");
@@ -372,8 +394,10 @@ fn mcp_starts_a_daemon_when_none_runs() {
 }
 
 /// A client no one here wrote: the official MCP Python SDK drives the server
-/// (tests/mcp/python_client.py). Skipped, saying why, when `python3 -c 'import mcp'`
-/// fails (`.ci/run` installs it with `pip install mcp` when it can).
+/// (tests/mcp/python_client.py: tools, progress, a rule firing pushed to its
+/// `logging_callback`, a call it abandons cancelled in the daemon too). Skipped, saying
+/// why, when `python3 -c 'import mcp'` fails (`.ci/run` installs it with `pip install mcp`
+/// when it can).
 #[test]
 fn mcp_python_sdk_client() {
     let have = Command::new("python3")
@@ -387,7 +411,8 @@ fn mcp_python_sdk_client() {
         return;
     }
     let server = TmuxServer::new();
-    let _d = Daemon::start(&server, "", &[]);
+    let rules = "[[rule]]\nname = \"py\"\npattern = '^py-\\d+$'\nactions = [\"log\"]\n";
+    let _d = Daemon::start(&server, rules, &[]);
     let pane = server.spawn("exec sh");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp/python_client.py");
     let o = Command::new("python3")
@@ -456,28 +481,9 @@ fn mcp_run_answers_a_commands_status_and_output() {
         "[[rule]]\nname = \"x\"\npattern = 'x^'\nactions = [\"log\"]\n",
         &[],
     );
-    let init = Command::new(bin()).args(["shell-init", "bash"]).output().expect("shell-init");
-    assert!(init.status.success());
-    let init_file = server.path("init.bash");
-    std::fs::write(&init_file, &init.stdout).unwrap();
-    let pane = server
-        .window_at_home(&["PS1=$ ", "HISTFILE=/dev/null"], &["bash", "--norc", "--noprofile"]);
-    std::thread::sleep(Duration::from_millis(300));
-    let source = format!("source {}", init_file.display());
-    server.tmux_ok(&["send-keys", "-t", &pane, "-l", &source]);
-    server.tmux_ok(&["send-keys", "-t", &pane, "Enter"]);
+    let pane = integrated_bash(&server);
     let (mut mcp, _) = Mcp::start(&server, &[], &[]);
-    // The shell counts as integrated from its first mark, just after the snippet loads.
-    let end = Instant::now() + Duration::from_secs(10);
-    let reply = loop {
-        let (r, error) = mcp.call("run", json!({"pane": pane, "command": "seq 3; false"}));
-        if !error {
-            break r;
-        }
-        assert!(r.to_string().contains("shell-init"), "{r}");
-        assert!(Instant::now() < end, "the shell never showed integration: {r}");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let reply = run_when_integrated(&mut mcp, &pane, "seq 3; false");
     assert_eq!(reply["status"], 1, "{reply}");
     assert_eq!(strings(&reply["output"]), ["1", "2", "3"], "{reply}");
     assert!(reply["duration_ms"].is_u64(), "{reply}");
@@ -488,4 +494,276 @@ fn mcp_run_answers_a_commands_status_and_output() {
         tools["tools"].as_array().unwrap().iter().all(|t| t["name"] != "run"),
         "read-only hides run: {tools}"
     );
+}
+
+/// Outputs sized for a model: a progress bar redrawn with carriage returns and one
+/// redrawn by moving the cursor up (one line per step in the log) both come out of `read`
+/// as their last state, not as 50 lines of 2%..100%.
+#[test]
+fn mcp_read_collapses_progress_bar_redraws() {
+    let server = TmuxServer::new();
+    let _d = Daemon::start(&server, "", &[]);
+    let pane = server.spawn("exec sh");
+    let (mut mcp, _) = Mcp::start(&server, &[], &[]);
+    let c0 = mcp.ok("read", json!({"pane": pane}))["cursor"].as_u64().unwrap();
+    let script =
+        "i=0; while [ $i -lt 50 ]; do i=$((i+1)); printf '\\rcr-bar %d%%' $((i*2)); done; \
+                  echo; echo up-bar 0% [====]; i=0; while [ $i -lt 50 ]; do i=$((i+1)); \
+                  printf '\\033[1A\\033[2Kup-bar %d%% [%s]\\n' $((i*2)) ====; done; echo the-end";
+    mcp.ok("send", json!({"pane": pane, "text": script, "enter": true, "expect": "^the-end$"}));
+    let r = mcp.ok("read", json!({"pane": pane, "cursor": c0}));
+    let lines = strings(&r["lines"]);
+    let bars: Vec<&String> =
+        lines.iter().filter(|l| l.starts_with("cr-bar") || l.starts_with("up-bar")).collect();
+    assert_eq!(bars, ["cr-bar 100%", "up-bar 100% [====]"], "{r}");
+    let at = lines.iter().position(|l| l == "up-bar 100% [====]").unwrap();
+    assert!(lines[at + 1].contains("redrawn 50 more time(s)"), "{r}");
+    assert!(r["collapsed"].as_u64().unwrap() >= 50, "{r}");
+    assert_eq!(lines.last().map(String::as_str), Some("the-end"), "{r}");
+}
+
+/// A bash pane (prompt `$ `) that has loaded `ctmuxd shell-init bash`.
+fn integrated_bash(server: &TmuxServer) -> String {
+    let init = Command::new(bin()).args(["shell-init", "bash"]).output().expect("shell-init");
+    assert!(init.status.success());
+    let init_file = server.path("init.bash");
+    std::fs::write(&init_file, &init.stdout).unwrap();
+    let pane = server
+        .window_at_home(&["PS1=$ ", "HISTFILE=/dev/null"], &["bash", "--norc", "--noprofile"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let source = format!("source {}", init_file.display());
+    server.tmux_ok(&["send-keys", "-t", &pane, "-l", &source]);
+    server.tmux_ok(&["send-keys", "-t", &pane, "Enter"]);
+    pane
+}
+
+/// `run` of `command`, retried until the shell has shown its first mark (just after the
+/// snippet loads).
+fn run_when_integrated(mcp: &mut Mcp, pane: &str, command: &str) -> Value {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (r, error) = mcp.call("run", json!({"pane": pane, "command": command}));
+        if !error {
+            return r;
+        }
+        assert!(r.to_string().contains("shell-init"), "{r}");
+        assert!(Instant::now() < end, "the shell never showed integration: {r}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+impl Mcp {
+    /// The next notification with `method` (kept or new) matching `pred`, within `within`.
+    fn notification(
+        &mut self,
+        method: &str,
+        within: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        let end = Instant::now() + within;
+        loop {
+            if let Some(i) = self.notes.iter().position(|n| n["method"] == method && pred(n)) {
+                return Some(self.notes.remove(i));
+            }
+            let left = end.checked_duration_since(Instant::now())?;
+            match self.lines.recv_timeout(left) {
+                Ok(m) => self.notes.push(m),
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+/// Push: a rule firing and a finished command reach the client as MCP log messages
+/// (`notice`; `warning` for a failed command) and, with `--claude-channel`, as Claude
+/// Code channel notifications; `logging/setLevel` silences the levels below it.
+#[test]
+fn mcp_pushes_rule_firings_and_finished_commands() {
+    let server = TmuxServer::new();
+    let rules =
+        "[[rule]]\nname = \"deployed\"\npattern = '^deployed (?P<v>v\\d+)$'\nactions = [\"log\"]\n";
+    let _d = Daemon::start(&server, rules, &[]);
+    let pane = integrated_bash(&server);
+    let (mut mcp, init) = Mcp::start(&server, &["--claude-channel"], &[]);
+    assert!(init["capabilities"]["logging"].is_object(), "{init}");
+    assert!(init["capabilities"]["experimental"]["claude/channel"].is_object(), "{init}");
+
+    let ran = run_when_integrated(&mut mcp, &pane, "echo deployed v7; false");
+    assert_eq!(ran["status"], 1, "{ran}");
+    let within = Duration::from_secs(10);
+    let fired = mcp
+        .notification("notifications/message", within, |n| {
+            n["params"]["data"]["rule"] == "deployed"
+        })
+        .unwrap_or_else(|| panic!("no log message for the firing: {:?}", mcp.notes));
+    assert_eq!(fired["params"]["level"], "notice", "{fired}");
+    assert_eq!(fired["params"]["logger"], "ctmuxd", "{fired}");
+    assert_eq!(fired["params"]["data"]["line"], "deployed v7", "{fired}");
+    assert!(fired["params"]["data"]["cursor"].is_u64(), "{fired}");
+    let message = fired["params"]["data"]["message"].as_str().unwrap();
+    assert!(message.starts_with("rule `deployed` fired in pane"), "{message}");
+    let done = mcp
+        .notification("notifications/message", within, |n| {
+            n["params"]["data"]["event"] == "command"
+        })
+        .unwrap_or_else(|| panic!("no log message for the command: {:?}", mcp.notes));
+    assert_eq!(done["params"]["level"], "warning", "{done}");
+    assert_eq!(done["params"]["data"]["status"], 1, "{done}");
+    let channel = mcp
+        .notification("notifications/claude/channel", within, |n| {
+            n["params"]["meta"]["event"] == "command"
+        })
+        .unwrap_or_else(|| panic!("no channel notification: {:?}", mcp.notes));
+    assert_eq!(channel["params"]["meta"]["status"], "1", "{channel}");
+    assert!(channel["params"]["content"].as_str().unwrap().contains("exited 1"), "{channel}");
+
+    // At `warning`, a firing (notice) and a command that exits 0 (info) are not pushed,
+    // a failed command is.
+    mcp.request("logging/setLevel", json!({"level": "warning"}));
+    run_when_integrated(&mut mcp, &pane, "echo deployed v8");
+    run_when_integrated(&mut mcp, &pane, "exit_code() { return 3; }; exit_code");
+    let failed = mcp.notification("notifications/message", within, |n| {
+        n["params"]["data"]["event"] == "command"
+    });
+    assert_eq!(failed.as_ref().map(|n| n["params"]["data"]["status"].clone()), Some(json!(3)));
+    assert!(
+        !mcp.notes.iter().any(|n| n["method"] == "notifications/message"
+            && (n["params"]["data"]["line"] == "deployed v8"
+                || n["params"]["data"]["status"] == 0)),
+        "pushed below the level set: {:?}",
+        mcp.notes
+    );
+}
+
+/// `wait_for` on a shell state: `prompt` answers at once at a prompt; `finished` answers
+/// when the running command ends, with its status; with `after` (the `cursor` `send`
+/// returned) a command that already ended still answers; the CLI's `--state` too.
+#[test]
+fn mcp_wait_for_a_shell_state() {
+    let server = TmuxServer::new();
+    let _d = Daemon::start(&server, "", &[]);
+    let pane = integrated_bash(&server);
+    let (mut mcp, _) = Mcp::start(&server, &[], &[]);
+    run_when_integrated(&mut mcp, &pane, "true");
+    let at = mcp.ok("wait_for", json!({"pane": pane, "state": "prompt", "timeout_ms": 5000}));
+    assert_eq!(at["shell"]["state"], "prompt", "{at}");
+    assert!(at.get("match").is_none(), "{at}");
+
+    let sent = mcp.ok("send", json!({"pane": pane, "text": "sleep 1; (exit 3)", "enter": true}));
+    let t = Instant::now();
+    let done = mcp.ok("wait_for", json!({"pane": pane, "state": "finished", "timeout_ms": 10000}));
+    assert!(t.elapsed() >= Duration::from_millis(500), "answered before the command ended");
+    assert_eq!(done["shell"]["last"]["status"], 3, "{done}");
+    assert_eq!(done["shell"]["state"], "prompt", "{done}");
+
+    let sent2 = mcp.ok("send", json!({"pane": pane, "text": "(exit 5)", "enter": true}));
+    assert!(sent2["cursor"].as_u64() > sent["cursor"].as_u64(), "{sent2}");
+    std::thread::sleep(Duration::from_millis(500)); // it has ended by now
+    let (late, is_err) =
+        mcp.call("wait_for", json!({"pane": pane, "state": "finished", "timeout_ms": 300}));
+    assert!(is_err && late["error"]["code"] == "timeout", "no new command: {late}");
+    assert!(late["error"]["message"].as_str().unwrap().contains("finished no command"), "{late}");
+    let found = mcp.ok(
+        "wait_for",
+        json!({"pane": pane, "state": "finished", "after": sent2["cursor"], "timeout_ms": 300}),
+    );
+    assert_eq!(found["shell"]["last"]["status"], 5, "{found}");
+
+    let (neither, is_err) = mcp.call("wait_for", json!({"pane": pane}));
+    assert!(is_err && neither["error"]["code"] == "bad_request", "{neither}");
+
+    let o = Command::new(bin())
+        .args(["wait-for", &pane, "--state", "prompt", "-L", &server.name])
+        .env_remove("TMUX")
+        .env("XDG_STATE_HOME", server.path("state"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "prompt\n");
+}
+
+/// `read` reports a gap when tmux paused the pane: the daemon is stopped, tmux is told to
+/// pause both panes for it (as `pause-after` does when it falls behind) and they print
+/// while paused. Once it runs again, the pane whose history kept everything reads on with
+/// no line lost or repeated, `paused` saying the lines were read back; the pane with a
+/// 5-line history says lines were lost.
+#[test]
+fn mcp_read_reports_a_pause() {
+    let server = TmuxServer::new();
+    server.tmux_ok(&["set-option", "-g", "history-limit", "50000"]);
+    let mut d = Daemon::start(&server, "", &[]);
+    let kept = server.spawn("exec sh");
+    server.tmux_ok(&["set-option", "-g", "history-limit", "5"]);
+    let short = server.spawn("exec sh");
+    let (mut mcp, _) = Mcp::start(&server, &[], &[]);
+    let mut cursors = Vec::new();
+    for (i, p) in [&kept, &short].into_iter().enumerate() {
+        let text = format!("echo before-{i}");
+        let expect = format!("^before-{i}$");
+        mcp.ok("send", json!({"pane": p, "text": text, "enter": true, "expect": expect}));
+        cursors.push(mcp.ok("read", json!({"pane": p}))["cursor"].as_u64().unwrap());
+    }
+    let clients = server.tmux_ok(&["list-clients", "-F", "#{client_name} #{client_control_mode}"]);
+    let daemon_client = clients
+        .lines()
+        .find_map(|l| l.strip_suffix(" 1"))
+        .unwrap_or_else(|| panic!("no control client: {clients}"))
+        .to_string();
+    crate::harness::signal(d.child.id(), libc::SIGSTOP);
+    for p in [&kept, &short] {
+        server.tmux_ok(&["refresh-client", "-t", &daemon_client, "-A", &format!("{p}:pause")]);
+        server.tmux_ok(&["send-keys", "-t", p, "-l", "seq 1 200 | sed s/^/paused-/"]);
+        server.tmux_ok(&["send-keys", "-t", p, "Enter"]);
+    }
+    let end = Instant::now() + Duration::from_secs(10);
+    for p in [&kept, &short] {
+        while !server.tmux_ok(&["capture-pane", "-p", "-t", p]).contains("paused-200") {
+            assert!(Instant::now() < end, "the panes did not print");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    crate::harness::signal(d.child.id(), libc::SIGCONT);
+    assert!(
+        d.wait_until(Duration::from_secs(10), |e| {
+            e.iter().filter(|e| e["event"] == "catch-up").count() >= 2
+        }),
+        "no catch-up: {:?}",
+        d.events()
+    );
+    mcp.ok(
+        "send",
+        json!({"pane": kept, "text": "echo after-0", "enter": true, "expect": "^after-0$"}),
+    );
+
+    let r = mcp.ok("read", json!({"pane": kept, "cursor": cursors[0], "max_lines": 1000}));
+    let lines = strings(&r["lines"]);
+    let paused: Vec<&String> = lines.iter().filter(|l| l.starts_with("paused-")).collect();
+    assert_eq!(paused.len(), 200, "every line printed while paused, once: {r}");
+    assert_eq!(paused[0], "paused-1");
+    assert_eq!(lines.iter().filter(|l| *l == "before-0").count(), 0, "nothing repeated: {r}");
+    assert!(lines.iter().any(|l| l == "after-0"), "{r}");
+    assert_eq!(r["paused"].as_array().map(Vec::len), Some(1), "{r}");
+    assert_eq!(r["paused"][0]["lost"], false, "{r}");
+    assert_eq!(r["paused"][0]["after_line"].as_u64(), Some(cursors[0]), "{r}");
+    assert!(r["paused"][0]["read_back"].as_u64().unwrap() >= 200, "{r}");
+    assert!(r["truncated"].as_str().unwrap().contains("none lost"), "{r}");
+    // Read on past it: no more talk of the pause.
+    let on = mcp.ok("read", json!({"pane": kept, "cursor": r["cursor"]}));
+    assert!(on["paused"].as_array().unwrap().is_empty(), "{on}");
+
+    // `ctmuxd read` says so on stderr.
+    let o = Command::new(bin())
+        .args(["read", &kept, "--after", &cursors[0].to_string(), "-L", &server.name])
+        .env_remove("TMUX")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && err.contains("tmux paused this pane after line"), "{err}");
+
+    let r = mcp.ok("read", json!({"pane": short, "cursor": cursors[1], "max_lines": 1000}));
+    assert_eq!(r["paused"][0]["lost"], true, "{r}");
+    assert!(r["truncated"].as_str().unwrap().contains("are lost"), "{r}");
+    let lines = strings(&r["lines"]);
+    assert!(lines.iter().any(|l| l == "paused-200"), "{r}");
+    assert!(!lines.iter().any(|l| l == "paused-1"), "a 5-line history cannot hold it: {r}");
 }

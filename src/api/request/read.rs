@@ -55,6 +55,24 @@ pub struct ReadReply {
     /// The line being written (a prompt, no line end yet); not counted by `cursor`.
     #[serde(default)]
     pub partial: String,
+    /// Times tmux paused the pane's output for ctmuxd (it fell behind) that touch the
+    /// lines after `after`, oldest first; left out when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paused: Vec<PausedView>,
+}
+
+/// A pause of the pane's output, in a `read` reply.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PausedView {
+    /// The last line before the pause.
+    pub after_line: u64,
+    /// Lines after it read back from tmux's history once the pane was resumed (their text
+    /// as a person saw it, without escapes or redraws).
+    pub read_back: u64,
+    /// Whether lines were lost: the pane printed more than its history holds while
+    /// paused, so lines between `after_line` and the read-back are missing (and some read
+    /// back may repeat earlier ones).
+    pub lost: bool,
 }
 
 impl Reply for ReadReply {}
@@ -126,6 +144,15 @@ impl CliRequest for ReadRequest {
         }
         if reply.cut > 0 {
             eprintln!("ctmuxd: {} older line(s) left out by --max-lines", reply.cut);
+        }
+        for p in &reply.paused {
+            eprintln!(
+                "ctmuxd: tmux paused this pane after line {} (ctmuxd fell behind); {} line(s) \
+                 after it were read back from its history{}",
+                p.after_line,
+                p.read_back,
+                if p.lost { ", and lines before those are lost" } else { "" }
+            );
         }
         eprintln!("ctmuxd: cursor {} (read on with --after {})", reply.cursor, reply.cursor);
         Ok(ExitCode::SUCCESS)

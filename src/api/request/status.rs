@@ -34,6 +34,10 @@ pub struct StatusView {
     pub panes: usize,
     /// Number of rules in force (file and dynamic).
     pub rules: usize,
+    /// Run-time patterns registered now: pending `wait-for`s, `send --expect`s,
+    /// subscriptions, `[[pane]]` readiness (a cancelled `wait_for` leaves at once).
+    #[serde(default)]
+    pub waiters: usize,
     /// Seconds since it started.
     pub uptime_s: u64,
     /// The event log file.

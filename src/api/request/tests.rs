@@ -57,6 +57,9 @@ fn per_request_properties() {
             ("send", 10_000),
             ("wait_for", 500),
             ("wait_for", 30_000),
+            ("wait_for", 600_000),
+            ("wait_for", 1000),
+            ("wait_for", 30_000),
             ("run", 600_000),
             ("run", 30_000)
         ]
@@ -77,6 +80,8 @@ fn requests_parse_with_defaults() {
         Request::WaitFor(WaitRequest {
             label: "db".into(),
             pattern: "ready".into(),
+            state: None,
+            after: None,
             timeout_ms: DEFAULT_TIMEOUT_MS,
             since: 0,
             screen: false
@@ -106,6 +111,14 @@ fn bad_requests_say_what_is_wrong() {
     assert!(e.message.contains("unknown cmd \"explode\"") && e.message.contains("wait_for"), "{e}");
     let e = parse_request(r#"{"cmd":"wait_for","label":"x"}"#).unwrap_err();
     assert!(e.message.contains("bad wait_for request") && e.message.contains("pattern"), "{e}");
+    let e = parse_request(r#"{"cmd":"wait_for","label":"x","state":"finished","pattern":"a"}"#)
+        .unwrap_err();
+    assert!(e.message.contains("not both"), "{e}");
+    let e = parse_request(r#"{"cmd":"wait_for","label":"x","state":"idle"}"#).unwrap_err();
+    assert!(e.message.contains("bad wait_for request") && e.message.contains("idle"), "{e}");
+    let w = parse_request(r#"{"cmd":"wait_for","label":"x","state":"finished","after":9}"#);
+    let Ok(Request::WaitFor(w)) = w else { panic!("{w:?}") };
+    assert_eq!((w.state, w.after), (Some(WaitState::Finished), Some(9)));
     let e = parse_request(r#"{"cmd":"close"}"#).unwrap_err();
     assert_eq!(e.message, "bad close request: missing field `labels`");
     let e = parse_request(r#"{"cmd":"spawn","label":"x","cwd":"rel"}"#).unwrap_err();
@@ -115,19 +128,20 @@ fn bad_requests_say_what_is_wrong() {
 #[test]
 fn reply_lines() {
     let line = ok_line(&WaitReply {
-        matched: MatchView {
+        matched: Some(MatchView {
             pane: "%1".into(),
             label: Some("db".into()),
             line: "ok".into(),
             ..Default::default()
-        },
+        }),
+        shell: None,
     })
     .unwrap();
     let text = std::str::from_utf8(&line).unwrap();
     assert!(text.starts_with(r#"{"ok":true,"match":{"pane":"%1""#), "{text}");
     assert!(text.ends_with('\n'));
     let back: WaitReply = parse_reply(text.trim_end()).unwrap();
-    assert_eq!(back.matched.line, "ok");
+    assert_eq!(back.matched.unwrap().line, "ok");
     assert_eq!(ok_line(&Empty {}).unwrap(), b"{\"ok\":true}\n");
 
     let err = ApiError::not_found("no pane labelled `x`; labels in use: a, b");
