@@ -89,6 +89,8 @@ pub struct SpawnTable {
     keep: Option<bool>,
     #[serde(default)]
     replace: bool,
+    /// The server to open the pane on (a `[[server]]` name).
+    server: Option<String>,
     /// `[[pane]]` only: labels of panes that must be ready first.
     #[serde(default)]
     pub after: Vec<String>,
@@ -187,6 +189,15 @@ impl SpawnTable {
             size: self.size.clone(),
             keep: self.keep.unwrap_or(default_keep),
             replace: self.replace,
+            server: match &self.server {
+                Some(s)
+                    if s.is_empty()
+                        || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) =>
+                {
+                    return err(format!("`server` {s:?} is not a server name; use the `name` of a [[server]] entry"));
+                }
+                s => s.clone(),
+            },
         })
     }
 }

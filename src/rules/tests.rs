@@ -64,6 +64,7 @@ fn the_documented_minimal_rule_parses_with_defaults() {
             screen: false,
             source: crate::rules::LineSource::NotTyped,
             pane: PaneSelector::All,
+            server: None,
             once: false,
             cooldown: None,
             actions: vec![Action::Exec(ExecAction {

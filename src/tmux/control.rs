@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::command::is_sendable;
-use super::{tmux_binary, TmuxError, TmuxTarget};
+use super::{TmuxError, TmuxTarget};
 
 /// Receives every non-reply event of a connection, synchronously, on its reader task.
 ///
@@ -129,7 +129,7 @@ impl ControlClient {
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
         let mut child = cmd
             .spawn()
-            .map_err(|e| TmuxError::Io(format!("cannot start {} -C: {e}", tmux_binary()), e))?;
+            .map_err(|e| TmuxError::Io(format!("cannot start {} -C: {e}", target.program()), e))?;
         let stdin = child.stdin.take().expect("stdin piped");
         let stdout = child.stdout.take().expect("stdout piped");
         let stderr = child.stderr.take().expect("stderr piped");

@@ -414,6 +414,7 @@ pub(crate) mod tests {
 
     pub(crate) fn pane(id: &str, label: Option<&str>) -> PaneView {
         PaneView {
+            server: None,
             id: id.into(),
             label: label.map(String::from),
             session: "main".into(),

@@ -130,6 +130,7 @@ mod tests {
     #[test]
     fn panes_table_shows_state_meta_and_a_shortened_line() {
         let p = PaneView {
+            server: None,
             id: "%3".into(),
             label: Some("db".into()),
             meta: serde_json::json!({"role":"database","n":2}),
