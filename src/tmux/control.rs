@@ -124,8 +124,17 @@ impl ControlClient {
         opts: ConnectOptions,
         sink: impl EventSink,
     ) -> Result<(ControlClient, Connection), TmuxError> {
-        let mut cmd = target.command(["-u", "-C", "attach-session", "-t"]);
-        cmd.arg(&opts.session).arg("-f").arg(&opts.client_flags);
+        // Every argument goes through `command`: for a remote server it quotes them for
+        // the remote shell (an argument added after would reach that shell raw: `$0`).
+        let mut cmd = target.command([
+            "-u",
+            "-C",
+            "attach-session",
+            "-t",
+            opts.session.as_str(),
+            "-f",
+            opts.client_flags.as_str(),
+        ]);
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
         let mut child = cmd
             .spawn()

@@ -36,26 +36,37 @@ pub enum RemoteSocket {
     Path(String),
 }
 
+/// The `-o` options every link gets after the user's own (see [`SshTarget::argv`]).
+const DEFAULT_OPTIONS: [&str; 4] =
+    ["BatchMode=yes", "ConnectTimeout=10", "ServerAliveInterval=5", "ServerAliveCountMax=3"];
+
 impl SshTarget {
     /// A remote server on `destination`'s default tmux socket, with `tmux` from its `PATH`.
     pub fn new(destination: impl Into<String>) -> SshTarget {
         SshTarget { destination: destination.into(), tmux: "tmux".into(), ..SshTarget::default() }
     }
 
-    /// `ssh -T -o BatchMode=yes [options] -- DEST 'tmux' [socket args] 'arg'…`: never
-    /// a terminal (tmux's control mode reads a pipe) and never a password prompt (a daemon
-    /// has no one to type it; keys or an agent must do).
+    /// `ssh -T [options] -o BatchMode=yes … -- DEST 'tmux' -u [socket args] 'arg'…`: never
+    /// a terminal (tmux's control mode reads a pipe), never a password prompt (a daemon
+    /// has no one to type it; keys or an agent must do), and a link that stops answering
+    /// is given up after about 15 s (`ServerAliveInterval=5`, `ServerAliveCountMax=3`;
+    /// `ConnectTimeout=10`), so it is reconnected rather than waited on forever. ssh takes
+    /// the first value it is given for an option: `options` come first and win.
     pub fn argv(&self, args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
-        let mut remote = vec![shell_quote(&self.tmux)];
+        // `-u`: the remote shell seldom has the locale of ours (ssh passes none by default),
+        // and tmux in a C locale prints the tab of a `-F` record as `_`.
+        let mut remote = vec![shell_quote(&self.tmux), "-u".to_string()];
         match &self.socket {
             RemoteSocket::Default => {}
             RemoteSocket::Name(n) => remote.extend(["-L".to_string(), shell_quote(n)]),
             RemoteSocket::Path(p) => remote.extend(["-S".to_string(), shell_quote(p)]),
         }
         remote.extend(args.into_iter().map(|a| shell_quote(&a.to_string_lossy())));
-        let mut argv: Vec<OsString> =
-            vec!["-T".into(), "-o".into(), "BatchMode=yes".into()];
+        let mut argv: Vec<OsString> = vec!["-T".into()];
         argv.extend(self.options.iter().map(OsString::from));
+        for option in DEFAULT_OPTIONS {
+            argv.extend(["-o".into(), option.into()]);
+        }
         argv.push("--".into());
         argv.push(self.destination.clone().into());
         argv.push(remote.join(" ").into());
@@ -125,13 +136,19 @@ mod tests {
             argv,
             [
                 "-T",
-                "-o",
-                "BatchMode=yes",
                 "-p",
                 "2222",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ConnectTimeout=10",
+                "-o",
+                "ServerAliveInterval=5",
+                "-o",
+                "ServerAliveCountMax=3",
                 "--",
                 "me@box",
-                "/opt/tmux -L work -C display-message -p '#{pid} x'"
+                "/opt/tmux -u -L work -C display-message -p '#{pid} x'"
             ]
         );
         assert_eq!(t.describe(), "ssh me@box /opt/tmux -L work");
