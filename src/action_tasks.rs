@@ -106,6 +106,13 @@ impl Dispatcher {
         }
     }
 
+    /// For a `server/label` address naming a server of this daemon: that server's
+    /// dispatcher and the label there. `None` for a bare label, or with one server.
+    pub fn peer_address<'a>(&self, address: &'a str) -> Option<(Dispatcher, &'a str)> {
+        let (server, rest) = address.split_once('/')?;
+        self.peers.get()?.get(server).map(|d| (d.clone(), rest))
+    }
+
     /// The session a pane spawned on this server without a session of its own opens in:
     /// the rules' `session`, else the first session a watched pane is in.
     pub fn default_session(&self) -> String {
@@ -421,8 +428,19 @@ impl ActionHost for FiringHost<'_> {
             Ok(pane)
         })
     }
+    fn control_for<'a>(&self, address: &'a str) -> Result<(ControlClient, &'a str), String> {
+        match self.dispatcher.peer_address(address) {
+            Some((peer, rest)) => Ok((pane_lifecycle::need_client(&peer)?, rest)),
+            None => Ok((self.control()?, address)),
+        }
+    }
     fn close_panes<'a>(&'a self, glob: &'a str) -> HostFuture<'a, Result<Vec<PaneId>, String>> {
-        Box::pin(pane_lifecycle::close(self.dispatcher, glob))
+        Box::pin(async move {
+            match self.dispatcher.peer_address(glob) {
+                Some((peer, rest)) => pane_lifecycle::close(&peer, rest).await,
+                None => pane_lifecycle::close(self.dispatcher, glob).await,
+            }
+        })
     }
     fn emit_depth(&self) -> usize {
         self.depth

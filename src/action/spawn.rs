@@ -191,7 +191,7 @@ impl SpawnTable {
             replace: self.replace,
             server: match &self.server {
                 Some(s)
-                    if s.is_empty()
+                    if !s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
                         || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) =>
                 {
                     return err(format!("`server` {s:?} is not a server name; use the `name` of a [[server]] entry"));

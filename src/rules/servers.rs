@@ -37,13 +37,14 @@ pub(super) struct RawServer {
     tmux: Option<String>,
 }
 
-/// Whether `name` can name a server: non-empty, letters, digits, `.`, `_`, `-` (it is
-/// written before a `/` in pane addresses and in file names).
+/// Whether `name` can name a server: a letter or digit, then letters, digits, `.`, `_`,
+/// `-` (it is written before a `/` in pane addresses and in file names).
 pub fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
-const NAME_RULE: &str = "use letters, digits, `.`, `_` and `-` only";
+const NAME_RULE: &str = "start with a letter or digit, then use letters, digits, `.`, `_` and `-` only";
 
 impl ServerSpec {
     /// `--server NAME` (the local server `tmux -L NAME`) or `--server NAME=PATH` (the
@@ -170,6 +171,8 @@ mod tests {
         assert_eq!(s.target, SshTarget::new("me@gpu-1").into());
         let s = ServerSpec::from_ssh_flag("gpu=me@10.0.0.2").unwrap();
         assert_eq!(s.name, "gpu");
-        assert!(ServerSpec::from_ssh_flag("-oProxyCommand=x").is_err());
+        assert!(ServerSpec::from_ssh_flag("-oProxyCommand=x").is_err(), "not a name");
+        assert!(ServerSpec::from_ssh_flag("x=-oProxyCommand").is_err(), "not a destination");
+        assert!(ServerSpec::from_server_flag(".hidden").is_err());
     }
 }

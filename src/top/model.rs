@@ -378,9 +378,15 @@ fn pane_row(p: &PaneView, entries: &[PaneEntryView]) -> PaneRow {
         }
         None => process,
     };
+    // A daemon of several servers: the pane's address says which (`gpu/%3`), and is what
+    // its capture asks for.
+    let id = match &p.server {
+        Some(server) => format!("{server}/{}", p.id),
+        None => p.id.clone(),
+    };
     PaneRow {
-        id: Some(p.id.clone()),
-        name: p.label.clone().unwrap_or_else(|| p.id.clone()),
+        id: Some(id.clone()),
+        name: p.label.clone().unwrap_or(id),
         place: p.target.clone().unwrap_or_else(|| format!("{}:{}", p.session, p.window)),
         state,
         health,
@@ -488,6 +494,13 @@ pub(crate) mod tests {
         assert_eq!(rows[1].health, Health::Held, "restarting holds, whatever the exit");
         assert_eq!((rows[2].id.as_deref(), rows[2].state.as_str()), (None, "waiting: after db"));
         assert_eq!(rows[2].health, Health::Held);
+    }
+
+    #[test]
+    fn a_pane_of_one_of_several_servers_is_shown_and_captured_by_its_address() {
+        let far = PaneView { server: Some("gpu".into()), ..pane("%4", None) };
+        let row = pane_row(&far, &[]);
+        assert_eq!((row.id.as_deref(), row.name.as_str()), (Some("gpu/%4"), "gpu/%4"));
     }
 
     #[test]

@@ -107,7 +107,11 @@ fn panes_table(panes: &[PaneView]) -> String {
             last.to_string()
         };
         rows.push(vec![
-            p.id.clone(),
+            // A daemon of several servers: the pane's address there, `gpu/%3`.
+            match &p.server {
+                Some(server) => format!("{server}/{}", p.id),
+                None => p.id.clone(),
+            },
             p.label.clone().unwrap_or_else(|| "-".into()),
             p.session.clone(),
             p.window.clone(),
@@ -176,6 +180,9 @@ mod tests {
         let with = |s: ShellView| panes_table(&[PaneView { shell: Some(s), ..alive.clone() }]);
         assert!(with(shell("prompt", None, Some(1))).contains("alive, prompt, last 1"));
         assert!(with(shell("running", Some("make"), Some(1))).contains("alive, running make"));
+        // A daemon of several servers shows where each pane is.
+        let far = panes_table(&[PaneView { server: Some("gpu".into()), ..alive.clone() }]);
+        assert!(far.lines().nth(1).unwrap().starts_with("gpu/%3 "), "{far}");
         // Columns line up.
         let col = |l: &str| l.find("main").unwrap();
         assert_eq!(col(lines[1]), col(lines[2]));
