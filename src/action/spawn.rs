@@ -51,7 +51,10 @@ impl ActionKind for SpawnSpec {
     }
 
     fn describe(&self) -> String {
-        format!("spawn {}", self.label)
+        match &self.server {
+            Some(server) => format!("spawn {} on {server}", self.label),
+            None => format!("spawn {}", self.label),
+        }
     }
 
     async fn run<H: ActionHost>(

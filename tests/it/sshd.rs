@@ -1,7 +1,8 @@
 //! A real OpenSSH server for a test: `sshd` on 127.0.0.1 at a free port, with a host key,
 //! a client key and its `authorized_keys` generated in the test's temp dir, killed on drop.
 //! The client side is the options a `[[server]]` entry passes (`ssh_options`): that key,
-//! no user config, no known-hosts file of the user's.
+//! no user config, no known-hosts file of the user's. Self-contained (std, libc, tempfile):
+//! `benches/servers.rs` uses it too.
 
 #![allow(dead_code)]
 
@@ -133,7 +134,7 @@ impl Sshd {
         format!(
             "[[server]]\nname = {name:?}\nssh = {:?}\nsocket_name = {socket:?}\ntmux = {:?}\nssh_options = [{}]\n",
             self.destination(),
-            super::harness::tmux_bin(),
+            std::env::var("CTMUXD_TMUX").unwrap_or_else(|_| "tmux".to_string()),
             opts.join(", ")
         )
     }
@@ -162,7 +163,11 @@ impl Sshd {
     pub fn drop_connections(&self) -> usize {
         let conns = self.connections();
         for &pid in &conns {
-            super::harness::signal(pid, libc::SIGKILL);
+            // SAFETY: kill(2) has no memory-safety preconditions; the pids are children of
+            // the test's own sshd.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
         }
         conns.len()
     }
