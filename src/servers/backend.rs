@@ -27,7 +27,7 @@ use crate::api::request::{
 };
 use crate::api::{Backend, BackendFuture, Subscription};
 use crate::eventlog::{DaemonEvent, Record};
-use crate::link::Link;
+use crate::link::{Link, LinkState};
 use crate::tmux::version::TmuxVersion;
 
 /// One server as the API reaches it.
@@ -144,7 +144,11 @@ impl Backend for ServersBackend {
         Box::pin(async move {
             let mut panes = Vec::new();
             for (i, r) in self.routes.iter().enumerate() {
-                // A server that is down has no panes to show; the others still answer.
+                // A server that is down has no panes to show, and a link that is not up is
+                // not waited on; the others still answer.
+                if r.link.view().state != LinkState::Up {
+                    continue;
+                }
                 match r.backend.panes(req.clone()).await {
                     Ok(reply) => panes.extend(reply.panes.into_iter().map(|p| self.stamp(i, p))),
                     Err(e) => tracing::debug!("panes of server {}: {}", r.name, e.message),
@@ -350,6 +354,13 @@ impl Backend for ServersBackend {
                 });
             }
             all.connected = connected;
+            // A rule every server runs counts once.
+            let mut names = std::collections::HashSet::new();
+            for r in &self.routes {
+                let engine = r.dispatcher.engine.lock().expect("engine");
+                names.extend(engine.rules().rules.iter().map(|rule| rule.name.clone()));
+            }
+            all.rules = names.len();
             if let Some(first) = all.servers.iter().find(|v| !v.tmux_version.is_empty()) {
                 all.tmux_version = first.tmux_version.clone();
             }

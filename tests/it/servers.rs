@@ -216,3 +216,28 @@ fn a_rule_naming_an_undeclared_server_is_refused_with_the_file_and_rule() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("rules.toml:7:10") && err.contains("gpux") && err.contains("gpu"), "{err}");
 }
+
+#[test]
+fn a_bare_label_on_two_servers_is_refused_and_an_address_picks_one() {
+    let a = TmuxServer::new();
+    let b = TmuxServer::new();
+    let mut d = Daemon::start(&a, "", &["--server", &a.name, "--server", &b.name]);
+    wait_ready(&mut d, &[a.name.as_str(), b.name.as_str()]);
+    for (server, word) in [(&a.name, "from-a"), (&b.name, "from-b")] {
+        let label = format!("{server}/dup");
+        let script = format!("echo {word}; exec sleep 60");
+        ctl_ok(&a, &["spawn", "--label", &label, "--", "sh", "-c", &script]);
+    }
+    // Each spawn went to the server its address named.
+    assert!(b.tmux_ok(&["list-panes", "-a", "-F", "#{@ctmuxd_label}"]).lines().any(|l| l == "dup"));
+    let bare = ctl(&a, &["capture", "dup"]);
+    let err = String::from_utf8_lossy(&bare.stderr);
+    assert!(!bare.status.success(), "a bare label on two servers must be refused");
+    assert!(err.contains(&format!("{}/dup", a.name)) && err.contains(&format!("{}/dup", b.name)), "{err}");
+    let addressed = format!("{}/dup", b.name);
+    let waited = ctl(&a, &["wait-for", &addressed, "--pattern", "^from-", "--since", "20", "--timeout", "10s"]);
+    assert!(stdout(&waited).contains("from-b"), "{}", String::from_utf8_lossy(&waited.stderr));
+    let panes = stdout(&ctl(&a, &["panes"]));
+    assert!(panes.lines().any(|l| l.starts_with(&format!("{}/%", b.name)) && l.contains("dup")), "{panes}");
+    d.stop();
+}
