@@ -9,6 +9,8 @@
 //!    server's socket, seeing the same lines at the same time.
 //! 2. no loss: one daemon over 8 servers (4 local, 4 over SSH) × 4 panes × 50 lines/s of
 //!    numbered lines; every (server, pane, n) must match exactly once.
+//! 3. idle cost: the daemon's RSS watching 1 and then 8 quiet local servers (one shell
+//!    each), and its CPU ticks and context switches over 10 s of quiet with 8.
 //!
 //! `cargo bench --bench servers` (`CTMUXD_BENCH_SECS` sets the run length, default 10 s).
 //! Needs `/usr/sbin/sshd` (Debian's openssh-server).
@@ -83,9 +85,8 @@ fn main() {
     );
     let mut d = start_daemon(&here, &dir, &rules, 2);
     let raw = RawReader::attach(&here, b"TRIGGER ");
-    let trigger = |p: usize| {
-        format!("while :; do echo \"TRIGGER $(date +%s%N) {p}\"; sleep 0.2; done")
-    };
+    let trigger =
+        |p: usize| format!("while :; do echo \"TRIGGER $(date +%s%N) {p}\"; sleep 0.2; done");
     let from = now_ns() + 500_000_000;
     panes(&here, trigger);
     panes(&far, trigger);
@@ -96,9 +97,14 @@ fn main() {
     let mut detect: HashMap<String, Vec<f64>> = HashMap::new();
     for e in events(&dir.join("events/events.jsonl")).iter().filter(|e| e["event"] == "match") {
         let printed = e["captures"]["ts"].as_str().and_then(|t| t.parse::<u64>().ok());
-        if let (Some(p), Some(ts), Some(server)) = (printed, e["ts_ns"].as_u64(), e["server"].as_str()) {
+        if let (Some(p), Some(ts), Some(server)) =
+            (printed, e["ts_ns"].as_u64(), e["server"].as_str())
+        {
             if (from..to).contains(&p) {
-                detect.entry(server.to_string()).or_default().push(ts.saturating_sub(p) as f64 / 1e6);
+                detect
+                    .entry(server.to_string())
+                    .or_default()
+                    .push(ts.saturating_sub(p) as f64 / 1e6);
             }
         }
     }
@@ -116,10 +122,16 @@ fn main() {
     let mut rules = String::new();
     for (i, s) in servers.iter().enumerate() {
         let name = format!("s{i}");
-        rules.push_str(&if i < 4 { local_entry(&name, s) } else { ssh.server_entry(&name, &s.name) });
+        rules.push_str(&if i < 4 {
+            local_entry(&name, s)
+        } else {
+            ssh.server_entry(&name, &s.name)
+        });
         rules.push('\n');
     }
-    rules.push_str("[[rule]]\nname = \"n\"\npattern = '^SEQ (?P<p>\\d) (?P<n>\\d+)$'\nactions = [\"log\"]\n");
+    rules.push_str(
+        "[[rule]]\nname = \"n\"\npattern = '^SEQ (?P<p>\\d) (?P<n>\\d+)$'\nactions = [\"log\"]\n",
+    );
     let mut d = start_daemon(&servers[0], &dir, &rules, 8);
     let per_pane = 50 * secs;
     for s in &servers {
@@ -149,7 +161,11 @@ fn main() {
         *seen.entry(k).or_default() += 1;
     }
     let missed = (0..8)
-        .flat_map(|s| (0..4).flat_map(move |p| (0..per_pane).map(move |n| (format!("s{s}"), p.to_string(), n.to_string()))))
+        .flat_map(|s| {
+            (0..4).flat_map(move |p| {
+                (0..per_pane).map(move |n| (format!("s{s}"), p.to_string(), n.to_string()))
+            })
+        })
         .filter(|k| !seen.contains_key(k))
         .count();
     let twice = seen.values().filter(|&&c| c > 1).count();
@@ -157,9 +173,37 @@ fn main() {
     let _ = d.wait();
     drop(servers);
 
+    // 3. idle cost of a server.
+    let rss_of = |n: usize| -> (u64, u64, u64) {
+        let servers: Vec<Server> = (0..n).map(|i| Server::new(&format!("idle{n}-{i}"))).collect();
+        let dir = tmp.path().join(format!("idle{n}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let rules: String = servers
+            .iter()
+            .enumerate()
+            .map(|(i, s)| local_entry(&format!("i{i}"), s) + "\n")
+            .collect::<String>()
+            + "[[rule]]\nname = \"quiet\"\npattern = '^NEVER-PRINTED-9f3c$'\nactions = [\"log\"]\n";
+        let mut d = start_daemon(&servers[0], &dir, &rules, n);
+        std::thread::sleep(Duration::from_secs(2));
+        let rss = proc_rss_kib(d.id());
+        let (t0, c0) = proc_stat(d.id());
+        std::thread::sleep(Duration::from_secs(10));
+        let (t1, c1) = proc_stat(d.id());
+        let _ = d.kill();
+        let _ = d.wait();
+        (rss, t1 - t0, c1 - c0)
+    };
+    let (rss1, _, _) = rss_of(1);
+    let (rss8, ticks8, switches8) = rss_of(8);
+
     let empty = Vec::new();
-    let (local, remote) = (detect.get("here").unwrap_or(&empty), detect.get("far").unwrap_or(&empty));
-    println!("ctmuxd over several servers (real tmux {}, OpenSSH on 127.0.0.1), run {secs}s", tmux_version());
+    let (local, remote) =
+        (detect.get("here").unwrap_or(&empty), detect.get("far").unwrap_or(&empty));
+    println!(
+        "ctmuxd over several servers (real tmux {}, OpenSSH on 127.0.0.1), run {secs}s",
+        tmux_version()
+    );
     println!("| scenario | figure | value |");
     println!("| --- | --- | --- |");
     println!(
@@ -184,6 +228,40 @@ fn main() {
         pct(&raw, 1.0)
     );
     println!("| 8 servers (4 local, 4 SSH) × 4 panes × 50 lines/s | lines expected / missed / matched twice | {expected} / {missed} / {twice} |");
+    println!(
+        "| quiet local servers, one shell each | daemon RSS with 1 / with 8; per further server (KiB) | {rss1} / {rss8}; {} |",
+        rss8.saturating_sub(rss1) / 7
+    );
+    println!("| same, 8 servers, 10 s quiet | daemon CPU ticks / context switches | {ticks8} / {switches8} |");
+}
+
+/// The process's resident set (KiB), from `/proc/PID/status`.
+fn proc_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// utime + stime (clock ticks) of the whole process, and context switches of all threads.
+fn proc_stat(pid: u32) -> (u64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let mut switches = 0;
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten() {
+        let s = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+        for l in s.lines().filter(|l| l.contains("ctxt_switches")) {
+            switches +=
+                l.split_whitespace().last().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        }
+    }
+    (ticks, switches)
 }
 
 fn tmux_version() -> String {

@@ -516,7 +516,11 @@ async fn serve(
     refresh_panes(&conns, shared, None).await;
     catch_up(&conns[&sid], sid, shared).await;
     if let Some(outage) = shared.link.as_ref().and_then(|l| l.up()) {
-        shared.dispatcher.append(&Record::now(crate::eventlog::GapEvent::new(outage.since_ns, now_ns(), outage.panes)));
+        shared.dispatcher.append(&Record::now(crate::eventlog::GapEvent::new(
+            outage.since_ns,
+            now_ns(),
+            outage.panes,
+        )));
     }
     let mut ready = Some((ready_ns, ready));
     let mut exit_rx = Some(exit_rx);

@@ -314,7 +314,9 @@ async fn run_daemon(args: DaemonArgs) -> anyhow::Result<ExitCode> {
     servers.extend(args.servers.iter().chain(&args.ssh).cloned());
     if !servers.is_empty() {
         if args.poll {
-            anyhow::bail!("--poll watches one server; drop it, or the [[server]] entries, --server and --ssh");
+            anyhow::bail!(
+                "--poll watches one server; drop it, or the [[server]] entries, --server and --ssh"
+            );
         }
         ctmuxd::tmux::version::check_control_mode().await?;
         let opts = ctmuxd::servers::ServersOptions {
@@ -330,7 +332,8 @@ async fn run_daemon(args: DaemonArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     // One server: a rule or spawn naming a server must name that one.
-    let one = [rules::ServerSpec { name: args.server.target().log_name(), target: args.server.target() }];
+    let one =
+        [rules::ServerSpec { name: args.server.target().log_name(), target: args.server.target() }];
     ctmuxd::servers::check_names(&set, &one)?;
     let opts = DaemonOptions {
         target: args.server.target(),

@@ -69,7 +69,9 @@ pub fn socket_file_name(target: &TmuxTarget) -> String {
                 crate::hash::fnv1a(canonical(p).as_os_str().as_encoded_bytes())
             )
         }
-        TmuxTarget::Ssh(t) => format!("ssh-{:016x}.sock", crate::hash::fnv1a(t.describe().as_bytes())),
+        TmuxTarget::Ssh(t) => {
+            format!("ssh-{:016x}.sock", crate::hash::fnv1a(t.describe().as_bytes()))
+        }
     }
 }
 

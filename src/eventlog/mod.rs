@@ -25,8 +25,8 @@ mod view;
 
 pub use record::{
     ActionDetails, ActionEvent, CatchUpEvent, CommandEvent, DaemonEvent, EmitEvent, Event,
-    EventsLostEvent, GapEvent, MatchEvent, Origin, OtherEvent, OverflowEvent, PaneChange, PaneEvent, Record,
-    ResyncEvent, SkippedEvent, TriggerEvent, TriggerOn,
+    EventsLostEvent, GapEvent, MatchEvent, Origin, OtherEvent, OverflowEvent, PaneChange,
+    PaneEvent, Record, ResyncEvent, SkippedEvent, TriggerEvent, TriggerOn,
 };
 pub use view::{about, human_line, human_text, RecordFilter};
 

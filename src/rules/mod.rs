@@ -42,10 +42,10 @@ pub use crate::glob::glob_match;
 pub use error::{RulesError, RulesErrorKind};
 pub use explain::explain;
 pub use orchestration::{CmdlinePattern, PaneSpec, Restart, RestartWhen, StatusFilter, Trigger};
-pub use servers::{valid_name as valid_server_name, ServerSpec};
 pub use rule::{
     LineSource, PaneSelector, Rule, Settings, MAX_CONCURRENT_ACTIONS, MAX_RING_LINES, NEVER_PATTERN,
 };
+pub use servers::{valid_name as valid_server_name, ServerSpec};
 
 /// A validated rules file.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -44,7 +44,8 @@ pub fn valid_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
-const NAME_RULE: &str = "start with a letter or digit, then use letters, digits, `.`, `_` and `-` only";
+const NAME_RULE: &str =
+    "start with a letter or digit, then use letters, digits, `.`, `_` and `-` only";
 
 impl ServerSpec {
     /// `--server NAME` (the local server `tmux -L NAME`) or `--server NAME=PATH` (the
@@ -58,7 +59,9 @@ impl ServerSpec {
             None => (text, TmuxTarget::Name(text.to_string())),
         };
         if !valid_name(name) {
-            return Err(format!("--server {text:?}: the server name {name:?} is invalid; {NAME_RULE}"));
+            return Err(format!(
+                "--server {text:?}: the server name {name:?} is invalid; {NAME_RULE}"
+            ));
         }
         Ok(ServerSpec { name: name.to_string(), target })
     }

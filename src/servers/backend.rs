@@ -22,8 +22,8 @@ use crate::api::request::{
     CaptureReply, CaptureRequest, CloseReply, CloseRequest, EventFeed, EventsRequest, LabelReply,
     LabelRequest, PanesReply, PanesRequest, ReadReply, ReadRequest, ReloadReply, ReloadRequest,
     RuleView, RulesReply, RulesRequest, RunReply, RunRequest, SendReply, SendRequest, ServerView,
-    SpawnReply, SpawnRequest, StatusReply, StatusRequest, StopRequest, SubscribeRequest,
-    WaitReply, WaitRequest,
+    SpawnReply, SpawnRequest, StatusReply, StatusRequest, StopRequest, SubscribeRequest, WaitReply,
+    WaitRequest,
 };
 use crate::api::{Backend, BackendFuture, Subscription};
 use crate::eventlog::{DaemonEvent, Record};
@@ -57,8 +57,11 @@ impl ServersBackend {
     pub fn new(routes: Vec<Route>) -> ServersBackend {
         let (events, _) = broadcast::channel(4096);
         for r in &routes {
-            let (mut rx, tx, name) =
-                (r.dispatcher.subscribe_events(), events.clone(), Arc::<str>::from(r.name.as_str()));
+            let (mut rx, tx, name) = (
+                r.dispatcher.subscribe_events(),
+                events.clone(),
+                Arc::<str>::from(r.name.as_str()),
+            );
             tokio::spawn(async move {
                 loop {
                     match rx.recv().await {
@@ -109,7 +112,11 @@ impl ServersBackend {
                 for r in &self.routes {
                     let engine = r.dispatcher.engine.lock().expect("engine");
                     known.extend(
-                        engine.panes().into_iter().filter_map(|(_, i)| i.label).map(|l| format!("{}/{l}", r.name)),
+                        engine
+                            .panes()
+                            .into_iter()
+                            .filter_map(|(_, i)| i.label)
+                            .map(|l| format!("{}/{l}", r.name)),
                     );
                 }
                 known.sort();
@@ -123,10 +130,7 @@ impl ServersBackend {
                     having.iter().map(|&i| format!("{}/{address}", self.routes[i].name)).collect();
                 Err(ApiError::new(
                     ErrorCode::Conflict,
-                    format!(
-                        "{address:?} is on several servers; name one: {}",
-                        write.join(" or ")
-                    ),
+                    format!("{address:?} is on several servers; name one: {}", write.join(" or ")),
                 ))
             }
         }
@@ -290,9 +294,8 @@ impl Backend for ServersBackend {
                     target: crate::tmux::TmuxTarget::Default,
                 })
                 .collect();
-            super::check_names(&set, &specs).map_err(|e| {
-                ApiError::bad_request(format!("{e}; the old rules stay in force"))
-            })?;
+            super::check_names(&set, &specs)
+                .map_err(|e| ApiError::bad_request(format!("{e}; the old rules stay in force")))?;
             // Every server's share compiles before any is swapped in: all or nothing.
             let mut shares = Vec::with_capacity(self.routes.len());
             for (i, r) in self.routes.iter().enumerate() {

@@ -154,11 +154,18 @@ pub async fn run(
             shutdown_grace: opts.shutdown_grace,
             reconnect: true,
         };
-        let checkpoint = Checkpoint::open_named(&opts.events_dir, &format!("checkpoint.{}", spec.name));
+        let checkpoint =
+            Checkpoint::open_named(&opts.events_dir, &format!("checkpoint.{}", spec.name));
         let watch = ServerWatch::new(dopts, d.clone(), checkpoint, link.clone());
         let backend =
             DaemonBackend::new(d.clone(), spec.target.clone(), stop.clone(), watch.tmux_version());
-        routes.push(backend::Route { name: spec.name.clone(), backend, dispatcher: d.clone(), link: link.clone(), tmux_version: watch.tmux_version() });
+        routes.push(backend::Route {
+            name: spec.name.clone(),
+            backend,
+            dispatcher: d.clone(),
+            link: link.clone(),
+            tmux_version: watch.tmux_version(),
+        });
         tasks.push(tokio::spawn(keep_linked(watch, link, d, end.clone())));
     }
     let backend: Arc<dyn crate::api::Backend> = Arc::new(backend::ServersBackend::new(routes));

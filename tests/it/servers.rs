@@ -61,7 +61,10 @@ fn a_rule_on_a_pane_behind_ssh_spawns_a_pane_on_a_local_server() {
     far.spawn("sleep 0.3; echo API READY; exec sleep 60");
     let ok = d.wait_until(Duration::from_secs(15), |evs| {
         evs.iter().any(|e| {
-            e["event"] == "pane" && e["action"] == "spawned" && e["label"] == "load" && e["server"] == "here"
+            e["event"] == "pane"
+                && e["action"] == "spawned"
+                && e["label"] == "load"
+                && e["server"] == "here"
         })
     });
     assert!(ok, "no pane spawned on `here`: {:#?}\nsshd: {}", d.events(), sshd.log());
@@ -78,10 +81,23 @@ fn a_rule_on_a_pane_behind_ssh_spawns_a_pane_on_a_local_server() {
     // One socket answers for both servers: `panes` says where each pane is, and
     // `server/label` addresses one.
     let panes: Value = serde_json::from_str(&ctl_ok(&here, &["panes", "--json"])).unwrap();
-    let panes = panes.as_array().cloned().unwrap_or_else(|| panes["panes"].as_array().unwrap().clone());
+    let panes =
+        panes.as_array().cloned().unwrap_or_else(|| panes["panes"].as_array().unwrap().clone());
     assert!(panes.iter().any(|p| p["server"] == "here" && p["label"] == "load"), "{panes:#?}");
     assert!(panes.iter().any(|p| p["server"] == "far"), "{panes:#?}");
-    let waited = ctl(&here, &["wait-for", "here/load", "--pattern", "load-started", "--since", "50", "--timeout", "10s"]);
+    let waited = ctl(
+        &here,
+        &[
+            "wait-for",
+            "here/load",
+            "--pattern",
+            "load-started",
+            "--since",
+            "50",
+            "--timeout",
+            "10s",
+        ],
+    );
     assert!(waited.status.success(), "{}", String::from_utf8_lossy(&waited.stderr));
     let status: Value = serde_json::from_str(&ctl_ok(&here, &["status", "--json"])).unwrap();
     let servers = status["servers"].as_array().expect("servers in status");
@@ -124,7 +140,8 @@ fn killing_the_ssh_connection_reconnects_records_the_gap_and_fires_once() {
         d.events()
     );
     touch(&files, 2);
-    let all_once = |evs: &[Value]| (0..3).all(|n| matches_of(evs, "tick", &format!("TICK-{n}")).len() == 1);
+    let all_once =
+        |evs: &[Value]| (0..3).all(|n| matches_of(evs, "tick", &format!("TICK-{n}")).len() == 1);
     assert!(d.wait_until(Duration::from_secs(15), all_once), "{:#?}", d.events());
     // Nothing fires twice, even a while later.
     std::thread::sleep(Duration::from_millis(500));
@@ -134,7 +151,8 @@ fn killing_the_ssh_connection_reconnects_records_the_gap_and_fires_once() {
     }
     let gap = evs.iter().find(|e| e["event"] == "gap").unwrap();
     assert!(gap["gap_ms"].as_u64().is_some(), "{gap:#}");
-    let panes: Vec<&str> = gap["panes"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let panes: Vec<&str> =
+        gap["panes"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
     assert!(panes.iter().any(|p| p.starts_with(&pane)), "the gap names {pane}: {gap:#}");
     assert!(
         evs.iter().any(|e| e["event"] == "daemon"
@@ -144,7 +162,11 @@ fn killing_the_ssh_connection_reconnects_records_the_gap_and_fires_once() {
     );
     let status: Value = serde_json::from_str(&ctl_ok(&home, &["status", "--json"])).unwrap();
     let far_link = &status["servers"][0];
-    assert_eq!((far_link["state"].as_str(), far_link["reconnects"].as_u64()), (Some("up"), Some(1)), "{status:#}");
+    assert_eq!(
+        (far_link["state"].as_str(), far_link["reconnects"].as_u64()),
+        (Some("up"), Some(1)),
+        "{status:#}"
+    );
     d.stop();
 }
 
@@ -159,7 +181,9 @@ fn a_second_local_server_killed_while_the_first_keeps_firing() {
     std::fs::create_dir(&files).unwrap();
     a.spawn(&ticker(&files, "TICK"));
     touch(&files, 0);
-    assert!(d.wait_until(Duration::from_secs(10), |evs| matches_of(evs, "tick", "TICK-0").len() == 1));
+    assert!(
+        d.wait_until(Duration::from_secs(10), |evs| matches_of(evs, "tick", "TICK-0").len() == 1)
+    );
 
     b.tmux_ok(&["kill-server"]);
     assert!(
@@ -214,7 +238,10 @@ fn a_rule_naming_an_undeclared_server_is_refused_with_the_file_and_rule() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("rules.toml:7:10") && err.contains("gpux") && err.contains("gpu"), "{err}");
+    assert!(
+        err.contains("rules.toml:7:10") && err.contains("gpux") && err.contains("gpu"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -233,11 +260,20 @@ fn a_bare_label_on_two_servers_is_refused_and_an_address_picks_one() {
     let bare = ctl(&a, &["capture", "dup"]);
     let err = String::from_utf8_lossy(&bare.stderr);
     assert!(!bare.status.success(), "a bare label on two servers must be refused");
-    assert!(err.contains(&format!("{}/dup", a.name)) && err.contains(&format!("{}/dup", b.name)), "{err}");
+    assert!(
+        err.contains(&format!("{}/dup", a.name)) && err.contains(&format!("{}/dup", b.name)),
+        "{err}"
+    );
     let addressed = format!("{}/dup", b.name);
-    let waited = ctl(&a, &["wait-for", &addressed, "--pattern", "^from-", "--since", "20", "--timeout", "10s"]);
+    let waited = ctl(
+        &a,
+        &["wait-for", &addressed, "--pattern", "^from-", "--since", "20", "--timeout", "10s"],
+    );
     assert!(stdout(&waited).contains("from-b"), "{}", String::from_utf8_lossy(&waited.stderr));
     let panes = stdout(&ctl(&a, &["panes"]));
-    assert!(panes.lines().any(|l| l.starts_with(&format!("{}/%", b.name)) && l.contains("dup")), "{panes}");
+    assert!(
+        panes.lines().any(|l| l.starts_with(&format!("{}/%", b.name)) && l.contains("dup")),
+        "{panes}"
+    );
     d.stop();
 }
