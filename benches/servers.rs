@@ -185,14 +185,16 @@ fn main() {
             .collect::<String>()
             + "[[rule]]\nname = \"quiet\"\npattern = '^NEVER-PRINTED-9f3c$'\nactions = [\"log\"]\n";
         let mut d = start_daemon(&servers[0], &dir, &rules, n);
-        std::thread::sleep(Duration::from_secs(2));
+        // tokio's blocking threads (used while starting) end after 10 s idle: let them go
+        // before measuring, or their exits are counted as the quiet daemon's activity.
+        std::thread::sleep(Duration::from_secs(12));
         let rss = proc_rss_kib(d.id());
         let (t0, c0) = proc_stat(d.id());
         std::thread::sleep(Duration::from_secs(10));
         let (t1, c1) = proc_stat(d.id());
         let _ = d.kill();
         let _ = d.wait();
-        (rss, t1 - t0, c1 - c0)
+        (rss, t1.saturating_sub(t0), c1.saturating_sub(c0))
     };
     let (rss1, _, _) = rss_of(1);
     let (rss8, ticks8, switches8) = rss_of(8);

@@ -59,6 +59,8 @@ pub struct Dispatcher {
     /// one server): a spawn with `server = "gpu"` runs on gpu's. Set once, by
     /// [`crate::servers`], before any firing.
     peers: Peers,
+    /// Its panes are on another host (over SSH): see [`pane_lifecycle::PaneHost::remote`].
+    remote: bool,
 }
 
 /// Every server's dispatcher by server name, shared by all of them.
@@ -89,7 +91,13 @@ impl Dispatcher {
             clients: Arc::default(),
             stopping: CancellationToken::new(),
             peers: Peers::default(),
+            remote: false,
         }
+    }
+
+    /// Marks the panes as on another host (call before cloning it).
+    pub fn set_remote(&mut self) {
+        self.remote = true;
     }
 
     /// Joins this dispatcher to the servers of one daemon (call before cloning it).
@@ -383,6 +391,9 @@ impl pane_lifecycle::PaneHost for Dispatcher {
     }
     fn stopping(&self) -> &CancellationToken {
         Dispatcher::stopping(self)
+    }
+    fn remote(&self) -> bool {
+        self.remote
     }
 }
 

@@ -126,6 +126,9 @@ pub async fn run(
         d.log().set_server(spec.name.clone());
         d.runner().set_server(&spec.name);
         d.set_peers(peers.clone());
+        if matches!(spec.target, TmuxTarget::Ssh(_)) {
+            d.set_remote();
+        }
         dispatchers.push((spec.clone(), rules, d));
     }
     let _ = peers.set(

@@ -104,6 +104,30 @@ fn a_rule_on_a_pane_behind_ssh_spawns_a_pane_on_a_local_server() {
     assert_eq!(servers.len(), 2, "{status:#}");
     assert!(servers.iter().all(|s| s["state"] == "up"), "{status:#}");
     assert!(stdout(&ctl(&here, &["status"])).contains("server far"), "status shows each server");
+
+    // Spawn, send and close work over the SSH link as on a local server.
+    ctl_ok(
+        &here,
+        &[
+            "spawn",
+            "--label",
+            "far/job",
+            "--",
+            "sh",
+            "-c",
+            "echo remote-job; exec sed -u 's/^/got-/'",
+        ],
+    );
+    let far_labels = far.tmux_ok(&["list-panes", "-a", "-F", "#{@ctmuxd_label}"]);
+    assert!(far_labels.lines().any(|l| l == "job"), "{far_labels}");
+    let sent = ctl(
+        &here,
+        &["send", "far/job", "--enter", "--expect", "^got-echoed-back$", "--", "echoed-back"],
+    );
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    ctl_ok(&here, &["close", "far/job"]);
+    let far_labels = far.tmux_ok(&["list-panes", "-a", "-F", "#{@ctmuxd_label}"]);
+    assert!(!far_labels.lines().any(|l| l == "job"), "{far_labels}");
     d.stop();
 }
 
