@@ -250,3 +250,69 @@ async fn keep_linked(
     }
     (watch, d)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULES: &str = r#"
+[[rule]]
+name = "everywhere"
+pattern = 'x'
+actions = ["log"]
+
+[[rule]]
+name = "gpu-only"
+server = "gpu"
+pattern = 'y'
+actions = [ { spawn = { label = "eval", server = "here" } } ]
+
+[[pane]]
+label = "first"
+
+[[pane]]
+label = "trainer"
+server = "gpu"
+"#;
+
+    fn specs(names: &[&str]) -> Vec<ServerSpec> {
+        names
+            .iter()
+            .map(|n| ServerSpec { name: n.to_string(), target: TmuxTarget::Default })
+            .collect()
+    }
+
+    #[test]
+    fn each_server_runs_the_rules_and_panes_that_select_it() {
+        let set = crate::rules::parse(RULES, std::path::Path::new("r.toml")).unwrap();
+        let names = |s: &RuleSet| -> (Vec<String>, Vec<String>) {
+            (
+                s.rules.iter().map(|r| r.name.clone()).collect(),
+                s.panes.iter().map(|p| p.spawn.label.clone()).collect(),
+            )
+        };
+        assert_eq!(
+            names(&rules_for(&set, "here", true)),
+            (vec!["everywhere".into()], vec!["first".into()])
+        );
+        assert_eq!(
+            names(&rules_for(&set, "gpu", false)),
+            (vec!["everywhere".into(), "gpu-only".into()], vec!["trainer".into()])
+        );
+    }
+
+    #[test]
+    fn names_must_be_watched_and_unique() {
+        let set = crate::rules::parse(RULES, std::path::Path::new("r.toml")).unwrap();
+        assert!(check_names(&set, &specs(&["here", "gpu"])).is_ok());
+        let e = check_names(&set, &specs(&["here"])).unwrap_err().to_string();
+        assert!(
+            e.contains("rule `gpu-only` names server `gpu`") && e.contains("watched: here"),
+            "{e}"
+        );
+        let e = check_names(&set, &specs(&["gpu"])).unwrap_err().to_string();
+        assert!(e.contains("names server `here`"), "the spawn's server is checked too: {e}");
+        let e = check_names(&RuleSet::none(), &specs(&["a", "a"])).unwrap_err().to_string();
+        assert!(e.contains("two servers are named `a`"), "{e}");
+    }
+}
