@@ -64,7 +64,7 @@ pub struct DaemonArgs {
     #[arg(long)]
     pub reconnect: bool,
     /// Also watch the local tmux server `-L NAME` (named NAME), or the one on socket PATH
-    /// with NAME=PATH. Repeatable; with --ssh or [[server]] entries, the daemon watches
+    /// with NAME=PATH. Repeatable; with --ssh or `[[server]]` entries, the daemon watches
     /// exactly those servers (each reconnected on its own) and -L/-S only name its socket.
     #[arg(long = "server", value_name = "NAME[=PATH]",
           value_parser = |s: &str| crate::rules::ServerSpec::from_server_flag(s))]
