@@ -120,11 +120,26 @@ fn a_rule_on_a_pane_behind_ssh_spawns_a_pane_on_a_local_server() {
     );
     let far_labels = far.tmux_ok(&["list-panes", "-a", "-F", "#{@ctmuxd_label}"]);
     assert!(far_labels.lines().any(|l| l == "job"), "{far_labels}");
-    let sent = ctl(
+    ctl_ok(&here, &["send", "far/job", "--enter", "--", "echoed-back"]);
+    let got = ctl(
         &here,
-        &["send", "far/job", "--enter", "--expect", "^got-echoed-back$", "--", "echoed-back"],
+        &[
+            "wait-for",
+            "far/job",
+            "--pattern",
+            "^got-echoed-back$",
+            "--since",
+            "20",
+            "--timeout",
+            "10s",
+        ],
     );
-    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    assert!(
+        got.status.success(),
+        "{}\nthe pane shows:\n{}",
+        String::from_utf8_lossy(&got.stderr),
+        far.tmux_ok(&["capture-pane", "-p", "-t", "main:2"]),
+    );
     ctl_ok(&here, &["close", "far/job"]);
     let far_labels = far.tmux_ok(&["list-panes", "-a", "-F", "#{@ctmuxd_label}"]);
     assert!(!far_labels.lines().any(|l| l == "job"), "{far_labels}");
