@@ -214,7 +214,16 @@ async fn keep_linked(
     let mut attempt = 0u32;
     let mut shutdown = Box::pin(end.clone().cancelled_owned());
     loop {
-        let why = match watch.serve(&mut shutdown).await {
+        // A link that hangs while connecting (an ssh that waits for its connect timeout, a
+        // remote tmux that never answers the attach) must not hold up the stop: `serve`
+        // ends itself at a stop once attached (polled first), and is dropped, closing its
+        // connections, while it is still connecting.
+        let served = tokio::select! {
+            biased;
+            served = watch.serve(&mut shutdown) => served,
+            _ = end.cancelled() => break,
+        };
+        let why = match served {
             Ok(()) => break,
             Err(why) => why,
         };

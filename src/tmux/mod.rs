@@ -115,6 +115,8 @@ impl TmuxTarget {
         if let TmuxTarget::Ssh(t) = self {
             let mut cmd = tokio::process::Command::new(ssh::ssh_binary());
             cmd.args(t.argv(args.into_iter().map(Into::into)));
+            // A command given up on (a stop while the link hangs) takes its ssh with it.
+            cmd.kill_on_drop(true);
             return cmd;
         }
         let mut cmd = tokio::process::Command::new(tmux_binary());

@@ -316,3 +316,39 @@ fn a_bare_label_on_two_servers_is_refused_and_an_address_picks_one() {
     );
     d.stop();
 }
+
+#[test]
+fn a_hung_link_neither_blocks_the_other_servers_nor_the_stop() {
+    let here = TmuxServer::new();
+    // An SSH link that never answers: the proxy swallows what ssh sends, and ends when
+    // ssh does.
+    let rules = format!(
+        "[[server]]\nname = \"here\"\nsocket_name = {:?}\n\n\
+         [[server]]\nname = \"stuck\"\nssh = \"nobody@127.0.0.1\"\n\
+         ssh_options = [\"-F\", \"/dev/null\", \"-o\", \"ProxyCommand=sh -c 'while read x; do :; done'\"]\n\n\
+         [[rule]]\nname = \"tick\"\npattern = '^TICK-\\d+$'\nactions = [\"log\"]\n",
+        here.name
+    );
+    let mut d = Daemon::start(&here, &rules, &[]);
+    wait_ready(&mut d, &["here"]);
+    let files = here.dir.path().join("ticks");
+    std::fs::create_dir(&files).unwrap();
+    here.spawn(&ticker(&files, "TICK"));
+    touch(&files, 0);
+    assert!(
+        d.wait_until(Duration::from_secs(10), |evs| matches_of(evs, "tick", "TICK-0").len() == 1),
+        "{:#?}",
+        d.events()
+    );
+    let status: Value = serde_json::from_str(&ctl_ok(&here, &["status", "--json"])).unwrap();
+    let stuck =
+        status["servers"].as_array().unwrap().iter().find(|s| s["name"] == "stuck").cloned();
+    assert_eq!(
+        stuck.as_ref().map(|s| s["state"].clone()),
+        Some(Value::from("connecting")),
+        "{status:#}"
+    );
+    let started = std::time::Instant::now();
+    assert!(d.stop().success());
+    assert!(started.elapsed() < Duration::from_secs(5), "stop took {:?}", started.elapsed());
+}
