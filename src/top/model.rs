@@ -387,7 +387,13 @@ fn pane_row(p: &PaneView, entries: &[PaneEntryView]) -> PaneRow {
     PaneRow {
         id: Some(id.clone()),
         name: p.label.clone().unwrap_or(id),
-        place: p.target.clone().unwrap_or_else(|| format!("{}:{}", p.session, p.window)),
+        place: {
+            let place = p.target.clone().unwrap_or_else(|| format!("{}:{}", p.session, p.window));
+            match &p.server {
+                Some(server) => format!("{server}/{place}"),
+                None => place,
+            }
+        },
         state,
         health,
         command: p.command.clone(),
@@ -501,6 +507,13 @@ pub(crate) mod tests {
         let far = PaneView { server: Some("gpu".into()), ..pane("%4", None) };
         let row = pane_row(&far, &[]);
         assert_eq!((row.id.as_deref(), row.name.as_str()), (Some("gpu/%4"), "gpu/%4"));
+        let labelled = PaneView { server: Some("gpu".into()), ..pane("%5", Some("train")) };
+        let row = pane_row(&labelled, &[]);
+        assert!(
+            row.place.starts_with("gpu/"),
+            "where a labelled pane is says its server: {}",
+            row.place
+        );
     }
 
     #[test]
