@@ -55,7 +55,16 @@ pub struct Dispatcher {
     /// Cancelled when the daemon stops: waits that are not actions (a `[[pane]]`
     /// waiting for its ready line) end at once instead of holding up the exit.
     stopping: CancellationToken,
+    /// The dispatchers of every server a daemon of several watches, by name (unset with
+    /// one server): a spawn with `server = "gpu"` runs on gpu's. Set once, by
+    /// [`crate::servers`], before any firing.
+    peers: Peers,
+    /// Its panes are on another host (over SSH): see [`pane_lifecycle::PaneHost::remote`].
+    remote: bool,
 }
+
+/// Every server's dispatcher by server name, shared by all of them.
+pub type Peers = Arc<std::sync::OnceLock<HashMap<String, Dispatcher>>>;
 
 /// Firings that may wait for or run their actions at once, per allowed concurrent exec.
 const QUEUE_PER_SLOT: usize = 128;
@@ -81,7 +90,50 @@ impl Dispatcher {
             engine,
             clients: Arc::default(),
             stopping: CancellationToken::new(),
+            peers: Peers::default(),
+            remote: false,
         }
+    }
+
+    /// Marks the panes as on another host (call before cloning it).
+    pub fn set_remote(&mut self) {
+        self.remote = true;
+    }
+
+    /// Joins this dispatcher to the servers of one daemon (call before cloning it).
+    pub fn set_peers(&mut self, peers: Peers) {
+        self.peers = peers;
+    }
+
+    /// The dispatcher of the server called `name`: this one (its log names it, or it is
+    /// the only one), or a peer's.
+    pub fn on_server(&self, name: &str) -> Option<Dispatcher> {
+        match self.peers.get() {
+            Some(peers) => peers.get(name).cloned(),
+            None => (self.log.server() == Some(name)).then(|| self.clone()),
+        }
+    }
+
+    /// For a `server/label` address naming a server of this daemon: that server's
+    /// dispatcher and the label there. `None` for a bare label, or with one server.
+    pub fn peer_address<'a>(&self, address: &'a str) -> Option<(Dispatcher, &'a str)> {
+        let (server, rest) = address.split_once('/')?;
+        self.peers.get()?.get(server).map(|d| (d.clone(), rest))
+    }
+
+    /// The session a pane spawned on this server without a session of its own opens in:
+    /// the rules' `session`, else the first session a watched pane is in.
+    pub fn default_session(&self) -> String {
+        let engine = self.engine.lock().expect("engine");
+        engine
+            .rules()
+            .settings
+            .session
+            .clone()
+            .or_else(|| {
+                engine.panes().into_iter().map(|(_, i)| i.session_name).find(|s| !s.is_empty())
+            })
+            .unwrap_or_default()
     }
 
     /// Cancelled when [`Dispatcher::shutdown`] begins: waits that must not delay the
@@ -340,6 +392,9 @@ impl pane_lifecycle::PaneHost for Dispatcher {
     fn stopping(&self) -> &CancellationToken {
         Dispatcher::stopping(self)
     }
+    fn remote(&self) -> bool {
+        self.remote
+    }
 }
 
 /// The [`ActionHost`] a firing's actions run over: the dispatcher, plus how many `emit`s
@@ -366,6 +421,17 @@ impl ActionHost for FiringHost<'_> {
     ) -> HostFuture<'a, Result<PaneId, String>> {
         Box::pin(async move {
             let d = self.dispatcher;
+            if let Some(server) = spec.server.as_deref().filter(|s| d.log.server() != Some(*s)) {
+                // Another server's pane: its dispatcher spawns it, in one of its sessions.
+                let Some(peer) = d.on_server(server) else {
+                    return Err(format!("no server named `{server}` is watched"));
+                };
+                let session = peer.default_session();
+                let (pane, _) = pane_lifecycle::spawn(&peer, spec, &session, None)
+                    .await
+                    .map_err(String::from)?;
+                return Ok(pane);
+            }
             let session = d.engine.lock().expect("engine").rules().settings.session.clone();
             let session = session.unwrap_or(ctx.session.clone());
             let (pane, _) =
@@ -373,8 +439,19 @@ impl ActionHost for FiringHost<'_> {
             Ok(pane)
         })
     }
+    fn control_for<'a>(&self, address: &'a str) -> Result<(ControlClient, &'a str), String> {
+        match self.dispatcher.peer_address(address) {
+            Some((peer, rest)) => Ok((pane_lifecycle::need_client(&peer)?, rest)),
+            None => Ok((self.control()?, address)),
+        }
+    }
     fn close_panes<'a>(&'a self, glob: &'a str) -> HostFuture<'a, Result<Vec<PaneId>, String>> {
-        Box::pin(pane_lifecycle::close(self.dispatcher, glob))
+        Box::pin(async move {
+            match self.dispatcher.peer_address(glob) {
+                Some((peer, rest)) => pane_lifecycle::close(&peer, rest).await,
+                None => pane_lifecycle::close(self.dispatcher, glob).await,
+            }
+        })
     }
     fn emit_depth(&self) -> usize {
         self.depth

@@ -246,6 +246,7 @@ impl DaemonBackend {
                 let last_line =
                     engine.last_lines(r.id, 1).and_then(|mut l| l.pop()).filter(|l| !l.is_empty());
                 PaneView {
+                    server: None,
                     id: r.id.to_string(),
                     label: r.label.clone(),
                     meta: r.meta.clone().unwrap_or_else(|| Value::Object(Default::default())),
@@ -906,6 +907,7 @@ impl Backend for DaemonBackend {
                 events_lost: self.dispatcher.log().lost(),
                 pane_entries: pane_entries(&engine),
                 shells: shells(&engine),
+                servers: Vec::new(),
             };
             Ok(StatusReply { status })
         })
@@ -919,7 +921,7 @@ impl Backend for DaemonBackend {
     }
 
     fn events(&self, _req: EventsRequest) -> BackendFuture<'_, EventFeed> {
-        Box::pin(async move { Ok(EventFeed(self.dispatcher.subscribe_events())) })
+        Box::pin(async move { Ok(EventFeed::One(self.dispatcher.subscribe_events())) })
     }
 
     fn run(&self, req: RunRequest) -> BackendFuture<'_, RunReply> {

@@ -47,7 +47,16 @@ impl Checkpoint {
     /// # Errors
     /// The file cannot be opened or created.
     pub fn open(dir: &Path) -> io::Result<Checkpoint> {
-        let path = dir.join("checkpoint");
+        Checkpoint::open_named(dir, "checkpoint")
+    }
+
+    /// Opens `DIR/NAME` the same way: one file per server when a daemon watches several
+    /// (each file holds one server's marks).
+    ///
+    /// # Errors
+    /// The file cannot be opened or created.
+    pub fn open_named(dir: &Path, name: &str) -> io::Result<Checkpoint> {
+        let path = dir.join(name);
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)

@@ -63,6 +63,17 @@ pub struct DaemonArgs {
     /// (with backoff) and carry on, instead of exiting (default: exit with status 1).
     #[arg(long)]
     pub reconnect: bool,
+    /// Also watch the local tmux server `-L NAME` (named NAME), or the one on socket PATH
+    /// with NAME=PATH. Repeatable; with --ssh or `[[server]]` entries, the daemon watches
+    /// exactly those servers (each reconnected on its own) and -L/-S only name its socket.
+    #[arg(long = "server", value_name = "NAME[=PATH]",
+          value_parser = |s: &str| crate::rules::ServerSpec::from_server_flag(s))]
+    pub servers: Vec<crate::rules::ServerSpec>,
+    /// Also watch the default tmux server of a host over SSH (`ssh DEST tmux -C ...`,
+    /// nothing to install there), named NAME, or the host's name. Repeatable.
+    #[arg(long = "ssh", value_name = "[NAME=]DEST",
+          value_parser = |s: &str| crate::rules::ServerSpec::from_ssh_flag(s))]
+    pub ssh: Vec<crate::rules::ServerSpec>,
 }
 
 /// Subcommands.

@@ -98,9 +98,40 @@ struct Shared {
     last_output_ns: AtomicU64,
     /// Wakes the task that writes the checkpoint once output is quiet.
     quiet_save: tokio::sync::Notify,
+    /// The link's state for `status`, when this server is one of several
+    /// ([`ServerWatch`]); told when the server is attached, which ends an outage.
+    link: Option<Arc<crate::link::Link>>,
 }
 
 impl Shared {
+    fn new(
+        dispatcher: Dispatcher,
+        checkpoint: std::io::Result<Checkpoint>,
+        link: Option<Arc<crate::link::Link>>,
+    ) -> Arc<Shared> {
+        Arc::new(Shared {
+            engine: dispatcher.engine.clone(),
+            dispatcher,
+            attached: Default::default(),
+            tmux_version: Default::default(),
+            checkpoint: match checkpoint {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::warn!(
+                        "no checkpoint (lines printed while ctmuxd is down will not be matched): {e}"
+                    );
+                    None
+                }
+            },
+            server_key: Mutex::default(),
+            saved: Mutex::default(),
+            dirty: AtomicBool::new(false),
+            last_output_ns: AtomicU64::new(0),
+            quiet_save: tokio::sync::Notify::new(),
+            link,
+        })
+    }
+
     /// Writes the checkpoint: the engine's marks, and the saved marks of panes still
     /// waiting for their catch-up (so a second restart does not lose or repeat them).
     fn save_checkpoint(&self, engine: &Engine) {
@@ -165,26 +196,8 @@ pub async fn run(
 ) -> Result<DaemonExit, DaemonError> {
     let dispatcher = Dispatcher::for_rules(&opts.rules, &opts.events_dir, "control")?;
     dispatcher.log().set_server(opts.target.log_name());
-    let shared = Arc::new(Shared {
-        engine: dispatcher.engine.clone(),
-        dispatcher,
-        attached: Default::default(),
-        tmux_version: Default::default(),
-        checkpoint: match Checkpoint::open(&opts.events_dir) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                tracing::warn!(
-                    "no checkpoint (lines printed while ctmuxd is down will not be matched): {e}"
-                );
-                None
-            }
-        },
-        server_key: Mutex::default(),
-        saved: Mutex::default(),
-        dirty: AtomicBool::new(false),
-        last_output_ns: AtomicU64::new(0),
-        quiet_save: tokio::sync::Notify::new(),
-    });
+    dispatcher.runner().set_server(&opts.target.log_name());
+    let shared = Shared::new(dispatcher, Checkpoint::open(&opts.events_dir), None);
     let saver = tokio::spawn(quiet_saver(shared.clone()));
 
     // The control API: bound before anything starts, so a second daemon for the same
@@ -262,9 +275,76 @@ pub async fn run(
     Ok(exit)
 }
 
+/// One server of a daemon that watches several ([`crate::servers`]): today's machinery
+/// for one server (its control connections and routers, its engine and dispatcher, its
+/// checkpoint), attached and re-attached by the supervisor's loop. A server lost leaves
+/// the others alone: nothing here is shared with another server's watch but the log file.
+pub struct ServerWatch {
+    opts: DaemonOptions,
+    shared: Arc<Shared>,
+    identity: Option<ServerIdentity>,
+    /// The task writing the checkpoint at quiet moments; aborted by [`ServerWatch::finish`].
+    saver: tokio::task::JoinHandle<()>,
+}
+
+impl ServerWatch {
+    /// Watches `opts.target` for `dispatcher` (its log and exec runner named after the
+    /// server already), keeping its read marks in `checkpoint` and its state in `link`.
+    pub fn new(
+        opts: DaemonOptions,
+        dispatcher: Dispatcher,
+        checkpoint: std::io::Result<Checkpoint>,
+        link: Arc<crate::link::Link>,
+    ) -> ServerWatch {
+        let shared = Shared::new(dispatcher, checkpoint, Some(link));
+        let saver = tokio::spawn(quiet_saver(shared.clone()));
+        ServerWatch { opts, shared, identity: None, saver }
+    }
+
+    /// The release of the server, read at each attach (for `status`).
+    pub fn tmux_version(&self) -> Arc<Mutex<Option<TmuxVersion>>> {
+        self.shared.tmux_version.clone()
+    }
+
+    /// Attaches and watches until `shutdown` resolves (`Ok`) or the server is lost or
+    /// cannot be reached (`Err` with why). Panes and their read marks are kept across
+    /// calls while the server stays the same process, so the next call catches up.
+    pub async fn serve(
+        &mut self,
+        shutdown: &mut (impl Future<Output = ()> + Unpin),
+    ) -> Result<(), String> {
+        match serve(&self.opts, &self.shared, &mut self.identity, shutdown).await {
+            Ok(Phase::Stopped) => Ok(()),
+            Ok(Phase::Gone(why)) => Err(why),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// The panes watched now, as a `gap` record names them (`%3` or `%3 (label)`).
+    pub fn panes(&self) -> Vec<String> {
+        let engine = self.shared.engine.lock().expect("engine");
+        let mut panes = engine.panes();
+        panes.sort_by_key(|(id, _)| *id);
+        panes
+            .into_iter()
+            .map(|(id, info)| match info.label {
+                Some(label) => format!("{id} ({label})"),
+                None => id.to_string(),
+            })
+            .collect()
+    }
+
+    /// Stops the checkpoint writer and writes the checkpoint a last time; the
+    /// dispatcher's shutdown is the caller's.
+    pub fn finish(self) {
+        self.saver.abort();
+        self.shared.save_checkpoint(&self.shared.engine.lock().expect("engine"));
+    }
+}
+
 /// Reconnect delay: 250 ms doubling to 8 s, with up to 25 % jitter so several
 /// daemons restarting together do not storm the server.
-fn backoff(attempt: u32) -> Duration {
+pub fn backoff(attempt: u32) -> Duration {
     let base = 250u64.saturating_mul(1 << attempt.min(5));
     let jitter = now_ns() % (base / 4 + 1);
     Duration::from_millis(base + jitter)
@@ -435,6 +515,13 @@ async fn serve(
     }
     refresh_panes(&conns, shared, None).await;
     catch_up(&conns[&sid], sid, shared).await;
+    if let Some(outage) = shared.link.as_ref().and_then(|l| l.up()) {
+        shared.dispatcher.append(&Record::now(crate::eventlog::GapEvent::new(
+            outage.since_ns,
+            now_ns(),
+            outage.panes,
+        )));
+    }
     let mut ready = Some((ready_ns, ready));
     let mut exit_rx = Some(exit_rx);
 

@@ -47,6 +47,10 @@ pub enum DaemonError {
     /// Talking to tmux failed.
     #[error(transparent)]
     Tmux(#[from] TmuxError),
+    /// The servers to watch do not fit together: a rule or spawn names an undeclared
+    /// server, or two servers share a name (the message says which and how to fix it).
+    #[error("{0}")]
+    Servers(String),
 }
 
 impl DaemonError {
@@ -69,6 +73,6 @@ impl DaemonError {
 
     /// Whether the user's input is at fault (the rules do not compile): exit status 2.
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, DaemonError::Rules(_))
+        matches!(self, DaemonError::Rules(_) | DaemonError::Servers(_))
     }
 }

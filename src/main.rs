@@ -107,6 +107,7 @@ fn exit_status(e: &anyhow::Error) -> ExitCode {
         cause.is::<BadInput>()
             || cause.is::<rules::RulesError>()
             || cause.is::<ctmuxd::firing::CompileError>()
+            || cause.downcast_ref::<ctmuxd::daemon::DaemonError>().is_some_and(|e| e.is_bad_input())
             || cause.downcast_ref::<ctmuxd::demo::DemoError>().is_some_and(|e| e.is_usage())
     });
     ExitCode::from(if bad_input { 2 } else { 1 })
@@ -309,6 +310,31 @@ async fn run_daemon(args: DaemonArgs) -> anyhow::Result<ExitCode> {
     };
     // Compile now so a pattern the matcher refuses is also reported before anything starts.
     ctmuxd::firing::compile(&set)?;
+    let mut servers = set.servers.clone();
+    servers.extend(args.servers.iter().chain(&args.ssh).cloned());
+    if !servers.is_empty() {
+        if args.poll {
+            anyhow::bail!(
+                "--poll watches one server; drop it, or the [[server]] entries, --server and --ssh"
+            );
+        }
+        ctmuxd::tmux::version::check_control_mode().await?;
+        let opts = ctmuxd::servers::ServersOptions {
+            home: args.server.target(),
+            servers,
+            session: args.session.clone(),
+            rules: set,
+            events_dir: args.events.clone().unwrap_or_else(EventLog::default_dir),
+            record: args.record.clone(),
+            shutdown_grace: Duration::from_secs(5),
+        };
+        ctmuxd::servers::run(opts, shutdown_signal()).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    // One server: a rule or spawn naming a server must name that one.
+    let one =
+        [rules::ServerSpec { name: args.server.target().log_name(), target: args.server.target() }];
+    ctmuxd::servers::check_names(&set, &one)?;
     let opts = DaemonOptions {
         target: args.server.target(),
         session: args.session.clone(),

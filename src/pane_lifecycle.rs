@@ -51,6 +51,11 @@ pub trait PaneHost: Clone + Send + Sync + 'static {
         F: Future<Output = ()> + Send + 'static;
     /// Cancelled when the daemon starts to stop: readiness waits end at once.
     fn stopping(&self) -> &CancellationToken;
+    /// Whether the panes are on another host (over SSH): paths of this machine mean
+    /// nothing there, so a spawn's `cwd` is passed as written and none is made up.
+    fn remote(&self) -> bool {
+        false
+    }
 }
 
 /// A control connection for a pane command, or why there is none (poll mode, tmux gone).
@@ -101,12 +106,17 @@ pub async fn spawn<D: PaneHost>(
     watch: Option<Watch>,
 ) -> Result<(PaneId, String), SpawnError> {
     let client = need_client(d).map_err(SpawnError::Other)?;
-    let base = rules_dir(d);
-    let cwd = Some(match &spec.cwd {
-        Some(c) if c.is_relative() => base.join(c),
-        Some(c) => c.clone(),
-        None => base,
-    });
+    let cwd = if d.remote() {
+        // On another host: its own directories (relative to the remote home), else its home.
+        spec.cwd.clone()
+    } else {
+        let base = rules_dir(d);
+        Some(match &spec.cwd {
+            Some(c) if c.is_relative() => base.join(c),
+            Some(c) => c.clone(),
+            None => base,
+        })
+    };
     let spawned = SpawnSpec {
         cwd,
         // Always keep the pane when its process exits, so the exit status can be read;

@@ -48,7 +48,7 @@ use crate::panes::PaneInfo;
 use crate::rules::RuleSet;
 use crate::tmux::format::{self, SEP};
 use crate::tmux::labelled::PaneRecord;
-use crate::tmux::{tmux_binary, TmuxError, TmuxFailure, TmuxTarget};
+use crate::tmux::{TmuxError, TmuxFailure, TmuxTarget};
 
 /// The value of the `mode` field in every record this mode writes.
 pub const MODE: &str = "poll";
@@ -840,7 +840,7 @@ async fn run_batch(target: &TmuxTarget, args: &[String]) -> Result<Batch, TmuxEr
         .stdin(Stdio::null())
         .output()
         .await
-        .map_err(|e| TmuxError::Io(format!("cannot run {}: {e}", tmux_binary()), e))?;
+        .map_err(|e| TmuxError::Io(format!("cannot run {}: {e}", target.program()), e))?;
     let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
     if !out.status.success() && TmuxFailure::of_message(&stderr) == TmuxFailure::NoServer {
         return Err(TmuxError::NoServer(target.describe()));

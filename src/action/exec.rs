@@ -248,6 +248,8 @@ struct Inner {
     default_timeout: Duration,
     /// Time between SIGTERM and SIGKILL to the process group on timeout.
     kill_grace: Duration,
+    /// The tmux server the firings come from, given to actions as `CTMUX_SERVER`.
+    server: std::sync::OnceLock<String>,
 }
 
 impl ExecRunner {
@@ -275,8 +277,14 @@ impl ExecRunner {
                 waiting: AtomicUsize::new(0),
                 default_timeout,
                 kill_grace,
+                server: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Names the tmux server this runner's firings come from (`CTMUX_SERVER`). Set once.
+    pub fn set_server(&self, name: &str) {
+        let _ = self.inner.server.set(name.to_string());
     }
 
     /// How many actions may run at once.
@@ -299,7 +307,8 @@ impl ExecRunner {
     ///
     /// Waits first for a free slot. The child gets `/dev/null` as stdin, its own
     /// process group, the action's `env` and then `CTMUX_LINE`, `CTMUX_PANE_ID`,
-    /// `CTMUX_PANE_LABEL` (empty without a label), `CTMUX_SESSION`, `CTMUX_RULE` and
+    /// `CTMUX_PANE_LABEL` (empty without a label), `CTMUX_SESSION`, `CTMUX_RULE`,
+    /// `CTMUX_SERVER` (the server's name, once [`ExecRunner::set_server`] gave it) and
     /// `CTMUX_CAP_<name>` for each capture. On timeout the group gets SIGTERM, then
     /// SIGKILL after the grace period, and the outcome has `timed_out`.
     ///
@@ -319,7 +328,7 @@ impl ExecRunner {
             return failure(Duration::ZERO, "exec action has no program in its argv".to_owned());
         };
         let start = Instant::now();
-        let mut child = match command(program, args, action, ctx).spawn() {
+        let mut child = match command(program, args, action, ctx, self.inner.server.get()).spawn() {
             Ok(child) => child,
             Err(err) => {
                 return failure(start.elapsed(), spawn_error(program, action, &err));
@@ -396,7 +405,13 @@ impl ExecRunner {
 
 /// The `Command` for `action` (`program` and `args` are its argv): argv only, env,
 /// cwd, null stdin, piped output, own process group.
-fn command(program: &str, args: &[String], action: &ExecAction, ctx: &ActionContext) -> Command {
+fn command(
+    program: &str,
+    args: &[String],
+    action: &ExecAction,
+    ctx: &ActionContext,
+    server: Option<&String>,
+) -> Command {
     let mut cmd = Command::new(program);
     cmd.args(args)
         .stdin(Stdio::null())
@@ -416,6 +431,9 @@ fn command(program: &str, args: &[String], action: &ExecAction, ctx: &ActionCont
         .env("CTMUX_PANE_LABEL", &*without_nul(ctx.pane_label.as_deref().unwrap_or("")))
         .env("CTMUX_SESSION", &*without_nul(&ctx.session))
         .env("CTMUX_RULE", &*without_nul(&ctx.rule));
+    if let Some(server) = server {
+        cmd.env("CTMUX_SERVER", &*without_nul(server));
+    }
     for (name, text) in &ctx.captures {
         cmd.env(format!("CTMUX_CAP_{name}"), &*without_nul(text));
     }

@@ -201,6 +201,15 @@ pub trait ActionHost: Send + Sync {
     /// # Errors
     /// The reason, as the action's error.
     fn control(&self) -> Result<ControlClient, String>;
+    /// The control connection of the server a `server/label` address names (a daemon
+    /// watching several servers), with the label there; for any other address, this
+    /// server's ([`ActionHost::control`]) and the address as it is.
+    ///
+    /// # Errors
+    /// As [`ActionHost::control`], for the server named.
+    fn control_for<'a>(&self, address: &'a str) -> Result<(ControlClient, &'a str), String> {
+        Ok((self.control()?, address))
+    }
     /// Spawns a labelled pane for the match `ctx` (in the rules' session, else the
     /// pane's); returns its id.
     fn spawn_pane<'a>(
@@ -208,7 +217,8 @@ pub trait ActionHost: Send + Sync {
         spec: &'a SpawnSpec,
         ctx: &'a ActionContext,
     ) -> HostFuture<'a, Result<PaneId, String>>;
-    /// Closes the panes whose label matches `glob`; returns their ids.
+    /// Closes the panes whose label matches `glob` (`server/glob`: on that server, when the
+    /// daemon watches several); returns their ids.
     fn close_panes<'a>(&'a self, glob: &'a str) -> HostFuture<'a, Result<Vec<PaneId>, String>>;
     /// How many `emit`s deep the running firing is (0 for a firing caused by a line).
     fn emit_depth(&self) -> usize;

@@ -52,8 +52,8 @@ impl ActionKind for SendAction {
     ) -> ActionOutcome {
         let start = Instant::now();
         let result = async {
-            let client = host.control()?;
-            let target = labelled::resolve(&client, &self.pane).await.map_err(|e| e.to_string())?;
+            let (client, pane) = host.control_for(&self.pane)?;
+            let target = labelled::resolve(&client, pane).await.map_err(|e| e.to_string())?;
             labelled::send(&client, target.id, &self.text, self.enter)
                 .await
                 .map_err(|e| e.to_string())?;

@@ -51,7 +51,10 @@ impl ActionKind for SpawnSpec {
     }
 
     fn describe(&self) -> String {
-        format!("spawn {}", self.label)
+        match &self.server {
+            Some(server) => format!("spawn {} on {server}", self.label),
+            None => format!("spawn {}", self.label),
+        }
     }
 
     async fn run<H: ActionHost>(
@@ -89,6 +92,8 @@ pub struct SpawnTable {
     keep: Option<bool>,
     #[serde(default)]
     replace: bool,
+    /// The server to open the pane on (a `[[server]]` name).
+    server: Option<String>,
     /// `[[pane]]` only: labels of panes that must be ready first.
     #[serde(default)]
     pub after: Vec<String>,
@@ -187,6 +192,15 @@ impl SpawnTable {
             size: self.size.clone(),
             keep: self.keep.unwrap_or(default_keep),
             replace: self.replace,
+            server: match &self.server {
+                Some(s)
+                    if !s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+                        || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) =>
+                {
+                    return err(format!("`server` {s:?} is not a server name; use the `name` of a [[server]] entry"));
+                }
+                s => s.clone(),
+            },
         })
     }
 }

@@ -159,6 +159,8 @@ fn stop_command(target: &TmuxTarget) -> String {
         TmuxTarget::Default => "ctmuxd stop".to_string(),
         TmuxTarget::Name(n) => format!("ctmuxd stop -L {}", quote(n)),
         TmuxTarget::Path(p) => format!("ctmuxd stop -S {}", quote(&p.to_string_lossy())),
+        // A daemon's socket is keyed on its local `-L`/`-S` selection, never on a remote one.
+        TmuxTarget::Ssh(_) => "ctmuxd stop".to_string(),
     }
 }
 

@@ -69,6 +69,9 @@ pub fn socket_file_name(target: &TmuxTarget) -> String {
                 crate::hash::fnv1a(canonical(p).as_os_str().as_encoded_bytes())
             )
         }
+        TmuxTarget::Ssh(t) => {
+            format!("ssh-{:016x}.sock", crate::hash::fnv1a(t.describe().as_bytes()))
+        }
     }
 }
 
@@ -96,6 +99,10 @@ pub fn start_command(target: &TmuxTarget) -> String {
                 crate::tmux::command::quote(&p.to_string_lossy())
             )
         }
+        TmuxTarget::Ssh(t) => format!(
+            "ctmuxd --control-mode --ssh {} --rules FILE",
+            crate::tmux::command::quote(&t.destination)
+        ),
     }
 }
 

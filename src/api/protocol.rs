@@ -29,6 +29,10 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct PaneView {
     /// tmux pane id (`%3`).
     pub id: String,
+    /// The server it is on, when the daemon watches several (`[[server]]`): address it
+    /// as `server/label` or `server/%3`; left out when it watches one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
     /// The `@ctmuxd_label` option, when set.
     pub label: Option<String>,
     /// Metadata (a JSON object; `{}` when none).

@@ -589,6 +589,7 @@ mod tests {
 
     fn pane(label: &str) -> PaneView {
         PaneView {
+            server: None,
             id: "%1".into(),
             label: Some(label.into()),
             meta: json!({}),
@@ -733,7 +734,7 @@ mod tests {
             })
         }
         fn events(&self, _: EventsRequest) -> BackendFuture<'_, EventFeed> {
-            Box::pin(async move { Ok(EventFeed(self.events.subscribe())) })
+            Box::pin(async move { Ok(EventFeed::One(self.events.subscribe())) })
         }
     }
 

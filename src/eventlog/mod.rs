@@ -25,8 +25,8 @@ mod view;
 
 pub use record::{
     ActionDetails, ActionEvent, CatchUpEvent, CommandEvent, DaemonEvent, EmitEvent, Event,
-    EventsLostEvent, MatchEvent, Origin, OtherEvent, OverflowEvent, PaneChange, PaneEvent, Record,
-    ResyncEvent, SkippedEvent, TriggerEvent, TriggerOn,
+    EventsLostEvent, GapEvent, MatchEvent, Origin, OtherEvent, OverflowEvent, PaneChange,
+    PaneEvent, Record, ResyncEvent, SkippedEvent, TriggerEvent, TriggerOn,
 };
 pub use view::{about, human_line, human_text, RecordFilter};
 
@@ -171,6 +171,11 @@ impl EventLog {
     /// `ctmuxd logs -L work` can pick one server's records from a shared log. Set once.
     pub fn set_server(&self, name: String) {
         let _ = self.server.set(name);
+    }
+
+    /// The server named by [`EventLog::set_server`], if any.
+    pub fn server(&self) -> Option<&str> {
+        self.server.get().map(String::as_str)
     }
 
     /// The record's line: a newline first (which ends a fragment a killed writer left),

@@ -51,6 +51,8 @@ pub enum Event {
     CatchUp(CatchUpEvent),
     /// Lines tmux had not sent before a pane exited were read back (`"resync"`).
     Resync(ResyncEvent),
+    /// A server's link came back after an outage (`"gap"`): how long, which panes.
+    Gap(GapEvent),
     /// Lines or actions that were not matched or run, and why (`"skipped"`).
     Skipped(SkippedEvent),
     /// The action queue was full and a firing's actions were dropped (`"overflow"`).
@@ -80,6 +82,7 @@ impl Event {
             Event::Pane(_) => "pane",
             Event::CatchUp(_) => "catch-up",
             Event::Resync(_) => "resync",
+            Event::Gap(_) => "gap",
             Event::Skipped(_) => "skipped",
             Event::Overflow(_) => "overflow",
             Event::Trigger(_) => "trigger",
@@ -97,6 +100,7 @@ impl Event {
             Event::Pane(e) => e.message.as_deref(),
             Event::CatchUp(e) => Some(&e.message),
             Event::Resync(e) => Some(&e.message),
+            Event::Gap(e) => Some(&e.message),
             Event::Skipped(e) => Some(&e.message),
             Event::Overflow(e) => Some(&e.message),
             Event::EventsLost(e) => Some(&e.message),
@@ -123,7 +127,7 @@ macro_rules! event_from {
 
 event_from! {
     Match(MatchEvent), Action(ActionEvent), Daemon(DaemonEvent), Pane(PaneEvent),
-    CatchUp(CatchUpEvent), Resync(ResyncEvent), Skipped(SkippedEvent),
+    CatchUp(CatchUpEvent), Resync(ResyncEvent), Gap(GapEvent), Skipped(SkippedEvent),
     Overflow(OverflowEvent), Trigger(TriggerEvent), Emit(EmitEvent), Command(CommandEvent),
     EventsLost(EventsLostEvent), Other(OtherEvent),
 }
@@ -412,6 +416,33 @@ impl CatchUpEvent {
     /// A catch-up of `pane` that says only `message` (nothing was read back).
     pub fn note(pane: impl ToString, message: String) -> CatchUpEvent {
         CatchUpEvent { pane: pane.to_string(), message, ..CatchUpEvent::default() }
+    }
+}
+
+/// `"gap"`: the link to a server (an SSH connection, a tmux server) came back after an
+/// outage; the record's `server` names it. Lines the panes printed meanwhile are read back
+/// from their history and matched once (`catch-up` records follow, pane by pane).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(default)]
+pub struct GapEvent {
+    /// How long the link was down, in ms.
+    pub gap_ms: u64,
+    /// The panes watched when it went down (`%3` or `%3 (label)`).
+    pub panes: Vec<String>,
+    /// For people.
+    pub message: String,
+}
+
+impl GapEvent {
+    /// The gap from `since_ns` to `now_ns` over `panes`.
+    pub fn new(since_ns: u64, now_ns: u64, panes: Vec<String>) -> GapEvent {
+        let gap_ms = now_ns.saturating_sub(since_ns) / 1_000_000;
+        let message = format!(
+            "link back after {gap_ms} ms; {} pane(s) were not watched meanwhile{}; what they printed is read back and matched once",
+            panes.len(),
+            if panes.is_empty() { String::new() } else { format!(" ({})", panes.join(", ")) }
+        );
+        GapEvent { gap_ms, panes, message }
     }
 }
 

@@ -82,6 +82,7 @@ pub fn about(event: &Event) -> (Option<&str>, Option<&str>, Option<&str>) {
         Event::Pane(e) => (e.pane.as_deref(), e.label.as_deref(), None),
         Event::CatchUp(e) => (Some(e.pane.as_str()), None, None),
         Event::Resync(e) => (Some(e.pane.as_str()), None, None),
+        Event::Gap(_) => (None, None, None),
         Event::Emit(e) => (None, None, Some(e.rule.as_str())),
         Event::Command(e) => (Some(e.pane.as_str()), e.label.as_deref(), None),
         Event::Daemon(_) | Event::EventsLost(_) | Event::Other(_) => (None, None, None),

@@ -175,6 +175,7 @@ mod tests {
 
     fn pane(id: &str, label: Option<&str>, session: &str) -> PaneView {
         PaneView {
+            server: None,
             id: id.into(),
             label: label.map(str::to_string),
             session: session.into(),

@@ -13,6 +13,10 @@ pub fn explain(set: &RuleSet) -> Vec<String> {
             PaneSelector::Id(id) => format!("pane {id}"),
             PaneSelector::Label(glob) => format!("panes labelled `{glob}`"),
         };
+        let panes = match &rule.server {
+            Some(server) => format!("{panes} of server {server}"),
+            None => panes,
+        };
         let when = match &rule.trigger {
             Trigger::Output if rule.screen => {
                 format!("`{}` appearing on the screen of {panes}", rule.pattern)

@@ -45,6 +45,8 @@ pub(super) struct RawFile {
     /// `[[pane]]` tables, checked in `orchestration.rs`.
     #[serde(default)]
     pub pane: Vec<Spanned<toml::Value>>,
+    #[serde(default)]
+    pub server: Vec<Spanned<super::servers::RawServer>>,
 }
 
 /// `[settings]`; absent keys take their defaults.
@@ -74,6 +76,8 @@ pub(super) struct RawRule {
     pub cmdline: Option<Spanned<String>>,
     #[serde(default)]
     pub pane: Option<Spanned<String>>,
+    #[serde(default)]
+    pub server: Option<Spanned<String>>,
     #[serde(default)]
     pub once: bool,
     #[serde(default)]

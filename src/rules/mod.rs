@@ -29,6 +29,7 @@ mod explain;
 mod file;
 mod orchestration;
 mod rule;
+mod servers;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -44,6 +45,7 @@ pub use orchestration::{CmdlinePattern, PaneSpec, Restart, RestartWhen, StatusFi
 pub use rule::{
     LineSource, PaneSelector, Rule, Settings, MAX_CONCURRENT_ACTIONS, MAX_RING_LINES, NEVER_PATTERN,
 };
+pub use servers::{valid_name as valid_server_name, ServerSpec};
 
 /// A validated rules file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +58,9 @@ pub struct RuleSet {
     pub settings: Settings,
     /// `[[pane]]` entries, in file order (start order follows `after`).
     pub panes: Vec<PaneSpec>,
+    /// `[[server]]` entries, in file order: the servers a daemon watches (none: the one
+    /// its `-L`/`-S` selects).
+    pub servers: Vec<ServerSpec>,
 }
 
 impl RuleSet {
@@ -67,6 +72,7 @@ impl RuleSet {
             rules: Vec::new(),
             settings: Settings::default(),
             panes: Vec::new(),
+            servers: Vec::new(),
         }
     }
 
@@ -245,8 +251,9 @@ fn read_text(path: &Path) -> Result<String, RulesError> {
 pub fn parse(text: &str, path: &Path) -> Result<RuleSet, RulesError> {
     let source = error::Source { text, path };
     let raw = file::parse_raw(source)?;
+    let servers = servers::validate(&raw.server, source)?;
     let (settings, rules, panes) = rule::validate(raw, source)?;
-    Ok(RuleSet { path: path.to_path_buf(), rules, settings, panes })
+    Ok(RuleSet { path: path.to_path_buf(), rules, settings, panes, servers })
 }
 
 #[cfg(test)]

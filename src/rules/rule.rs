@@ -69,6 +69,8 @@ pub struct Rule {
     pub source: LineSource,
     /// Which panes the rule watches.
     pub pane: PaneSelector,
+    /// Only panes of this server (a `[[server]]` name); `None`: every server's.
+    pub server: Option<String>,
     /// Fire at most once for the daemon's life.
     pub once: bool,
     /// Per pane: do not fire again within this time.
@@ -168,6 +170,23 @@ pub(super) fn validate(
     };
     let mut first_line: HashMap<String, usize> = HashMap::new();
     let mut rules = Vec::with_capacity(raw.rule.len());
+    let declared: Vec<&str> =
+        raw.server.iter().map(|s| s.get_ref().name.get_ref().as_str()).collect();
+    for raw_rule in &raw.rule {
+        if let (false, Some(server)) = (declared.is_empty(), &raw_rule.get_ref().server) {
+            if !declared.contains(&server.get_ref().as_str()) {
+                return Err(source.invalid(
+                    server.span(),
+                    Some(raw_rule.get_ref().name.get_ref()),
+                    format!(
+                        "`server` {:?} is not declared; the [[server]] entries are: {}",
+                        server.get_ref(),
+                        declared.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
     for raw_rule in raw.rule {
         let table_start = raw_rule.span().start;
         let rule = RuleChecker { source, name: raw_rule.get_ref().name.get_ref() }
@@ -351,11 +370,28 @@ impl RuleChecker<'_> {
             screen,
             source,
             pane,
+            server: self.server(raw.server.as_ref())?,
             once: raw.once,
             cooldown,
             actions,
             trigger,
         })
+    }
+
+    /// The rule's `server`: a valid server name (whether it is declared is checked by
+    /// [`validate`] against the `[[server]]` entries, or at start against the flags).
+    fn server(&self, server: Option<&Spanned<String>>) -> Result<Option<String>, RulesError> {
+        let Some(server) = server else { return Ok(None) };
+        if !super::servers::valid_name(server.get_ref()) {
+            return Err(self.err(
+                server.span(),
+                format!(
+                    "`server` {:?} is not a server name; use the `name` of a [[server]] entry",
+                    server.get_ref()
+                ),
+            ));
+        }
+        Ok(Some(server.get_ref().clone()))
     }
 
     fn orchestration(&self) -> Checker<'_> {

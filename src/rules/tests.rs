@@ -64,6 +64,7 @@ fn the_documented_minimal_rule_parses_with_defaults() {
             screen: false,
             source: crate::rules::LineSource::NotTyped,
             pane: PaneSelector::All,
+            server: None,
             once: false,
             cooldown: None,
             actions: vec![Action::Exec(ExecAction {
@@ -180,7 +181,7 @@ fn unknown_field_is_pointed_at_and_the_known_ones_listed() {
         (3, 1),
         Some("build"),
         "rules.toml:3:1: rule `build`: unknown field `patern`, expected one of `name`, `pattern`, \
-         `on`, `status`, `event`, `cmdline`, `pane`, `once`, `cooldown`, `prompt`, `screen`, `source`, `actions`",
+         `on`, `status`, `event`, `cmdline`, `pane`, `server`, `once`, `cooldown`, `prompt`, `screen`, `source`, `actions`",
     );
 }
 
@@ -191,7 +192,7 @@ fn unknown_top_level_table_is_refused() {
         RulesErrorKind::Syntax,
         (1, 3),
         None,
-        "rules.toml:1:3: unknown field `rules`, expected one of `settings`, `rule`, `pane`",
+        "rules.toml:1:3: unknown field `rules`, expected one of `settings`, `rule`, `pane`, `server`",
     );
 }
 

@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::command::is_sendable;
-use super::{tmux_binary, TmuxError, TmuxTarget};
+use super::{TmuxError, TmuxTarget};
 
 /// Receives every non-reply event of a connection, synchronously, on its reader task.
 ///
@@ -124,12 +124,21 @@ impl ControlClient {
         opts: ConnectOptions,
         sink: impl EventSink,
     ) -> Result<(ControlClient, Connection), TmuxError> {
-        let mut cmd = target.command(["-u", "-C", "attach-session", "-t"]);
-        cmd.arg(&opts.session).arg("-f").arg(&opts.client_flags);
+        // Every argument goes through `command`: for a remote server it quotes them for
+        // the remote shell (an argument added after would reach that shell raw: `$0`).
+        let mut cmd = target.command([
+            "-u",
+            "-C",
+            "attach-session",
+            "-t",
+            opts.session.as_str(),
+            "-f",
+            opts.client_flags.as_str(),
+        ]);
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
         let mut child = cmd
             .spawn()
-            .map_err(|e| TmuxError::Io(format!("cannot start {} -C: {e}", tmux_binary()), e))?;
+            .map_err(|e| TmuxError::Io(format!("cannot start {} -C: {e}", target.program()), e))?;
         let stdin = child.stdin.take().expect("stdin piped");
         let stdout = child.stdout.take().expect("stdout piped");
         let stderr = child.stderr.take().expect("stderr piped");

@@ -75,6 +75,9 @@ pub struct SpawnSpec {
     pub keep: bool,
     /// Replace a pane that already has the label instead of refusing.
     pub replace: bool,
+    /// The server the pane opens on (a `[[server]]` name); `None`: the server of the rule
+    /// or request that spawns it.
+    pub server: Option<String>,
 }
 
 /// A pane as `list-panes` reports it, with its ctmuxd label and metadata.

@@ -10,6 +10,7 @@ pub mod control;
 pub mod format;
 pub mod labelled;
 pub mod router;
+pub mod ssh;
 pub mod version;
 
 use std::ffi::{OsStr, OsString};
@@ -27,6 +28,8 @@ pub enum TmuxTarget {
     Name(String),
     /// `-S PATH`: an explicit socket path.
     Path(PathBuf),
+    /// A server on another host, reached by running tmux there over `ssh`.
+    Ssh(Box<ssh::SshTarget>),
 }
 
 impl TmuxTarget {
@@ -64,13 +67,20 @@ impl TmuxTarget {
             TmuxTarget::Default => "default".to_string(),
             TmuxTarget::Name(n) => n.clone(),
             TmuxTarget::Path(p) => p.display().to_string(),
+            TmuxTarget::Ssh(t) => t.destination.clone(),
         }
     }
 
-    /// The global arguments that select this server (`[]`, `["-L", name]` or `["-S", path]`).
+    /// The global arguments that select this server (`[]`, `["-L", name]` or `["-S", path]`;
+    /// for a remote server, the ones given to tmux there).
     pub fn args(&self) -> Vec<OsString> {
         match self {
             TmuxTarget::Default => vec![],
+            TmuxTarget::Ssh(t) => match &t.socket {
+                ssh::RemoteSocket::Default => vec![],
+                ssh::RemoteSocket::Name(n) => vec!["-L".into(), n.into()],
+                ssh::RemoteSocket::Path(p) => vec!["-S".into(), p.into()],
+            },
             TmuxTarget::Name(n) => vec!["-L".into(), n.into()],
             TmuxTarget::Path(p) => vec!["-S".into(), p.into()],
         }
@@ -82,15 +92,33 @@ impl TmuxTarget {
             TmuxTarget::Default => "tmux".to_string(),
             TmuxTarget::Name(n) => format!("tmux -L {}", command::quote(n)),
             TmuxTarget::Path(p) => format!("tmux -S {}", command::quote(&p.to_string_lossy())),
+            TmuxTarget::Ssh(t) => t.describe(),
         }
     }
 
-    /// A `tokio::process::Command` for `tmux <server args> <args...>`.
+    /// The program this target runs: ctmuxd's tmux ([`tmux_binary`]), or `ssh` for a
+    /// remote server ([`ssh::ssh_binary`]).
+    pub fn program(&self) -> String {
+        match self {
+            TmuxTarget::Ssh(_) => ssh::ssh_binary(),
+            _ => tmux_binary(),
+        }
+    }
+
+    /// A `tokio::process::Command` for `tmux <server args> <args...>` (for a remote
+    /// server, `ssh … DEST tmux <server args> <args...>`, see [`ssh::SshTarget::argv`]).
     pub fn command<I, S>(&self, args: I) -> tokio::process::Command
     where
         I: IntoIterator<Item = S>,
         S: Into<OsString>,
     {
+        if let TmuxTarget::Ssh(t) = self {
+            let mut cmd = tokio::process::Command::new(ssh::ssh_binary());
+            cmd.args(t.argv(args.into_iter().map(Into::into)));
+            // A command given up on (a stop while the link hangs) takes its ssh with it.
+            cmd.kill_on_drop(true);
+            return cmd;
+        }
         let mut cmd = tokio::process::Command::new(tmux_binary());
         cmd.args(self.args());
         cmd.args(args.into_iter().map(Into::into));
@@ -114,7 +142,7 @@ impl TmuxTarget {
             .stdin(std::process::Stdio::null())
             .output()
             .await
-            .map_err(|e| TmuxError::Io(format!("cannot run {}: {e}", tmux_binary()), e))?;
+            .map_err(|e| TmuxError::Io(format!("cannot run {}: {e}", self.program()), e))?;
         let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
         if !out.status.success() {
             if TmuxFailure::of_message(&stderr) == TmuxFailure::NoServer {

@@ -378,10 +378,22 @@ fn pane_row(p: &PaneView, entries: &[PaneEntryView]) -> PaneRow {
         }
         None => process,
     };
+    // A daemon of several servers: the pane's address says which (`gpu/%3`), and is what
+    // its capture asks for.
+    let id = match &p.server {
+        Some(server) => format!("{server}/{}", p.id),
+        None => p.id.clone(),
+    };
     PaneRow {
-        id: Some(p.id.clone()),
-        name: p.label.clone().unwrap_or_else(|| p.id.clone()),
-        place: p.target.clone().unwrap_or_else(|| format!("{}:{}", p.session, p.window)),
+        id: Some(id.clone()),
+        name: p.label.clone().unwrap_or(id),
+        place: {
+            let place = p.target.clone().unwrap_or_else(|| format!("{}:{}", p.session, p.window));
+            match &p.server {
+                Some(server) => format!("{server}/{place}"),
+                None => place,
+            }
+        },
         state,
         health,
         command: p.command.clone(),
@@ -414,6 +426,7 @@ pub(crate) mod tests {
 
     pub(crate) fn pane(id: &str, label: Option<&str>) -> PaneView {
         PaneView {
+            server: None,
             id: id.into(),
             label: label.map(String::from),
             session: "main".into(),
@@ -487,6 +500,20 @@ pub(crate) mod tests {
         assert_eq!(rows[1].health, Health::Held, "restarting holds, whatever the exit");
         assert_eq!((rows[2].id.as_deref(), rows[2].state.as_str()), (None, "waiting: after db"));
         assert_eq!(rows[2].health, Health::Held);
+    }
+
+    #[test]
+    fn a_pane_of_one_of_several_servers_is_shown_and_captured_by_its_address() {
+        let far = PaneView { server: Some("gpu".into()), ..pane("%4", None) };
+        let row = pane_row(&far, &[]);
+        assert_eq!((row.id.as_deref(), row.name.as_str()), (Some("gpu/%4"), "gpu/%4"));
+        let labelled = PaneView { server: Some("gpu".into()), ..pane("%5", Some("train")) };
+        let row = pane_row(&labelled, &[]);
+        assert!(
+            row.place.starts_with("gpu/"),
+            "where a labelled pane is says its server: {}",
+            row.place
+        );
     }
 
     #[test]

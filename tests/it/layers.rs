@@ -27,7 +27,7 @@ const DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/ARCHITECTURE.md");
 /// layer holds one or more top-level modules of `src/`. A module may use modules of lower
 /// layers, never of a higher one, nor another module of its own layer (peers stay apart).
 const LAYERS: &[&[&str]] = &[
-    &["glob", "hash", "shell_init"],
+    &["glob", "hash", "link", "shell_init"],
     &["tmux"],
     &["waiters", "panes"],
     &["eventlog", "checkpoint"],
@@ -42,6 +42,7 @@ const LAYERS: &[&[&str]] = &[
     &["api"],
     &["answers"],
     &["daemon", "poll", "replay"],
+    &["servers"],
     &["demo"],
     &["cli", "top", "mcp"],
     &["main"],

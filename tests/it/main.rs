@@ -62,5 +62,11 @@ mod mcp;
 /// the echo; no wait for an echo that never comes; bracketed paste; `--wait-ready`.
 mod input;
 
+/// A private OpenSSH server on the loopback address, for the SSH tests.
+mod sshd;
+
+/// Several tmux servers and SSH hosts in one daemon (issue 17).
+mod servers;
+
 /// The module graph runs one way: the layer list of `ARCHITECTURE.md`, checked on the source.
 mod layers;

@@ -26,7 +26,13 @@ impl ApiRequest for EventsRequest {
 /// The backend's answer to `events`: a receiver of every event-log record written from
 /// now on; a reader that falls behind is told how many it lost (`{"lagged":N}`).
 #[derive(Debug)]
-pub struct EventFeed(pub broadcast::Receiver<Record>);
+pub enum EventFeed {
+    /// One server's records, as the log writes them.
+    One(broadcast::Receiver<Record>),
+    /// The records of a daemon watching several servers, each with its server's name
+    /// (written as the record's `"server"`, as in the log file).
+    Servers(broadcast::Receiver<(std::sync::Arc<str>, Record)>),
+}
 
 impl Answer for EventFeed {
     type Reply = StreamStarted;
@@ -39,8 +45,18 @@ impl Answer for EventFeed {
 impl EventSource for EventFeed {
     fn next_line(&mut self) -> Pin<Box<dyn Future<Output = Option<StreamLine>> + Send + '_>> {
         Box::pin(async {
-            match self.0.recv().await {
-                Ok(rec) => serde_json::to_value(rec).ok().map(StreamLine::Event),
+            let next = match self {
+                EventFeed::One(rx) => rx.recv().await.map(|rec| serde_json::to_value(rec).ok()),
+                EventFeed::Servers(rx) => rx.recv().await.map(|(server, rec)| {
+                    let mut value = serde_json::to_value(rec).ok()?;
+                    if let Some(map) = value.as_object_mut() {
+                        map.insert("server".into(), server.as_ref().into());
+                    }
+                    Some(value)
+                }),
+            };
+            match next {
+                Ok(value) => value.map(StreamLine::Event),
                 Err(broadcast::error::RecvError::Lagged(n)) => Some(StreamLine::Lagged(n)),
                 Err(broadcast::error::RecvError::Closed) => None,
             }

@@ -107,7 +107,11 @@ fn panes_table(panes: &[PaneView]) -> String {
             last.to_string()
         };
         rows.push(vec![
-            p.id.clone(),
+            // A daemon of several servers: the pane's address there, `gpu/%3`.
+            match &p.server {
+                Some(server) => format!("{server}/{}", p.id),
+                None => p.id.clone(),
+            },
             p.label.clone().unwrap_or_else(|| "-".into()),
             p.session.clone(),
             p.window.clone(),
@@ -130,6 +134,7 @@ mod tests {
     #[test]
     fn panes_table_shows_state_meta_and_a_shortened_line() {
         let p = PaneView {
+            server: None,
             id: "%3".into(),
             label: Some("db".into()),
             meta: serde_json::json!({"role":"database","n":2}),
@@ -175,6 +180,9 @@ mod tests {
         let with = |s: ShellView| panes_table(&[PaneView { shell: Some(s), ..alive.clone() }]);
         assert!(with(shell("prompt", None, Some(1))).contains("alive, prompt, last 1"));
         assert!(with(shell("running", Some("make"), Some(1))).contains("alive, running make"));
+        // A daemon of several servers shows where each pane is.
+        let far = panes_table(&[PaneView { server: Some("gpu".into()), ..alive.clone() }]);
+        assert!(far.lines().nth(1).unwrap().starts_with("gpu/%3 "), "{far}");
         // Columns line up.
         let col = |l: &str| l.find("main").unwrap();
         assert_eq!(col(lines[1]), col(lines[2]));

@@ -80,6 +80,7 @@ impl SpawnRequest {
             size: self.size.clone(),
             keep: self.keep,
             replace: self.replace,
+            server: None,
         }
     }
 }

@@ -55,6 +55,32 @@ pub struct StatusView {
     /// with their shell state; left out when there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shells: Vec<PaneShellView>,
+    /// A daemon watching several servers (`[[server]]`, `--server`, `--ssh`): each one's
+    /// link; left out when it watches one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<ServerView>,
+}
+
+/// One server's link in `status`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerView {
+    /// Its name (`[[server]]` `name`), the prefix of its pane addresses (`gpu/build`).
+    pub name: String,
+    /// What is run to reach it (`tmux -L work`, `ssh me@gpu tmux`).
+    pub tmux: String,
+    /// `up`, `connecting` or `down`.
+    pub state: String,
+    /// Since when, ns since the epoch.
+    pub since_ns: u64,
+    /// Why it is down or still connecting (the last error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// How many times it came back after going down.
+    pub reconnects: u64,
+    /// Its tmux release, once attached.
+    pub tmux_version: String,
+    /// Panes it watches.
+    pub panes: usize,
 }
 
 /// One pane's shell in `status`.
@@ -170,6 +196,17 @@ fn status_text(s: &StatusView) -> String {
         let name = sh.label.as_deref().unwrap_or(&sh.pane);
         rows.push(vec![format!("shell {name}"), sh.shell.brief()]);
     }
+    for v in &s.servers {
+        let mut state = format!("{} ({}, {} pane(s)", v.state, v.tmux, v.panes);
+        if v.reconnects > 0 {
+            state.push_str(&format!(", back {} time(s)", v.reconnects));
+        }
+        state.push(')');
+        if let Some(e) = &v.error {
+            state.push_str(&format!(": {e}"));
+        }
+        rows.push(vec![format!("server {}", v.name), state]);
+    }
     table(&rows)
 }
 
@@ -188,7 +225,20 @@ mod tests {
         };
         let t = status_text(&s);
         assert!(t.contains("uptime    1h2m5s") && t.contains("sessions  a, b"), "{t}");
-        let gone = status_text(&StatusView { connected: false, ..s });
+        let gone = status_text(&StatusView { connected: false, ..s.clone() });
         assert!(gone.contains("sessions  - (not connected"), "{gone}");
+        let two = StatusView {
+            servers: vec![ServerView {
+                name: "gpu".into(),
+                tmux: "ssh gpu tmux".into(),
+                state: "down".into(),
+                error: Some("ssh died".into()),
+                reconnects: 2,
+                ..Default::default()
+            }],
+            ..s
+        };
+        let t = status_text(&two);
+        assert!(t.contains("server gpu  down (ssh gpu tmux, 0 pane(s), back 2 time(s)): ssh died"), "{t}");
     }
 }
