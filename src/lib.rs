@@ -12,6 +12,7 @@ pub mod action_tasks;
 pub mod answers;
 pub mod api;
 pub mod checkpoint;
+pub mod conditions;
 pub mod cli;
 pub mod daemon;
 pub mod demo;

@@ -45,7 +45,7 @@ impl From<&Firing> for ReplayFiring {
             seq: f.seq,
             complete: f.complete,
             captures: f.ctx.captures.iter().cloned().collect(),
-            actions: f.rule().actions.iter().map(Action::describe).collect(),
+            actions: f.actions().iter().map(Action::describe).collect(),
         }
     }
 }

@@ -5,7 +5,8 @@
 //!
 //! Layout: `file.rs` is the TOML shape (serde structs keeping spans), `rule.rs` the
 //! validated types and their checks, `orchestration.rs` the `[[pane]]` entries and
-//! triggers (which `rule.rs` uses), `error.rs` the error. Each action kind reads its own
+//! triggers (which `rule.rs` uses), `condition.rs` the time and multi-pane conditions
+//! (`silence`, `all`, `count`, `sequence` ...), `error.rs` the error. Each action kind reads its own
 //! table in [`crate::action`] (`rule.rs` only finds the kind key and adds the file, line,
 //! column and rule to its mistakes); durations are [`crate::action::duration`]'s.
 //! Neighbours: the matcher compiles the patterns, the dispatcher applies each rule's
@@ -24,6 +25,7 @@
 //! ```
 
 pub mod discover;
+mod condition;
 mod error;
 mod explain;
 mod file;
@@ -38,6 +40,7 @@ pub use crate::action::{
     Action, CloseAction, EmitAction, ExecAction, LogAction, SendAction, SpawnSpec,
 };
 pub use crate::glob::glob_match;
+pub use condition::{Condition, CountPer, MAX_COUNT};
 pub use error::{RulesError, RulesErrorKind};
 pub use explain::explain;
 pub use orchestration::{CmdlinePattern, PaneSpec, Restart, RestartWhen, StatusFilter, Trigger};

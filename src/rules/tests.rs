@@ -73,6 +73,8 @@ fn the_documented_minimal_rule_parses_with_defaults() {
                 env: vec![],
             })],
             trigger: crate::rules::Trigger::Output,
+            condition: None,
+            timeout_actions: vec![],
         }]
     );
     assert!(set.get("build").is_some());

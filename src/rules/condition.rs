@@ -1,0 +1,376 @@
+//! Rule conditions that reason about time and several panes: `silence`, `at_prompt_for`,
+//! `all`, `any`, `count` and `sequence` (with `within`, `per` and `timeout_actions`), as
+//! the rules file writes them, checked into a [`Condition`].
+//!
+//! `rule.rs` calls [`check`] for every rule, then reads the patterns a condition needs
+//! (a `sequence`'s steps) and its `timeout_actions` with its own pattern and action
+//! checks; [`check_parts`] runs once every rule is known, since an `all`/`any` names other
+//! rules. The state machines that evaluate conditions live in [`crate::conditions`].
+
+use std::ops::Range;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::error::{RulesError, Source};
+use super::file::{DurationText, RawRule};
+use super::Rule;
+use crate::action::duration::parse_duration;
+use crate::action::Action;
+
+/// What, besides one matching line, makes a rule fire (README, "Conditions").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    /// `silence = "5m"`: a selected pane printed nothing for this long since its last
+    /// output; fires once per silence.
+    Silence(Duration),
+    /// `at_prompt_for = "30s"`: a selected pane's shell (with integration) has been
+    /// waiting at its prompt, with nothing printed, for this long; once per wait.
+    AtPromptFor(Duration),
+    /// `all = [...]`: every named rule or event fired, all within `within` of the first.
+    All {
+        /// Rule or event names, in file order; no repeats.
+        parts: Vec<String>,
+        /// The window, from the first part; `None`: no limit.
+        within: Option<Duration>,
+    },
+    /// `any = [...]`: one of the named rules or events fired; with `within`, the parts
+    /// that follow within that time of it join that firing instead of firing again.
+    Any {
+        /// Rule or event names, in file order; no repeats.
+        parts: Vec<String>,
+        /// The window, from the part that fired; `None`: every part fires.
+        within: Option<Duration>,
+    },
+    /// `count = N, within = "10s"`: the rule's pattern matched N times within the window.
+    Count {
+        /// How many matches (at least 2).
+        n: u32,
+        /// From the first of the N matches to the last, at most.
+        within: Duration,
+        /// Whether matches are counted per pane or over every pane the rule selects.
+        per: CountPer,
+    },
+    /// `sequence = ["a", "b"]`: lines matching each step, in order, on one pane.
+    Sequence {
+        /// The steps' patterns, in order (at least 2).
+        steps: Vec<String>,
+        /// From the first step's line to the last, at most; `None`: no limit.
+        within: Option<Duration>,
+    },
+}
+
+impl Condition {
+    /// The key that names it in the rules file (`silence`, `all`, ...).
+    pub fn key(&self) -> &'static str {
+        match self {
+            Condition::Silence(_) => "silence",
+            Condition::AtPromptFor(_) => "at_prompt_for",
+            Condition::All { .. } => "all",
+            Condition::Any { .. } => "any",
+            Condition::Count { .. } => "count",
+            Condition::Sequence { .. } => "sequence",
+        }
+    }
+
+    /// Whether the rule has no `pattern` of its own: it fires on time or on other rules.
+    pub fn patternless(&self) -> bool {
+        !matches!(self, Condition::Count { .. })
+    }
+
+    /// The rule or event names of an `all`/`any` (empty for the other conditions).
+    pub fn parts(&self) -> &[String] {
+        match self {
+            Condition::All { parts, .. } | Condition::Any { parts, .. } => parts,
+            _ => &[],
+        }
+    }
+}
+
+/// Over which panes a `count` counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CountPer {
+    /// Each pane counts its own matches (`per = "pane"`, the default).
+    #[default]
+    Pane,
+    /// Matches on every selected pane count together (`per = "rule"`).
+    Rule,
+}
+
+/// The largest `count`.
+pub const MAX_COUNT: u32 = 100_000;
+
+/// The rule's condition, if it has one, checked on its own (the names an `all`/`any`
+/// gives are checked later by [`check_parts`]).
+///
+/// # Errors
+/// Two conditions in one rule, a key that belongs to another condition (`within` on a
+/// `silence`, `per` without `count`), a bad or zero duration, a `count` out of range,
+/// an empty or repeating list, a `timeout_actions` without `all` and `within`, or a
+/// condition beside a key it cannot go with (`pattern`, `on`, `screen`, `prompt`).
+pub(super) fn check(
+    source: Source<'_>,
+    rule: &str,
+    raw: &RawRule,
+) -> Result<Option<Condition>, RulesError> {
+    let err = |span: Range<usize>, message: String| source.invalid(span, Some(rule), message);
+    let duration = |value: &Spanned<DurationText>, key: &str| {
+        let d = parse_duration(&value.get_ref().0).map_err(|e| err(value.span(), e.to_string()))?;
+        if d.is_zero() {
+            return Err(err(value.span(), format!("`{key}` must be greater than zero")));
+        }
+        Ok(d)
+    };
+    let mut keys: Vec<(&'static str, Range<usize>)> = Vec::new();
+    let mut note = |key: &'static str, span: Option<Range<usize>>| {
+        if let Some(span) = span {
+            keys.push((key, span));
+        }
+    };
+    note("silence", raw.silence.as_ref().map(Spanned::span));
+    note("at_prompt_for", raw.at_prompt_for.as_ref().map(Spanned::span));
+    note("all", raw.all.as_ref().map(Spanned::span));
+    note("any", raw.any.as_ref().map(Spanned::span));
+    note("count", raw.count.as_ref().map(Spanned::span));
+    note("sequence", raw.sequence.as_ref().map(Spanned::span));
+    keys.sort_by_key(|(_, span)| span.start);
+    if let [(first, _), (second, span), ..] = keys.as_slice() {
+        return Err(err(
+            span.clone(),
+            format!(
+                "a rule has one condition, this one has both `{first}` and `{second}`; \
+                 split it into two rules (an `all` can name both)"
+            ),
+        ));
+    }
+    let within = raw.within.as_ref().map(|w| duration(w, "within")).transpose()?;
+    let Some((key, key_span)) = keys.pop() else {
+        for (name, span) in [
+            ("within", raw.within.as_ref().map(Spanned::span)),
+            ("per", raw.per.as_ref().map(Spanned::span)),
+            ("timeout_actions", raw.timeout_actions.as_ref().map(Spanned::span)),
+        ] {
+            if let Some(span) = span {
+                return Err(err(
+                    span,
+                    format!(
+                        "`{name}` needs a condition; add `all`, `any`, `count` or `sequence`, or remove it"
+                    ),
+                ));
+            }
+        }
+        return Ok(None);
+    };
+    let only_with = |name: &str, span: Option<Range<usize>>, allowed: &[&str]| {
+        match span {
+            Some(span) if !allowed.contains(&key) => Err(err(
+                span,
+                format!(
+                    "`{name}` does not apply to `{key}`; it goes with {}",
+                    allowed.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                ),
+            )),
+            _ => Ok(()),
+        }
+    };
+    only_with("within", raw.within.as_ref().map(Spanned::span), &["all", "any", "count", "sequence"])?;
+    only_with("per", raw.per.as_ref().map(Spanned::span), &["count"])?;
+    only_with("timeout_actions", raw.timeout_actions.as_ref().map(Spanned::span), &["all"])?;
+    if let Some(t) = &raw.timeout_actions {
+        if within.is_none() {
+            return Err(err(
+                t.span(),
+                "`timeout_actions` run when `within` passes without every part; add `within`"
+                    .into(),
+            ));
+        }
+    }
+    if let Some(on) = &raw.on {
+        return Err(err(
+            on.span(),
+            format!("`{key}` watches output and time, not `on = ...`; remove `on`"),
+        ));
+    }
+    if let Some(screen) = raw.screen.as_ref().filter(|s| *s.get_ref()) {
+        if key != "count" {
+            return Err(err(
+                screen.span(),
+                format!("`screen` does not go with `{key}`; remove it"),
+            ));
+        }
+    }
+    if raw.prompt && key != "count" {
+        return Err(err(key_span, format!("`prompt` does not go with `{key}`; remove it")));
+    }
+    let needs_no_pattern = key != "count";
+    if let (true, Some(p)) = (needs_no_pattern, &raw.pattern) {
+        let why = match key {
+            "sequence" => "its steps are the patterns",
+            "all" | "any" => "it fires on the rules and events it names",
+            _ => "it fires on time, not on a line",
+        };
+        return Err(err(p.span(), format!("`{key}` rules have no `pattern` ({why}); remove it")));
+    }
+    let names = |list: &Spanned<Vec<Spanned<String>>>| -> Result<Vec<String>, RulesError> {
+        if list.get_ref().is_empty() {
+            return Err(err(
+                list.span(),
+                format!("`{key}` is empty; name the rules or events it waits for"),
+            ));
+        }
+        let mut out: Vec<String> = Vec::new();
+        for name in list.get_ref() {
+            let text = name.get_ref();
+            if text.trim().is_empty() {
+                return Err(err(name.span(), "an empty name; write a rule or event name".into()));
+            }
+            if text == rule {
+                return Err(err(name.span(), format!("`{key}` names its own rule `{rule}`")));
+            }
+            if out.contains(text) {
+                return Err(err(name.span(), format!("`{text}` is named twice; name it once")));
+            }
+            out.push(text.clone());
+        }
+        Ok(out)
+    };
+    let condition = match key {
+        "silence" => Condition::Silence(duration(raw.silence.as_ref().expect("noted"), "silence")?),
+        "at_prompt_for" => Condition::AtPromptFor(duration(
+            raw.at_prompt_for.as_ref().expect("noted"),
+            "at_prompt_for",
+        )?),
+        "all" => Condition::All { parts: names(raw.all.as_ref().expect("noted"))?, within },
+        "any" => Condition::Any { parts: names(raw.any.as_ref().expect("noted"))?, within },
+        "count" => {
+            let count = raw.count.as_ref().expect("noted");
+            let n = *count.get_ref();
+            if !(2..=i64::from(MAX_COUNT)).contains(&n) {
+                return Err(err(
+                    count.span(),
+                    format!("`count` is {n}; use a number from 2 to {MAX_COUNT} (a plain rule fires on every match)"),
+                ));
+            }
+            let Some(within) = within else {
+                return Err(err(
+                    count.span(),
+                    "`count` needs `within`, the window the matches fall in, such as `within = \"10s\"`".into(),
+                ));
+            };
+            let per = match raw.per.as_ref().map(|p| p.get_ref().as_str()) {
+                None | Some("pane") => CountPer::Pane,
+                Some("rule") => CountPer::Rule,
+                Some(other) => {
+                    return Err(err(
+                        raw.per.as_ref().expect("some").span(),
+                        format!("`per` is \"pane\" or \"rule\", not {other:?}"),
+                    ))
+                }
+            };
+            Condition::Count { n: n as u32, within, per }
+        }
+        _ => {
+            let steps = raw.sequence.as_ref().expect("noted");
+            if steps.get_ref().len() < 2 {
+                return Err(err(
+                    steps.span(),
+                    "`sequence` needs at least two steps; a plain rule matches one".into(),
+                ));
+            }
+            Condition::Sequence {
+                steps: steps.get_ref().iter().map(|s| s.get_ref().clone()).collect(),
+                within,
+            }
+        }
+    };
+    Ok(Some(condition))
+}
+
+/// The pattern the rules' matcher is given for a rule with `condition`: a `sequence`'s
+/// steps as one alternation (so only lines some step matches reach the condition), none
+/// for the other conditions without a pattern.
+pub(super) fn matcher_pattern(condition: &Condition) -> Option<String> {
+    match condition {
+        Condition::Sequence { steps, .. } => {
+            Some(steps.iter().map(|s| format!("(?:{s})")).collect::<Vec<_>>().join("|"))
+        }
+        _ => None,
+    }
+}
+
+/// Checks the names each `all`/`any` gives: each must be another rule or an event that
+/// some `emit` action raises (or an `on = "event"` rule waits for). `spans` holds, per
+/// rule, where each of its names is written.
+///
+/// # Errors
+/// The first name that is neither, at its position.
+pub(super) fn check_parts(
+    source: Source<'_>,
+    rules: &[Rule],
+    spans: &[Vec<Range<usize>>],
+) -> Result<(), RulesError> {
+    let mut events: Vec<&str> = Vec::new();
+    for rule in rules {
+        for action in rule.actions.iter().chain(&rule.timeout_actions) {
+            if let Action::Emit(emit) = action {
+                events.push(&emit.name);
+            }
+        }
+        if let super::Trigger::Event(name) = &rule.trigger {
+            events.push(name);
+        }
+    }
+    for (rule, spans) in rules.iter().zip(spans) {
+        let Some(condition) = &rule.condition else { continue };
+        if let Some(cycle) = cycle_from(rules, &rule.name) {
+            return Err(source.invalid(
+                spans.first().cloned().unwrap_or(0..0),
+                Some(&rule.name),
+                format!(
+                    "`all`/`any` rules wait for each other in a circle ({}); \
+                     a condition cannot wait for itself",
+                    cycle.join(" → ")
+                ),
+            ));
+        }
+        for (part, span) in condition.parts().iter().zip(spans) {
+            let known = rules.iter().any(|r| &r.name == part) || events.contains(&part.as_str());
+            if !known {
+                return Err(source.invalid(
+                    span.clone(),
+                    Some(&rule.name),
+                    format!(
+                        "`{part}` is neither a rule nor an event an `emit` action raises; \
+                         name a rule of this file or an emitted event"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A circle of `all`/`any` rules naming each other that starts at `start`, as the rule
+/// names along it (`a → b → a`).
+fn cycle_from(rules: &[Rule], start: &str) -> Option<Vec<String>> {
+    fn walk(rules: &[Rule], at: &str, start: &str, path: &mut Vec<String>) -> bool {
+        let Some(rule) = rules.iter().find(|r| r.name == at) else { return false };
+        for part in rule.condition.as_ref().map(Condition::parts).unwrap_or(&[]) {
+            if part == start {
+                path.push(part.clone());
+                return true;
+            }
+            if path.contains(part) {
+                continue;
+            }
+            path.push(part.clone());
+            if walk(rules, part, start, path) {
+                return true;
+            }
+            path.pop();
+        }
+        false
+    }
+    let mut path = vec![start.to_string()];
+    walk(rules, start, start, &mut path).then_some(path)
+}
