@@ -164,6 +164,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<DaemonExit, DaemonError> {
     let dispatcher = Dispatcher::for_rules(&opts.rules, &opts.events_dir, "control")?;
+    crate::deadlines::start(&dispatcher);
     dispatcher.log().set_server(opts.target.log_name());
     let shared = Arc::new(Shared {
         engine: dispatcher.engine.clone(),

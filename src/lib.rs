@@ -15,6 +15,7 @@ pub mod checkpoint;
 pub mod conditions;
 pub mod cli;
 pub mod daemon;
+pub mod deadlines;
 pub mod demo;
 pub mod eventlog;
 pub mod exit;

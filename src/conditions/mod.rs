@@ -351,3 +351,6 @@ fn compile_step(rule: &str, pattern: &str) -> Option<Regex> {
     }
 }
 
+
+#[cfg(test)]
+mod tests;
