@@ -374,3 +374,146 @@ fn cycle_from(rules: &[Rule], start: &str) -> Option<Vec<String>> {
     let mut path = vec![start.to_string()];
     walk(rules, start, start, &mut path).then_some(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::super::parse;
+    use super::*;
+
+    fn refused(text: &str) -> String {
+        match parse(text, Path::new("rules.toml")) {
+            Ok(set) => panic!("accepted: {set:?}"),
+            Err(err) => err.to_string(),
+        }
+    }
+
+    const READY: &str = "[[rule]]\nname = \"api\"\npattern = \"up\"\nactions = [\"log\"]\n";
+
+    #[test]
+    fn each_condition_parses_into_its_meaning() {
+        let text = format!(
+            "{READY}{}",
+            r#"
+[[rule]]
+name = "hang"
+silence = "5m"
+actions = ["log"]
+
+[[rule]]
+name = "both"
+all = ["api", "built"]
+within = "1m"
+actions = [{ emit = "built" }]
+timeout_actions = ["log"]
+
+[[rule]]
+name = "burst"
+pattern = "ERROR"
+count = 3
+within = "10s"
+per = "rule"
+actions = ["log"]
+
+[[rule]]
+name = "deploy"
+sequence = ["migrating", "done"]
+actions = ["log"]
+"#
+        );
+        let set = parse(&text, Path::new("rules.toml")).unwrap();
+        let c = |name: &str| set.get(name).unwrap().condition.clone().unwrap();
+        assert_eq!(c("hang"), Condition::Silence(Duration::from_secs(300)));
+        assert_eq!(
+            c("both"),
+            Condition::All {
+                parts: vec!["api".into(), "built".into()],
+                within: Some(Duration::from_secs(60))
+            }
+        );
+        assert_eq!(set.get("both").unwrap().timeout_actions.len(), 1);
+        assert_eq!(
+            c("burst"),
+            Condition::Count { n: 3, within: Duration::from_secs(10), per: CountPer::Rule }
+        );
+        assert_eq!(set.get("deploy").unwrap().pattern, "(?:migrating)|(?:done)");
+        assert_eq!(set.get("hang").unwrap().pattern, super::super::NEVER_PATTERN);
+    }
+
+    #[test]
+    fn mistakes_name_file_line_column_and_rule() {
+        let cases = [
+            (
+                "[[rule]]\nname = \"r\"\nsilence = \"5s\"\ncount = 2\nactions = [\"log\"]\n",
+                "rules.toml:4:9: rule `r`: a rule has one condition, this one has both `silence` and `count`; split it into two rules (an `all` can name both)",
+            ),
+            (
+                "[[rule]]\nname = \"r\"\npattern = \"x\"\ncount = 3\nactions = [\"log\"]\n",
+                "rules.toml:4:9: rule `r`: `count` needs `within`, the window the matches fall in, such as `within = \"10s\"`",
+            ),
+            (
+                "[[rule]]\nname = \"r\"\npattern = \"x\"\ncount = 1\nwithin = \"1s\"\nactions = [\"log\"]\n",
+                "rules.toml:4:9: rule `r`: `count` is 1; use a number from 2 to 100000 (a plain rule fires on every match)",
+            ),
+            (
+                "[[rule]]\nname = \"r\"\npattern = \"x\"\nwithin = \"1s\"\nactions = [\"log\"]\n",
+                "rules.toml:4:10: rule `r`: `within` needs a condition; add `all`, `any`, `count` or `sequence`, or remove it",
+            ),
+            (
+                "[[rule]]\nname = \"r\"\npattern = \"x\"\nsilence = \"0s\"\nactions = [\"log\"]\n",
+                "rules.toml:3:11: rule `r`: `silence` rules have no `pattern` (it fires on time, not on a line); remove it",
+            ),
+            (
+                "[[rule]]\nname = \"r\"\nsilence = \"1s\"\nwithin = \"1s\"\nactions = [\"log\"]\n",
+                "rules.toml:4:10: rule `r`: `within` does not apply to `silence`; it goes with `all`, `any`, `count`, `sequence`",
+            ),
+            (
+                "[[rule]]\nname = \"r\"\nany = [\"a\"]\nwithin = \"1s\"\nactions = [\"log\"]\ntimeout_actions = [\"log\"]\n",
+                "rules.toml:6:19: rule `r`: `timeout_actions` does not apply to `any`; it goes with `all`",
+            ),
+            (
+                "[[rule]]\nname = \"r\"\nall = [\"a\"]\nactions = [\"log\"]\ntimeout_actions = [\"log\"]\n",
+                "rules.toml:5:19: rule `r`: `timeout_actions` run when `within` passes without every part; add `within`",
+            ),
+            (
+                "[[rule]]\nname = \"r\"\nall = [\"api\", \"nope\"]\nactions = [\"log\"]\n",
+                "rules.toml:3:15: rule `r`: `nope` is neither a rule nor an event an `emit` action raises; name a rule of this file or an emitted event",
+            ),
+            (
+                "[[rule]]\nname = \"a\"\nany = [\"b\"]\nactions = [\"log\"]\n[[rule]]\nname = \"b\"\nall = [\"a\"]\nactions = [\"log\"]\n",
+                "rules.toml:3:8: rule `a`: `all`/`any` rules wait for each other in a circle (a → b → a); a condition cannot wait for itself",
+            ),
+            (
+                "[[rule]]\nname = \"r\"\nsequence = [\"a(\", \"b\"]\nactions = [\"log\"]\n",
+                "rules.toml:3:15: rule `r`: invalid pattern: unclosed group",
+            ),
+            (
+                "[[rule]]\nname = \"r\"\nsequence = [\"a\"]\nactions = [\"log\"]\n",
+                "rules.toml:3:12: rule `r`: `sequence` needs at least two steps; a plain rule matches one",
+            ),
+            (
+                "[[rule]]\nname = \"r\"\npattern = \"x\"\ncount = 2\nwithin = \"1s\"\nper = \"panes\"\nactions = [\"log\"]\n",
+                "rules.toml:6:7: rule `r`: `per` is \"pane\" or \"rule\", not \"panes\"",
+            ),
+            (
+                "[[rule]]\nname = \"r\"\nsilence = \"5\"\nactions = [\"log\"]\n",
+                "rules.toml:3:11: rule `r`: invalid duration `5`: the number has no unit; write whole numbers with a unit, such as `500ms`, `2s`, `1m` or `1h30m`",
+            ),
+        ];
+        for (text, expected) in cases {
+            let text = if text.contains("\"api\"") { format!("{READY}{text}") } else { text.into() };
+            let got = refused(&text);
+            // The READY rule adds 4 lines in front.
+            let expected = if text.starts_with(READY) {
+                let (_, rest) = expected.split_once(':').unwrap();
+                let (line, rest) = rest.split_once(':').unwrap();
+                format!("rules.toml:{}:{rest}", line.parse::<usize>().unwrap() + 4)
+            } else {
+                expected.to_string()
+            };
+            assert_eq!(got, expected);
+        }
+    }
+}
