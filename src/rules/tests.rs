@@ -182,7 +182,8 @@ fn unknown_field_is_pointed_at_and_the_known_ones_listed() {
         (3, 1),
         Some("build"),
         "rules.toml:3:1: rule `build`: unknown field `patern`, expected one of `name`, `pattern`, \
-         `on`, `status`, `event`, `cmdline`, `pane`, `once`, `cooldown`, `prompt`, `screen`, `source`, `actions`",
+         `on`, `status`, `event`, `cmdline`, `pane`, `once`, `cooldown`, `prompt`, `screen`, `source`, `actions`, \
+         `silence`, `at_prompt_for`, `all`, `any`, `count`, `sequence`, `within`, `per`, `timeout_actions`",
     );
 }
 
