@@ -303,3 +303,160 @@ pub fn duration_text(d: Duration) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn engine(text: &str) -> Engine {
+        Engine::new(crate::rules::parse(text, Path::new("rules.toml")).unwrap()).unwrap()
+    }
+
+    fn pane(n: u32) -> PaneId {
+        format!("%{n}").parse().unwrap()
+    }
+
+    fn labelled(e: &mut Engine, n: u32, label: &str) {
+        e.upsert_pane(pane(n), PaneInfo { label: Some(label.into()), ..PaneInfo::default() });
+    }
+
+    fn feed(e: &mut Engine, n: u32, text: &str, now: Instant) -> Vec<Firing> {
+        let mut out = Vec::new();
+        e.on_output(pane(n), text.as_bytes(), now, 1, &mut out);
+        out
+    }
+
+    const READY: &str = r#"
+[[rule]]
+name = "api-ready"
+pane = "api"
+pattern = "listening"
+actions = ["log"]
+
+[[rule]]
+name = "worker-ready"
+pane = "worker"
+pattern = "consuming"
+actions = ["log"]
+
+[[rule]]
+name = "tests"
+all = ["api-ready", "worker-ready"]
+within = "2s"
+actions = [{ exec = ["./run-tests.sh"] }]
+timeout_actions = [{ exec = ["./report.sh"] }]
+"#;
+
+    #[test]
+    fn an_all_fires_with_its_parts_and_panes_and_runs_its_actions() {
+        let t0 = Instant::now();
+        let mut e = engine(READY);
+        labelled(&mut e, 1, "api");
+        labelled(&mut e, 2, "worker");
+        assert_eq!(feed(&mut e, 1, "listening on 8080\r\n", t0).len(), 1, "the part fires");
+        let out = feed(&mut e, 2, "consuming jobs\r\n", t0 + Duration::from_millis(1500));
+        assert_eq!(out.len(), 2, "the part, then the `all`");
+        let f = &out[1];
+        assert_eq!(f.ctx.rule, "tests");
+        assert_eq!(f.ctx.pane_label.as_deref(), Some("worker"), "the last part's pane");
+        let c = f.condition.as_ref().unwrap();
+        assert_eq!(c.condition, "all");
+        let where_: Vec<_> =
+            c.parts.iter().map(|p| (p.name.as_str(), p.label.as_deref(), p.seq)).collect();
+        assert_eq!(
+            where_,
+            [("api-ready", Some("api"), Some(1)), ("worker-ready", Some("worker"), Some(1))]
+        );
+        assert_eq!(f.actions()[0].describe(), f.rule().actions[0].describe());
+        assert_eq!(e.next_condition_deadline(), None);
+    }
+
+    #[test]
+    fn an_all_timing_out_runs_its_timeout_actions_naming_the_missing_part() {
+        let t0 = Instant::now();
+        let mut e = engine(READY);
+        labelled(&mut e, 1, "api");
+        let pokes = Arc::new(AtomicUsize::new(0));
+        let seen = pokes.clone();
+        e.set_deadline_hook(Box::new(move || {
+            seen.fetch_add(1, Ordering::SeqCst);
+        }));
+        feed(&mut e, 1, "listening\r\n", t0);
+        assert_eq!(pokes.load(Ordering::SeqCst), 1, "the timer is told of the deadline");
+        assert_eq!(e.next_condition_deadline(), Some(t0 + Duration::from_secs(2)));
+        let mut out = Vec::new();
+        assert_eq!(e.conditions_due(t0 + Duration::from_millis(1999), 2, &mut out), Some(t0 + Duration::from_secs(2)));
+        assert!(out.is_empty());
+        assert_eq!(e.conditions_due(t0 + Duration::from_secs(2), 2, &mut out), None);
+        assert_eq!(out.len(), 1);
+        let f = &out[0];
+        assert!(f.condition.as_ref().unwrap().timed_out);
+        assert_eq!(f.ctx.line, "not all within 2s: missing worker-ready");
+        assert!(f.ctx.captures.contains(&("missing".into(), "worker-ready".into())));
+        assert_eq!(f.actions(), f.rule().timeout_actions.as_slice());
+        assert_eq!(f.ts_ns, 2);
+    }
+
+    #[test]
+    fn a_count_fires_once_per_burst_on_the_last_line_with_its_captures() {
+        let t0 = Instant::now();
+        let mut e = engine(
+            "[[rule]]\nname = \"burst\"\npattern = 'ERROR (?P<code>\\d+)'\ncount = 3\nwithin = \"10s\"\nactions = [\"log\"]\n",
+        );
+        let out = feed(&mut e, 1, "ERROR 1\r\nok\r\nERROR 2\r\nERROR 3\r\nERROR 4\r\n", t0);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].ctx.line, "ERROR 3");
+        assert!(out[0].ctx.captures.contains(&("code".into(), "3".into())));
+        let seqs: Vec<_> =
+            out[0].condition.as_ref().unwrap().parts.iter().map(|p| p.seq.unwrap()).collect();
+        assert_eq!(seqs, [1, 3, 4], "which lines made the burst");
+        assert_eq!(e.counts()[0], 1);
+    }
+
+    #[test]
+    fn a_silence_fires_with_the_panes_last_line_and_not_after_the_pane_exited() {
+        let t0 = Instant::now();
+        let mut e = engine("[[rule]]\nname = \"hang\"\nsilence = \"5s\"\nactions = [\"log\"]\n");
+        feed(&mut e, 1, "compiling foo\r\n", t0);
+        feed(&mut e, 2, "compiling bar\r\n", t0);
+        e.pane_exited(pane(2), Some(0), 0);
+        let mut out = Vec::new();
+        e.conditions_due(t0 + Duration::from_secs(5), 9, &mut out);
+        assert_eq!(out.len(), 1, "the exited pane is not hanging");
+        assert_eq!(out[0].ctx.pane_id, pane(1));
+        assert_eq!(out[0].ctx.line, "silent for 5s");
+        let part = &out[0].condition.as_ref().unwrap().parts[0];
+        assert_eq!(part.line.as_deref(), Some("compiling foo"));
+    }
+
+    #[test]
+    fn a_reload_mid_way_keeps_an_unchanged_rules_window() {
+        let t0 = Instant::now();
+        let mut e = engine(READY);
+        labelled(&mut e, 1, "api");
+        labelled(&mut e, 2, "worker");
+        feed(&mut e, 1, "listening\r\n", t0);
+        let more = format!("{READY}\n[[rule]]\nname = \"new\"\npattern = \"x\"\nactions = [\"log\"]\n");
+        e.reload(crate::rules::parse(&more, Path::new("rules.toml")).unwrap()).unwrap();
+        let out = feed(&mut e, 2, "consuming\r\n", t0 + Duration::from_secs(1));
+        assert_eq!(out.iter().filter(|f| f.ctx.rule == "tests").count(), 1);
+    }
+
+    #[test]
+    fn an_emitted_event_is_a_part() {
+        let t0 = Instant::now();
+        let mut e = engine(
+            "[[rule]]\nname = \"built\"\npattern = \"built\"\nactions = [{ emit = \"artifact\" }]\n\
+             [[rule]]\nname = \"ship\"\nall = [\"artifact\", \"built\"]\nactions = [\"log\"]\n",
+        );
+        let out = feed(&mut e, 1, "built\r\n", t0);
+        assert_eq!(out.len(), 1, "the `all` waits for the event too");
+        let fired = e.fire_event("artifact", &out[0].ctx);
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].ctx.rule, "ship");
+    }
+}
