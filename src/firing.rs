@@ -26,7 +26,7 @@ use crate::panes::{
 use crate::rules::{LineSource, Rule, RuleSet, Trigger};
 use crate::screens::{ScreenMatcher, ScreenWatch};
 pub use crate::waiters::{DynamicMatch, DynamicPattern, DynamicSink};
-pub use conditions::{duration_text, ConditionFired, DeadlineHook};
+pub use conditions::{ConditionFired, DeadlineHook};
 use crate::waiters::{PatternError, PatternRegex, Waiter, Waiters};
 use ctmuxd_text::matcher::{Matcher, MatcherError, PatternSpec};
 use ctmuxd_text::pane::watch::{LineMatch, TextEvent};

@@ -8,11 +8,12 @@
 //! [`Engine::conditions_due`] at [`Engine::next_condition_deadline`], and hears of an
 //! earlier deadline through the hook it installs ([`Engine::set_deadline_hook`]).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tmux_control_parser::PaneId;
 
 use super::{Engine, Firing, Hit, Region};
+use crate::action::duration::format_duration;
 use crate::conditions::Satisfied;
 use crate::eventlog::ConditionPart;
 use crate::panes::PaneInfo;
@@ -253,14 +254,14 @@ impl Engine {
                 };
                 (last_line.clone(), caps)
             }
-            Condition::Silence(d) => (format!("silent for {}", duration_text(*d)), vec![]),
+            Condition::Silence(d) => (format!("silent for {}", format_duration(*d)), vec![]),
             Condition::AtPromptFor(d) => {
-                (format!("at the prompt for {}", duration_text(*d)), vec![])
+                (format!("at the prompt for {}", format_duration(*d)), vec![])
             }
             Condition::All { within, .. } if s.timed_out => (
                 format!(
                     "not all within {}: missing {}",
-                    within.map(duration_text).unwrap_or_default(),
+                    within.map(format_duration).unwrap_or_default(),
                     s.missing.join(", ")
                 ),
                 vec![("missing".to_string(), s.missing.join(" "))],
@@ -285,30 +286,12 @@ impl Engine {
     }
 }
 
-/// A duration as the rules file writes it: `5m`, `1h30m`, `10s`, `250ms`.
-pub fn duration_text(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms % 1000 != 0 {
-        return format!("{ms}ms");
-    }
-    let (h, m, s) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60);
-    let mut out = String::new();
-    for (n, unit) in [(h, "h"), (m, "m"), (s, "s")] {
-        if n > 0 {
-            out.push_str(&format!("{n}{unit}"));
-        }
-    }
-    if out.is_empty() {
-        out.push_str("0s");
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
+    use std::time::Duration;
 
     use super::*;
 

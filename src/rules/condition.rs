@@ -298,6 +298,45 @@ pub(super) fn matcher_pattern(condition: &Condition) -> Option<String> {
     }
 }
 
+/// What sets off a rule with `condition` on `panes` (`panes labelled `build*``), in
+/// words, for `ctmuxd check`.
+pub(super) fn explain(condition: &Condition, panes: &str, pattern: &str) -> String {
+    let d = |d: &Duration| crate::action::duration::format_duration(*d);
+    let names = |parts: &[String]| parts.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
+    match condition {
+        Condition::Silence(t) => format!("{panes} printing nothing for {} (once per silence)", d(t)),
+        Condition::AtPromptFor(t) => format!(
+            "the shell of {panes} waiting at its prompt for {}, nothing printed (once per wait)",
+            d(t)
+        ),
+        Condition::All { parts, within: Some(w) } => format!(
+            "all of {} firing within {} of the first (else its timeout actions, naming what is missing)",
+            names(parts),
+            d(w)
+        ),
+        Condition::All { parts, within: None } => format!("all of {} having fired", names(parts)),
+        Condition::Any { parts, within: Some(w) } => format!(
+            "any of {} firing (those within {} of it join that firing)",
+            names(parts),
+            d(w)
+        ),
+        Condition::Any { parts, within: None } => format!("any of {} firing", names(parts)),
+        Condition::Count { n, within, per } => format!(
+            "{n} lines matching `{pattern}` within {} {}",
+            d(within),
+            match per {
+                CountPer::Pane => format!("on one of {panes}"),
+                CountPer::Rule => format!("across {panes}"),
+            }
+        ),
+        Condition::Sequence { steps, within } => format!(
+            "lines matching {} in that order on one of {panes}{}",
+            steps.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(" then "),
+            within.map(|w| format!(", within {}", d(&w))).unwrap_or_default()
+        ),
+    }
+}
+
 /// Checks the names each `all`/`any` gives: each must be another rule or an event that
 /// some `emit` action raises (or an `on = "event"` rule waits for). `spans` holds, per
 /// rule, where each of its names is written.
