@@ -162,7 +162,7 @@ pub fn rules_dir(path: &Path) -> PathBuf {
 fn anchored(mut set: RuleSet) -> RuleSet {
     let base = rules_dir(&set.path);
     for rule in &mut set.rules {
-        for action in &mut rule.actions {
+        for action in rule.actions.iter_mut().chain(&mut rule.timeout_actions) {
             if let Action::Exec(exec) = action {
                 exec.cwd = Some(match exec.cwd.take() {
                     Some(cwd) => base.join(cwd),

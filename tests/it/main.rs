@@ -62,5 +62,9 @@ mod mcp;
 /// the echo; no wait for an echo that never comes; bracketed paste; `--wait-ready`.
 mod input;
 
+/// Rules that reason about time and several panes (issue 18): `all` within a window and
+/// its timeout, `silence`, `count`, `sequence`.
+mod timing;
+
 /// The module graph runs one way: the layer list of `ARCHITECTURE.md`, checked on the source.
 mod layers;
