@@ -820,6 +820,24 @@ mod tests {
                 r#"{"ts_ns":1,"event":"command","pane":"%3","label":"l","cmdline":"make test","status":2,"duration_ms":1500,"lines":40}"#,
             ),
             (
+                at(ConditionEvent {
+                    origin: origin(),
+                    mode: Some("control".into()),
+                    condition: "all".into(),
+                    timed_out: true,
+                    parts: vec![ConditionPart {
+                        name: "api-ready".into(),
+                        pane: Some("%1".into()),
+                        label: Some("api".into()),
+                        line: Some("up".into()),
+                        seq: Some(4),
+                        ts_ns: 7,
+                    }],
+                    missing: vec!["worker-ready".into()],
+                }),
+                r#"{"ts_ns":1,"event":"condition","pane":"%3","label":"l","session":"s","rule":"ru","line":"li","mode":"control","condition":"all","timed_out":true,"parts":[{"name":"api-ready","pane":"%1","label":"api","line":"up","seq":4,"ts_ns":7}],"missing":["worker-ready"]}"#,
+            ),
+            (
                 at(EventsLostEvent { message: "m".into(), count: 3 }),
                 r#"{"ts_ns":1,"event":"events_lost","message":"m","count":3}"#,
             ),

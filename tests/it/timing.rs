@@ -221,3 +221,40 @@ actions = [ "log" ]
         "a sequence's steps are parts, not matches of their own"
     );
 }
+
+#[test]
+fn a_recording_replays_its_silence_on_its_own_clock() {
+    let server = TmuxServer::new();
+    let build = labelled(&server, "build", "read x; echo compiling; sleep 60");
+    let rules = "[[rule]]\nname = \"hang\"\nsilence = \"1s\"\nactions = [\"log\"]\n";
+    let rec = server.path("session.rec");
+    let mut d = Daemon::start(&server, rules, &["--record", rec.to_str().unwrap()]);
+    enter(&server, &build);
+    assert!(
+        d.wait_until(Duration::from_secs(10), |e| !conditions(e, "hang").is_empty()),
+        "{:#?}",
+        d.events()
+    );
+    // Something read after the silence ended puts a clock line past its deadline.
+    server.tmux_ok(&["send-keys", "-t", &build, "x"]);
+    std::thread::sleep(Duration::from_millis(300));
+    d.stop();
+    let recorded = std::fs::read_to_string(&rec).unwrap();
+    assert!(recorded.contains("%ctmuxd-clock "), "{recorded}");
+    let out = std::process::Command::new(crate::harness::bin())
+        .args(["replay", "--rules"])
+        .arg(server.path("rules.toml"))
+        .arg(&rec)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let fired: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|f: &Value| f["rule"] == "hang")
+        .collect();
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0]["condition"], "silence");
+    assert_eq!(fired[0]["pane"], build);
+    assert_eq!(fired[0]["parts"][0]["line"], "compiling");
+}
