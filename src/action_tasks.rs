@@ -21,8 +21,8 @@ use crate::action::{
     Action, ActionContext, ActionHost, ActionOutcome, ExecRunner, HostFuture, SpawnSpec,
 };
 use crate::eventlog::{
-    ActionDetails, ConditionEvent, EventLog, MatchEvent, OverflowEvent, Record, SkippedEvent, TriggerEvent,
-    TriggerOn,
+    ActionDetails, ConditionEvent, EventLog, MatchEvent, OverflowEvent, Record, SkippedEvent,
+    TriggerEvent, TriggerOn,
 };
 use crate::exit::DaemonError;
 use crate::firing::{now_ns, Engine, Firing};
@@ -150,7 +150,10 @@ impl Dispatcher {
 
     fn fire_marked(&self, firing: Firing, catch_up: bool) {
         if firing.condition.is_some() {
-            self.append(&Record { ts_ns: firing.ts_ns, event: condition_event(&firing, self.mode).into() });
+            self.append(&Record {
+                ts_ns: firing.ts_ns,
+                event: condition_event(&firing, self.mode).into(),
+            });
         } else if firing.rule().trigger == Trigger::Output {
             let mut event = match_event(&firing, self.mode);
             event.catch_up |= catch_up;

@@ -24,7 +24,11 @@ pub fn start(dispatcher: &Dispatcher) {
     let notify = Arc::new(Notify::new());
     let poke = notify.clone();
     // `notify_one` keeps a permit when the task is not waiting yet: no poke is lost.
-    dispatcher.engine.lock().expect("engine").set_deadline_hook(Box::new(move || poke.notify_one()));
+    dispatcher
+        .engine
+        .lock()
+        .expect("engine")
+        .set_deadline_hook(Box::new(move || poke.notify_one()));
     let d = dispatcher.clone();
     tokio::spawn(async move {
         loop {

@@ -26,8 +26,8 @@ use crate::panes::{
 use crate::rules::{LineSource, Rule, RuleSet, Trigger};
 use crate::screens::{ScreenMatcher, ScreenWatch};
 pub use crate::waiters::{DynamicMatch, DynamicPattern, DynamicSink};
-pub use conditions::{ConditionFired, DeadlineHook};
 use crate::waiters::{PatternError, PatternRegex, Waiter, Waiters};
+pub use conditions::{ConditionFired, DeadlineHook};
 use ctmuxd_text::matcher::{Matcher, MatcherError, PatternSpec};
 use ctmuxd_text::pane::watch::{LineMatch, TextEvent};
 use tmux_control_parser::{PaneId, SessionId, WindowId};

@@ -85,5 +85,3 @@ pub fn format_duration(d: Duration) -> String {
     }
     out
 }
-
-

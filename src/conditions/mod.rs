@@ -120,8 +120,7 @@ impl Conditions {
         next.quiet = std::mem::take(&mut self.quiet);
         next.quiet.remap(&map);
         let moved = |old: usize| map.get(&old).copied();
-        next.windows =
-            self.windows.drain().filter_map(|(r, w)| Some((moved(r)?, w))).collect();
+        next.windows = self.windows.drain().filter_map(|(r, w)| Some((moved(r)?, w))).collect();
         next.counters =
             self.counters.drain().filter_map(|((r, p), c)| Some(((moved(r)?, p), c))).collect();
         next.progress =
@@ -135,7 +134,11 @@ impl Conditions {
             && self.prompt.is_empty()
             && self.part_of.is_empty()
             && self.steps.is_empty()
-            && !self.rules.rules.iter().any(|r| matches!(r.condition, Some(Condition::Count { .. })))
+            && !self
+                .rules
+                .rules
+                .iter()
+                .any(|r| matches!(r.condition, Some(Condition::Count { .. })))
     }
 
     /// How many conditions wait on something: armed quiet timers, open windows, counts
@@ -189,20 +192,16 @@ impl Conditions {
         part: ConditionPart,
         now: Instant,
     ) -> Option<Satisfied> {
-        let satisfied = |pane, parts| Satisfied {
-            rule,
-            pane,
-            timed_out: false,
-            parts,
-            missing: Vec::new(),
-        };
+        let satisfied =
+            |pane, parts| Satisfied { rule, pane, timed_out: false, parts, missing: Vec::new() };
         match &self.rules.rules.get(rule)?.condition {
             Some(Condition::Count { n, within, per }) => {
                 let key = match per {
                     CountPer::Pane => Some(pane),
                     CountPer::Rule => None,
                 };
-                let parts = self.counters.entry((rule, key)).or_default().hit(*n, *within, now, part)?;
+                let parts =
+                    self.counters.entry((rule, key)).or_default().hit(*n, *within, now, part)?;
                 self.counters.remove(&(rule, key));
                 Some(satisfied(Some(pane), parts))
             }
@@ -324,12 +323,11 @@ impl Conditions {
     /// The earliest deadline pending: a quiet timer or an `all`'s `within`. `None` while
     /// nothing waits on time (then nothing needs to wake).
     pub fn next_deadline(&self) -> Option<Instant> {
-        let windows = self.windows.iter().filter_map(|(&rule, w)| match &self.rules.rules[rule]
-            .condition
-        {
-            Some(Condition::All { within, .. }) => w.deadline(*within),
-            _ => None,
-        });
+        let windows =
+            self.windows.iter().filter_map(|(&rule, w)| match &self.rules.rules[rule].condition {
+                Some(Condition::All { within, .. }) => w.deadline(*within),
+                _ => None,
+            });
         self.quiet.next().into_iter().chain(windows).min()
     }
 }
@@ -350,7 +348,6 @@ fn compile_step(rule: &str, pattern: &str) -> Option<Regex> {
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests;

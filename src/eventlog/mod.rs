@@ -24,9 +24,9 @@ mod record;
 mod view;
 
 pub use record::{
-    ActionDetails, ActionEvent, CatchUpEvent, CommandEvent, ConditionEvent, ConditionPart, DaemonEvent, EmitEvent, Event,
-    EventsLostEvent, MatchEvent, Origin, OtherEvent, OverflowEvent, PaneChange, PaneEvent, Record,
-    ResyncEvent, SkippedEvent, TriggerEvent, TriggerOn,
+    ActionDetails, ActionEvent, CatchUpEvent, CommandEvent, ConditionEvent, ConditionPart,
+    DaemonEvent, EmitEvent, Event, EventsLostEvent, MatchEvent, Origin, OtherEvent, OverflowEvent,
+    PaneChange, PaneEvent, Record, ResyncEvent, SkippedEvent, TriggerEvent, TriggerOn,
 };
 pub use view::{about, condition_text, human_line, human_text, RecordFilter};
 

@@ -269,7 +269,10 @@ impl Engine {
             Condition::All { .. } => (format!("all of {}", names()), vec![]),
             Condition::Any { .. } => (format!("any of: {}", names()), vec![]),
         };
-        captures.push(("parts".to_string(), parts.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(" ")));
+        captures.push((
+            "parts".to_string(),
+            parts.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(" "),
+        ));
         let seq = parts.last().and_then(|p| p.seq).unwrap_or(0);
         let fired = ConditionFired {
             condition: condition.key(),
@@ -372,7 +375,10 @@ timeout_actions = [{ exec = ["./report.sh"] }]
         assert_eq!(pokes.load(Ordering::SeqCst), 1, "the timer is told of the deadline");
         assert_eq!(e.next_condition_deadline(), Some(t0 + Duration::from_secs(2)));
         let mut out = Vec::new();
-        assert_eq!(e.conditions_due(t0 + Duration::from_millis(1999), 2, &mut out), Some(t0 + Duration::from_secs(2)));
+        assert_eq!(
+            e.conditions_due(t0 + Duration::from_millis(1999), 2, &mut out),
+            Some(t0 + Duration::from_secs(2))
+        );
         assert!(out.is_empty());
         assert_eq!(e.conditions_due(t0 + Duration::from_secs(2), 2, &mut out), None);
         assert_eq!(out.len(), 1);
@@ -423,7 +429,8 @@ timeout_actions = [{ exec = ["./report.sh"] }]
         labelled(&mut e, 1, "api");
         labelled(&mut e, 2, "worker");
         feed(&mut e, 1, "listening\r\n", t0);
-        let more = format!("{READY}\n[[rule]]\nname = \"new\"\npattern = \"x\"\nactions = [\"log\"]\n");
+        let more =
+            format!("{READY}\n[[rule]]\nname = \"new\"\npattern = \"x\"\nactions = [\"log\"]\n");
         e.reload(crate::rules::parse(&more, Path::new("rules.toml")).unwrap()).unwrap();
         let out = feed(&mut e, 2, "consuming\r\n", t0 + Duration::from_secs(1));
         assert_eq!(out.iter().filter(|f| f.ctx.rule == "tests").count(), 1);

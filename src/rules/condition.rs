@@ -161,19 +161,21 @@ pub(super) fn check(
         }
         return Ok(None);
     };
-    let only_with = |name: &str, span: Option<Range<usize>>, allowed: &[&str]| {
-        match span {
-            Some(span) if !allowed.contains(&key) => Err(err(
-                span,
-                format!(
-                    "`{name}` does not apply to `{key}`; it goes with {}",
-                    allowed.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
-                ),
-            )),
-            _ => Ok(()),
-        }
+    let only_with = |name: &str, span: Option<Range<usize>>, allowed: &[&str]| match span {
+        Some(span) if !allowed.contains(&key) => Err(err(
+            span,
+            format!(
+                "`{name}` does not apply to `{key}`; it goes with {}",
+                allowed.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+            ),
+        )),
+        _ => Ok(()),
     };
-    only_with("within", raw.within.as_ref().map(Spanned::span), &["all", "any", "count", "sequence"])?;
+    only_with(
+        "within",
+        raw.within.as_ref().map(Spanned::span),
+        &["all", "any", "count", "sequence"],
+    )?;
     only_with("per", raw.per.as_ref().map(Spanned::span), &["count"])?;
     only_with("timeout_actions", raw.timeout_actions.as_ref().map(Spanned::span), &["all"])?;
     if let Some(t) = &raw.timeout_actions {
@@ -302,7 +304,8 @@ pub(super) fn matcher_pattern(condition: &Condition) -> Option<String> {
 /// words, for `ctmuxd check`.
 pub(super) fn explain(condition: &Condition, panes: &str, pattern: &str) -> String {
     let d = |d: &Duration| crate::action::duration::format_duration(*d);
-    let names = |parts: &[String]| parts.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
+    let names =
+        |parts: &[String]| parts.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
     match condition {
         Condition::Silence(t) => format!("{panes} printing nothing for {} (once per silence)", d(t)),
         Condition::AtPromptFor(t) => format!(
@@ -542,7 +545,8 @@ actions = ["log"]
             ),
         ];
         for (text, expected) in cases {
-            let text = if text.contains("\"api\"") { format!("{READY}{text}") } else { text.into() };
+            let text =
+                if text.contains("\"api\"") { format!("{READY}{text}") } else { text.into() };
             let got = refused(&text);
             // The READY rule adds 4 lines in front.
             let expected = if text.starts_with(READY) {

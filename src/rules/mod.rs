@@ -24,8 +24,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-pub mod discover;
 mod condition;
+pub mod discover;
 mod error;
 mod explain;
 mod file;

@@ -178,7 +178,9 @@ pub(super) fn validate(
     let mut part_spans: Vec<Vec<Range<usize>>> = Vec::with_capacity(raw.rule.len());
     for raw_rule in raw.rule {
         let named = raw_rule.get_ref().all.as_ref().or(raw_rule.get_ref().any.as_ref());
-        part_spans.push(named.map(|l| l.get_ref().iter().map(Spanned::span).collect()).unwrap_or_default());
+        part_spans.push(
+            named.map(|l| l.get_ref().iter().map(Spanned::span).collect()).unwrap_or_default(),
+        );
         let table_start = raw_rule.span().start;
         let rule = RuleChecker { source, name: raw_rule.get_ref().name.get_ref() }
             .check(raw_rule.get_ref())?;

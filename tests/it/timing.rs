@@ -70,7 +70,8 @@ timeout_actions = [ { exec = ["sh", "-c", "echo \"missing: $CTMUX_CAP_missing\" 
     assert_eq!(part_names(timeout), ["api-ready"]);
     assert_eq!(timeout["parts"][0]["label"], "api");
     assert_eq!(timeout["parts"][0]["line"], "API listening on :8080");
-    let missing = wait_file(&server.path("missing"), Duration::from_secs(10), |t| t.ends_with('\n'));
+    let missing =
+        wait_file(&server.path("missing"), Duration::from_secs(10), |t| t.ends_with('\n'));
     assert_eq!(missing.as_deref(), Some("missing: worker-ready\n"));
     // The window ends 1.5 s after the first part: the timeout comes then, not before.
     let api_ts = timeout["parts"][0]["ts_ns"].as_u64().unwrap();
@@ -94,7 +95,8 @@ timeout_actions = [ { exec = ["sh", "-c", "echo \"missing: $CTMUX_CAP_missing\" 
     assert_eq!(fired.len(), 1);
     assert_eq!(part_names(&fired[0]), ["worker-ready", "api-ready"]);
     assert_eq!(fired[0]["parts"][0]["label"], "worker");
-    let started = wait_file(&server.path("started"), Duration::from_secs(10), |t| t.ends_with('\n'));
+    let started =
+        wait_file(&server.path("started"), Duration::from_secs(10), |t| t.ends_with('\n'));
     assert_eq!(started.as_deref(), Some("started\n"));
     assert_eq!(
         std::fs::read_to_string(server.path("missing")).unwrap(),
@@ -107,8 +109,7 @@ timeout_actions = [ { exec = ["sh", "-c", "echo \"missing: $CTMUX_CAP_missing\" 
 fn a_hanging_build_is_found_by_silence_once_and_a_busy_pane_is_not() {
     let server = TmuxServer::new();
     let build = labelled(&server, "build", "read x; echo compiling; echo linking; sleep 60");
-    let busy =
-        labelled(&server, "build-busy", "read x; while :; do echo tick; sleep 0.2; done");
+    let busy = labelled(&server, "build-busy", "read x; while :; do echo tick; sleep 0.2; done");
     let rules = r#"
 [[rule]]
 name = "hang"
