@@ -61,6 +61,8 @@ pub struct Conditions {
     quiet: Quiet,
     /// Open `all`/`any` windows by rule.
     windows: HashMap<usize, Window>,
+    /// No rule has a condition.
+    empty: bool,
     /// `count` windows by rule and pane (`None`: `per = "rule"`).
     counters: HashMap<(usize, Option<PaneId>), count::Counter>,
     /// `sequence` progress by rule and pane.
@@ -80,6 +82,7 @@ impl Conditions {
             windows: HashMap::new(),
             counters: HashMap::new(),
             progress: HashMap::new(),
+            empty: !rules.rules.iter().any(|r| r.condition.is_some()),
         };
         for (idx, rule) in rules.rules.iter().enumerate() {
             match &rule.condition {
@@ -130,15 +133,7 @@ impl Conditions {
 
     /// Whether no rule has a condition (the engine skips every call then).
     pub fn is_empty(&self) -> bool {
-        self.silence.is_empty()
-            && self.prompt.is_empty()
-            && self.part_of.is_empty()
-            && self.steps.is_empty()
-            && !self
-                .rules
-                .rules
-                .iter()
-                .any(|r| matches!(r.condition, Some(Condition::Count { .. })))
+        self.empty
     }
 
     /// How many conditions wait on something: armed quiet timers, open windows, counts
