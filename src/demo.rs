@@ -74,6 +74,9 @@ pub const PIPELINE_CHANGES: [&str; 14] = [
 /// The emitted event that ends the pipeline (the `deployed` rule of `pipeline.toml`).
 pub const PIPELINE_DONE: &str = "pipeline-done";
 
+/// The event the debug demo's chain ends on (closed, or reported at its deadline).
+pub const DEBUG_DONE: &str = "debug-done";
+
 /// Which demo to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scenario {
@@ -81,6 +84,9 @@ pub enum Scenario {
     Pipeline,
     /// db, then api once db is ready, then frontend once api listens.
     Services,
+    /// A server's error opens a debugger, its root cause a fix, the fix a test run; a
+    /// composite rule closes the chain when the tests pass within a deadline.
+    Debug,
 }
 
 /// One file of a scenario, embedded from `examples/`.
@@ -110,6 +116,15 @@ const PIPELINE_FILES: &[Embedded] = embed![
     "pipeline/deployer.sh",
 ];
 
+const DEBUG_FILES: &[Embedded] = embed![
+    "debug.toml",
+    "debug/lib.sh",
+    "debug/server.sh",
+    "debug/debugger.sh",
+    "debug/fix.sh",
+    "debug/tests.sh",
+];
+
 const SERVICES_FILES: &[Embedded] = embed![
     "services.toml",
     "services/lib.sh",
@@ -124,6 +139,7 @@ impl Scenario {
         match self {
             Scenario::Pipeline => "pipeline",
             Scenario::Services => "services",
+            Scenario::Debug => "debug",
         }
     }
 
@@ -131,6 +147,7 @@ impl Scenario {
         match self {
             Scenario::Pipeline => PIPELINE_FILES,
             Scenario::Services => SERVICES_FILES,
+            Scenario::Debug => DEBUG_FILES,
         }
     }
 
@@ -139,6 +156,17 @@ impl Scenario {
         match self {
             Scenario::Pipeline => 30.0,
             Scenario::Services => 6.0,
+            // The chain's steps, and the 8 s deadline of its composite rule.
+            Scenario::Debug => 20.0,
+        }
+    }
+
+    /// The event the scenario ends on, for the scenarios that end on one.
+    fn done_event(self) -> Option<&'static str> {
+        match self {
+            Scenario::Pipeline => Some(PIPELINE_DONE),
+            Scenario::Debug => Some(DEBUG_DONE),
+            Scenario::Services => None,
         }
     }
 
@@ -451,6 +479,8 @@ pub async fn run<W: Write>(
 fn check_fail(scenario: Scenario, specs: &[PaneSpec], label: &str) -> Result<(), DemoError> {
     let why = match scenario {
         Scenario::Pipeline => "only `ctmuxd demo services` has services that can fail".to_string(),
+        Scenario::Debug if label == "tests" => return Ok(()),
+        Scenario::Debug => "the debug demo can fail `tests` only".to_string(),
         Scenario::Services if specs.iter().any(|s| s.label == label) => return Ok(()),
         Scenario::Services => format!(
             "no such service; pick one of {}",
@@ -562,8 +592,12 @@ struct Progress {
     peak: u64,
     panes: HashMap<String, PaneTrack>,
     detections: Vec<Detection>,
-    /// The pipeline's end event was seen.
+    /// The scenario's end event was seen.
     done_emitted: bool,
+    /// The matches of the debug chain's steps: (rule, when, line).
+    steps: Vec<(String, u64, String)>,
+    /// Firings of rules with a condition, in order.
+    conditions: Vec<crate::eventlog::ConditionEvent>,
     /// Time of the newest record and of the first failure (services).
     last_ns: u64,
     failure_ns: Option<u64>,
@@ -582,6 +616,8 @@ impl Progress {
             panes: HashMap::new(),
             detections: Vec::new(),
             done_emitted: false,
+            steps: Vec::new(),
+            conditions: Vec::new(),
             last_ns: start_ns,
             failure_ns: None,
             records: Vec::new(),
@@ -615,6 +651,7 @@ impl Progress {
                     }
                     None => format!("{}: {line}", text(&m.origin.label)),
                 };
+                self.steps.push((rule.clone(), ts, line.clone()));
                 (format!("match {rule}"), action)
             }
             Event::Action(a) => {
@@ -657,8 +694,12 @@ impl Progress {
                 let action = if message.is_empty() { label } else { format!("{label}: {message}") };
                 (format!("pane {what}"), action)
             }
+            Event::Condition(c) => {
+                self.conditions.push(c.clone());
+                (format!("condition {}", text(&c.origin.rule)), crate::eventlog::condition_text(c))
+            }
             Event::Emit(e) => {
-                if e.name == PIPELINE_DONE {
+                if Some(e.name.as_str()) == self.scenario.done_event() {
                     self.done_emitted = true;
                 }
                 (format!("emit {}", e.name), format!("by {}", e.rule))
@@ -678,7 +719,7 @@ impl Progress {
     /// Whether the scenario has reached its end by the records so far.
     fn is_over(&self, now_ns: u64) -> bool {
         match self.scenario {
-            Scenario::Pipeline => self.done_emitted,
+            Scenario::Pipeline | Scenario::Debug => self.done_emitted,
             Scenario::Services => {
                 let settled = |p: Option<&PaneTrack>| {
                     p.is_some_and(|p| p.ready_ns.is_some() || p.stopped.is_some())
@@ -696,8 +737,39 @@ impl Progress {
         match self.scenario {
             Scenario::Pipeline => self.pipeline_summary(&mut out),
             Scenario::Services => self.services_summary(&mut out),
+            Scenario::Debug => self.debug_summary(&mut out),
         }
         out
+    }
+
+    fn debug_summary(&self, out: &mut String) {
+        out.push_str("  the chain (each step's line, and when it was seen):\n");
+        for (rule, ts, line) in &self.steps {
+            let at = ts.saturating_sub(self.start_ns) as f64 / 1e9;
+            let _ = writeln!(out, "    {rule:<14} +{at:.3}s  {}", clip(line, 80));
+        }
+        match self
+            .conditions
+            .iter()
+            .rev()
+            .find(|c| c.origin.rule.as_deref() == Some("chain-closed"))
+        {
+            Some(c) if c.timed_out => {
+                let _ = writeln!(
+                    out,
+                    "  NOT CLOSED: the tests did not pass in time; missing {} (see the report pane)",
+                    c.missing.join(", ")
+                );
+            }
+            Some(c) => {
+                let _ = writeln!(
+                    out,
+                    "  closed by chain-closed: {}",
+                    crate::eventlog::condition_text(c)
+                );
+            }
+            None => out.push_str("  the chain did not reach its composite rule\n"),
+        }
     }
 
     fn pipeline_summary(&self, out: &mut String) {
