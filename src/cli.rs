@@ -109,7 +109,7 @@ pub enum Command {
     },
     /// Run a self-contained demo on a private tmux server, printing its timeline.
     #[command(
-        after_help = "Examples:\n  ctmuxd demo pipeline\n  ctmuxd demo services --fail db\n  ctmuxd demo debug --fail tests"
+        after_help = "Examples:\n  ctmuxd demo pipeline\n  ctmuxd demo services --fail db\n  ctmuxd demo pipeline --fail compiler\n  ctmuxd demo debug --fail tests"
     )]
     Demo {
         /// Which demo.
@@ -118,7 +118,9 @@ pub enum Command {
         /// Run the scripts five times faster (the pipeline in about 6 s).
         #[arg(long)]
         fast: bool,
-        /// Make this service fail at start-up (services: db, api or frontend; debug: tests).
+        /// Make this fail: a service at start-up (services: db, api or frontend), a stage
+        /// (pipeline: linter, type-checker, compiler, test-runner, security-scanner,
+        /// deployer), or the tests (debug: tests).
         #[arg(long, value_name = "LABEL")]
         fail: Option<String>,
         /// tmux socket name (default: `ctmuxd-demo-<pid>`).

@@ -74,6 +74,10 @@ pub const PIPELINE_CHANGES: [&str; 14] = [
 /// The emitted event that ends the pipeline (the `deployed` rule of `pipeline.toml`).
 pub const PIPELINE_DONE: &str = "pipeline-done";
 
+/// The pipeline's stage panes, each of which `--fail` can make fail.
+pub const PIPELINE_STAGES: [&str; 6] =
+    ["linter", "type-checker", "compiler", "test-runner", "security-scanner", "deployer"];
+
 /// The event the debug demo's chain ends on (closed, or reported at its deadline).
 pub const DEBUG_DONE: &str = "debug-done";
 
@@ -182,7 +186,8 @@ pub struct DemoOptions {
     pub scenario: Scenario,
     /// Run the scripts at [`FAST_SPEED`] (tests, impatient people).
     pub fast: bool,
-    /// Make this service fail at start-up (`services` only): its dependants are held.
+    /// Make this fail: a service at start-up (`services`: its dependants are held), a stage
+    /// (`pipeline`: the later stages are not started) or the tests (`debug`).
     pub fail: Option<String>,
     /// tmux socket name; default `ctmuxd-demo-<pid>`.
     pub socket: Option<String>,
@@ -478,7 +483,10 @@ pub async fn run<W: Write>(
 /// `--fail` only makes sense for a service the scripts know how to fail.
 fn check_fail(scenario: Scenario, specs: &[PaneSpec], label: &str) -> Result<(), DemoError> {
     let why = match scenario {
-        Scenario::Pipeline => "only `ctmuxd demo services` has services that can fail".to_string(),
+        Scenario::Pipeline if PIPELINE_STAGES.contains(&label) => return Ok(()),
+        Scenario::Pipeline => {
+            format!("no such stage; pick one of {}", PIPELINE_STAGES.join(", "))
+        }
         Scenario::Debug if label == "tests" => return Ok(()),
         Scenario::Debug => "the debug demo can fail `tests` only".to_string(),
         Scenario::Services if specs.iter().any(|s| s.label == label) => return Ok(()),
@@ -773,6 +781,17 @@ impl Progress {
     }
 
     fn pipeline_summary(&self, out: &mut String) {
+        let failed =
+            self.conditions.iter().find(|c| c.origin.rule.as_deref() == Some("pipeline-failed"));
+        if let Some(c) = failed {
+            let stage = c.origin.label.as_deref().unwrap_or("?");
+            let line = c.parts.last().and_then(|p| p.line.as_deref()).unwrap_or("");
+            let _ = writeln!(
+                out,
+                "  FAILED: stage {stage} ({}); the later stages were not started (see the report pane)",
+                clip(line, 80)
+            );
+        }
         if self.detections.is_empty() {
             out.push_str("  no trigger was detected\n");
             return;
@@ -914,6 +933,10 @@ mod tests {
             seq.push(format!("+{}", alive[alive.len() - 1]));
         }
         for rule in doc["rule"].as_array().unwrap() {
+            if rule["name"].as_str() == Some("pipeline-failed") {
+                // The failure branch: only under `--fail` (tests/it/demo.rs runs it).
+                continue;
+            }
             for action in rule["actions"].as_array().unwrap() {
                 if let Some(label) = action.get("close").and_then(|c| c.as_str()) {
                     assert!(alive.iter().any(|a| a == label), "{label} closed while not open");
@@ -1009,7 +1032,30 @@ mod tests {
         let e = check_fail(Scenario::Services, &specs, "cache").unwrap_err();
         assert_eq!(e.to_string(), "--fail cache: no such service; pick one of db, api, frontend");
         assert!(e.is_usage());
-        assert!(check_fail(Scenario::Pipeline, &[], "linter").is_err());
+        assert!(check_fail(Scenario::Pipeline, &[], "linter").is_ok());
+        let e = check_fail(Scenario::Pipeline, &[], "db").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--fail db: no such stage; pick one of linter, type-checker, compiler, test-runner, security-scanner, deployer"
+        );
+        assert!(check_fail(Scenario::Debug, &[], "tests").is_ok());
+        assert!(check_fail(Scenario::Debug, &[], "fix").is_err());
+    }
+
+    #[test]
+    fn every_pipeline_stage_can_fail_and_says_so_in_the_line_its_rule_watches() {
+        let rules =
+            crate::rules::parse(Scenario::Pipeline.rules_text(), Path::new("p.toml")).unwrap();
+        let said = rules.get("stage-said-failed").unwrap();
+        let re = regex::Regex::new(&said.pattern).unwrap();
+        for stage in PIPELINE_STAGES {
+            let script = PIPELINE_FILES
+                .iter()
+                .find(|f| f.path == format!("pipeline/{stage}.sh"))
+                .unwrap_or_else(|| panic!("no script for {stage}"));
+            assert!(script.text.contains(&format!("fail_if_asked {stage} '")), "{stage}");
+            assert!(re.is_match(&format!("{stage}: FAILED: x")), "{stage}");
+        }
     }
 
     #[test]

@@ -247,10 +247,12 @@ impl Engine {
         let names = || parts.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ");
         let last_line = parts.last().and_then(|p| p.line.clone()).unwrap_or_default();
         let (line, mut captures) = match condition {
-            Condition::Count { .. } | Condition::Sequence { .. } => {
-                let caps = match screen {
-                    true => self.screens.compiled().captures(s.rule, &last_line),
-                    false => self.matcher.captures(s.rule, &last_line),
+            Condition::Count { .. } | Condition::Sequence { .. } | Condition::Any { .. } => {
+                let caps = match (screen, condition) {
+                    // An `any`'s line is its part's: the rule has no pattern to capture with.
+                    (_, Condition::Any { .. }) => vec![],
+                    (true, _) => self.screens.compiled().captures(s.rule, &last_line),
+                    (false, _) => self.matcher.captures(s.rule, &last_line),
                 };
                 (last_line.clone(), caps)
             }
@@ -267,7 +269,6 @@ impl Engine {
                 vec![("missing".to_string(), s.missing.join(" "))],
             ),
             Condition::All { .. } => (format!("all of {}", names()), vec![]),
-            Condition::Any { .. } => (format!("any of: {}", names()), vec![]),
         };
         captures.push((
             "parts".to_string(),

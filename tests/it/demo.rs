@@ -324,3 +324,34 @@ fn debug_fails_tests_only() {
         text(&out)
     );
 }
+
+#[test]
+fn pipeline_with_a_failing_stage_reports_it_and_starts_no_later_stage() {
+    let server = DemoServer::new();
+    let out = server.demo(&["pipeline", "--fast", "--fail", "compiler"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let events = server.events();
+    let failed = conditions(&events, "pipeline-failed");
+    assert_eq!(failed.len(), 1, "one failure, one report: {}", text(&out));
+    assert_eq!(failed[0]["label"], "compiler", "the firing is the failing stage's");
+    assert_eq!(failed[0]["parts"][0]["name"], "stage-said-failed");
+    let starts: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "match" && e["captures"]["t"].is_string())
+        .map(|e| e["rule"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(starts, ["start-analysis", "start-build"], "security and deploy never started");
+    let closed: Vec<&str> = pane_records(&events, "closed").iter().map(|(l, _)| *l).collect();
+    assert!(closed.contains(&"orchestrator"), "{closed:?}");
+    let spawned = pane_records(&events, "spawned");
+    let (label, report) = spawned.last().expect("spawned");
+    assert_eq!(*label, "report");
+    let pane = report["pane"].as_str().expect("report pane id");
+    let shown = server.tmux(&["capture-pane", "-p", "-J", "-t", pane]).unwrap_or_default();
+    assert!(
+        shown.contains("pipeline stopped: stage compiler failed: compiler: FAILED: error[E0308]"),
+        "{shown}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("FAILED: stage compiler (compiler: FAILED:"), "{stdout}");
+}
