@@ -97,6 +97,7 @@ impl Engine {
 
     /// A line or row of `pane` matched `rule`, which has a condition (a `count` or a
     /// `sequence`): it fires when the condition now holds.
+    #[allow(clippy::too_many_arguments)] // `fire`'s arguments, handed on
     pub(super) fn condition_hit(
         &mut self,
         pane: PaneId,

@@ -328,12 +328,12 @@ pub(super) fn explain(condition: &Condition, panes: &str, pattern: &str) -> Stri
             "{n} lines matching `{pattern}` within {} {}",
             d(within),
             match per {
-                CountPer::Pane => format!("on one of {panes}"),
-                CountPer::Rule => format!("across {panes}"),
+                CountPer::Pane => format!("in {panes}, counted per pane"),
+                CountPer::Rule => format!("in {panes}, counted together"),
             }
         ),
         Condition::Sequence { steps, within } => format!(
-            "lines matching {} in that order on one of {panes}{}",
+            "lines matching {} in that order, in one pane ({panes}){}",
             steps.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(" then "),
             within.map(|w| format!(", within {}", d(&w))).unwrap_or_default()
         ),
@@ -481,6 +481,21 @@ actions = ["log"]
             Condition::Count { n: 3, within: Duration::from_secs(10), per: CountPer::Rule }
         );
         assert_eq!(set.get("deploy").unwrap().pattern, "(?:migrating)|(?:done)");
+        let said = super::super::explain(&set);
+        assert_eq!(said[1], "rule hang: any pane printing nothing for 5m (once per silence) → log");
+        assert_eq!(
+            said[2],
+            "rule both: all of `api`, `built` firing within 1m of the first (else its timeout \
+             actions, naming what is missing) → emit built; on timeout → log"
+        );
+        assert_eq!(
+            said[3],
+            "rule burst: 3 lines matching `ERROR` within 10s in any pane, counted together → log"
+        );
+        assert_eq!(
+            said[4],
+            "rule deploy: lines matching `migrating` then `done` in that order, in one pane (any pane) → log"
+        );
         assert_eq!(set.get("hang").unwrap().pattern, super::super::NEVER_PATTERN);
     }
 
