@@ -227,9 +227,13 @@ actions = [ "log" ]
 fn a_recording_replays_its_silence_on_its_own_clock() {
     let server = TmuxServer::new();
     let build = labelled(&server, "build", "read x; echo compiling; sleep 60");
-    let rules = "[[rule]]\nname = \"hang\"\nsilence = \"1s\"\nactions = [\"log\"]\n";
+    // By pane id, which the recording carries (labels it does not): the session's first
+    // pane, read back at attach, must not be the one that goes quiet first.
+    let rules = format!(
+        "[[rule]]\nname = \"hang\"\npane = \"{build}\"\nsilence = \"1s\"\nactions = [\"log\"]\n"
+    );
     let rec = server.path("session.rec");
-    let mut d = Daemon::start(&server, rules, &["--record", rec.to_str().unwrap()]);
+    let mut d = Daemon::start(&server, &rules, &["--record", rec.to_str().unwrap()]);
     enter(&server, &build);
     assert!(
         d.wait_until(Duration::from_secs(10), |e| !conditions(e, "hang").is_empty()),
@@ -254,7 +258,7 @@ fn a_recording_replays_its_silence_on_its_own_clock() {
         .map(|l| serde_json::from_str(l).unwrap())
         .filter(|f: &Value| f["rule"] == "hang")
         .collect();
-    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired.len(), 1, "{fired:?}\nrecorded:\n{recorded}");
     assert_eq!(fired[0]["condition"], "silence");
     assert_eq!(fired[0]["pane"], build);
     assert_eq!(fired[0]["parts"][0]["line"], "compiling");
