@@ -263,3 +263,53 @@ fn a_recording_replays_its_silence_on_its_own_clock() {
     assert_eq!(fired[0]["pane"], build);
     assert_eq!(fired[0]["parts"][0]["line"], "compiling");
 }
+
+#[test]
+fn a_shell_quiet_at_its_prompt_is_found_once_per_wait_and_never_while_a_command_runs() {
+    let server = TmuxServer::new();
+    let dir = server.path("");
+    let home = format!("HOME={}", dir.display());
+    let pane = server.window_at_home(
+        &[&home, "PS1=$ ", "HISTFILE=/dev/null"],
+        &["bash", "--norc", "--noprofile"],
+    );
+    let rules = format!(
+        "[[rule]]\nname = \"idle\"\npane = \"{pane}\"\nat_prompt_for = \"1s\"\nactions = [\"log\"]\n"
+    );
+    let mut d = Daemon::start(&server, &rules, &[]);
+    let init = std::process::Command::new(crate::harness::bin())
+        .args(["shell-init", "bash"])
+        .output()
+        .expect("shell-init");
+    let init_file = server.path("init.bash");
+    std::fs::write(&init_file, &init.stdout).unwrap();
+    // Without integration the shell's prompt is unknown: nothing fires however long it waits.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(conditions(&d.events(), "idle").is_empty());
+    server.tmux_ok(&[
+        "send-keys",
+        "-t",
+        &pane,
+        &format!("source {}", init_file.display()),
+        "Enter",
+    ]);
+    assert!(
+        d.wait_until(Duration::from_secs(10), |e| !conditions(e, "idle").is_empty()),
+        "{:#?}",
+        d.events()
+    );
+    // A command that runs 2 s: quiet, but not at the prompt.
+    server.tmux_ok(&["send-keys", "-t", &pane, "sleep 2", "Enter"]);
+    assert!(
+        d.wait_until(Duration::from_secs(10), |e| conditions(e, "idle").len() == 2),
+        "{:#?}",
+        d.events()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let fired = conditions(&d.events(), "idle");
+    assert_eq!(fired.len(), 2, "once per wait: {fired:#?}");
+    assert_eq!(fired[1]["condition"], "at_prompt_for");
+    assert_eq!(fired[1]["line"], "at the prompt for 1s");
+    let gap = fired[1]["ts_ns"].as_u64().unwrap() - fired[0]["ts_ns"].as_u64().unwrap();
+    assert!(gap >= 3_000_000_000, "the 2 s command and 1 s at the prompt: {gap} ns");
+}
