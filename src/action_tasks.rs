@@ -274,10 +274,15 @@ impl Dispatcher {
         })
     }
 
-    /// Runs the actions of firings not caused by a line (exits), on the tracker.
+    /// Runs the actions of firings not caused by a line (exits), on the tracker; a
+    /// condition an exit completed (an `all`/`any` naming an exit rule) is recorded first,
+    /// as [`Dispatcher::fire`] does.
     pub fn fire_all(&self, firings: Vec<Firing>) {
         for f in firings {
-            self.queue(f);
+            match f.condition {
+                Some(_) => self.fire(f),
+                None => self.queue(f),
+            }
         }
     }
 

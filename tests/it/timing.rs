@@ -313,3 +313,41 @@ fn a_shell_quiet_at_its_prompt_is_found_once_per_wait_and_never_while_a_command_
     let gap = fired[1]["ts_ns"].as_u64().unwrap() - fired[0]["ts_ns"].as_u64().unwrap();
     assert!(gap >= 3_000_000_000, "the 2 s command and 1 s at the prompt: {gap} ns");
 }
+
+#[test]
+fn an_exit_rule_is_a_part_like_any_other() {
+    let server = TmuxServer::new();
+    let job = labelled(&server, "job", "read x; echo 'job started'; exit 3");
+    server.tmux_ok(&["set-option", "-p", "-t", &job, "remain-on-exit", "on"]);
+    let rules = r#"
+[[rule]]
+name = "started"
+pane = "job"
+pattern = 'job started'
+actions = ["log"]
+
+[[rule]]
+name = "failed"
+on = "exit"
+pane = "job"
+status = "nonzero"
+actions = ["log"]
+
+[[rule]]
+name = "started-then-failed"
+all = ["started", "failed"]
+within = "10s"
+actions = ["log"]
+"#;
+    let mut d = Daemon::start(&server, rules, &[]);
+    enter(&server, &job);
+    assert!(
+        d.wait_until(Duration::from_secs(10), |e| !conditions(e, "started-then-failed").is_empty()),
+        "{:#?}",
+        d.events()
+    );
+    let c = &conditions(&d.events(), "started-then-failed")[0];
+    assert_eq!(part_names(c), ["started", "failed"]);
+    assert_eq!(c["parts"][1]["line"], "exited with status 3");
+    assert_eq!(c["label"], "job");
+}
