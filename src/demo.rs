@@ -1059,6 +1059,49 @@ mod tests {
     }
 
     #[test]
+    fn debug_progress_lists_the_chain_and_ends_closed_or_reported() {
+        let chain = |end: Value| {
+            let mut p = Progress::new(Scenario::Debug, Vec::new(), T0);
+            for (at, rule, line) in
+                [(1_000, "invalid-token", "Error: Invalid token"), (2_000, "fix-done", "fix: done")]
+            {
+                observe(
+                    &mut p,
+                    &json!({"ts_ns": T0 + at * MS, "event": "match", "rule": rule, "label": "x", "line": line}),
+                );
+            }
+            let shown = observe(&mut p, &end).unwrap();
+            assert!(!p.is_over(u64::MAX), "the chain ends on its done event");
+            observe(
+                &mut p,
+                &json!({"ts_ns": T0 + 9_000 * MS, "event": "emit", "name": DEBUG_DONE, "rule": "chain-closed"}),
+            );
+            assert!(p.is_over(0));
+            (shown, p.summary())
+        };
+        let (shown, sum) = chain(
+            json!({"ts_ns": T0 + 3_000 * MS, "event": "condition", "rule": "chain-closed",
+            "condition": "all", "parts": [{"name": "fix-done", "pane": "%3", "label": "fix", "ts_ns": T0},
+                                          {"name": "tests-passed", "pane": "%4", "label": "tests", "ts_ns": T0}]}),
+        );
+        assert!(
+            shown.contains(
+                "condition chain-closed  all fired: fix-done (%3 fix), tests-passed (%4 tests)"
+            ),
+            "{shown}"
+        );
+        assert!(sum.contains("    invalid-token  +1.000s  Error: Invalid token\n"), "{sum}");
+        assert!(sum.contains("  closed by chain-closed: all fired: fix-done (%3 fix)"), "{sum}");
+        let (_, sum) =
+            chain(json!({"ts_ns": T0 + 10_000 * MS, "event": "condition", "rule": "chain-closed",
+            "condition": "all", "timed_out": true, "missing": ["tests-passed"], "parts": []}));
+        assert!(
+            sum.contains("NOT CLOSED: the tests did not pass in time; missing tests-passed"),
+            "{sum}"
+        );
+    }
+
+    #[test]
     fn pipeline_progress_measures_detection_and_ends_on_the_done_event() {
         let mut p = Progress::new(Scenario::Pipeline, Vec::new(), T0);
         observe(&mut p, &pane(10, "spawned", "orchestrator", 1));
