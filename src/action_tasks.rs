@@ -21,8 +21,8 @@ use crate::action::{
     Action, ActionContext, ActionHost, ActionOutcome, ExecRunner, HostFuture, SpawnSpec,
 };
 use crate::eventlog::{
-    ActionDetails, EventLog, MatchEvent, OverflowEvent, Record, SkippedEvent, TriggerEvent,
-    TriggerOn,
+    ActionDetails, ConditionEvent, EventLog, MatchEvent, OverflowEvent, Record, SkippedEvent,
+    TriggerEvent, TriggerOn,
 };
 use crate::exit::DaemonError;
 use crate::firing::{now_ns, Engine, Firing};
@@ -201,15 +201,20 @@ impl Dispatcher {
     }
 
     fn fire_marked(&self, firing: Firing, catch_up: bool) {
-        if firing.rule().trigger == Trigger::Output {
+        if firing.condition.is_some() {
+            self.append(&Record {
+                ts_ns: firing.ts_ns,
+                event: condition_event(&firing, self.mode).into(),
+            });
+        } else if firing.rule().trigger == Trigger::Output {
             let mut event = match_event(&firing, self.mode);
             event.catch_up |= catch_up;
             self.append(&Record { ts_ns: firing.ts_ns, event: event.into() });
         }
-        if !firing.rule().actions.iter().any(Action::runs) {
+        if !firing.actions().iter().any(Action::runs) {
             // Nothing to run (`log` only): the trigger record is all an exit, command or
             // event rule does, as the match record is for an output rule.
-            if firing.rule().trigger != Trigger::Output {
+            if firing.rule().trigger != Trigger::Output && firing.condition.is_none() {
                 self.append(&Record::now(self.trigger_event(&firing)));
             }
             return;
@@ -284,11 +289,11 @@ impl Dispatcher {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
         Box::pin(async move {
             let trigger = &firing.rule().trigger;
-            if *trigger != Trigger::Output {
+            if *trigger != Trigger::Output && firing.condition.is_none() {
                 // Exit, command and event rules have no match record: say why they fired.
                 self.append(&Record::now(self.trigger_event(&firing)));
             }
-            let actions = firing.rule().actions.clone();
+            let actions = firing.actions().to_vec();
             let host = FiringHost { dispatcher: self, depth };
             for (i, action) in actions.iter().enumerate() {
                 if !action.runs() {
@@ -321,10 +326,15 @@ impl Dispatcher {
         })
     }
 
-    /// Runs the actions of firings not caused by a line (exits), on the tracker.
+    /// Runs the actions of firings not caused by a line (exits), on the tracker; a
+    /// condition an exit completed (an `all`/`any` naming an exit rule) is recorded first,
+    /// as [`Dispatcher::fire`] does.
     pub fn fire_all(&self, firings: Vec<Firing>) {
         for f in firings {
-            self.queue(f);
+            match f.condition {
+                Some(_) => self.fire(f),
+                None => self.queue(f),
+            }
         }
     }
 
@@ -460,9 +470,28 @@ impl ActionHost for FiringHost<'_> {
         Box::pin(async move {
             let firings = self.dispatcher.engine.lock().expect("engine").fire_event(name, ctx);
             for f in firings {
+                if f.condition.is_some() {
+                    // An `all`/`any` the event completed: its record, as `fire` writes it.
+                    let event = condition_event(&f, self.dispatcher.mode);
+                    self.dispatcher.append(&Record { ts_ns: f.ts_ns, event: event.into() });
+                }
                 self.dispatcher.run_actions(f, self.depth + 1).await;
             }
         })
+    }
+}
+
+/// The `condition` record of a firing of a rule with a condition: the rule, the pane and
+/// line its actions get, and the parts that satisfied it.
+pub fn condition_event(f: &Firing, mode: &str) -> ConditionEvent {
+    let fired = f.condition.as_deref();
+    ConditionEvent {
+        origin: f.ctx.origin(),
+        mode: Some(mode.to_string()),
+        condition: fired.map_or("", |c| c.condition).to_string(),
+        timed_out: fired.is_some_and(|c| c.timed_out),
+        parts: fired.map(|c| c.parts.clone()).unwrap_or_default(),
+        missing: fired.map(|c| c.missing.clone()).unwrap_or_default(),
     }
 }
 

@@ -119,7 +119,9 @@ pub enum Command {
         timeline: bool,
     },
     /// Run a self-contained demo on a private tmux server, printing its timeline.
-    #[command(after_help = "Examples:\n  ctmuxd demo pipeline\n  ctmuxd demo services --fail db")]
+    #[command(
+        after_help = "Examples:\n  ctmuxd demo pipeline\n  ctmuxd demo services --fail db\n  ctmuxd demo pipeline --fail compiler\n  ctmuxd demo debug --fail tests"
+    )]
     Demo {
         /// Which demo.
         #[arg(value_enum)]
@@ -127,7 +129,9 @@ pub enum Command {
         /// Run the scripts five times faster (the pipeline in about 6 s).
         #[arg(long)]
         fast: bool,
-        /// Make this service fail at start-up (services: db, api or frontend).
+        /// Make this fail: a service at start-up (services: db, api or frontend), a stage
+        /// (pipeline: linter, type-checker, compiler, test-runner, security-scanner,
+        /// deployer), or the tests (debug: tests).
         #[arg(long, value_name = "LABEL")]
         fail: Option<String>,
         /// tmux socket name (default: `ctmuxd-demo-<pid>`).
@@ -251,6 +255,9 @@ pub enum DemoScenario {
     Pipeline,
     /// db, then api once db is ready, then frontend once api listens.
     Services,
+    /// A server error opens a debugger, its root cause a fix, the fix a test run; a
+    /// composite rule closes the chain when the tests pass in time.
+    Debug,
 }
 
 impl From<DemoScenario> for demo::Scenario {
@@ -258,6 +265,7 @@ impl From<DemoScenario> for demo::Scenario {
         match s {
             DemoScenario::Pipeline => demo::Scenario::Pipeline,
             DemoScenario::Services => demo::Scenario::Services,
+            DemoScenario::Debug => demo::Scenario::Debug,
         }
     }
 }

@@ -195,6 +195,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<DaemonExit, DaemonError> {
     let dispatcher = Dispatcher::for_rules(&opts.rules, &opts.events_dir, "control")?;
+    crate::deadlines::start(&dispatcher);
     dispatcher.log().set_server(opts.target.log_name());
     dispatcher.runner().set_server(&opts.target.log_name());
     let shared = Shared::new(dispatcher, Checkpoint::open(&opts.events_dir), None);

@@ -74,6 +74,13 @@ pub const PIPELINE_CHANGES: [&str; 14] = [
 /// The emitted event that ends the pipeline (the `deployed` rule of `pipeline.toml`).
 pub const PIPELINE_DONE: &str = "pipeline-done";
 
+/// The pipeline's stage panes, each of which `--fail` can make fail.
+pub const PIPELINE_STAGES: [&str; 6] =
+    ["linter", "type-checker", "compiler", "test-runner", "security-scanner", "deployer"];
+
+/// The event the debug demo's chain ends on (closed, or reported at its deadline).
+pub const DEBUG_DONE: &str = "debug-done";
+
 /// Which demo to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scenario {
@@ -81,6 +88,9 @@ pub enum Scenario {
     Pipeline,
     /// db, then api once db is ready, then frontend once api listens.
     Services,
+    /// A server's error opens a debugger, its root cause a fix, the fix a test run; a
+    /// composite rule closes the chain when the tests pass within a deadline.
+    Debug,
 }
 
 /// One file of a scenario, embedded from `examples/`.
@@ -110,6 +120,15 @@ const PIPELINE_FILES: &[Embedded] = embed![
     "pipeline/deployer.sh",
 ];
 
+const DEBUG_FILES: &[Embedded] = embed![
+    "debug.toml",
+    "debug/lib.sh",
+    "debug/server.sh",
+    "debug/debugger.sh",
+    "debug/fix.sh",
+    "debug/tests.sh",
+];
+
 const SERVICES_FILES: &[Embedded] = embed![
     "services.toml",
     "services/lib.sh",
@@ -124,6 +143,7 @@ impl Scenario {
         match self {
             Scenario::Pipeline => "pipeline",
             Scenario::Services => "services",
+            Scenario::Debug => "debug",
         }
     }
 
@@ -131,6 +151,7 @@ impl Scenario {
         match self {
             Scenario::Pipeline => PIPELINE_FILES,
             Scenario::Services => SERVICES_FILES,
+            Scenario::Debug => DEBUG_FILES,
         }
     }
 
@@ -139,6 +160,17 @@ impl Scenario {
         match self {
             Scenario::Pipeline => 30.0,
             Scenario::Services => 6.0,
+            // The chain's steps, and the 8 s deadline of its composite rule.
+            Scenario::Debug => 20.0,
+        }
+    }
+
+    /// The event the scenario ends on, for the scenarios that end on one.
+    fn done_event(self) -> Option<&'static str> {
+        match self {
+            Scenario::Pipeline => Some(PIPELINE_DONE),
+            Scenario::Debug => Some(DEBUG_DONE),
+            Scenario::Services => None,
         }
     }
 
@@ -154,7 +186,8 @@ pub struct DemoOptions {
     pub scenario: Scenario,
     /// Run the scripts at [`FAST_SPEED`] (tests, impatient people).
     pub fast: bool,
-    /// Make this service fail at start-up (`services` only): its dependants are held.
+    /// Make this fail: a service at start-up (`services`: its dependants are held), a stage
+    /// (`pipeline`: the later stages are not started) or the tests (`debug`).
     pub fail: Option<String>,
     /// tmux socket name; default `ctmuxd-demo-<pid>`.
     pub socket: Option<String>,
@@ -450,7 +483,12 @@ pub async fn run<W: Write>(
 /// `--fail` only makes sense for a service the scripts know how to fail.
 fn check_fail(scenario: Scenario, specs: &[PaneSpec], label: &str) -> Result<(), DemoError> {
     let why = match scenario {
-        Scenario::Pipeline => "only `ctmuxd demo services` has services that can fail".to_string(),
+        Scenario::Pipeline if PIPELINE_STAGES.contains(&label) => return Ok(()),
+        Scenario::Pipeline => {
+            format!("no such stage; pick one of {}", PIPELINE_STAGES.join(", "))
+        }
+        Scenario::Debug if label == "tests" => return Ok(()),
+        Scenario::Debug => "the debug demo can fail `tests` only".to_string(),
         Scenario::Services if specs.iter().any(|s| s.label == label) => return Ok(()),
         Scenario::Services => format!(
             "no such service; pick one of {}",
@@ -562,8 +600,12 @@ struct Progress {
     peak: u64,
     panes: HashMap<String, PaneTrack>,
     detections: Vec<Detection>,
-    /// The pipeline's end event was seen.
+    /// The scenario's end event was seen.
     done_emitted: bool,
+    /// The matches of the debug chain's steps: (rule, when, line).
+    steps: Vec<(String, u64, String)>,
+    /// Firings of rules with a condition, in order.
+    conditions: Vec<crate::eventlog::ConditionEvent>,
     /// Time of the newest record and of the first failure (services).
     last_ns: u64,
     failure_ns: Option<u64>,
@@ -582,6 +624,8 @@ impl Progress {
             panes: HashMap::new(),
             detections: Vec::new(),
             done_emitted: false,
+            steps: Vec::new(),
+            conditions: Vec::new(),
             last_ns: start_ns,
             failure_ns: None,
             records: Vec::new(),
@@ -615,6 +659,7 @@ impl Progress {
                     }
                     None => format!("{}: {line}", text(&m.origin.label)),
                 };
+                self.steps.push((rule.clone(), ts, line.clone()));
                 (format!("match {rule}"), action)
             }
             Event::Action(a) => {
@@ -657,8 +702,12 @@ impl Progress {
                 let action = if message.is_empty() { label } else { format!("{label}: {message}") };
                 (format!("pane {what}"), action)
             }
+            Event::Condition(c) => {
+                self.conditions.push(c.clone());
+                (format!("condition {}", text(&c.origin.rule)), crate::eventlog::condition_text(c))
+            }
             Event::Emit(e) => {
-                if e.name == PIPELINE_DONE {
+                if Some(e.name.as_str()) == self.scenario.done_event() {
                     self.done_emitted = true;
                 }
                 (format!("emit {}", e.name), format!("by {}", e.rule))
@@ -678,7 +727,7 @@ impl Progress {
     /// Whether the scenario has reached its end by the records so far.
     fn is_over(&self, now_ns: u64) -> bool {
         match self.scenario {
-            Scenario::Pipeline => self.done_emitted,
+            Scenario::Pipeline | Scenario::Debug => self.done_emitted,
             Scenario::Services => {
                 let settled = |p: Option<&PaneTrack>| {
                     p.is_some_and(|p| p.ready_ns.is_some() || p.stopped.is_some())
@@ -696,11 +745,53 @@ impl Progress {
         match self.scenario {
             Scenario::Pipeline => self.pipeline_summary(&mut out),
             Scenario::Services => self.services_summary(&mut out),
+            Scenario::Debug => self.debug_summary(&mut out),
         }
         out
     }
 
+    fn debug_summary(&self, out: &mut String) {
+        out.push_str("  the chain (each step's line, and when it was seen):\n");
+        for (rule, ts, line) in &self.steps {
+            let at = ts.saturating_sub(self.start_ns) as f64 / 1e9;
+            let _ = writeln!(out, "    {rule:<14} +{at:.3}s  {}", clip(line, 80));
+        }
+        match self
+            .conditions
+            .iter()
+            .rev()
+            .find(|c| c.origin.rule.as_deref() == Some("chain-closed"))
+        {
+            Some(c) if c.timed_out => {
+                let _ = writeln!(
+                    out,
+                    "  NOT CLOSED: the tests did not pass in time; missing {} (see the report pane)",
+                    c.missing.join(", ")
+                );
+            }
+            Some(c) => {
+                let _ = writeln!(
+                    out,
+                    "  closed by chain-closed: {}",
+                    crate::eventlog::condition_text(c)
+                );
+            }
+            None => out.push_str("  the chain did not reach its composite rule\n"),
+        }
+    }
+
     fn pipeline_summary(&self, out: &mut String) {
+        let failed =
+            self.conditions.iter().find(|c| c.origin.rule.as_deref() == Some("pipeline-failed"));
+        if let Some(c) = failed {
+            let stage = c.origin.label.as_deref().unwrap_or("?");
+            let line = c.parts.last().and_then(|p| p.line.as_deref()).unwrap_or("");
+            let _ = writeln!(
+                out,
+                "  FAILED: stage {stage} ({}); the later stages were not started (see the report pane)",
+                clip(line, 80)
+            );
+        }
         if self.detections.is_empty() {
             out.push_str("  no trigger was detected\n");
             return;
@@ -842,6 +933,10 @@ mod tests {
             seq.push(format!("+{}", alive[alive.len() - 1]));
         }
         for rule in doc["rule"].as_array().unwrap() {
+            if rule["name"].as_str() == Some("pipeline-failed") {
+                // The failure branch: only under `--fail` (tests/it/demo.rs runs it).
+                continue;
+            }
             for action in rule["actions"].as_array().unwrap() {
                 if let Some(label) = action.get("close").and_then(|c| c.as_str()) {
                     assert!(alive.iter().any(|a| a == label), "{label} closed while not open");
@@ -937,7 +1032,73 @@ mod tests {
         let e = check_fail(Scenario::Services, &specs, "cache").unwrap_err();
         assert_eq!(e.to_string(), "--fail cache: no such service; pick one of db, api, frontend");
         assert!(e.is_usage());
-        assert!(check_fail(Scenario::Pipeline, &[], "linter").is_err());
+        assert!(check_fail(Scenario::Pipeline, &[], "linter").is_ok());
+        let e = check_fail(Scenario::Pipeline, &[], "db").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--fail db: no such stage; pick one of linter, type-checker, compiler, test-runner, security-scanner, deployer"
+        );
+        assert!(check_fail(Scenario::Debug, &[], "tests").is_ok());
+        assert!(check_fail(Scenario::Debug, &[], "fix").is_err());
+    }
+
+    #[test]
+    fn every_pipeline_stage_can_fail_and_says_so_in_the_line_its_rule_watches() {
+        let rules =
+            crate::rules::parse(Scenario::Pipeline.rules_text(), Path::new("p.toml")).unwrap();
+        let said = rules.get("stage-said-failed").unwrap();
+        let re = regex::Regex::new(&said.pattern).unwrap();
+        for stage in PIPELINE_STAGES {
+            let script = PIPELINE_FILES
+                .iter()
+                .find(|f| f.path == format!("pipeline/{stage}.sh"))
+                .unwrap_or_else(|| panic!("no script for {stage}"));
+            assert!(script.text.contains(&format!("fail_if_asked {stage} '")), "{stage}");
+            assert!(re.is_match(&format!("{stage}: FAILED: x")), "{stage}");
+        }
+    }
+
+    #[test]
+    fn debug_progress_lists_the_chain_and_ends_closed_or_reported() {
+        let chain = |end: Value| {
+            let mut p = Progress::new(Scenario::Debug, Vec::new(), T0);
+            for (at, rule, line) in
+                [(1_000, "invalid-token", "Error: Invalid token"), (2_000, "fix-done", "fix: done")]
+            {
+                observe(
+                    &mut p,
+                    &json!({"ts_ns": T0 + at * MS, "event": "match", "rule": rule, "label": "x", "line": line}),
+                );
+            }
+            let shown = observe(&mut p, &end).unwrap();
+            assert!(!p.is_over(u64::MAX), "the chain ends on its done event");
+            observe(
+                &mut p,
+                &json!({"ts_ns": T0 + 9_000 * MS, "event": "emit", "name": DEBUG_DONE, "rule": "chain-closed"}),
+            );
+            assert!(p.is_over(0));
+            (shown, p.summary())
+        };
+        let (shown, sum) = chain(
+            json!({"ts_ns": T0 + 3_000 * MS, "event": "condition", "rule": "chain-closed",
+            "condition": "all", "parts": [{"name": "fix-done", "pane": "%3", "label": "fix", "ts_ns": T0},
+                                          {"name": "tests-passed", "pane": "%4", "label": "tests", "ts_ns": T0}]}),
+        );
+        assert!(
+            shown.contains(
+                "condition chain-closed  all fired: fix-done (%3 fix), tests-passed (%4 tests)"
+            ),
+            "{shown}"
+        );
+        assert!(sum.contains("    invalid-token  +1.000s  Error: Invalid token\n"), "{sum}");
+        assert!(sum.contains("  closed by chain-closed: all fired: fix-done (%3 fix)"), "{sum}");
+        let (_, sum) =
+            chain(json!({"ts_ns": T0 + 10_000 * MS, "event": "condition", "rule": "chain-closed",
+            "condition": "all", "timed_out": true, "missing": ["tests-passed"], "parts": []}));
+        assert!(
+            sum.contains("NOT CLOSED: the tests did not pass in time; missing tests-passed"),
+            "{sum}"
+        );
     }
 
     #[test]

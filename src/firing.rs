@@ -11,11 +11,14 @@
 //! panes they watch. The rules' matcher is compiled from the rules file alone, so adding
 //! or removing one never recompiles it nor resets a pane's DFA cache.
 
+mod conditions;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::action::ActionContext;
+use crate::action::{Action, ActionContext};
+use crate::conditions::Conditions;
 use crate::eventlog::{CommandEvent, Record};
 use crate::panes::{
     FinishedCommand, Life, Pane, PaneInfo, RunCapture, Shell, ShellState, StartState,
@@ -24,6 +27,7 @@ use crate::rules::{LineSource, Rule, RuleSet, Trigger};
 use crate::screens::{ScreenMatcher, ScreenWatch};
 pub use crate::waiters::{DynamicMatch, DynamicPattern, DynamicSink};
 use crate::waiters::{PatternError, PatternRegex, Waiter, Waiters};
+pub use conditions::{ConditionFired, DeadlineHook};
 use ctmuxd_text::matcher::{Matcher, MatcherError, PatternSpec};
 use ctmuxd_text::pane::watch::{LineMatch, TextEvent};
 use tmux_control_parser::{PaneId, SessionId, WindowId};
@@ -55,12 +59,23 @@ pub struct Firing {
     /// Matched in lines read back from tmux's history after a restart or reconnect
     /// (printed while ctmuxd was not watching), not in the live stream.
     pub catch_up: bool,
+    /// For a rule with a condition: what satisfied it (a `condition` record says it).
+    pub condition: Option<Box<ConditionFired>>,
 }
 
 impl Firing {
     /// The rule that fired.
     pub fn rule(&self) -> &Rule {
         &self.rules.rules[self.rule]
+    }
+
+    /// The actions to run: the rule's `timeout_actions` when its `all` timed out, else
+    /// its `actions`.
+    pub fn actions(&self) -> &[Action] {
+        match &self.condition {
+            Some(c) if c.timed_out => &self.rule().timeout_actions,
+            _ => &self.rule().actions,
+        }
     }
 }
 
@@ -189,6 +204,12 @@ pub struct Engine {
     /// Shell commands that finished since the last [`Engine::take_commands`], in order;
     /// the daemon records each (a `command` event) right after the feed that ended it.
     commands: Vec<(PaneId, FinishedCommand)>,
+    /// The rules' conditions (`silence`, `all`, `count` ...) and their deadlines.
+    conditions: Conditions,
+    /// Told of a deadline earlier than `announced` (see [`Engine::set_deadline_hook`]).
+    deadline_hook: Option<DeadlineHook>,
+    /// The deadline last taken by [`Engine::next_condition_deadline`].
+    announced: Option<Instant>,
 }
 
 /// How often at most the screen of a pane whose output keeps coming is looked at by
@@ -215,6 +236,9 @@ impl Engine {
             screen_interval: SCREEN_LOOK_INTERVAL,
             commands: Vec::new(),
             counts: vec![0; rules.rules.len()],
+            deadline_hook: None,
+            announced: None,
+            conditions: Conditions::new(Arc::new(rules.clone())),
             rules: Arc::new(rules),
             matcher,
             waiters: Waiters::new(),
@@ -300,7 +324,9 @@ impl Engine {
         self.fired_once.clear();
         self.last_fire.clear();
         self.rules = Arc::new(rules);
+        self.conditions = self.conditions.reload(self.rules.clone());
         self.install(matcher);
+        self.wake();
         Ok(())
     }
 
@@ -395,7 +421,17 @@ impl Engine {
 
     /// Updates a pane's label (from the `@ctmuxd_label` subscription).
     pub fn set_label(&mut self, id: PaneId, label: Option<String>) {
-        self.pane_mut(id).info.label = label;
+        let pane = self.pane_mut(id);
+        if pane.info.label == label {
+            return;
+        }
+        pane.info.label = label;
+        if pane.is_alive() {
+            let seq = pane.text.ring().total_lines();
+            let label = pane.info.label.clone();
+            self.conditions.on_label(id, label.as_deref(), Instant::now(), now_ns(), seq);
+            self.wake();
+        }
     }
 
     /// Marks a pane ctmuxd spawned with `keep = false`: it is closed once its exit is
@@ -501,6 +537,10 @@ impl Engine {
         if let Some(state) = self.panes.get_mut(&pane) {
             state.matches += out.len() as u64;
         }
+        // A dead pane prints no more: its quiet timers, counts and sequences end.
+        self.conditions.pane_gone(pane);
+        self.chain(&mut out, 0, Instant::now(), ts_ns);
+        self.wake();
         Some(out)
     }
 
@@ -629,8 +669,12 @@ impl Engine {
                 seq: 0,
                 complete: true,
                 catch_up: false,
+                condition: None,
             });
         }
+        // The event rules' firings may be parts themselves; then the event is one.
+        self.chain(&mut out, 0, Instant::now(), now_ns());
+        self.event_part(name, cause, Instant::now(), now_ns(), &mut out);
         out
     }
 
@@ -755,6 +799,7 @@ impl Engine {
         self.looked.clear();
         self.deferred.clear();
         self.last_fire.clear();
+        self.conditions.clear_panes();
     }
 
     /// Forgets a pane that is gone.
@@ -764,6 +809,7 @@ impl Engine {
         self.looked.remove(&id);
         self.deferred.retain(|&(p, _)| p != id);
         self.last_fire.retain(|(_, p), _| *p != id);
+        self.conditions.pane_gone(id);
     }
 
     /// The panes of `window` known to the engine.
@@ -863,6 +909,7 @@ impl Engine {
     /// is returned; the caller then calls [`Engine::look_deferred`] at that time (the
     /// daemon arms one timer), so the last state of a burst is always looked at.
     pub fn on_pause(&mut self, now: Instant, ts_ns: u64, out: &mut Vec<Firing>) -> Option<Instant> {
+        let from = out.len();
         let mut touched = std::mem::take(&mut self.touched);
         touched.sort_unstable();
         touched.dedup();
@@ -896,6 +943,8 @@ impl Engine {
         }
         touched.clear();
         self.touched = touched;
+        self.chain(out, from, now, ts_ns);
+        self.wake();
         self.deferred.iter().map(|&(_, due)| due).min()
     }
 
@@ -907,6 +956,7 @@ impl Engine {
         ts_ns: u64,
         out: &mut Vec<Firing>,
     ) -> Option<Instant> {
+        let from = out.len();
         let deferred = std::mem::take(&mut self.deferred);
         for &(pane, due) in &deferred {
             if due <= now {
@@ -915,6 +965,8 @@ impl Engine {
                 self.deferred.push((pane, due));
             }
         }
+        self.chain(out, from, now, ts_ns);
+        self.wake();
         self.deferred.iter().map(|&(_, due)| due).min()
     }
 
@@ -992,6 +1044,22 @@ impl Engine {
     /// output held while the screen was seeded from tmux, and lines read back from
     /// tmux's history (`usize::MAX`: lines only).
     pub fn on_output_split(
+        &mut self,
+        pane: PaneId,
+        data: &[u8],
+        screen_from: usize,
+        now: Instant,
+        ts_ns: u64,
+        out: &mut Vec<Firing>,
+    ) {
+        let from = out.len();
+        self.feed_split(pane, data, screen_from, now, ts_ns, out);
+        if !self.conditions.is_empty() {
+            self.conditions_after_output(pane, from, now, ts_ns, out);
+        }
+    }
+
+    fn feed_split(
         &mut self,
         pane: PaneId,
         data: &[u8],
@@ -1101,6 +1169,10 @@ impl Engine {
         if !seen {
             return;
         }
+        if rule.condition.is_some() {
+            // A `count` or `sequence`: the hit is one part; the rule fires when it holds.
+            return self.condition_hit(pane, info, rule_idx, m, now, ts_ns, out);
+        }
         if rule.once && self.fired_once.contains(&rule_idx) {
             return;
         }
@@ -1153,6 +1225,7 @@ impl Engine {
             seq: 0,
             complete: true,
             catch_up: false,
+            condition: None,
         }
     }
 }

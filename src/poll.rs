@@ -105,6 +105,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<DaemonExit, DaemonError> {
     let dispatcher = Dispatcher::for_rules(&opts.rules, &opts.events_dir, MODE)?;
+    crate::deadlines::start(&dispatcher);
     dispatcher.log().set_server(opts.target.log_name());
     let interval = opts.interval.max(MIN_INTERVAL);
     // The control API, as in control mode: `status`, `rules`, `reload`, `events` and

@@ -5,7 +5,8 @@
 //!
 //! Input is the event log as typed records ([`Record`]); only `"pane"` records carry
 //! `panes_alive`, so they alone shape the chart, while every record's `ts_ns` stretches
-//! the time axis (the chart starts at the first record of the run).
+//! the time axis (the chart starts at the first record of the run). Under the chart, the
+//! firings of rules with a condition (`"condition"` records) are listed with their parts.
 //! Pure text in, text out: no terminal I/O besides [`terminal_size`].
 
 use std::fmt::Write as _;
@@ -112,7 +113,10 @@ pub fn render(records: &[Record], width: usize, height: usize) -> String {
         marks.push(Mark { at_ns: t - t0, spawned, label });
     }
     if steps.is_empty() {
-        return "no pane records (panes_alive) in these events: nothing to chart\n".to_string();
+        let mut out =
+            "no pane records (panes_alive) in these events: nothing to chart\n".to_string();
+        out.push_str(&conditions(records, t0));
+        return out;
     }
     // Stable: records written in the same nanosecond keep their log order.
     steps.sort_by_key(|(t, _)| *t);
@@ -179,7 +183,26 @@ pub fn render(records: &[Record], width: usize, height: usize) -> String {
             out.push('\n');
         }
     }
+    out.push_str(&conditions(records, t0));
     out
+}
+
+/// The firings of rules with a condition (`condition` records), one line each with
+/// its time since `t0`: what fired (or timed out) and the parts that made it, each with
+/// its pane. Empty when there are none.
+fn conditions(records: &[Record], t0: u64) -> String {
+    let mut out = String::new();
+    for r in records {
+        let Event::Condition(c) = &r.event else { continue };
+        if out.is_empty() {
+            out.push_str("conditions:\n");
+        }
+        let rule = c.origin.rule.as_deref().unwrap_or("?");
+        let text = crate::eventlog::condition_text(c);
+        let _ = writeln!(out, "  +{:<7} rule {rule}: {text}", secs(r.ts_ns.saturating_sub(t0)));
+    }
+    // Pane text is data: its control characters are shown, never sent to the terminal.
+    out.chars().map(|c| if c.is_control() && c != '\n' { '\u{FFFD}' } else { c }).collect()
 }
 
 /// The most panes alive during each of `plot_w` equal time slices of `[0, span]`
@@ -360,6 +383,31 @@ mod tests {
             pane(6.0, "closed", "c", 2),
             pane(10.0, "closed", "b", 1),
         ]
+    }
+
+    #[test]
+    fn condition_firings_are_listed_under_the_chart_with_their_parts() {
+        let mut records = staircase();
+        records.push(record(json!({"ts_ns": T0 + 3 * S, "event": "condition", "rule": "tests",
+            "pane": "%2", "condition": "all", "parts": [
+                {"name": "api-ready", "pane": "%1", "label": "api", "ts_ns": T0 + S},
+                {"name": "worker-ready", "pane": "%2", "ts_ns": T0 + 3 * S}]})));
+        records.push(record(json!({"ts_ns": T0 + 5 * S, "event": "condition", "rule": "gate",
+            "condition": "all", "timed_out": true, "missing": ["db-ready"], "parts": []})));
+        let chart = render(&records, 40, 10);
+        let tail: Vec<&str> = chart.lines().skip_while(|l| *l != "conditions:").collect();
+        assert_eq!(
+            tail,
+            [
+                "conditions:",
+                "  +3.0s    rule tests: all fired: api-ready (%1 api), worker-ready (%2)",
+                "  +5.0s    rule gate: all timed out, missing db-ready; came: nothing",
+            ],
+            "\n{chart}"
+        );
+        // Without pane records the firings are still listed.
+        let only = render(&records[5..], 40, 10);
+        assert!(only.contains("rule gate: all timed out"), "{only}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 
 printf 'deployer: rolling out v1.4.2 to 3 hosts\n'
+fail_if_asked deployer 'web-2 failed its health check; rolled back'
 work 'deployer: web-1 drained, updated, healthy' \
     'deployer: web-2 drained, updated, healthy' \
     'deployer: web-3 drained, updated, healthy' \

@@ -4,6 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 
 printf 'linter: checking 42 files\n'
+fail_if_asked linter 'src/engine.rs:118:13: error: this if has identical blocks'
 work "src/engine.rs:118:13: warning: this \`if\` has identical blocks" \
     "src/dispatch.rs:64:5: warning: unused \`Result\` that must be used" \
     "src/pane/ring.rs:22:9: warning: manual implementation of \`Option::map\`" \

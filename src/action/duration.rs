@@ -66,3 +66,41 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     }
     Ok(total)
 }
+/// A duration as the rules file writes it, which [`parse_duration`] reads back: `5m`,
+/// `1h30m`, `10s`, `250ms`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if !ms.is_multiple_of(1000) {
+        return format!("{ms}ms");
+    }
+    let (h, m, s) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60);
+    let mut out = String::new();
+    for (n, unit) in [(h, "h"), (m, "m"), (s, "s")] {
+        if n > 0 {
+            out.push_str(&format!("{n}{unit}"));
+        }
+    }
+    if out.is_empty() {
+        out.push_str("0s");
+    }
+    out
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+
+    #[test]
+    fn format_duration_writes_what_parse_duration_reads_back() {
+        for (d, text) in [
+            (Duration::from_secs(300), "5m"),
+            (Duration::from_secs(5400), "1h30m"),
+            (Duration::from_secs(10), "10s"),
+            (Duration::from_millis(1500), "1500ms"),
+            (Duration::ZERO, "0s"),
+        ] {
+            assert_eq!(format_duration(d), text);
+            assert_eq!(parse_duration(text).unwrap(), d, "{text}");
+        }
+    }
+}

@@ -24,11 +24,12 @@ mod record;
 mod view;
 
 pub use record::{
-    ActionDetails, ActionEvent, CatchUpEvent, CommandEvent, DaemonEvent, EmitEvent, Event,
-    EventsLostEvent, GapEvent, MatchEvent, Origin, OtherEvent, OverflowEvent, PaneChange,
-    PaneEvent, Record, ResyncEvent, SkippedEvent, TriggerEvent, TriggerOn,
+    ActionDetails, ActionEvent, CatchUpEvent, CommandEvent, ConditionEvent, ConditionPart,
+    DaemonEvent, EmitEvent, Event, EventsLostEvent, GapEvent, MatchEvent, Origin, OtherEvent,
+    OverflowEvent, PaneChange, PaneEvent, Record, ResyncEvent, SkippedEvent, TriggerEvent,
+    TriggerOn,
 };
-pub use view::{about, human_line, human_text, RecordFilter};
+pub use view::{about, condition_text, human_line, human_text, RecordFilter};
 
 /// Name of the live log file inside the log directory.
 pub const LOG_FILE: &str = "events.jsonl";

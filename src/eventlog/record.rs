@@ -63,6 +63,9 @@ pub enum Event {
     Emit(EmitEvent),
     /// A shell command finished in a pane with shell integration (`"command"`).
     Command(CommandEvent),
+    /// A rule with a condition (`silence`, `all`, `count`, ...) fired or timed out, with
+    /// the parts that satisfied it (`"condition"`).
+    Condition(ConditionEvent),
     /// Records that could not be written, reported once writing worked again (`"events_lost"`).
     EventsLost(EventsLostEvent),
     /// A line this build does not understand (a newer kind, or fields of the wrong type),
@@ -88,6 +91,7 @@ impl Event {
             Event::Trigger(_) => "trigger",
             Event::Emit(_) => "emit",
             Event::Command(_) => "command",
+            Event::Condition(_) => "condition",
             Event::EventsLost(_) => "events_lost",
             Event::Other(other) => &other.kind,
         }
@@ -109,7 +113,8 @@ impl Event {
             | Event::Action(_)
             | Event::Trigger(_)
             | Event::Emit(_)
-            | Event::Command(_) => None,
+            | Event::Command(_)
+            | Event::Condition(_) => None,
         }
     }
 }
@@ -129,6 +134,7 @@ event_from! {
     Match(MatchEvent), Action(ActionEvent), Daemon(DaemonEvent), Pane(PaneEvent),
     CatchUp(CatchUpEvent), Resync(ResyncEvent), Gap(GapEvent), Skipped(SkippedEvent),
     Overflow(OverflowEvent), Trigger(TriggerEvent), Emit(EmitEvent), Command(CommandEvent),
+    Condition(ConditionEvent),
     EventsLost(EventsLostEvent), Other(OtherEvent),
 }
 
@@ -549,6 +555,53 @@ pub struct CommandEvent {
     pub lines: u64,
 }
 
+/// `"condition"`: a rule with a condition fired (or, for an `all` with `within`, timed
+/// out), and what satisfied it: the rules, events, lines or quiet spell that made it fire.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(default)]
+pub struct ConditionEvent {
+    /// The rule, and the pane and line its actions get (the last part's).
+    #[serde(flatten)]
+    pub origin: Origin,
+    /// How the daemon sees panes: `"control"` or `"poll"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// The condition's key: `silence`, `at_prompt_for`, `all`, `any`, `count`, `sequence`.
+    pub condition: String,
+    /// The `within` of an `all` passed without every part: `timeout_actions` ran.
+    #[serde(skip_serializing_if = "is_false")]
+    pub timed_out: bool,
+    /// What satisfied it, oldest first (for a timeout: the parts that did come).
+    pub parts: Vec<ConditionPart>,
+    /// The parts that did not come in time (a timeout only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+}
+
+/// One part of a [`ConditionEvent`]: a rule that fired, an event raised, a line matched,
+/// or a pane's last output before a silence.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(default)]
+pub struct ConditionPart {
+    /// The rule or event name (`all`/`any`), the step's pattern (`sequence`), the rule's
+    /// pattern (`count`), or `last output` (`silence`, `at_prompt_for`).
+    pub name: String,
+    /// The pane it happened in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pane: Option<String>,
+    /// That pane's label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// The line (for a rule part: the line its firing had).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<String>,
+    /// The line's number in its pane (for a silence: the pane's last line).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// When it happened, ns since the epoch.
+    pub ts_ns: u64,
+}
+
 /// `"events_lost"`: records that could not be written (disk full), counted and reported
 /// once writing worked again.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -796,6 +849,24 @@ mod tests {
                     lines: 40,
                 }),
                 r#"{"ts_ns":1,"event":"command","pane":"%3","label":"l","cmdline":"make test","status":2,"duration_ms":1500,"lines":40}"#,
+            ),
+            (
+                at(ConditionEvent {
+                    origin: origin(),
+                    mode: Some("control".into()),
+                    condition: "all".into(),
+                    timed_out: true,
+                    parts: vec![ConditionPart {
+                        name: "api-ready".into(),
+                        pane: Some("%1".into()),
+                        label: Some("api".into()),
+                        line: Some("up".into()),
+                        seq: Some(4),
+                        ts_ns: 7,
+                    }],
+                    missing: vec!["worker-ready".into()],
+                }),
+                r#"{"ts_ns":1,"event":"condition","pane":"%3","label":"l","session":"s","rule":"ru","line":"li","mode":"control","condition":"all","timed_out":true,"parts":[{"name":"api-ready","pane":"%1","label":"api","line":"up","seq":4,"ts_ns":7}],"missing":["worker-ready"]}"#,
             ),
             (
                 at(EventsLostEvent { message: "m".into(), count: 3 }),

@@ -79,6 +79,7 @@ pub fn about(event: &Event) -> (Option<&str>, Option<&str>, Option<&str>) {
         Event::Skipped(e) => origin(&e.origin),
         Event::Overflow(e) => origin(&e.origin),
         Event::Trigger(e) => origin(&e.origin),
+        Event::Condition(e) => origin(&e.origin),
         Event::Pane(e) => (e.pane.as_deref(), e.label.as_deref(), None),
         Event::CatchUp(e) => (Some(e.pane.as_str()), None, None),
         Event::Resync(e) => (Some(e.pane.as_str()), None, None),
@@ -148,6 +149,7 @@ pub fn human_text(rec: &Record) -> String {
         }
         Event::Trigger(e) => format!("{rule}{}", e.origin.line.as_deref().unwrap_or("")),
         Event::Emit(e) => format!("{rule}emit {}", e.name),
+        Event::Condition(e) => format!("{rule}{}", condition_text(e)),
         Event::Command(e) => {
             let status = e.status.map_or("?".to_string(), |s| s.to_string());
             let cmd = e.cmdline.as_deref().unwrap_or("(command line not known)");
@@ -164,6 +166,30 @@ pub fn human_text(rec: &Record) -> String {
     let line = format!("{:<8} {:<16} {what}", rec.event.kind(), place);
     // Pane text is data: its control characters are shown, never sent to the terminal.
     line.trim_end().chars().map(|c| if c.is_control() { '\u{FFFD}' } else { c }).collect()
+}
+
+/// A condition record for a person: what fired it (or what was missing) and its parts,
+/// each with its pane: `all fired: api-ready (%1 api), worker-ready (%2 worker)`.
+pub fn condition_text(e: &crate::eventlog::ConditionEvent) -> String {
+    let parts: Vec<String> = e
+        .parts
+        .iter()
+        .map(|p| match (&p.pane, &p.label) {
+            (Some(pane), Some(label)) => format!("{} ({pane} {label})", p.name),
+            (Some(pane), None) => format!("{} ({pane})", p.name),
+            _ => p.name.clone(),
+        })
+        .collect();
+    if e.timed_out {
+        format!(
+            "{} timed out, missing {}; came: {}",
+            e.condition,
+            e.missing.join(", "),
+            if parts.is_empty() { "nothing".to_string() } else { parts.join(", ") }
+        )
+    } else {
+        format!("{} fired: {}", e.condition, parts.join(", "))
+    }
 }
 
 /// `HH:MM:SS.mmm` in local time.

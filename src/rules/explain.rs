@@ -18,6 +18,10 @@ pub fn explain(set: &RuleSet) -> Vec<String> {
             None => panes,
         };
         let when = match &rule.trigger {
+            _ if rule.condition.is_some() => {
+                let condition = rule.condition.as_ref().expect("checked");
+                super::condition::explain(condition, &panes, &rule.pattern)
+            }
             Trigger::Output if rule.screen => {
                 format!("`{}` appearing on the screen of {panes}", rule.pattern)
             }
@@ -57,7 +61,12 @@ pub fn explain(set: &RuleSet) -> Vec<String> {
         let limits =
             if limits.is_empty() { String::new() } else { format!(" ({})", limits.join(", ")) };
         let actions: Vec<String> = rule.actions.iter().map(|a| a.describe()).collect();
-        out.push(format!("rule {}: {when}{limits} → {}", rule.name, actions.join(", ")));
+        let mut actions = actions.join(", ");
+        if !rule.timeout_actions.is_empty() {
+            let timeout: Vec<String> = rule.timeout_actions.iter().map(|a| a.describe()).collect();
+            actions.push_str(&format!("; on timeout → {}", timeout.join(", ")));
+        }
+        out.push(format!("rule {}: {when}{limits} → {actions}", rule.name));
     }
     for pane in &set.panes {
         let command = match &pane.spawn.command {

@@ -21,6 +21,13 @@
 //! screen = false             # optional: match the rows on screen instead of lines
 //! source = "output"          # optional: "output" (commands' output only) or "all"
 //! actions = [ { exec = ["./scripts/on-build.sh", "--fast"], timeout = "10s" }, "log" ]
+//!
+//! [[rule]]                   # a condition instead of one line (see `condition.rs`)
+//! name = "both-ready"
+//! all = ["api-ready", "worker-ready"]
+//! within = "60s"
+//! actions = [ { exec = ["./run-tests.sh"] } ]
+//! timeout_actions = [ "log" ]
 //! ```
 
 use std::fmt;
@@ -89,6 +96,25 @@ pub(super) struct RawRule {
     #[serde(default)]
     pub source: Option<Spanned<String>>,
     pub actions: Spanned<Vec<Spanned<RawAction>>>,
+    // The conditions (checked in `condition.rs`).
+    #[serde(default)]
+    pub silence: Option<Spanned<DurationText>>,
+    #[serde(default)]
+    pub at_prompt_for: Option<Spanned<DurationText>>,
+    #[serde(default)]
+    pub all: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    pub any: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    pub count: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub sequence: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    pub within: Option<Spanned<DurationText>>,
+    #[serde(default)]
+    pub per: Option<Spanned<String>>,
+    #[serde(default)]
+    pub timeout_actions: Option<Spanned<Vec<Spanned<RawAction>>>>,
 }
 
 /// A duration as written (`"2s"`); parsed in `rule.rs` so its error can name the

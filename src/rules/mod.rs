@@ -5,7 +5,8 @@
 //!
 //! Layout: `file.rs` is the TOML shape (serde structs keeping spans), `rule.rs` the
 //! validated types and their checks, `orchestration.rs` the `[[pane]]` entries and
-//! triggers (which `rule.rs` uses), `error.rs` the error. Each action kind reads its own
+//! triggers (which `rule.rs` uses), `condition.rs` the time and multi-pane conditions
+//! (`silence`, `all`, `count`, `sequence` ...), `error.rs` the error. Each action kind reads its own
 //! table in [`crate::action`] (`rule.rs` only finds the kind key and adds the file, line,
 //! column and rule to its mistakes); durations are [`crate::action::duration`]'s.
 //! Neighbours: the matcher compiles the patterns, the dispatcher applies each rule's
@@ -23,6 +24,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod condition;
 pub mod discover;
 mod error;
 mod explain;
@@ -39,6 +41,7 @@ pub use crate::action::{
     Action, CloseAction, EmitAction, ExecAction, LogAction, SendAction, SpawnSpec,
 };
 pub use crate::glob::glob_match;
+pub use condition::{Condition, CountPer, MAX_COUNT};
 pub use error::{RulesError, RulesErrorKind};
 pub use explain::explain;
 pub use orchestration::{CmdlinePattern, PaneSpec, Restart, RestartWhen, StatusFilter, Trigger};
@@ -165,7 +168,7 @@ pub fn rules_dir(path: &Path) -> PathBuf {
 fn anchored(mut set: RuleSet) -> RuleSet {
     let base = rules_dir(&set.path);
     for rule in &mut set.rules {
-        for action in &mut rule.actions {
+        for action in rule.actions.iter_mut().chain(&mut rule.timeout_actions) {
             if let Action::Exec(exec) = action {
                 exec.cwd = Some(match exec.cwd.take() {
                     Some(cwd) => base.join(cwd),

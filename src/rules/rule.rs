@@ -13,6 +13,7 @@ use std::time::Duration;
 use tmux_control_parser::PaneId;
 use toml::{Spanned, Value};
 
+use super::condition::{self, Condition};
 use super::error::{RulesError, Source};
 use super::file::{DurationText, RawAction, RawFile, RawRule, RawSettings};
 use super::orchestration::{Checker, PaneSpec, Trigger};
@@ -79,6 +80,11 @@ pub struct Rule {
     pub actions: Vec<Action>,
     /// What makes it fire: output (the pattern), a pane exiting, or a named event.
     pub trigger: Trigger,
+    /// A condition on time or on several rules and panes (`silence`, `all`, `count`, ...)
+    /// that decides when it fires instead of every matching line.
+    pub condition: Option<Condition>,
+    /// What to do when an `all` with `within` times out (empty otherwise).
+    pub timeout_actions: Vec<Action>,
 }
 
 /// The pattern given to the matcher for rules that do not watch output: a NUL byte,
@@ -187,7 +193,13 @@ pub(super) fn validate(
             }
         }
     }
+    // Where each rule's `all`/`any` names are written, checked once every rule is known.
+    let mut part_spans: Vec<Vec<Range<usize>>> = Vec::with_capacity(raw.rule.len());
     for raw_rule in raw.rule {
+        let named = raw_rule.get_ref().all.as_ref().or(raw_rule.get_ref().any.as_ref());
+        part_spans.push(
+            named.map(|l| l.get_ref().iter().map(Spanned::span).collect()).unwrap_or_default(),
+        );
         let table_start = raw_rule.span().start;
         let rule = RuleChecker { source, name: raw_rule.get_ref().name.get_ref() }
             .check(raw_rule.get_ref())?;
@@ -202,6 +214,7 @@ pub(super) fn validate(
         first_line.insert(rule.name.clone(), line);
         rules.push(rule);
     }
+    condition::check_parts(source, &rules, &part_spans)?;
     let panes = Checker { source, rule: None }.panes(&raw.pane)?;
     Ok((settings, rules, panes))
 }
@@ -288,7 +301,17 @@ impl RuleChecker<'_> {
             raw.cmdline.as_ref(),
             raw.name.span(),
         )?;
+        let condition = condition::check(self.source, self.name, raw)?;
+        if let Some(Condition::Sequence { .. }) = &condition {
+            for step in raw.sequence.iter().flat_map(|s| s.get_ref()) {
+                self.check_pattern(step)?;
+            }
+        }
         let pattern = match (&trigger, &raw.pattern) {
+            _ if condition.as_ref().is_some_and(Condition::patternless) => condition
+                .as_ref()
+                .and_then(condition::matcher_pattern)
+                .unwrap_or_else(|| NEVER_PATTERN.to_owned()),
             (Trigger::Output, Some(p)) => {
                 self.check_pattern(p)?;
                 p.get_ref().clone()
@@ -363,7 +386,21 @@ impl RuleChecker<'_> {
             .iter()
             .map(|action| self.check_action(action))
             .collect::<Result<_, _>>()?;
+        let timeout_actions = match &raw.timeout_actions {
+            Some(list) if list.get_ref().is_empty() => {
+                return Err(self.err(
+                    list.span(),
+                    "`timeout_actions` is empty; add an action or remove it".to_owned(),
+                ))
+            }
+            Some(list) => {
+                list.get_ref().iter().map(|a| self.check_action(a)).collect::<Result<_, _>>()?
+            }
+            None => Vec::new(),
+        };
         Ok(Rule {
+            condition,
+            timeout_actions,
             name: self.name.to_owned(),
             pattern,
             prompt: raw.prompt,

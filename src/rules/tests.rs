@@ -74,6 +74,8 @@ fn the_documented_minimal_rule_parses_with_defaults() {
                 env: vec![],
             })],
             trigger: crate::rules::Trigger::Output,
+            condition: None,
+            timeout_actions: vec![],
         }]
     );
     assert!(set.get("build").is_some());
@@ -181,7 +183,8 @@ fn unknown_field_is_pointed_at_and_the_known_ones_listed() {
         (3, 1),
         Some("build"),
         "rules.toml:3:1: rule `build`: unknown field `patern`, expected one of `name`, `pattern`, \
-         `on`, `status`, `event`, `cmdline`, `pane`, `server`, `once`, `cooldown`, `prompt`, `screen`, `source`, `actions`",
+         `on`, `status`, `event`, `cmdline`, `pane`, `server`, `once`, `cooldown`, `prompt`, `screen`, `source`, `actions`, \
+         `silence`, `at_prompt_for`, `all`, `any`, `count`, `sequence`, `within`, `per`, `timeout_actions`",
     );
 }
 

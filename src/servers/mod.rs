@@ -82,6 +82,32 @@ pub fn check_names(rules: &RuleSet, servers: &[ServerSpec]) -> Result<(), Daemon
             }
         }
     }
+    // An `all`/`any` is followed by each server's engine, which sees its own server's
+    // firings only: its rule parts must be on one server (its own, when it names one).
+    for rule in &rules.rules {
+        let Some(condition) = &rule.condition else { continue };
+        let mut on: Vec<(&str, &str)> = condition
+            .parts()
+            .iter()
+            .filter_map(|part| rules.rules.iter().find(|r| &r.name == part))
+            .filter_map(|r| r.server.as_deref().map(|s| (r.name.as_str(), s)))
+            .collect();
+        if let Some(own) = rule.server.as_deref() {
+            on.insert(0, (rule.name.as_str(), own));
+        }
+        if on.iter().any(|(_, s)| *s != on[0].1) {
+            let where_: Vec<String> = on.iter().map(|(n, s)| format!("`{n}` on {s}")).collect();
+            return Err(DaemonError::Servers(format!(
+                "{}: rule `{}` spans several servers ({}); an `{}` sees the firings of one \
+                 server only (each server's rules run in an engine of their own): keep the rule \
+                 and its parts on one server",
+                rules.path.display(),
+                rule.name,
+                where_.join(", "),
+                condition.key(),
+            )));
+        }
+    }
     for pane in &rules.panes {
         if let Some(server) = pane.spawn.server.as_deref().filter(|s| !known(s)) {
             return Err(DaemonError::Servers(format!(
@@ -129,6 +155,8 @@ pub async fn run(
         if matches!(spec.target, TmuxTarget::Ssh(_)) {
             d.set_remote();
         }
+        // Each server's time conditions (`silence`, `within`, ...) run on its own timer.
+        crate::deadlines::start(&d);
         dispatchers.push((spec.clone(), rules, d));
     }
     let _ = peers.set(

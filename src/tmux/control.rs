@@ -52,7 +52,8 @@ pub struct ConnectOptions {
     /// possible while another client keeps tmux reading it), tmux pauses that pane for
     /// ctmuxd (`%pause`, recorded and resumed) instead of disconnecting it as too far behind.
     pub client_flags: String,
-    /// Append every byte read from tmux to this file (`--record`).
+    /// Append every byte read from tmux to this file (`--record`), with a clock line
+    /// before each read that starts a line (see [`super::record`]).
     pub record: Option<PathBuf>,
 }
 
@@ -312,13 +313,22 @@ async fn read_loop(
     let mut buf = vec![0u8; 64 * 1024];
     let mut attached = Some(attached);
     let mut exit: Option<Option<String>> = None;
+    let mut clock = super::record::RecordClock::default();
     loop {
         let n = match stdout.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
         if let Some(f) = record.as_mut() {
-            if let Err(e) = f.write_all(&buf[..n]).await {
+            let stamp = clock.before(&buf[..n], wall_ns());
+            let mut wrote = Ok(());
+            if let Some(line) = stamp {
+                wrote = f.write_all(line.as_bytes()).await;
+            }
+            if wrote.is_ok() {
+                wrote = f.write_all(&buf[..n]).await;
+            }
+            if let Err(e) = wrote {
                 tracing::error!("recording stopped: {e}");
                 record = None;
             }
@@ -344,6 +354,13 @@ async fn read_loop(
         Some(reason) => ConnectionEnd::Exit(reason),
         None => ConnectionEnd::Lost,
     }
+}
+
+/// Wall-clock now, ns since the epoch (the `--record` file's clock lines).
+fn wall_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 fn handle(

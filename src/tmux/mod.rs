@@ -9,6 +9,7 @@ pub mod command;
 pub mod control;
 pub mod format;
 pub mod labelled;
+pub mod record;
 pub mod router;
 pub mod ssh;
 pub mod version;

@@ -245,3 +245,113 @@ fn fail_naming_no_service_is_refused_with_status_2() {
     );
     assert!(server.tmux(&["list-sessions"]).is_none(), "nothing was started");
 }
+
+/// `condition` records of rule `rule`.
+fn conditions<'a>(events: &'a [Value], rule: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["event"] == "condition" && e["rule"] == rule).collect()
+}
+
+#[test]
+fn debug_opens_each_step_on_the_last_ones_line_and_closes_the_chain_when_tests_pass() {
+    let server = DemoServer::new();
+    let out = server.demo(&["debug", "--fast"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let events = server.events();
+    let spawned: Vec<&str> = pane_records(&events, "spawned").iter().map(|(l, _)| *l).collect();
+    assert_eq!(spawned, ["server", "debugger", "fix", "tests"], "{}", text(&out));
+    // Each step opened on the line of the one before.
+    let matched: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "match")
+        .map(|e| e["rule"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(matched, ["invalid-token", "root-cause", "fix-done", "tests-passed"]);
+    let closed = conditions(&events, "chain-closed");
+    assert_eq!(closed.len(), 1, "{}", text(&out));
+    assert!(closed[0]["timed_out"].is_null());
+    let parts: Vec<(&str, &str)> = closed[0]["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["label"].as_str().unwrap()))
+        .collect();
+    assert_eq!(parts, [("fix-done", "fix"), ("tests-passed", "tests")]);
+    // The chain's panes went; the server and the test run stay.
+    let closed: Vec<&str> = pane_records(&events, "closed").iter().map(|(l, _)| *l).collect();
+    assert_eq!(closed, ["debugger", "fix"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("closed by chain-closed: all fired: fix-done (%"),
+        "the summary says what closed it\n{stdout}"
+    );
+    assert!(stdout.contains("conditions:\n"), "the timeline lists the firing\n{stdout}");
+}
+
+#[test]
+fn debug_with_failing_tests_reports_the_missing_pass_at_the_deadline() {
+    let server = DemoServer::new();
+    let out = server.demo(&["debug", "--fast", "--fail", "tests"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let events = server.events();
+    let timeout = conditions(&events, "chain-closed");
+    assert_eq!(timeout.len(), 1, "{}", text(&out));
+    assert_eq!(timeout[0]["timed_out"], true);
+    assert_eq!(timeout[0]["missing"], serde_json::json!(["tests-passed"]));
+    // 8 s after the fix was done, not before.
+    let fix_done = events.iter().find(|e| e["event"] == "match" && e["rule"] == "fix-done");
+    let waited = ts(timeout[0]) - ts(fix_done.expect("fix-done matched"));
+    assert!((8_000_000_000..9_000_000_000).contains(&waited), "timed out after {waited} ns");
+    let spawned: Vec<&str> = pane_records(&events, "spawned").iter().map(|(l, _)| *l).collect();
+    assert_eq!(spawned.last(), Some(&"report"));
+    assert!(pane_records(&events, "closed").is_empty(), "the chain stays open for a look");
+    let report_pane = pane_records(&events, "spawned").last().and_then(|(_, e)| e["pane"].as_str());
+    // -J: the report pane is narrow, its line wraps.
+    let report = server
+        .tmux(&["capture-pane", "-p", "-J", "-t", report_pane.expect("report pane id")])
+        .unwrap_or_default();
+    assert!(report.contains("debug chain not closed: missing tests-passed"), "{report}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("NOT CLOSED"), "{}", text(&out));
+}
+
+#[test]
+fn debug_fails_tests_only() {
+    let server = DemoServer::new();
+    let out = server.demo(&["debug", "--fast", "--fail", "server"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the debug demo can fail `tests` only"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn pipeline_with_a_failing_stage_reports_it_and_starts_no_later_stage() {
+    let server = DemoServer::new();
+    let out = server.demo(&["pipeline", "--fast", "--fail", "compiler"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let events = server.events();
+    let failed = conditions(&events, "pipeline-failed");
+    assert_eq!(failed.len(), 1, "one failure, one report: {}", text(&out));
+    assert_eq!(failed[0]["label"], "compiler", "the firing is the failing stage's");
+    assert_eq!(failed[0]["parts"][0]["name"], "stage-said-failed");
+    let starts: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "match" && e["captures"]["t"].is_string())
+        .map(|e| e["rule"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(starts, ["start-analysis", "start-build"], "security and deploy never started");
+    let closed: Vec<&str> = pane_records(&events, "closed").iter().map(|(l, _)| *l).collect();
+    assert!(closed.contains(&"orchestrator"), "{closed:?}");
+    let spawned = pane_records(&events, "spawned");
+    let (label, report) = spawned.last().expect("spawned");
+    assert_eq!(*label, "report");
+    let pane = report["pane"].as_str().expect("report pane id");
+    let shown = server.tmux(&["capture-pane", "-p", "-J", "-t", pane]).unwrap_or_default();
+    assert!(
+        shown.contains("pipeline stopped: stage compiler failed: compiler: FAILED: error[E0308]"),
+        "{shown}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("FAILED: stage compiler (compiler: FAILED:"), "{stdout}");
+}

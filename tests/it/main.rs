@@ -68,5 +68,9 @@ mod sshd;
 /// Several tmux servers and SSH hosts in one daemon (issue 17).
 mod servers;
 
+/// Rules that reason about time and several panes (issue 18): `all` within a window and
+/// its timeout, `silence`, `count`, `sequence`.
+mod timing;
+
 /// The module graph runs one way: the layer list of `ARCHITECTURE.md`, checked on the source.
 mod layers;

@@ -352,3 +352,61 @@ fn a_hung_link_neither_blocks_the_other_servers_nor_the_stop() {
     assert!(d.stop().success());
     assert!(started.elapsed() < Duration::from_secs(5), "stop took {:?}", started.elapsed());
 }
+
+#[test]
+fn time_conditions_run_on_every_server() {
+    // A `silence` on each server's build pane: every server's engine has its own timer.
+    let a = TmuxServer::new();
+    let b = TmuxServer::new();
+    let rules =
+        "[[rule]]\nname = \"hang\"\npane = \"build\"\nsilence = \"1s\"\nactions = [\"log\"]\n";
+    let mut d = Daemon::start(&a, rules, &["--server", &a.name, "--server", &b.name]);
+    wait_ready(&mut d, &[a.name.as_str(), b.name.as_str()]);
+    for s in [&a, &b] {
+        let pane = s.spawn("read x; echo compiling; sleep 60");
+        s.tmux_ok(&["set-option", "-p", "-t", &pane, "@ctmuxd_label", "build"]);
+        s.tmux_ok(&["send-keys", "-t", &pane, "Enter"]);
+    }
+    let hung = |evs: &[Value]| -> Vec<String> {
+        let mut servers: Vec<String> = evs
+            .iter()
+            .filter(|e| e["event"] == "condition" && e["rule"] == "hang")
+            .map(|e| e["server"].as_str().unwrap_or("").to_string())
+            .collect();
+        servers.sort();
+        servers
+    };
+    let mut both = vec![a.name.clone(), b.name.clone()];
+    both.sort();
+    assert!(d.wait_until(Duration::from_secs(10), |evs| hung(evs) == both), "{:#?}", d.events());
+    d.stop();
+}
+
+#[test]
+fn an_all_whose_parts_are_on_two_servers_is_refused_at_start() {
+    let a = TmuxServer::new();
+    let b = TmuxServer::new();
+    let rules = a.write_rules(&format!(
+        "[[rule]]\nname = \"api-up\"\nserver = \"{}\"\npattern = 'API UP'\nactions = [\"log\"]\n\
+         [[rule]]\nname = \"worker-up\"\nserver = \"{}\"\npattern = 'WORKER UP'\nactions = [\"log\"]\n\
+         [[rule]]\nname = \"both\"\nall = [\"api-up\", \"worker-up\"]\nwithin = \"60s\"\nactions = [\"log\"]\n",
+        a.name, b.name
+    ));
+    let out = std::process::Command::new(crate::harness::bin())
+        .args(["--control-mode", "-L", &a.name, "--rules"])
+        .arg(&rules)
+        .arg("--events")
+        .arg(a.path("events"))
+        .args(["--server", &a.name, "--server", &b.name])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("rule `both` spans several servers")
+            && err.contains(&format!("`api-up` on {}", a.name))
+            && err.contains(&format!("`worker-up` on {}", b.name)),
+        "{err}"
+    );
+}
