@@ -45,7 +45,10 @@ pub struct Dispatcher {
     pub(crate) clients: Arc<Mutex<HashMap<SessionId, ControlClient>>>,
     /// Every record appended, for `ctmuxd events` subscribers. Bounded: a subscriber
     /// that falls behind is told how many it lost (`Lagged`).
-    events: broadcast::Sender<Record>,
+    /// PERF: records go in `Arc`s: the channel's 1,024 slots are allocated and written up
+    /// front, and a `Record` is 408 bytes: about 440 KiB per server (per engine, with
+    /// several servers) held by whole records, about 40 KiB by pointers.
+    events: broadcast::Sender<Arc<Record>>,
     /// Firings whose actions wait or run; bounded by `max_queued`.
     queued: Arc<AtomicUsize>,
     /// Firings dropped since the queue was last empty.
@@ -152,19 +155,37 @@ impl Dispatcher {
         events_dir: &Path,
         mode: &'static str,
     ) -> Result<Dispatcher, DaemonError> {
-        let log =
-            Arc::new(EventLog::open(events_dir).map_err(|source| DaemonError::EventLog {
-                dir: events_dir.to_path_buf(),
-                source,
-            })?);
+        let log = EventLog::open(events_dir)
+            .map_err(|source| DaemonError::EventLog { dir: events_dir.to_path_buf(), source })?;
+        Dispatcher::for_rules_on(rules, log, mode)
+    }
+
+    /// Like [`Dispatcher::for_rules`], writing to `log` (one server's view of a log
+    /// several servers share: [`EventLog::for_server`]).
+    ///
+    /// # Errors
+    /// The rules do not compile.
+    pub fn for_rules_on(
+        rules: &RuleSet,
+        log: EventLog,
+        mode: &'static str,
+    ) -> Result<Dispatcher, DaemonError> {
+        let log = Arc::new(log);
         let engine = Arc::new(Mutex::new(Engine::new(rules.clone())?));
         let runner =
             ExecRunner::new(rules.settings.max_concurrent_actions, rules.settings.default_timeout);
         Ok(Dispatcher::new(runner, log, mode, engine))
     }
 
+    /// Keeps at most `records` records for a subscriber that falls behind (1,024 by
+    /// default): one server of several has one subscriber, the task handing its records
+    /// on to the daemon's feed at once, and needs fewer. Before anything subscribes.
+    pub fn set_event_capacity(&mut self, records: usize) {
+        self.events = broadcast::channel(records.max(1)).0;
+    }
+
     /// A live feed of the records appended from now on.
-    pub fn subscribe_events(&self) -> broadcast::Receiver<Record> {
+    pub fn subscribe_events(&self) -> broadcast::Receiver<Arc<Record>> {
         self.events.subscribe()
     }
 
@@ -363,7 +384,7 @@ impl Dispatcher {
             }
         }
         if self.events.receiver_count() > 0 {
-            let _ = self.events.send(rec.clone());
+            let _ = self.events.send(Arc::new(rec.clone()));
         }
         // One line per event on the daemon's stderr, for a person watching it (formatted
         // only when that level is on; `RUST_LOG=warn` turns it off). Daemon records are

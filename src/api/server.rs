@@ -570,7 +570,7 @@ mod tests {
     struct Fake {
         live_guards: Arc<AtomicUsize>,
         sub_tx: Mutex<Option<mpsc::Sender<Value>>>,
-        events: broadcast::Sender<Record>,
+        events: broadcast::Sender<Arc<Record>>,
         stop: Mutex<Option<oneshot::Sender<()>>>,
     }
 
@@ -963,7 +963,7 @@ mod tests {
         // Capacity 4: six sends before the server task runs lose two.
         for i in 0..6 {
             let emit = EmitEvent { rule: "r".into(), name: "n".into() };
-            r.fake.events.send(Record { ts_ns: i, event: emit.into() }).unwrap();
+            r.fake.events.send(Arc::new(Record { ts_ns: i, event: emit.into() })).unwrap();
         }
         assert_eq!(c.read().await, json!({"lagged": 2}));
         for i in 2..6 {

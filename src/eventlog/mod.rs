@@ -15,7 +15,7 @@ use std::future::Future;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -65,8 +65,10 @@ pub struct EventLog {
     max_bytes: u64,
     /// Rotated files kept (at least 1).
     keep: usize,
-    /// The open file and its size; held only for one write (plus a rotation).
-    state: Mutex<WriteState>,
+    /// The open file and its size; held only for one write (plus a rotation). Shared by
+    /// the logs of several servers in one daemon ([`EventLog::for_server`]), so that one
+    /// writer counts the file's size and rotates it.
+    state: Arc<Mutex<WriteState>>,
     /// The tmux server the records are about, written into each (`"server"`), once known.
     server: std::sync::OnceLock<String>,
 }
@@ -122,7 +124,7 @@ impl EventLog {
             path,
             max_bytes: max_bytes.max(1),
             keep: keep.max(1),
-            state: Mutex::new(WriteState { file, size, torn, unreported: 0, lost: 0 }),
+            state: Arc::new(Mutex::new(WriteState { file, size, torn, unreported: 0, lost: 0 })),
             server: std::sync::OnceLock::new(),
         })
     }
@@ -165,6 +167,21 @@ impl EventLog {
     /// failure of a run of failures (so callers can complain once, not per record).
     pub fn unreported(&self) -> u64 {
         self.state.lock().unwrap_or_else(|poison| poison.into_inner()).unreported
+    }
+
+    /// The same log file for the records of another server: one writer, so a rotation
+    /// moves every server's records together and none keeps appending to a rotated file.
+    pub fn for_server(&self, name: String) -> EventLog {
+        let server = std::sync::OnceLock::new();
+        let _ = server.set(name);
+        EventLog {
+            dir: self.dir.clone(),
+            path: self.path.clone(),
+            max_bytes: self.max_bytes,
+            keep: self.keep,
+            state: self.state.clone(),
+            server,
+        }
     }
 
     /// Names the tmux server the records are about (`work` for `-L work`, `default`, or a
@@ -868,6 +885,33 @@ mod tests {
         seqs.sort_unstable();
         seqs.dedup();
         assert_eq!(seqs.len(), 8 * 400);
+    }
+
+    #[test]
+    fn the_logs_of_several_servers_rotate_as_one_file() {
+        // Two servers' logs over one file: every record lands once, in write order, and
+        // no file outgrows the limit (two writers each counting the size on its own and
+        // renaming the live file under the other kept appending to a rotated file).
+        let tmp = tempfile::tempdir().unwrap();
+        let first = EventLog::open_with(tmp.path(), 2000, 100).unwrap();
+        first.set_server("a".into());
+        let second = first.for_server("b".into());
+        for i in 0..200usize {
+            let log = if i % 2 == 0 { &first } else { &second };
+            log.append(&record(i, 100)).unwrap();
+        }
+        for entry in std::fs::read_dir(tmp.path()).unwrap() {
+            assert!(entry.unwrap().metadata().unwrap().len() <= 2000);
+        }
+        let lines = read_last(tmp.path(), 1000).unwrap();
+        let seqs: Vec<u64> = lines.iter().map(|l| seq_of(l)).collect();
+        assert_eq!(seqs, (0..200).collect::<Vec<u64>>(), "once each, in write order");
+        let servers: Vec<String> = lines
+            .iter()
+            .take(2)
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["server"].to_string())
+            .collect();
+        assert_eq!(servers, ["\"a\"", "\"b\""]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -48,7 +48,7 @@ pub struct Route {
 pub struct ServersBackend {
     routes: Vec<Route>,
     /// Every server's records with its name, for `events`; fed by one task per server.
-    events: broadcast::Sender<(Arc<str>, Record)>,
+    events: broadcast::Sender<(Arc<str>, Arc<Record>)>,
 }
 
 impl ServersBackend {

@@ -2,7 +2,7 @@
 //! running today's per-server machinery ([`ServerWatch`]: control connections, routers,
 //! engine, dispatcher, checkpoint) once per `[[server]]`, each under its name.
 //!
-//! What the servers share is small on purpose: the event-log file (each record stamped
+//! What the servers share is small on purpose: the event-log file and its one writer (each record stamped
 //! with its server's name), one API socket whose backend ([`backend`]) routes each request
 //! by `server/label` or `server/%id` and adds up `panes`, `status` and `events`, and the
 //! registry of dispatchers that lets a spawn action open a pane on another server.
@@ -25,6 +25,7 @@ use crate::action_tasks::{Dispatcher, Peers};
 use crate::answers::DaemonBackend;
 use crate::checkpoint::Checkpoint;
 use crate::daemon::{backoff, DaemonError, DaemonExit, DaemonOptions, ServerWatch};
+use crate::eventlog::EventLog;
 use crate::eventlog::{DaemonEvent, Record};
 use crate::link::{Link, LinkState};
 use crate::rules::{RuleSet, ServerSpec};
@@ -146,12 +147,17 @@ pub async fn run(
     check_names(&opts.rules, &opts.servers)?;
     let peers = Peers::default();
     let mut dispatchers = Vec::with_capacity(opts.servers.len());
+    // One writer for the log file, seen by each server as its own (records stamped with
+    // its name): rotation moves every server's records together.
+    let log = EventLog::open(&opts.events_dir)
+        .map_err(|source| DaemonError::EventLog { dir: opts.events_dir.clone(), source })?;
     for (i, spec) in opts.servers.iter().enumerate() {
         let rules = rules_for(&opts.rules, &spec.name, i == 0);
-        let mut d = Dispatcher::for_rules(&rules, &opts.events_dir, "control")?;
-        d.log().set_server(spec.name.clone());
+        let mut d = Dispatcher::for_rules_on(&rules, log.for_server(spec.name.clone()), "control")?;
         d.runner().set_server(&spec.name);
         d.set_peers(peers.clone());
+        // Its records go on to the daemon's feed (4,096 kept) as they come.
+        d.set_event_capacity(256);
         if matches!(spec.target, TmuxTarget::Ssh(_)) {
             d.set_remote();
         }

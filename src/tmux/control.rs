@@ -302,6 +302,11 @@ async fn write_loop(
     // Dropping stdin closes it: tmux answers with %exit and the reader ends.
 }
 
+/// The read buffer's first size; see [`read_loop`].
+const READ_START: usize = 4 * 1024;
+/// The read buffer's largest size: a pipe's default capacity, more than one read returns.
+const READ_MAX: usize = 64 * 1024;
+
 async fn read_loop(
     mut stdout: tokio::process::ChildStdout,
     mut record: Option<tokio::fs::File>,
@@ -310,7 +315,10 @@ async fn read_loop(
     mut sink: Box<dyn EventSink>,
 ) -> ConnectionEnd {
     let mut decoder = Decoder::new();
-    let mut buf = vec![0u8; 64 * 1024];
+    // PERF: the buffer starts at 4 KiB and doubles, up to 64 KiB, each time a read fills
+    // it: a flood is read 64 KiB at a time after five reads, and a quiet server's
+    // connection holds 4 KiB, not 64.
+    let mut buf = vec![0u8; READ_START];
     let mut attached = Some(attached);
     let mut exit: Option<Option<String>> = None;
     let mut clock = super::record::RecordClock::default();
@@ -339,6 +347,8 @@ async fn read_loop(
         }
         if n < buf.len() {
             sink.drained();
+        } else if buf.len() < READ_MAX {
+            buf.resize(buf.len() * 2, 0);
         }
     }
     while let Some(item) = decoder.finish() {

@@ -28,10 +28,10 @@ impl ApiRequest for EventsRequest {
 #[derive(Debug)]
 pub enum EventFeed {
     /// One server's records, as the log writes them.
-    One(broadcast::Receiver<Record>),
+    One(broadcast::Receiver<std::sync::Arc<Record>>),
     /// The records of a daemon watching several servers, each with its server's name
     /// (written as the record's `"server"`, as in the log file).
-    Servers(broadcast::Receiver<(std::sync::Arc<str>, Record)>),
+    Servers(broadcast::Receiver<(std::sync::Arc<str>, std::sync::Arc<Record>)>),
 }
 
 impl Answer for EventFeed {
@@ -46,9 +46,9 @@ impl EventSource for EventFeed {
     fn next_line(&mut self) -> Pin<Box<dyn Future<Output = Option<StreamLine>> + Send + '_>> {
         Box::pin(async {
             let next = match self {
-                EventFeed::One(rx) => rx.recv().await.map(|rec| serde_json::to_value(rec).ok()),
+                EventFeed::One(rx) => rx.recv().await.map(|rec| serde_json::to_value(&*rec).ok()),
                 EventFeed::Servers(rx) => rx.recv().await.map(|(server, rec)| {
-                    let mut value = serde_json::to_value(rec).ok()?;
+                    let mut value = serde_json::to_value(&*rec).ok()?;
                     if let Some(map) = value.as_object_mut() {
                         map.insert("server".into(), server.as_ref().into());
                     }
