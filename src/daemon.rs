@@ -1284,7 +1284,7 @@ async fn on_event(
                 .engine
                 .lock()
                 .expect("engine")
-                .set_label(pane, (!value.is_empty()).then_some(value));
+                .label_from_tmux(pane, (!value.is_empty()).then_some(value));
         }
         Event::SubscriptionChanged { name, pane: Some(pane), value, .. }
             if name == DEAD_SUBSCRIPTION =>

@@ -419,7 +419,31 @@ impl Engine {
         }
     }
 
-    /// Updates a pane's label (from the `@ctmuxd_label` subscription).
+    /// A pane's label as tmux reports it (the `@ctmuxd_label` subscription). A pane
+    /// ctmuxd spawned keeps the label it was given until tmux has reported that label
+    /// once: tmux checks subscriptions once a second, and a check between the pane's
+    /// creation and its `set-option` reports it unlabelled (its first lines were then
+    /// missed by the rules selecting it by label).
+    pub fn label_from_tmux(&mut self, id: PaneId, label: Option<String>) {
+        if let Some(p) = self.panes.get_mut(&id) {
+            if p.label_unconfirmed {
+                if label.is_none() {
+                    return;
+                }
+                p.label_unconfirmed = false;
+            }
+        }
+        self.set_label(id, label);
+    }
+
+    /// Notes that ctmuxd gave `id` its label itself (see [`Engine::label_from_tmux`]).
+    pub fn label_given(&mut self, id: PaneId) {
+        if let Some(p) = self.panes.get_mut(&id) {
+            p.label_unconfirmed = true;
+        }
+    }
+
+    /// Updates a pane's label.
     pub fn set_label(&mut self, id: PaneId, label: Option<String>) {
         let pane = self.pane_mut(id);
         if pane.info.label == label {
@@ -1745,6 +1769,15 @@ mod tests {
         assert_eq!(feed_at(&mut e, p3, "X4\r\n", now), ["glob:X4", "all:X4"]);
         e.set_label(p1, None);
         assert_eq!(feed_at(&mut e, p1, "X5\r\n", now), ["all:X5"], "its label was removed");
+        // A pane ctmuxd labelled: tmux's report from before its `set-option` is ignored,
+        // until tmux has reported the label once.
+        e.upsert_pane(p1, info("db-main"));
+        e.label_given(p1);
+        e.label_from_tmux(p1, None);
+        assert_eq!(feed_at(&mut e, p1, "X7\r\n", now), ["glob:X7", "all:X7"]);
+        e.label_from_tmux(p1, Some("db-main".into()));
+        e.label_from_tmux(p1, None);
+        assert_eq!(feed_at(&mut e, p1, "X8\r\n", now), ["all:X8"], "removed by hand later");
         let f = &{
             let mut out = Vec::new();
             e.on_output(p3, b"X6\r\n", now, 7, &mut out);

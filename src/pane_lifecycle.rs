@@ -136,6 +136,7 @@ pub async fn spawn<D: PaneHost>(
             ..engine.pane_info(pane).cloned().unwrap_or_default()
         };
         engine.upsert_pane(pane, info);
+        engine.label_given(pane);
         if reap {
             engine.close_on_exit(pane);
         }

@@ -119,6 +119,9 @@ pub struct Pane {
     pub matches: u64,
     /// Its shell's state, from shell-integration marks.
     pub shell: Shell,
+    /// ctmuxd gave it its label (a spawn) and tmux has not reported that label yet: an
+    /// empty label tmux reports meanwhile is from before the option was set.
+    pub label_unconfirmed: bool,
     /// The last [`KEPT_PAUSES`] times tmux paused its output for ctmuxd and the lines
     /// dropped meanwhile were read back from tmux's history, oldest first: `read`
     /// reports those after its cursor.
@@ -140,6 +143,7 @@ impl Pane {
             matches: 0,
             shell: Shell::default(),
             pauses: VecDeque::new(),
+            label_unconfirmed: false,
             feeder: None,
         }
     }
