@@ -17,7 +17,9 @@
 //!
 //! - `run over the socket API`: the same `run` request on one open connection to the
 //!   daemon, as an agent's MCP server sends it: no client process per command; and
-//!   `seq 1000 >/dev/null` the same way, what the command costs without its output.
+//!   `seq 1000 >/dev/null` the same way, what the command costs without its output; and
+//!   the floor of any tmux client: a minimal `tmux -C` client typing `seq 1000` into the
+//!   same pane and returning at its end mark, keeping no output.
 //!
 //! `cargo bench --bench send` (`CTMUXD_BENCH_N` samples per method, default 200). Each echo
 //! match is also printed on stderr with the line returned.
@@ -31,6 +33,84 @@ use common::{pct, Server};
 fn ok(out: std::process::Output, what: &str) -> String {
     assert!(out.status.success(), "{what}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The floor of any tmux client: a minimal control-mode client (one `tmux -C`, a thread
+/// reading it line by line, no parsing beyond finding the marks) that types a command
+/// into a pane with shell integration and returns at its end mark (OSC 133 `D`) and the
+/// next prompt's `B`, keeping no output.
+struct MarkReader {
+    child: std::process::Child,
+    seen: std::sync::mpsc::Receiver<Seen>,
+    syncs: u64,
+}
+
+/// What the reader thread saw: a sync reply, or a mark of the pane.
+enum Seen {
+    Sync(u64),
+    End,
+    Prompt,
+}
+
+impl MarkReader {
+    fn attach(server: &Server, pane: &str) -> MarkReader {
+        use std::io::BufRead;
+        let tmux = std::env::var("CTMUXD_TMUX").unwrap_or_else(|_| "tmux".into());
+        let mut child = Command::new(tmux)
+            .args(["-L", &server.name, "-C", "attach-session", "-t", "bench", "-f", "ignore-size"])
+            .env_remove("TMUX")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("tmux -C");
+        let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let (tx, seen) = std::sync::mpsc::channel();
+        let prefix = format!("%output {pane} ");
+        // Reads all the time, so tmux never queues output for this client.
+        std::thread::spawn(move || {
+            let mut line = Vec::new();
+            while out.read_until(b'\n', &mut line).map(|n| n > 0).unwrap_or(false) {
+                let has = |mark: &[u8]| line.windows(mark.len()).any(|w| w == mark);
+                let send = |s| tx.send(s).is_ok();
+                let alive = if let Some(n) = line.strip_prefix(b"SYNC-") {
+                    let n = String::from_utf8_lossy(n).trim().parse().unwrap_or(0);
+                    send(Seen::Sync(n))
+                } else if line.starts_with(prefix.as_bytes()) {
+                    (!has(b"]133;D") || send(Seen::End)) && (!has(b"]133;B") || send(Seen::Prompt))
+                } else {
+                    true
+                };
+                if !alive {
+                    break;
+                }
+                line.clear();
+            }
+        });
+        MarkReader { child, seen, syncs: 0 }
+    }
+
+    fn write(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "{line}").expect("write to tmux -C");
+    }
+
+    /// Reads past everything tmux sent before now (other methods' output in the pane).
+    fn sync(&mut self) {
+        self.syncs += 1;
+        let n = self.syncs;
+        self.write(&format!("display-message -p SYNC-{n}"));
+        while !matches!(self.seen.recv().expect("tmux -C ended"), Seen::Sync(m) if m == n) {}
+    }
+
+    /// Types `command` and Enter into `pane` in one command line; returns once its `D`
+    /// mark and then the next prompt's `B` have been read.
+    fn run(&mut self, pane: &str, command: &str) {
+        self.write(&format!("send-keys -t {pane} -l '{command}' ; send-keys -t {pane} Enter"));
+        while !matches!(self.seen.recv().expect("tmux -C ended"), Seen::End) {}
+        while !matches!(self.seen.recv().expect("tmux -C ended"), Seen::Prompt) {}
+    }
 }
 
 fn main() {
@@ -71,6 +151,8 @@ fn main() {
     let (mut chan_echo, mut chan_true) = (vec![], vec![]);
     let (mut run_true, mut run_seq, mut chan_seq) = (vec![], vec![], vec![]);
     let (mut api_true, mut api_seq, mut api_quiet) = (vec![], vec![], vec![]);
+    let mut floor_seq = vec![];
+    let mut marks = MarkReader::attach(&server, &pane2);
     // An agent's connection (what `ctmuxd mcp` holds): the socket API without a process
     // started per command.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
@@ -143,6 +225,8 @@ fn main() {
             let out = ok(server.ctmuxd(&["run", "sh2", "--", "seq 1000"]), "run seq");
             assert_eq!(out.lines().count(), 1000, "run returned every line");
         }));
+        marks.sync();
+        floor_seq.push(timed(&mut || marks.run(&pane2, "seq 1000")));
         // The channel approach, then the output read back as libtmux-mcp does.
         let ch = format!("seq-{i}");
         let line = format!("seq 1000; tmux wait-for -S {ch}");
@@ -184,6 +268,8 @@ fn main() {
             }));
         }
     }
+    let _ = marks.child.kill();
+    let _ = marks.child.wait();
     // Stopped, not killed: the daemon removes its socket and runtime dir on the way out.
     drop(client);
     let _ = server.ctmuxd(&["stop"]);
@@ -200,6 +286,7 @@ fn main() {
         ("run over the socket API: true", &mut api_true),
         ("run over the socket API: seq 1000", &mut api_seq),
         ("  the same, seq 1000 >/dev/null", &mut api_quiet),
+        ("  minimal tmux -C client: seq 1000", &mut floor_seq),
         ("ctmuxd run: seq 1000 (all lines)", &mut run_seq),
         ("tmux channel + capture: seq 1000", &mut chan_seq),
     ] {
@@ -217,10 +304,11 @@ fn main() {
     let p50 = |s: &[f64]| pct(s, 0.5);
     println!(
         "p50 ratio to the channel: run over the socket: true {:.2}×, seq 1000 {:.2}×; \
-         CLI: true {:.2}×, seq 1000 {:.2}×",
+         CLI: true {:.2}×, seq 1000 {:.2}×; the minimal tmux -C client, seq 1000: {:.2}×",
         p50(&api_true) / p50(&chan_true),
         p50(&api_seq) / p50(&chan_seq),
         p50(&run_true) / p50(&chan_true),
         p50(&run_seq) / p50(&chan_seq),
+        p50(&floor_seq) / p50(&chan_seq),
     );
 }
