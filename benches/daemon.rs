@@ -14,35 +14,13 @@
 //! `cargo bench --bench daemon` (set `CTMUXD_BENCH_SECS` to change the run length).
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 mod common;
 use common::{events, pct, printed_within, RawReader, Server};
-
-fn start_daemon(server: &Server, dir: &Path, rules: &str) -> Child {
-    let rules_path = dir.join("rules.toml");
-    std::fs::write(&rules_path, rules).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_ctmuxd"))
-        .args(["--control-mode", "-L", &server.name, "--rules"])
-        .arg(&rules_path)
-        .arg("--events")
-        .arg(dir.join("events"))
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("ctmuxd");
-    let log = dir.join("events/events.jsonl");
-    let end = Instant::now() + Duration::from_secs(10);
-    while !events(&log).iter().any(|e| e["event"] == "daemon") {
-        assert!(Instant::now() < end, "ctmuxd not ready");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
-}
 
 fn proc_stat(pid: u32) -> (u64, u64) {
     // utime + stime (clock ticks) of the whole process, and context switches of all threads.
@@ -83,8 +61,7 @@ fn main() {
     let server = Server::new("lat");
     let dir = tmp.path().join("lat");
     std::fs::create_dir_all(&dir).unwrap();
-    let mut d = start_daemon(
-        &server,
+    let mut d = server.daemon_with(
         &dir,
         "[[rule]]\nname = \"t\"\npattern = 'TRIGGER (?P<ts>\\d+) (?P<p>\\d)'\nactions = [ { exec = [\"true\"] } ]\n",
     );
@@ -124,8 +101,7 @@ fn main() {
     let server = Server::new("rate");
     let dir = tmp.path().join("rate");
     std::fs::create_dir_all(&dir).unwrap();
-    let mut d = start_daemon(
-        &server,
+    let mut d = server.daemon_with(
         &dir,
         "[[rule]]\nname = \"n\"\npattern = '^SEQ (?P<p>\\d) (?P<n>\\d+)$'\nactions = [\"log\"]\n",
     );

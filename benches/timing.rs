@@ -14,8 +14,7 @@
 //! `cargo bench --bench timing`
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 mod common;
@@ -23,28 +22,6 @@ use common::{events, pct, Server};
 
 const PANES: usize = 100;
 const RULES: usize = 10;
-
-fn start_daemon(server: &Server, dir: &Path, rules: &str) -> Child {
-    std::fs::create_dir_all(dir).unwrap();
-    let rules_path = dir.join("rules.toml");
-    std::fs::write(&rules_path, rules).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_ctmuxd"))
-        .args(["--control-mode", "-L", &server.name, "--rules"])
-        .arg(&rules_path)
-        .arg("--events")
-        .arg(dir.join("events"))
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("ctmuxd");
-    let log = dir.join("events/events.jsonl");
-    let end = Instant::now() + Duration::from_secs(20);
-    while !events(&log).iter().any(|e| e["event"] == "daemon") {
-        assert!(Instant::now() < end, "ctmuxd not ready");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
-}
 
 /// utime + stime (clock ticks) of the process, and the context switches of each of its
 /// threads by thread id (a thread that ends between two readings, such as an idle tokio
@@ -138,8 +115,7 @@ fn main() {
     // 1. idle, with 1,000 conditions armed for an hour, then the baseline.
     let server = Server::new("timing-idle");
     let ids = panes(&server);
-    let armed = start_daemon(
-        &server,
+    let armed = server.daemon_with(
         &tmp.path().join("armed"),
         &silence_rules((0..RULES as u64).map(|i| 3_600_000 + i)),
     );
@@ -150,8 +126,7 @@ fn main() {
         .filter(|e| e["event"] == "condition")
         .count();
     stop(&server, armed);
-    let plain = start_daemon(
-        &server,
+    let plain = server.daemon_with(
         &tmp.path().join("plain"),
         "[[rule]]\nname = \"plain\"\npattern = '^NEVER-PRINTED-9f3c$'\nactions = [\"log\"]\n",
     );
@@ -166,7 +141,7 @@ fn main() {
     let server = Server::new("timing-due");
     let ids = panes(&server);
     let dir = tmp.path().join("due");
-    let d = start_daemon(&server, &dir, &silence_rules((0..RULES as u64).map(|i| 2000 + 100 * i)));
+    let d = server.daemon_with(&dir, &silence_rules((0..RULES as u64).map(|i| 2000 + 100 * i)));
     let start = Instant::now();
     let threads: Vec<_> = (0..PANES)
         .map(|p| {

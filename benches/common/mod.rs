@@ -49,6 +49,31 @@ impl Server {
             .expect("run ctmuxd")
     }
 
+    /// Starts the build under test as this server's daemon over `rules` (written to
+    /// `dir/rules.toml`, `dir` created), its event log in `dir/events`; returns once its
+    /// first `daemon` record is written (it is attached).
+    pub fn daemon_with(&self, dir: &Path, rules: &str) -> std::process::Child {
+        std::fs::create_dir_all(dir).unwrap();
+        let rules_path = dir.join("rules.toml");
+        std::fs::write(&rules_path, rules).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_ctmuxd"))
+            .args(["--control-mode", "-L", &self.name, "--rules"])
+            .arg(&rules_path)
+            .arg("--events")
+            .arg(dir.join("events"))
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("ctmuxd");
+        let log = dir.join("events/events.jsonl");
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !events(&log).iter().any(|e| e["event"] == "daemon") {
+            assert!(std::time::Instant::now() < end, "ctmuxd not ready");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child
+    }
+
     /// Starts the build under test as this server's daemon, with a rule that never fires
     /// and its event log in `dir`; returns once its socket answers.
     pub fn quiet_daemon(&self, dir: &Path) -> std::process::Child {
