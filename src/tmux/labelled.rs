@@ -519,9 +519,10 @@ fn typing_lines(pane: PaneId, text: &str, paste: bool) -> Vec<String> {
 const TYPING_BATCH: usize = 64;
 
 /// Types `text` into `pane` as [`type_text`] does, then presses Enter, with the commands
-/// sent [`TYPING_BATCH`] to a line (`a ; b ; …`): for a shell that reads its command line
+/// sent 64 to a line (`a ; b ; …`): for a shell that reads its command line
 /// (`ctmuxd run`), where nothing waits to see the text before Enter. PERF: one round trip
-/// to tmux instead of one per command: `run true` 0.84 → see README's table.
+/// to tmux instead of one per command (with the wait on the shell's marks: `run true`
+/// over the socket 0.84 → 0.72 ms p50, `cargo bench --bench send`).
 ///
 /// # Errors
 /// tmux errors (the first command tmux refused; it runs none after it).
