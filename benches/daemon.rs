@@ -14,40 +14,12 @@
 //! `cargo bench --bench daemon` (set `CTMUXD_BENCH_SECS` to change the run length).
 
 use std::collections::HashMap;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 mod common;
-use common::{events, pct, printed_within, RawReader, Server};
-
-fn proc_stat(pid: u32) -> (u64, u64) {
-    // utime + stime (clock ticks) of the whole process, and context switches of all threads.
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    let mut switches = 0;
-    if let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/task")) {
-        for t in rd.flatten() {
-            let s = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
-            for l in s.lines() {
-                if l.starts_with("voluntary_ctxt_switches")
-                    || l.starts_with("nonvoluntary_ctxt_switches")
-                {
-                    switches += l
-                        .split_whitespace()
-                        .last()
-                        .and_then(|v| v.parse::<u64>().ok())
-                        .unwrap_or(0);
-                }
-            }
-        }
-    }
-    (ticks, switches)
-}
+use common::{events, idle_cost, pct, printed_within, tmux_version, RawReader, Server};
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {
@@ -90,9 +62,7 @@ fn main() {
 
     // 3. quiet (same daemon, panes gone)
     std::thread::sleep(Duration::from_secs(1));
-    let (t0, c0) = proc_stat(d.id());
-    std::thread::sleep(Duration::from_secs(10));
-    let (t1, c1) = proc_stat(d.id());
+    let (quiet_ticks, quiet_switches) = idle_cost(d.id(), Duration::from_secs(10));
     let _ = d.kill();
     let _ = d.wait();
     drop(server);
@@ -163,13 +133,5 @@ fn main() {
         pct(&start, 1.0)
     );
     println!("| 4 panes × 200 lines/s | triggers expected / missed / fired twice | {expected} / {missed} / {twice} |");
-    println!("| quiet 10 s | CPU ticks / context switches | {} / {} |", t1 - t0, c1 - c0);
-}
-
-fn tmux_version() -> String {
-    Command::new(std::env::var("CTMUXD_TMUX").unwrap_or_else(|_| "tmux".into()))
-        .arg("-V")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
+    println!("| quiet 10 s | CPU ticks / context switches | {quiet_ticks} / {quiet_switches} |");
 }

@@ -21,7 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{events, Server};
+use common::{events, tmux_version, Server};
 
 /// The rules of both scenarios: the triggers and the end marker.
 const RULES: &str =
@@ -325,12 +325,4 @@ fn memory(bin: &Path, dir: &Path, run: usize) -> Memory {
     let m = Memory { sessions, panes, rss_kib: kib("VmRSS:"), hwm_kib: kib("VmHWM:") };
     stop(d);
     m
-}
-
-fn tmux_version() -> String {
-    Command::new(std::env::var("CTMUXD_TMUX").unwrap_or_else(|_| "tmux".into()))
-        .arg("-V")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
 }

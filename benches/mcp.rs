@@ -23,12 +23,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::{pct, Server};
-
-fn ok(out: std::process::Output, what: &str) -> String {
-    assert!(out.status.success(), "{what}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::{ok, pct, Server};
 
 /// `p50 / p99` of samples in ms.
 fn quantiles(samples: &Value) -> (f64, f64) {
@@ -68,16 +63,8 @@ fn main() {
     let server = Server::new("mcp");
     let dir = tempfile::tempdir().expect("tempdir");
     let mut daemon = server.quiet_daemon(dir.path());
-    let home = format!("HOME={}", dir.path().display());
     // A bash labelled `label` at its first prompt; its pane id.
-    let bash = |label: &str| -> String {
-        let argv = ["spawn", "--label", label, "--json", "--", "env", &home, "PS1=$ "];
-        let argv = [&argv[..], &["HISTFILE=/dev/null", "bash", "--norc"]].concat();
-        let spawned: Value =
-            serde_json::from_str(&ok(server.ctmuxd(&argv), "spawn")).expect("spawn --json");
-        ok(server.ctmuxd(&["send", label, "--wait-ready", "--idle", "10s"]), "first prompt");
-        spawned["id"].as_str().expect("pane id").to_string()
-    };
+    let bash = |label: &str| server.bash(dir.path(), label);
     let ours_run = bash("ours");
     let init = Command::new(env!("CARGO_BIN_EXE_ctmuxd")).args(["shell-init", "bash"]).output();
     let init_file = dir.path().join("init.bash");

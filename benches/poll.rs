@@ -14,7 +14,7 @@ use ctmuxd::poll::{self, PollOptions};
 use ctmuxd::tmux::TmuxTarget;
 
 mod common;
-use common::{events, pct, Server};
+use common::{events, pct, tmux_version, Server};
 
 const RULES: &str =
     "[[rule]]\nname = \"t\"\npattern = 'TRIGGER (?P<ts>\\d+) (?P<p>\\d)'\nactions = [\"log\"]\n";
@@ -126,12 +126,4 @@ fn main() {
         );
     }
     println!("CPU ticks: ctmuxd's user+system time during the run (polling: with its tmux children), 1 tick = 10 ms");
-}
-
-fn tmux_version() -> String {
-    Command::new(std::env::var("CTMUXD_TMUX").unwrap_or_else(|_| "tmux".into()))
-        .arg("-V")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
 }

@@ -28,12 +28,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{pct, Server};
-
-fn ok(out: std::process::Output, what: &str) -> String {
-    assert!(out.status.success(), "{what}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::{control_client, ok, pct, Server};
 
 /// The floor of any tmux client: a minimal control-mode client (one `tmux -C`, a thread
 /// reading it line by line, no parsing beyond finding the marks) that types a command
@@ -55,15 +50,7 @@ enum Seen {
 impl MarkReader {
     fn attach(server: &Server, pane: &str) -> MarkReader {
         use std::io::BufRead;
-        let tmux = std::env::var("CTMUXD_TMUX").unwrap_or_else(|_| "tmux".into());
-        let mut child = Command::new(tmux)
-            .args(["-L", &server.name, "-C", "attach-session", "-t", "bench", "-f", "ignore-size"])
-            .env_remove("TMUX")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("tmux -C");
+        let mut child = control_client(server);
         let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
         let (tx, seen) = std::sync::mpsc::channel();
         let prefix = format!("%output {pane} ");
@@ -118,16 +105,8 @@ fn main() {
     let server = Server::new("send");
     let dir = tempfile::tempdir().expect("tempdir");
     let mut daemon = server.quiet_daemon(dir.path());
-    let home = format!("HOME={}", dir.path().display());
     // A bash labelled `label` at its first prompt; its pane id.
-    let bash = |label: &str| -> String {
-        let argv = ["spawn", "--label", label, "--json", "--", "env", &home, "PS1=$ "];
-        let argv = [&argv[..], &["HISTFILE=/dev/null", "bash", "--norc"]].concat();
-        let spawned: serde_json::Value =
-            serde_json::from_str(&ok(server.ctmuxd(&argv), "spawn")).expect("spawn --json");
-        ok(server.ctmuxd(&["send", label, "--wait-ready", "--idle", "10s"]), "first prompt");
-        spawned["id"].as_str().expect("pane id").to_string()
-    };
+    let bash = |label: &str| server.bash(dir.path(), label);
     let pane = bash("sh");
     // A second bash with shell integration, for `ctmuxd run`.
     let init = Command::new(env!("CARGO_BIN_EXE_ctmuxd")).args(["shell-init", "bash"]).output();

@@ -16,41 +16,13 @@
 //! Needs `/usr/sbin/sshd` (Debian's openssh-server).
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{events, now_ns, pct, printed_within, RawReader, Server};
+use common::{events, idle_cost, now_ns, pct, printed_within, tmux_version, RawReader, Server};
 
 #[path = "../tests/it/sshd.rs"]
 mod sshd;
-
-/// Starts the build under test over the `[[server]]` entries of `rules` (its socket named
-/// after `home`), and waits for every server's "ready" record.
-fn start_daemon(home: &Server, dir: &Path, rules: &str, servers: usize) -> Child {
-    let rules_path = dir.join("rules.toml");
-    std::fs::write(&rules_path, rules).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_ctmuxd"))
-        .args(["--control-mode", "-L", &home.name, "--rules"])
-        .arg(&rules_path)
-        .arg("--events")
-        .arg(dir.join("events"))
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("ctmuxd");
-    let log = dir.join("events/events.jsonl");
-    let end = Instant::now() + Duration::from_secs(30);
-    let ready = |e: &serde_json::Value| {
-        e["event"] == "daemon" && e["message"].as_str().unwrap_or("").starts_with("ready")
-    };
-    while events(&log).iter().filter(|e| ready(e)).count() < servers {
-        assert!(Instant::now() < end, "ctmuxd not ready on every server");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child
-}
 
 /// A `[[server]]` entry for `server`'s local socket.
 fn local_entry(name: &str, server: &Server) -> String {
@@ -83,7 +55,7 @@ fn main() {
         local_entry("here", &here),
         ssh.server_entry("far", &far.name)
     );
-    let mut d = start_daemon(&here, &dir, &rules, 2);
+    let mut d = here.daemon_ready(&dir, &rules, 2);
     let raw = RawReader::attach(&here, b"TRIGGER ");
     let trigger =
         |p: usize| format!("while :; do echo \"TRIGGER $(date +%s%N) {p}\"; sleep 0.2; done");
@@ -132,7 +104,7 @@ fn main() {
     rules.push_str(
         "[[rule]]\nname = \"n\"\npattern = '^SEQ (?P<p>\\d) (?P<n>\\d+)$'\nactions = [\"log\"]\n",
     );
-    let mut d = start_daemon(&servers[0], &dir, &rules, 8);
+    let mut d = servers[0].daemon_ready(&dir, &rules, 8);
     let per_pane = 50 * secs;
     for s in &servers {
         // 50 lines/s: a batch of 5 lines every 100 ms.
@@ -184,17 +156,15 @@ fn main() {
             .map(|(i, s)| local_entry(&format!("i{i}"), s) + "\n")
             .collect::<String>()
             + "[[rule]]\nname = \"quiet\"\npattern = '^NEVER-PRINTED-9f3c$'\nactions = [\"log\"]\n";
-        let mut d = start_daemon(&servers[0], &dir, &rules, n);
+        let mut d = servers[0].daemon_ready(&dir, &rules, n);
         // tokio's blocking threads (used while starting) end after 10 s idle: let them go
         // before measuring, or their exits are counted as the quiet daemon's activity.
         std::thread::sleep(Duration::from_secs(12));
         let rss = proc_rss_kib(d.id());
-        let (t0, c0) = proc_stat(d.id());
-        std::thread::sleep(Duration::from_secs(10));
-        let (t1, c1) = proc_stat(d.id());
+        let (ticks, switches) = idle_cost(d.id(), Duration::from_secs(10));
         let _ = d.kill();
         let _ = d.wait();
-        (rss, t1.saturating_sub(t0), c1.saturating_sub(c0))
+        (rss, ticks, switches)
     };
     let (rss1, _, _) = rss_of(1);
     let (rss8, ticks8, switches8) = rss_of(8);
@@ -246,30 +216,4 @@ fn proc_rss_kib(pid: u32) -> u64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
-}
-
-/// utime + stime (clock ticks) of the whole process, and context switches of all threads.
-fn proc_stat(pid: u32) -> (u64, u64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    let mut switches = 0;
-    for t in std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten() {
-        let s = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
-        for l in s.lines().filter(|l| l.contains("ctxt_switches")) {
-            switches +=
-                l.split_whitespace().last().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        }
-    }
-    (ticks, switches)
-}
-
-fn tmux_version() -> String {
-    Command::new(std::env::var("CTMUXD_TMUX").unwrap_or_else(|_| "tmux".into()))
-        .arg("-V")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
 }

@@ -13,39 +13,14 @@
 //!
 //! `cargo bench --bench timing`
 
-use std::collections::HashMap;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{events, pct, Server};
+use common::{events, idle_cost, pct, tmux_version, Server};
 
 const PANES: usize = 100;
 const RULES: usize = 10;
-
-/// utime + stime (clock ticks) of the process, and the context switches of each of its
-/// threads by thread id (a thread that ends between two readings, such as an idle tokio
-/// blocking thread, must not count as negative switches).
-fn proc_stat(pid: u32) -> (u64, HashMap<String, u64>) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let field = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    let ticks = field(11) + field(12);
-    let mut switches = HashMap::new();
-    if let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/task")) {
-        for t in rd.flatten() {
-            let s = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
-            let n: u64 = s
-                .lines()
-                .filter(|l| l.contains("ctxt_switches"))
-                .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
-                .sum();
-            switches.insert(t.file_name().to_string_lossy().into_owned(), n);
-        }
-    }
-    (ticks, switches)
-}
 
 /// 100 panes, each printing one line once it is given an Enter (after the daemon
 /// watches), then nothing for an hour.
@@ -80,12 +55,7 @@ fn arm(server: &Server, panes: &[String]) {
 /// ctmuxd's CPU ticks and context switches over 10 s of quiet, after 1 s to settle.
 fn idle(child: &Child) -> (u64, u64) {
     std::thread::sleep(Duration::from_secs(1));
-    let (t0, c0) = proc_stat(child.id());
-    std::thread::sleep(Duration::from_secs(10));
-    let (t1, c1) = proc_stat(child.id());
-    // Threads that ended took their switches along; new ones count from zero.
-    let switches = c1.iter().map(|(tid, n)| n - c0.get(tid).copied().unwrap_or(0).min(*n)).sum();
-    (t1 - t0, switches)
+    idle_cost(child.id(), Duration::from_secs(10))
 }
 
 /// Stops the daemon through its socket (so its runtime dir goes with it), then waits.
@@ -210,12 +180,4 @@ fn main() {
         pct(&os, 0.99),
         pct(&os, 1.0)
     );
-}
-
-fn tmux_version() -> String {
-    Command::new(std::env::var("CTMUXD_TMUX").unwrap_or_else(|_| "tmux".into()))
-        .arg("-V")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
 }

@@ -303,28 +303,56 @@ async fn wait_shell(
     after: Option<u64>,
 ) -> Result<WaitReply, ApiError> {
     let gone = || ApiError::not_found(format!("pane {pane} is gone"));
-    let (wait, mut changes) = {
+    let wait = {
         let engine = dispatcher.engine.lock().expect("engine");
         let shell = &engine.pane(pane).ok_or_else(gone)?.shell;
-        let wait = match state {
+        match state {
             WaitState::Prompt => ShellWait::Prompt,
             WaitState::Finished => ShellWait::Finished {
                 after_line: after,
                 known: shell.last.as_ref().map(|l| l.ended_ns),
             },
-        };
-        (wait, shell.changes.subscribe())
+        }
     };
+    let answered = until_shell(dispatcher, pane, None, |shell| {
+        shell.answers(wait).then(|| ShellView::of(shell))
+    });
+    match answered.await {
+        Ok(Some(shell)) => Ok(WaitReply { matched: None, shell }),
+        Ok(None) | Err(ShellGone) => Err(gone()),
+    }
+}
+
+/// The pane went away while [`until_shell`] waited on its shell.
+struct ShellGone;
+
+/// Waits until `answer` gives something for `pane`'s shell, looked at now and again at
+/// each mark the shell sends (`Shell::changes`), or until `deadline` (then `Ok(None)`).
+async fn until_shell<T>(
+    dispatcher: &Dispatcher,
+    pane: PaneId,
+    deadline: Option<tokio::time::Instant>,
+    answer: impl Fn(&crate::panes::Shell) -> Option<T>,
+) -> Result<Option<T>, ShellGone> {
+    let mut changes = None;
     loop {
         {
             let engine = dispatcher.engine.lock().expect("engine");
-            let shell = &engine.pane(pane).ok_or_else(gone)?.shell;
-            if shell.answers(wait) {
-                return Ok(WaitReply { matched: None, shell: ShellView::of(shell) });
+            let shell = &engine.pane(pane).ok_or(ShellGone)?.shell;
+            if let Some(found) = answer(shell) {
+                return Ok(Some(found));
             }
+            // Subscribed under the lock of the first look: a mark after it wakes this.
+            changes.get_or_insert_with(|| shell.changes.subscribe());
         }
-        // Marked as seen under the lock above; a mark since then wakes this at once.
-        changes.changed().await.map_err(|_| gone())?;
+        let rx = changes.as_mut().expect("subscribed above");
+        match deadline {
+            None => rx.changed().await.map_err(|_| ShellGone)?,
+            Some(at) => tokio::select! {
+                changed = rx.changed() => changed.map_err(|_| ShellGone)?,
+                _ = tokio::time::sleep_until(at) => return Ok(None),
+            },
+        }
     }
 }
 
@@ -709,7 +737,7 @@ impl Backend for DaemonBackend {
                     n => engine.search_recent(pane, waiter.regex(), n),
                 };
                 let id = engine.add_waiter(waiter);
-                (PatternGuard { dispatcher: self.dispatcher.clone(), id, keep: false }, found)
+                (self.guard(id), found)
             };
             if let Some(m) = found {
                 return Ok(WaitReply { matched: Some(match_view(m)), shell: None });
@@ -944,24 +972,11 @@ impl Backend for DaemonBackend {
             // the last command's end and its prompt is echoed by the terminal and then
             // again by the shell. Woken by each of its marks (`Shell::changes`); at most 2 s
             // (then typed anyway).
-            let mut changes = {
-                let engine = self.dispatcher.engine.lock().expect("engine");
-                engine.pane(pane).map(|p| p.shell.changes.subscribe())
-            };
             let end = tokio::time::Instant::now() + Duration::from_secs(2);
-            while let Some(rx) = &mut changes {
-                let reading = {
-                    let engine = self.dispatcher.engine.lock().expect("engine");
-                    engine.pane(pane).is_none_or(|p| p.shell.reading_input())
-                };
-                if reading {
-                    break;
-                }
-                tokio::select! {
-                    changed = rx.changed() => if changed.is_err() { break },
-                    _ = tokio::time::sleep_until(end) => break,
-                }
-            }
+            let reading = |shell: &crate::panes::Shell| shell.reading_input().then_some(());
+            // Gone meanwhile or not reading after 2 s: typed anyway (and a gone pane's
+            // typing fails with its own error).
+            let _ = until_shell(&self.dispatcher, pane, Some(end), reading).await;
             // A multi-line command goes as one bracketed paste when the shell asked for
             // them (bash ≥ 5.1, zsh, fish): the shell reads it as one command line, so
             // one `C`/`D` pair delimits it all. Otherwise each line is typed as it is.

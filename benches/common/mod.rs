@@ -50,9 +50,15 @@ impl Server {
     }
 
     /// Starts the build under test as this server's daemon over `rules` (written to
-    /// `dir/rules.toml`, `dir` created), its event log in `dir/events`; returns once its
-    /// first `daemon` record is written (it is attached).
+    /// `dir/rules.toml`, `dir` created), its event log in `dir/events`; returns once it
+    /// is ready (its `ready` record is written).
     pub fn daemon_with(&self, dir: &Path, rules: &str) -> std::process::Child {
+        self.daemon_ready(dir, rules, 1)
+    }
+
+    /// As [`Server::daemon_with`], for a rules file watching `servers` servers: returns
+    /// once each has written its `ready` record.
+    pub fn daemon_ready(&self, dir: &Path, rules: &str, servers: usize) -> std::process::Child {
         std::fs::create_dir_all(dir).unwrap();
         let rules_path = dir.join("rules.toml");
         std::fs::write(&rules_path, rules).unwrap();
@@ -66,12 +72,27 @@ impl Server {
             .spawn()
             .expect("ctmuxd");
         let log = dir.join("events/events.jsonl");
-        let end = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while !events(&log).iter().any(|e| e["event"] == "daemon") {
-            assert!(std::time::Instant::now() < end, "ctmuxd not ready");
+        let ready = |e: &Value| {
+            e["event"] == "daemon" && e["message"].as_str().unwrap_or("").starts_with("ready")
+        };
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while events(&log).iter().filter(|e| ready(e)).count() < servers {
+            assert!(std::time::Instant::now() < end, "ctmuxd not ready on every server");
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         child
+    }
+
+    /// Spawns a bash labelled `label` (no rc file, `$ ` prompt, `HOME` = `home`) through
+    /// the daemon and returns its pane id once its first prompt shows.
+    pub fn bash(&self, home: &Path, label: &str) -> String {
+        let home = format!("HOME={}", home.display());
+        let argv = ["spawn", "--label", label, "--json", "--", "env", &home, "PS1=$ "];
+        let argv = [&argv[..], &["HISTFILE=/dev/null", "bash", "--norc"]].concat();
+        let spawned: Value =
+            serde_json::from_str(&ok(self.ctmuxd(&argv), "spawn")).expect("spawn --json");
+        ok(self.ctmuxd(&["send", label, "--wait-ready", "--idle", "10s"]), "first prompt");
+        spawned["id"].as_str().expect("pane id").to_string()
     }
 
     /// Starts the build under test as this server's daemon, with a rule that never fires
@@ -171,15 +192,7 @@ impl RawReader {
     /// carries its print time as the digits after `marker` (`TRIGGER `, `code=`).
     pub fn attach(server: &Server, marker: &'static [u8]) -> RawReader {
         use std::io::BufRead;
-        let tmux = std::env::var("CTMUXD_TMUX").unwrap_or_else(|_| "tmux".into());
-        let mut child = Command::new(tmux)
-            .args(["-L", &server.name, "-C", "attach-session", "-t", "bench", "-f", "ignore-size"])
-            .env_remove("TMUX")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tmux -C");
+        let mut child = control_client(server);
         let stdout = child.stdout.take().expect("stdout");
         let thread = std::thread::spawn(move || {
             let mut seen = Vec::new();
@@ -227,4 +240,63 @@ pub fn now_ns() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// A command's stdout; panics with its stderr when it failed.
+pub fn ok(out: std::process::Output, what: &str) -> String {
+    assert!(out.status.success(), "{what}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What the tmux in use says of its version (`tmux 3.3a`).
+pub fn tmux_version() -> String {
+    Command::new(std::env::var("CTMUXD_TMUX").unwrap_or_else(|_| "tmux".into()))
+        .arg("-V")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+/// utime + stime (clock ticks) of process `pid`, and the context switches of each of its
+/// threads by thread id.
+fn proc_stat(pid: u32) -> (u64, std::collections::HashMap<String, u64>) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let field = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let mut switches = std::collections::HashMap::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten() {
+        let s = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+        let n: u64 = s
+            .lines()
+            .filter(|l| l.contains("ctxt_switches"))
+            .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+            .sum();
+        switches.insert(t.file_name().to_string_lossy().into_owned(), n);
+    }
+    (field(11) + field(12), switches)
+}
+
+/// Process `pid`'s CPU ticks and context switches over `quiet`: how idle it is. A
+/// thread that ends meanwhile (an idle tokio blocking thread) takes its switches along
+/// and counts for none, a new one from zero.
+pub fn idle_cost(pid: u32, quiet: std::time::Duration) -> (u64, u64) {
+    let (t0, c0) = proc_stat(pid);
+    std::thread::sleep(quiet);
+    let (t1, c1) = proc_stat(pid);
+    let switches = c1.iter().map(|(tid, n)| n - c0.get(tid).copied().unwrap_or(0).min(*n)).sum();
+    (t1.saturating_sub(t0), switches)
+}
+
+/// A `tmux -C` client of `server`'s session `bench` (not resizing it), its stdin and
+/// stdout piped: the minimal control-mode client the benches measure beside ctmuxd.
+pub fn control_client(server: &Server) -> std::process::Child {
+    Command::new(std::env::var("CTMUXD_TMUX").unwrap_or_else(|_| "tmux".into()))
+        .args(["-L", &server.name, "-C", "attach-session", "-t", "bench", "-f", "ignore-size"])
+        .env_remove("TMUX")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tmux -C")
 }
