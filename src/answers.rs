@@ -880,21 +880,7 @@ impl Backend for DaemonBackend {
                 ApiError::bad_request(format!("{e}; the old rules stay in force"))
             };
             // Compiled outside the engine's lock (seconds with thousands of rules).
-            let engine = &self.dispatcher.engine;
-            let mut set = Some(set);
-            for _ in 0..4 {
-                let Some(rules) = set.take() else { break };
-                let plan = engine.lock().expect("engine").plan_reload();
-                let matcher = plan.compile_rules(&rules).map_err(refused)?;
-                if let Err(back) =
-                    engine.lock().expect("engine").commit_reload(&plan, rules, matcher)
-                {
-                    set = Some(*back);
-                }
-            }
-            if let Some(rules) = set {
-                engine.lock().expect("engine").reload(rules).map_err(refused)?;
-            }
+            crate::firing::reload_off_lock(&self.dispatcher.engine, set).map_err(refused)?;
             self.dispatcher.append(&Record::now(DaemonEvent::say(format!(
                 "reloaded {n} rule(s) from {}",
                 path.display()

@@ -149,6 +149,44 @@ impl std::error::Error for CompileError {
     }
 }
 
+/// Replaces the rules of the engine behind `engine` with `rules` (a reload), compiled
+/// outside its lock so that matching goes on meanwhile; see [`install_compiled`].
+///
+/// # Errors
+/// The rules do not compile; the old ones stay.
+pub fn reload_off_lock(
+    engine: &std::sync::Mutex<Engine>,
+    rules: RuleSet,
+) -> Result<(), CompileError> {
+    let plan = engine.lock().expect("engine").plan_reload();
+    let compiled = plan.compile_rules(&rules)?;
+    install_compiled(engine, plan, rules, compiled)
+}
+
+/// Installs `rules`, compiled into `compiled` under `plan` outside the lock. When another
+/// reload came in between, compiles again (outside the lock) a few times, then under it.
+///
+/// # Errors
+/// The rules do not compile; the old ones stay.
+pub fn install_compiled(
+    engine: &std::sync::Mutex<Engine>,
+    plan: ReloadPlan,
+    rules: RuleSet,
+    compiled: CompiledRules,
+) -> Result<(), CompileError> {
+    let (mut plan, mut compiled) = (plan, compiled);
+    let mut rules = rules;
+    for _ in 0..4 {
+        match engine.lock().expect("engine").commit_reload(&plan, rules, compiled) {
+            Ok(()) => return Ok(()),
+            Err(back) => rules = *back,
+        }
+        plan = engine.lock().expect("engine").plan_reload();
+        compiled = plan.compile_rules(&rules)?;
+    }
+    engine.lock().expect("engine").reload(rules)
+}
+
 /// A reload prepared under the engine's lock by [`Engine::plan_reload`], so that the new
 /// rules' matcher (milliseconds, seconds with thousands of rules) is compiled outside it.
 #[derive(Clone, Debug)]
@@ -227,6 +265,7 @@ impl Engine {
     pub fn new(rules: RuleSet) -> Result<Engine, CompileError> {
         let CompiledRules { lines, screen } = compile(&rules)?;
         let matcher = Arc::new(lines);
+        let rules = Arc::new(rules);
         Ok(Engine {
             screens: ScreenWatch::new(screen),
             touched: Vec::new(),
@@ -238,8 +277,8 @@ impl Engine {
             counts: vec![0; rules.rules.len()],
             deadline_hook: None,
             announced: None,
-            conditions: Conditions::new(Arc::new(rules.clone())),
-            rules: Arc::new(rules),
+            conditions: Conditions::new(rules.clone()),
+            rules,
             matcher,
             waiters: Waiters::new(),
             generation: 0,
@@ -1152,8 +1191,9 @@ impl Engine {
             let region = match m.complete {
                 false => at_end,
                 true => {
-                    let found = self.line_regions.iter().find(|(seq, _)| *seq == m.seq);
-                    found.map_or(Region::Unknown, |&(_, r)| r)
+                    // Pushed in line order: a binary search, not a scan per match.
+                    let found = self.line_regions.binary_search_by_key(&m.seq, |&(s, _)| s);
+                    found.map_or(Region::Unknown, |i| self.line_regions[i].1)
                 }
             };
             for &pid in &m.patterns {
@@ -1193,12 +1233,12 @@ impl Engine {
         if !seen {
             return;
         }
+        if rule.once && self.fired_once.contains(&rule_idx) {
+            return;
+        }
         if rule.condition.is_some() {
             // A `count` or `sequence`: the hit is one part; the rule fires when it holds.
             return self.condition_hit(pane, info, rule_idx, m, now, ts_ns, out);
-        }
-        if rule.once && self.fired_once.contains(&rule_idx) {
-            return;
         }
         if let Some(cd) = rule.cooldown {
             if let Some(last) = self.last_fire.get(&(rule_idx, pane)) {

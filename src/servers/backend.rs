@@ -296,19 +296,21 @@ impl Backend for ServersBackend {
                 .collect();
             super::check_names(&set, &specs)
                 .map_err(|e| ApiError::bad_request(format!("{e}; the old rules stay in force")))?;
-            // Every server's share compiles before any is swapped in: all or nothing.
+            let refused = |e: crate::firing::CompileError| {
+                ApiError::bad_request(format!("{e}; the old rules stay in force"))
+            };
+            // Every server's share compiles (outside its engine's lock, as one server's
+            // reload does) before any is swapped in: all or nothing.
             let mut shares = Vec::with_capacity(self.routes.len());
             for (i, r) in self.routes.iter().enumerate() {
                 let own = super::rules_for(&set, &r.name, i == 0);
-                crate::firing::Engine::new(own.clone()).map_err(|e| {
-                    ApiError::bad_request(format!("{e}; the old rules stay in force"))
-                })?;
-                shares.push(own);
+                let plan = r.dispatcher.engine.lock().expect("engine").plan_reload();
+                let compiled = plan.compile_rules(&own).map_err(refused)?;
+                shares.push((plan, own, compiled));
             }
-            for (r, own) in self.routes.iter().zip(shares) {
-                r.dispatcher.engine.lock().expect("engine").reload(own).map_err(|e| {
-                    ApiError::bad_request(format!("{e}; the old rules stay in force"))
-                })?;
+            for (r, (plan, own, compiled)) in self.routes.iter().zip(shares) {
+                crate::firing::install_compiled(&r.dispatcher.engine, plan, own, compiled)
+                    .map_err(refused)?;
                 r.dispatcher.append(&Record::now(DaemonEvent::say(format!(
                     "reloaded {} rule(s) from {}",
                     set.rules.len(),
